@@ -1,0 +1,406 @@
+//! Registry notification envelopes (`formats.md` §3.5), one compact JSON envelope
+//! `{"events":[…]}` per line, as a receiving endpoint would store them.
+//!
+//! Each `pull` event whose `request.method` is `GET` is used: a manifest media type gives a
+//! manifest request (reference = `target.tag`, else `target.digest`), anything else (blobs
+//! usually carry `application/octet-stream`) a blob pull. The registry also fires `pull`
+//! for HEAD requests and for redirects, so HEAD events are skipped and a GET event cannot
+//! tell whether bytes were transferred. A used event with a bad digest rejects the whole
+//! line, and no events of that line are emitted.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use crate::ingest::event::{BlobPull, Event, LineOutcome, ManifestRequest, ParseOptions, Reject};
+use crate::ingest::parse::common::{is_manifest_media_type, parse_rfc3339, prepare, JNum, JStr};
+use crate::model::Digest;
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    events: Vec<NEvent<'a>>,
+}
+
+#[derive(Deserialize)]
+struct NEvent<'a> {
+    #[serde(borrow)]
+    action: Option<JStr<'a>>,
+    #[serde(borrow)]
+    timestamp: Option<JStr<'a>>,
+    #[serde(borrow, default)]
+    target: Option<NTarget<'a>>,
+    #[serde(borrow, default)]
+    request: Option<NRequest<'a>>,
+}
+
+#[derive(Deserialize)]
+struct NTarget<'a> {
+    #[serde(borrow, rename = "mediaType")]
+    media_type: Option<JStr<'a>>,
+    #[serde(borrow)]
+    digest: Option<JStr<'a>>,
+    size: Option<JNum>,
+    length: Option<JNum>,
+    #[serde(borrow)]
+    repository: Option<JStr<'a>>,
+    #[serde(borrow)]
+    url: Option<JStr<'a>>,
+    #[serde(borrow)]
+    tag: Option<JStr<'a>>,
+}
+
+#[derive(Deserialize)]
+struct NRequest<'a> {
+    #[serde(borrow)]
+    addr: Option<JStr<'a>>,
+    #[serde(borrow)]
+    method: Option<JStr<'a>>,
+    #[serde(borrow)]
+    useragent: Option<JStr<'a>>,
+}
+
+fn present(s: Option<JStr<'_>>) -> Option<Cow<'_, str>> {
+    s.map(|s| s.0).filter(|s| !s.is_empty() && s != "-")
+}
+
+/// Parses one envelope line.
+pub fn parse<'a>(
+    line: &'a [u8],
+    _opts: &ParseOptions,
+    out: &mut Vec<Event<'a>>,
+) -> Result<LineOutcome, Reject> {
+    let line = prepare(line)?.trim_ascii_start();
+    if line.is_empty() {
+        return Ok(LineOutcome::Foreign);
+    }
+    let env: Envelope<'a> = serde_json::from_slice(line).map_err(|_| Reject::BadJson)?;
+    let before = out.len();
+    match push_events(env, out) {
+        Ok(()) if out.len() > before => Ok(LineOutcome::Used),
+        Ok(()) => Ok(LineOutcome::Ignored("no_pull_events")),
+        Err(r) => {
+            out.truncate(before);
+            Err(r)
+        }
+    }
+}
+
+fn push_events<'a>(env: Envelope<'a>, out: &mut Vec<Event<'a>>) -> Result<(), Reject> {
+    for ev in env.events {
+        if ev.action.as_ref().map(JStr::as_str) != Some("pull") {
+            continue;
+        }
+        let Some(request) = ev.request else {
+            continue;
+        };
+        if request.method.as_ref().map(JStr::as_str) != Some("GET") {
+            continue;
+        }
+        let target = ev.target.ok_or(Reject::BadJson)?;
+        let ts = ev
+            .timestamp
+            .as_ref()
+            .and_then(|t| parse_rfc3339(t.as_str().as_bytes()))
+            .ok_or(Reject::BadTimestamp)?;
+        let client = present(request.addr);
+        let ua = present(request.useragent);
+        let is_manifest = match present(target.media_type) {
+            Some(mt) => is_manifest_media_type(&mt),
+            // Events without a media type: the canonical URL says what the target is.
+            None => target
+                .url
+                .as_ref()
+                .is_some_and(|u| u.as_str().contains("/manifests/")),
+        };
+        if is_manifest {
+            let repo = present(target.repository).ok_or(Reject::BadJson)?;
+            let reference = match present(target.tag) {
+                Some(tag) => tag,
+                None => {
+                    let digest = present(target.digest).ok_or(Reject::BadJson)?;
+                    if digest.starts_with("sha256:") && Digest::parse(digest.as_bytes()).is_none() {
+                        return Err(Reject::BadDigest);
+                    }
+                    digest
+                }
+            };
+            out.push(Event::Manifest(ManifestRequest {
+                ts,
+                repo,
+                reference,
+                client,
+                ua,
+            }));
+        } else {
+            let digest = target
+                .digest
+                .as_ref()
+                .and_then(|d| Digest::parse(d.as_str().as_bytes()))
+                .ok_or(Reject::BadDigest)?;
+            out.push(Event::Pull(BlobPull {
+                ts,
+                digest,
+                client,
+                repo: present(target.repository),
+                ua,
+                bytes: target.size.or(target.length).map(|n| n.0),
+            }));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SAMPLES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/samples/registry-notifications/"
+    );
+    const WRITTEN: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/written/notifications.jsonl"
+    );
+
+    /// A real sample as one compact line: HTTP headers (up to the first blank line of a
+    /// `.http` capture) dropped, the pretty-printed body re-serialised by serde_json.
+    fn sample_line(name: &str) -> String {
+        let text = std::fs::read_to_string(format!("{SAMPLES}{name}")).unwrap();
+        let body = if name.ends_with(".http") {
+            let text = text.replace("\r\n", "\n");
+            text.split_once("\n\n").unwrap().1.to_owned()
+        } else {
+            text
+        };
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let line = v.to_string();
+        assert!(!line.contains('\n'));
+        line
+    }
+
+    fn one(line: &str) -> (Result<LineOutcome, Reject>, Vec<Event<'_>>) {
+        let mut out = Vec::new();
+        let r = parse(line.as_bytes(), &ParseOptions::default(), &mut out);
+        (r, out)
+    }
+
+    fn d(hex: &str) -> Digest {
+        Digest::from_hex(hex.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn distribution_docs_pull_manifest() {
+        let line = sample_line("distribution-docs-pull-manifest-2016.json");
+        let (r, e) = one(&line);
+        assert_eq!(r, Ok(LineOutcome::Used));
+        assert_eq!(
+            e,
+            vec![Event::Manifest(ManifestRequest {
+                // 2016-03-09T14:44:26.402973972-08:00
+                ts: 1_457_563_466_402_973,
+                repo: Cow::Borrowed("hello-world"),
+                reference: Cow::Borrowed("latest"),
+                client: Some(Cow::Borrowed("192.168.64.11:42961")),
+                ua: Some(Cow::Borrowed("curl/7.38.0")),
+            })]
+        );
+    }
+
+    #[test]
+    fn imagespy_captures() {
+        let line = sample_line("imagespy-b-pull-manifest.http");
+        let (r, e) = one(&line);
+        assert_eq!(r, Ok(LineOutcome::Used));
+        assert_eq!(e.len(), 1);
+        let Event::Manifest(m) = &e[0] else {
+            panic!("{e:?}")
+        };
+        assert_eq!(m.ts, 1_559_816_764_582_510);
+        assert_eq!((&*m.repo, &*m.reference), ("golang", "1.12.4"));
+        assert_eq!(m.client.as_deref(), Some("172.18.0.1:35646"));
+        // JSON `\\(` decodes to `\(`, so the user agent is a copy.
+        assert_eq!(
+            m.ua.as_deref(),
+            Some(
+                r"docker/18.09.2 go/go1.10.6 git-commit/6247962 kernel/4.9.125-linuxkit os/linux arch/amd64 UpstreamClient(Docker-Client/18.09.2 \(darwin\))"
+            )
+        );
+        for push in ["imagespy-a-push-manifest.http", "imagespy-c-push-blob.http"] {
+            let line = sample_line(push);
+            let (r, e) = one(&line);
+            assert_eq!(r, Ok(LineOutcome::Ignored("no_pull_events")), "{push}");
+            assert!(e.is_empty());
+        }
+    }
+
+    #[test]
+    fn written_envelopes_give_exact_events() {
+        let text = std::fs::read_to_string(WRITTEN).unwrap();
+        let results: Vec<_> = text
+            .split('\n')
+            .map(|l| {
+                let mut out = Vec::new();
+                let r = parse(l.as_bytes(), &ParseOptions::default(), &mut out);
+                (r, out)
+            })
+            .collect();
+        let outcomes: Vec<_> = results.iter().map(|(r, _)| *r).collect();
+        use LineOutcome::*;
+        assert_eq!(
+            outcomes,
+            vec![
+                Ok(Used),                      // blob pull (GET)
+                Ok(Ignored("no_pull_events")), // blob pull by HEAD
+                Ok(Used),                      // manifest pull by digest + 2 blob pulls + a push
+                Err(Reject::BadDigest),        // a blob pull with an upper-case digest
+                Ok(Used),                      // OCI index by tag, no mediaType on a blob
+                Ok(Ignored("no_pull_events")), // delete event
+                Ok(Foreign),                   // empty line (end of file)
+            ]
+        );
+        let events: Vec<_> = results.into_iter().flat_map(|(_, e)| e).collect();
+        let ua = Some(Cow::Borrowed("containerd/1.7.2"));
+        let client = Some(Cow::Borrowed("198.51.100.23:40112"));
+        let d87 = d("87a8d9a5d6e2c3d1f0f27b8c4a0a9e6a5f2b3c1d0e9f8a7b6c5d4e3f2a1b0e38");
+        let d3e = d("3ecd1c3829ce622c9e59853f48ec741441cd5c35ece50996c78eace0513e771d");
+        let want = vec![
+            Event::Pull(BlobPull {
+                ts: 1_795_801_089_210_542,
+                digest: d87,
+                client: Some(Cow::Borrowed("172.17.0.1:45678")),
+                repo: Some(Cow::Borrowed("team1/app")),
+                ua: Some(Cow::Borrowed("skopeo/1.9.3")),
+                bytes: Some(300_290),
+            }),
+            Event::Manifest(ManifestRequest {
+                ts: 1_795_801_150_000_000,
+                repo: Cow::Borrowed("library/alpine"),
+                reference: Cow::Borrowed(
+                    "sha256:74f634b1bc1bd74535d5209589734efbd44a25f4e2dc96d78784576a3eb5b335",
+                ),
+                client: client.clone(),
+                ua: ua.clone(),
+            }),
+            Event::Pull(BlobPull {
+                ts: 1_795_801_150_500_000,
+                digest: d3e,
+                client: client.clone(),
+                repo: Some(Cow::Borrowed("library/alpine")),
+                ua: ua.clone(),
+                bytes: Some(3_402_451),
+            }),
+            Event::Pull(BlobPull {
+                ts: 1_795_801_151_000_000,
+                digest: d87,
+                client: client.clone(),
+                repo: Some(Cow::Borrowed("library/alpine")),
+                ua: ua.clone(),
+                bytes: Some(1_577),
+            }),
+            Event::Manifest(ManifestRequest {
+                ts: 1_795_801_160_000_000,
+                repo: Cow::Borrowed("team1/app"),
+                reference: Cow::Borrowed("v2"),
+                client: None,
+                ua: None,
+            }),
+            Event::Pull(BlobPull {
+                ts: 1_795_801_160_000_000,
+                digest: d3e,
+                client: None,
+                repo: Some(Cow::Borrowed("team1/app")),
+                ua: None,
+                bytes: None,
+            }),
+        ];
+        assert_eq!(events, want);
+    }
+
+    #[test]
+    fn local_unlicensed_samples_if_present() {
+        let Ok(text) = std::fs::read_to_string(
+            "/work/shared/samples/registry-notifications/yolean-kubernetes-kafka-pr198-push-blob.json",
+        ) else {
+            return;
+        };
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            one(&v.to_string()).0,
+            Ok(LineOutcome::Ignored("no_pull_events"))
+        );
+    }
+
+    #[test]
+    fn rejects() {
+        assert_eq!(one("{").0, Err(Reject::BadJson));
+        assert_eq!(one("{}").0, Err(Reject::BadJson));
+        assert_eq!(one("[]").0, Err(Reject::BadJson));
+        assert_eq!(one("not json").0, Err(Reject::BadJson));
+        assert_eq!(one(r#"{"events":{}}"#).0, Err(Reject::BadJson));
+        assert_eq!(
+            one(r#"{"events":[]}"#).0,
+            Ok(LineOutcome::Ignored("no_pull_events"))
+        );
+        assert_eq!(one(" \r").0, Ok(LineOutcome::Foreign));
+        let ev = r#"{"events":[{"action":"pull","timestamp":"TS","target":{"mediaType":"application/octet-stream","digest":"sha256:07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548","repository":"a"},"request":{"method":"GET"}}]}"#;
+        assert_eq!(
+            one(&ev.replace("TS", "2019-06-06T10:26:04.5825108Z")).0,
+            Ok(LineOutcome::Used)
+        );
+        assert_eq!(
+            one(&ev.replace("TS", "yesterday")).0,
+            Err(Reject::BadTimestamp)
+        );
+        assert_eq!(
+            one(&ev.replace("\"TS\"", "null")).0,
+            Err(Reject::BadTimestamp)
+        );
+        assert_eq!(
+            one(&ev.replace("sha256:", "sha512:")).0,
+            Err(Reject::BadDigest)
+        );
+        assert_eq!(
+            one(&ev.replace("\"repository\":\"a\"", "\"repository\":1")).0,
+            Err(Reject::BadJson)
+        );
+        let long = vec![b' '; crate::ingest::event::MAX_LINE + 1];
+        assert_eq!(
+            parse(&long, &ParseOptions::default(), &mut Vec::new()),
+            Err(Reject::TooLong)
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = parse(&bytes, &ParseOptions::default(), &mut Vec::new());
+        }
+
+        #[test]
+        fn mutated_lines_never_panic(
+            pick in any::<prop::sample::Index>(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), any::<bool>()), 1..8),
+        ) {
+            let text = std::fs::read(WRITTEN).unwrap();
+            let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+            let mut line = lines[pick.index(lines.len())].to_vec();
+            for (at, byte, insert) in edits {
+                let i = at.index(line.len() + 1);
+                if insert || line.is_empty() {
+                    line.insert(i, byte);
+                } else {
+                    line.remove(i.min(line.len() - 1));
+                }
+            }
+            let mut out = Vec::new();
+            if parse(&line, &ParseOptions::default(), &mut out).is_err() {
+                prop_assert!(out.is_empty());
+            }
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! Registry access lines in Apache combined (or common) log format, as written by the
+//! registry's gorilla handler on stdout or by an nginx in front of it (`formats.md` §3.2):
+//!
+//! `host ident user [time] "METHOD URI PROTO" status size "referer" "ua" [extra…]`
+//!
+//! Referer and user agent may be missing (common log format); extra trailing fields
+//! (nginx custom formats) are ignored. Quoted fields honour backslash escapes (`\"`,
+//! `\\`, nginx's `\x22`) and are unescaped, with a copy, only when they contain one.
+//! Lines starting with `{` belong to the JSON stream interleaved in the same output and
+//! are [`LineOutcome::Foreign`].
+//!
+//! A pull is `GET /v2/<name>/blobs/<digest>` answered 200, 206 or 307 (a redirect to
+//! storage, bytes reported as 0); `GET /v2/<name>/manifests/<ref>` answered 200 is a
+//! manifest request.
+
+use std::borrow::Cow;
+
+use memchr::{memchr, memrchr};
+
+use crate::ingest::event::{BlobPull, Event, LineOutcome, ManifestRequest, ParseOptions, Reject};
+use crate::ingest::parse::common::{
+    field_bytes, lossy_cow, match_v2_target, parse_bytes_field, parse_clf_time, parse_status,
+    prepare, Fields, Target,
+};
+
+/// Parses one access line.
+pub fn parse<'a>(
+    line: &'a [u8],
+    _opts: &ParseOptions,
+    out: &mut Vec<Event<'a>>,
+) -> Result<LineOutcome, Reject> {
+    let line = prepare(line)?;
+    let start = line.trim_ascii_start();
+    if start.is_empty() || start[0] == b'{' {
+        return Ok(LineOutcome::Foreign);
+    }
+    let mut fields = Fields::new(start, true);
+    let mut next = || fields.next_field().transpose();
+    let (
+        Some(host),
+        Some(_ident),
+        Some(_user),
+        Some(time),
+        Some(request),
+        Some(status),
+        Some(size),
+    ) = (
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+    )
+    else {
+        return Err(Reject::TooFewFields);
+    };
+    let _referer = next()?;
+    let ua = next()?;
+    // Check the quoting of any extra fields too.
+    while next()?.is_some() {}
+
+    let ts = parse_clf_time(time.raw).ok_or(Reject::BadTimestamp)?;
+    let status = parse_status(status.raw)?;
+    let bytes = parse_bytes_field(size.raw)?;
+
+    let request = field_bytes(&request);
+    let Some((method, uri)) = split_request(&request) else {
+        // nginx logs `"-"` or raw garbage (TLS handshakes, scanners) as the request line of
+        // requests it refused: only a line that would otherwise count is malformed.
+        if matches!(status, 200 | 206 | 307) {
+            return Err(Reject::BadRequestLine);
+        }
+        return Ok(LineOutcome::Ignored("status"));
+    };
+    if method != b"GET" {
+        return Ok(LineOutcome::Ignored("not_get"));
+    }
+    if !matches!(status, 200 | 206 | 307) {
+        return Ok(LineOutcome::Ignored("status"));
+    }
+    let uri = match request {
+        Cow::Borrowed(r) => Cow::Borrowed(&r[uri.0..uri.1]),
+        Cow::Owned(ref r) => Cow::Owned(r[uri.0..uri.1].to_vec()),
+    };
+    let client = match host.raw {
+        b"-" | b"" => None,
+        raw => Some(Cow::Borrowed(
+            std::str::from_utf8(raw).map_err(|_| Reject::BadUtf8)?,
+        )),
+    };
+    let ua = ua.and_then(|f| match f.raw {
+        b"" | b"-" => None,
+        _ => Some(lossy_cow(field_bytes(&f))),
+    });
+    match match_v2_target(uri)? {
+        Target::Blob { repo, digest } => {
+            out.push(Event::Pull(BlobPull {
+                ts,
+                digest,
+                client,
+                repo: Some(repo),
+                ua,
+                bytes: Some(if status == 307 { 0 } else { bytes }),
+            }));
+            Ok(LineOutcome::Used)
+        }
+        Target::Manifest { repo, reference } => {
+            if status != 200 {
+                return Ok(LineOutcome::Ignored("status"));
+            }
+            out.push(Event::Manifest(ManifestRequest {
+                ts,
+                repo,
+                reference,
+                client,
+                ua,
+            }));
+            Ok(LineOutcome::Used)
+        }
+        Target::Upload => Ok(LineOutcome::Ignored("upload")),
+        Target::Other => Ok(LineOutcome::Ignored("not_blob")),
+    }
+}
+
+/// `METHOD URI PROTO` → the method and the byte range of the URI. The URI is what lies
+/// between the first and the last space, so a URI with a raw space still parses.
+fn split_request(r: &[u8]) -> Option<(&[u8], (usize, usize))> {
+    let first = memchr(b' ', r)?;
+    let last = memrchr(b' ', r)?;
+    if last <= first + 1 || last + 1 >= r.len() || first == 0 {
+        return None;
+    }
+    Some((&r[..first], (first + 1, last)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Digest;
+    use proptest::prelude::*;
+
+    const WRITTEN: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/written/registry-combined.log"
+    );
+
+    fn parse_all(text: &[u8]) -> Vec<(Result<LineOutcome, Reject>, Vec<Event<'_>>)> {
+        text.split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let mut out = Vec::new();
+                let r = parse(l, &ParseOptions::default(), &mut out);
+                (r, out)
+            })
+            .collect()
+    }
+
+    fn one(line: &str) -> (Result<LineOutcome, Reject>, Vec<Event<'_>>) {
+        let mut out = Vec::new();
+        let r = parse(line.as_bytes(), &ParseOptions::default(), &mut out);
+        (r, out)
+    }
+
+    fn d(hex: &str) -> Digest {
+        Digest::from_hex(hex.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn written_lines_give_exact_events() {
+        let text = std::fs::read(WRITTEN).unwrap();
+        let got = parse_all(&text);
+        let outcomes: Vec<_> = got.iter().map(|(r, _)| *r).collect();
+        use LineOutcome::*;
+        assert_eq!(
+            outcomes,
+            vec![
+                Ok(Ignored("not_get")),  // HEAD blob 200
+                Ok(Ignored("not_blob")), // GET /v2/ 401
+                Ok(Ignored("not_blob")), // GET /v2/ 200
+                Ok(Used),                // GET manifest by tag 200
+                Ok(Used),                // GET blob 200
+                Ok(Used),                // GET blob 307
+                Ok(Used),                // GET manifest by digest 200
+                Ok(Ignored("status")),   // GET blob 404
+                Ok(Ignored("not_get")),  // PUT upload 201
+                Ok(Ignored("upload")),   // GET upload status 204
+                Ok(Used),                // nginx, HTTP/2.0, \x22 in UA, +0100, extra fields
+                Ok(Used),                // IPv6 client, 206
+                Ok(Used),                // common log format, no referer/UA
+                Ok(Used),                // gorilla `\"` in UA
+                Ok(Foreign),             // JSON line of the other stream
+                Ok(Ignored("status")),   // nginx 400 with a garbage request line
+            ]
+        );
+        let events: Vec<_> = got.into_iter().flat_map(|(_, e)| e).collect();
+        let skopeo = Some(Cow::Borrowed("skopeo/1.9.3"));
+        let docker = "docker/24.0.7 go/go1.20.10 git-commit/311b9ff kernel/6.5.0-14-generic os/linux arch/amd64 UpstreamClient(Docker-Client/24.0.7 \\(linux\\))";
+        let want = vec![
+            Event::Manifest(ManifestRequest {
+                ts: 1_795_801_089_000_000,
+                repo: Cow::Borrowed("team1/app"),
+                reference: Cow::Borrowed("v1.4.2"),
+                client: Some(Cow::Borrowed("172.17.0.1")),
+                ua: skopeo.clone(),
+            }),
+            Event::Pull(BlobPull {
+                ts: 1_795_801_089_000_000,
+                digest: d("87a8d9a5d6e2c3d1f0f27b8c4a0a9e6a5f2b3c1d0e9f8a7b6c5d4e3f2a1b0e38"),
+                client: Some(Cow::Borrowed("172.17.0.1")),
+                repo: Some(Cow::Borrowed("team1/app")),
+                ua: skopeo.clone(),
+                bytes: Some(300_290),
+            }),
+            Event::Pull(BlobPull {
+                ts: 1_795_801_090_000_000,
+                digest: d("07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548"),
+                client: Some(Cow::Borrowed("10.0.0.5")),
+                repo: Some(Cow::Borrowed("myproject/busybox")),
+                ua: Some(Cow::Owned(docker.to_owned())),
+                bytes: Some(0),
+            }),
+            Event::Manifest(ManifestRequest {
+                ts: 1_795_801_091_000_000,
+                repo: Cow::Borrowed("myproject/busybox"),
+                reference: Cow::Borrowed(
+                    "sha256:74f634b1bc1bd74535d5209589734efbd44a25f4e2dc96d78784576a3eb5b335",
+                ),
+                client: Some(Cow::Borrowed("10.0.0.5")),
+                ua: Some(Cow::Owned(docker.to_owned())),
+            }),
+            Event::Pull(BlobPull {
+                // 27/Nov/2026:18:39:10 +0100
+                ts: 1_795_801_150_000_000,
+                digest: d("3ecd1c3829ce622c9e59853f48ec741441cd5c35ece50996c78eace0513e771d"),
+                client: Some(Cow::Borrowed("192.0.2.10")),
+                repo: Some(Cow::Borrowed("library/alpine")),
+                ua: Some(Cow::Owned("containerd/1.7.2 \"patched\"".to_owned())),
+                bytes: Some(3_402_451),
+            }),
+            Event::Pull(BlobPull {
+                ts: 1_795_801_151_000_000,
+                digest: d("3ecd1c3829ce622c9e59853f48ec741441cd5c35ece50996c78eace0513e771d"),
+                client: Some(Cow::Borrowed("2001:db8::17")),
+                repo: Some(Cow::Borrowed("library/alpine")),
+                ua: Some(Cow::Borrowed("containerd/1.7.2")),
+                bytes: Some(1_048_576),
+            }),
+            Event::Pull(BlobPull {
+                ts: 1_795_801_152_000_000,
+                digest: d("87a8d9a5d6e2c3d1f0f27b8c4a0a9e6a5f2b3c1d0e9f8a7b6c5d4e3f2a1b0e38"),
+                client: Some(Cow::Borrowed("198.51.100.7")),
+                repo: Some(Cow::Borrowed("team1/app")),
+                ua: None,
+                bytes: Some(300_290),
+            }),
+            Event::Pull(BlobPull {
+                ts: 1_795_801_153_000_000,
+                digest: d("87a8d9a5d6e2c3d1f0f27b8c4a0a9e6a5f2b3c1d0e9f8a7b6c5d4e3f2a1b0e38"),
+                client: Some(Cow::Borrowed("198.51.100.8")),
+                repo: Some(Cow::Borrowed("team1/app")),
+                ua: Some(Cow::Owned("my \"quoted\" client/1.0".to_owned())),
+                bytes: Some(300_290),
+            }),
+        ];
+        assert_eq!(events, want);
+        // Unescaped fields are the only copies.
+        let Event::Pull(p) = &events[1] else { panic!() };
+        assert!(
+            matches!(p.client, Some(Cow::Borrowed(_))) && matches!(p.repo, Some(Cow::Borrowed(_)))
+        );
+    }
+
+    #[test]
+    fn shapes_of_real_gorilla_lines() {
+        // Shape of distribution-access-combined.log line 2 (user content, not copied):
+        // HEAD of a blob, empty referer, doubled backslashes in the UA.
+        let (r, _) = one(
+            r#"10.34.129.188 - - [04/Jul/2018:08:52:06 +0000] "HEAD /v2/myproject/busybox/blobs/sha256:07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548 HTTP/1.1" 200 0 "" "docker/1.13.1 UpstreamClient(Docker-Client/1.13.1 \\(linux\\))""#,
+        );
+        assert_eq!(r, Ok(LineOutcome::Ignored("not_get")));
+        let (r, e) = one(
+            r#"10.34.129.188 - - [04/Jul/2018:08:52:06 +0000] "GET /v2/myproject/busybox/blobs/sha256:07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548 HTTP/1.1" 200 527 "" "docker/1.13.1 UpstreamClient(Docker-Client/1.13.1 \\(linux\\))""#,
+        );
+        assert_eq!(r, Ok(LineOutcome::Used));
+        let Event::Pull(p) = &e[0] else { panic!() };
+        assert_eq!(p.ts, 1_530_694_326_000_000);
+        assert_eq!(
+            p.ua.as_deref(),
+            Some(r"docker/1.13.1 UpstreamClient(Docker-Client/1.13.1 \(linux\))")
+        );
+        assert_eq!(p.client.as_deref(), Some("10.34.129.188"));
+    }
+
+    #[test]
+    fn local_unlicensed_samples_if_present() {
+        let Ok(text) =
+            std::fs::read("/work/shared/samples/registry-logs/distribution-access-combined.log")
+        else {
+            return;
+        };
+        let outcomes: Vec<_> = parse_all(&text).into_iter().map(|(r, _)| r).collect();
+        use LineOutcome::Ignored;
+        assert_eq!(
+            outcomes,
+            vec![
+                Ok(Ignored("not_blob")),
+                Ok(Ignored("not_get")),
+                Ok(Ignored("status")),
+                Ok(Ignored("not_get")),
+                Ok(Ignored("not_get"))
+            ]
+        );
+    }
+
+    #[test]
+    fn rejects() {
+        let hex = "07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548";
+        let good = format!(
+            r#"1.2.3.4 - - [27/Nov/2026:17:38:09 +0000] "GET /v2/a/blobs/sha256:{hex} HTTP/1.1" 200 5 "" "ua""#
+        );
+        assert_eq!(one(&good).0, Ok(LineOutcome::Used));
+        assert_eq!(
+            one(&good.replace("sha256:0", "sha256:X")).0,
+            Err(Reject::BadDigest)
+        );
+        assert_eq!(
+            one(&good
+                .replace(" 200 5", " 404 5")
+                .replace("sha256:0", "sha256:X"))
+            .0,
+            Ok(LineOutcome::Ignored("status"))
+        );
+        assert_eq!(
+            one(&good.replace("27/Nov", "27/Nob")).0,
+            Err(Reject::BadTimestamp)
+        );
+        assert_eq!(
+            one(&good.replace(" 200 5", " 2000 5")).0,
+            Err(Reject::BadNumber)
+        );
+        assert_eq!(
+            one(&good.replace(" 200 5", " 200 x")).0,
+            Err(Reject::BadNumber)
+        );
+        assert_eq!(
+            one(&good.replace(" HTTP/1.1", "")).0,
+            Err(Reject::BadRequestLine)
+        );
+        assert_eq!(
+            one(&good.replace("\"ua\"", "\"ua")).0,
+            Err(Reject::BadQuoting)
+        );
+        assert_eq!(
+            one(&good.replace("\"ua\"", "\"ua\\\"")).0,
+            Err(Reject::BadQuoting)
+        );
+        assert_eq!(
+            one(r#"1.2.3.4 - - [27/Nov/2026:17:38:09 +0000] "GET / HTTP/1.1" 200"#).0,
+            Err(Reject::TooFewFields)
+        );
+        assert_eq!(one(&format!("{good} \r")).0, Ok(LineOutcome::Used));
+        assert_eq!(one("   ").0, Ok(LineOutcome::Foreign));
+        let mut bad_utf8 = good.clone().into_bytes();
+        let at = good.rfind("ua").unwrap() + 1;
+        bad_utf8.splice(at..at, [0xff]);
+        assert_eq!(
+            parse(&bad_utf8, &ParseOptions::default(), &mut Vec::new()),
+            Ok(LineOutcome::Used)
+        );
+        let long = vec![b'a'; crate::ingest::event::MAX_LINE + 1];
+        assert_eq!(
+            parse(&long, &ParseOptions::default(), &mut Vec::new()),
+            Err(Reject::TooLong)
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = parse(&bytes, &ParseOptions::default(), &mut Vec::new());
+        }
+
+        #[test]
+        fn mutated_lines_never_panic(
+            pick in any::<prop::sample::Index>(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), any::<bool>()), 1..8),
+        ) {
+            let text = std::fs::read(WRITTEN).unwrap();
+            let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+            let mut line = lines[pick.index(lines.len())].to_vec();
+            for (at, byte, insert) in edits {
+                let i = at.index(line.len() + 1);
+                if insert || line.is_empty() {
+                    line.insert(i, byte);
+                } else {
+                    line.remove(i.min(line.len() - 1));
+                }
+            }
+            let _ = parse(&line, &ParseOptions::default(), &mut Vec::new());
+        }
+
+        /// Generated pull lines round-trip repository, digest, time and user agent,
+        /// including gorilla's escaping of `"` and `\` in the user agent.
+        #[test]
+        fn generated_pull_round_trips(
+            raw in any::<[u8; 32]>(),
+            repo in "[a-z0-9]{1,8}(/[a-z0-9._-]{1,8}){0,3}",
+            ua in "[ -~]{0,40}",
+            secs in 0i64..4_000_000_000,
+            status in prop::sample::select(vec![200u16, 206, 307]),
+        ) {
+            let digest = Digest(raw);
+            let time = chrono::DateTime::from_timestamp(secs, 0).unwrap().format("%d/%b/%Y:%H:%M:%S +0000");
+            let escaped = ua.replace('\\', "\\\\").replace('"', "\\\"");
+            let line = format!(r#"192.0.2.1 - - [{time}] "GET /v2/{repo}/blobs/{digest}?ns=docker.io HTTP/1.1" {status} 77 "" "{escaped}""#);
+            let mut out = Vec::new();
+            prop_assert_eq!(parse(line.as_bytes(), &ParseOptions::default(), &mut out), Ok(LineOutcome::Used));
+            let Event::Pull(p) = &out[0] else { panic!() };
+            prop_assert_eq!(p.digest, digest);
+            prop_assert_eq!(p.repo.as_deref(), Some(repo.as_str()));
+            prop_assert_eq!(p.ts, secs * 1_000_000);
+            let want_ua = (!ua.is_empty() && ua != "-").then_some(ua.as_str());
+            prop_assert_eq!(p.ua.as_deref(), want_ua);
+            prop_assert_eq!(p.bytes, Some(if status == 307 { 0 } else { 77 }));
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! CNCF distribution application log lines with `log.formatter: json` (logrus JSON, one
+//! object per line, `formats.md` §3.2 and its appendix).
+//!
+//! Only `"msg":"response completed"` lines describe requests; everything else (startup
+//! messages, `response completed with error`, debug lines) is ignored. Lines that do not
+//! start with `{` are the Apache access lines the registry interleaves on the same output
+//! and are [`LineOutcome::Foreign`].
+//!
+//! The digest and repository come from `http.request.uri` (the raw request URI, query
+//! stripped): `vars.*` only appear on success lines from v3 on. A pull is a GET of a blob
+//! answered 200, 206 or 307 (redirect to storage; bytes reported as 0). Strings borrow
+//! from the line unless they contain JSON escapes.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use crate::ingest::event::{BlobPull, Event, LineOutcome, ManifestRequest, ParseOptions, Reject};
+use crate::ingest::parse::common::{match_v2_target, parse_rfc3339, prepare, JNum, JStr, Target};
+
+/// The keys we use; unknown keys are skipped.
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(borrow)]
+    msg: Option<JStr<'a>>,
+    #[serde(borrow)]
+    time: Option<JStr<'a>>,
+    #[serde(borrow, rename = "http.request.method")]
+    method: Option<JStr<'a>>,
+    #[serde(borrow, rename = "http.request.uri")]
+    uri: Option<JStr<'a>>,
+    #[serde(borrow, rename = "http.request.remoteaddr")]
+    remote_addr: Option<JStr<'a>>,
+    #[serde(borrow, rename = "http.request.useragent")]
+    user_agent: Option<JStr<'a>>,
+    #[serde(rename = "http.response.status")]
+    status: Option<JNum>,
+    #[serde(rename = "http.response.written")]
+    written: Option<JNum>,
+}
+
+fn present(s: Option<JStr<'_>>) -> Option<Cow<'_, str>> {
+    s.map(|s| s.0).filter(|s| !s.is_empty() && s != "-")
+}
+
+/// Parses one JSON log line.
+pub fn parse<'a>(
+    line: &'a [u8],
+    _opts: &ParseOptions,
+    out: &mut Vec<Event<'a>>,
+) -> Result<LineOutcome, Reject> {
+    let line = prepare(line)?.trim_ascii_start();
+    if line.first() != Some(&b'{') {
+        return Ok(LineOutcome::Foreign);
+    }
+    let l: Line<'a> = serde_json::from_slice(line).map_err(|_| Reject::BadJson)?;
+    if l.msg.as_ref().map(JStr::as_str) != Some("response completed") {
+        return Ok(LineOutcome::Ignored("other_msg"));
+    }
+    let ts = l
+        .time
+        .as_ref()
+        .and_then(|t| parse_rfc3339(t.as_str().as_bytes()))
+        .ok_or(Reject::BadTimestamp)?;
+    let (Some(method), Some(uri), Some(JNum(status))) = (l.method, l.uri, l.status) else {
+        return Err(Reject::BadJson);
+    };
+    if method.as_str() != "GET" {
+        return Ok(LineOutcome::Ignored("not_get"));
+    }
+    if !matches!(status, 200 | 206 | 307) {
+        return Ok(LineOutcome::Ignored("status"));
+    }
+    let uri = match uri.0 {
+        Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+        Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+    };
+    let client = present(l.remote_addr);
+    let ua = present(l.user_agent);
+    match match_v2_target(uri)? {
+        Target::Blob { repo, digest } => {
+            out.push(Event::Pull(BlobPull {
+                ts,
+                digest,
+                client,
+                repo: Some(repo),
+                ua,
+                bytes: if status == 307 {
+                    Some(0)
+                } else {
+                    l.written.map(|w| w.0)
+                },
+            }));
+            Ok(LineOutcome::Used)
+        }
+        Target::Manifest { repo, reference } => {
+            if status != 200 {
+                return Ok(LineOutcome::Ignored("status"));
+            }
+            out.push(Event::Manifest(ManifestRequest {
+                ts,
+                repo,
+                reference,
+                client,
+                ua,
+            }));
+            Ok(LineOutcome::Used)
+        }
+        Target::Upload => Ok(LineOutcome::Ignored("upload")),
+        Target::Other => Ok(LineOutcome::Ignored("not_blob")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Digest;
+    use proptest::prelude::*;
+
+    const WRITTEN: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/written/registry-json.log"
+    );
+    const IBM: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/samples/registry-logs/ibm-registry-trace-record.txt"
+    );
+
+    fn parse_all(text: &[u8]) -> Vec<(Result<LineOutcome, Reject>, Vec<Event<'_>>)> {
+        text.split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let mut out = Vec::new();
+                let r = parse(l, &ParseOptions::default(), &mut out);
+                (r, out)
+            })
+            .collect()
+    }
+
+    fn one(line: &str) -> (Result<LineOutcome, Reject>, Vec<Event<'_>>) {
+        let mut out = Vec::new();
+        let r = parse(line.as_bytes(), &ParseOptions::default(), &mut out);
+        (r, out)
+    }
+
+    fn d(hex: &str) -> Digest {
+        Digest::from_hex(hex.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn written_lines_give_exact_events() {
+        let text = std::fs::read(WRITTEN).unwrap();
+        let got = parse_all(&text);
+        let outcomes: Vec<_> = got.iter().map(|(r, _)| *r).collect();
+        use LineOutcome::*;
+        assert_eq!(
+            outcomes,
+            vec![
+                Ok(Ignored("other_msg")), // startup message
+                Ok(Ignored("not_blob")),  // GET /v2/
+                Ok(Used),                 // GET manifest by tag
+                Ok(Used),                 // GET blob 200
+                Ok(Foreign),              // interleaved access line
+                Ok(Ignored("not_get")),   // HEAD blob
+                Ok(Used),                 // GET blob 307
+                Ok(Ignored("other_msg")), // response completed with error (GET 404)
+                Ok(Ignored("not_get")),   // PUT upload
+                Ok(Used),                 // offset time, IPv6, ?ns=, vars.*
+                Ok(Ignored("other_msg")), // response completed with error (HEAD 404)
+                Ok(Used),                 // status and written as strings
+            ]
+        );
+        let events: Vec<_> = got.into_iter().flat_map(|(_, e)| e).collect();
+        let docker = r"docker/24.0.7 go/go1.20.10 git-commit/311b9ff kernel/6.5.0-14-generic os/linux arch/amd64 UpstreamClient(Docker-Client/24.0.7 \(linux\))";
+        let want = vec![
+            Event::Manifest(ManifestRequest {
+                ts: 1_795_801_089_150_117,
+                repo: Cow::Borrowed("team1/app"),
+                reference: Cow::Borrowed("v1.4.2"),
+                client: Some(Cow::Borrowed("127.0.0.1:45678")),
+                ua: Some(Cow::Borrowed("skopeo/1.9.3")),
+            }),
+            Event::Pull(BlobPull {
+                ts: 1_795_801_089_210_542,
+                digest: d("87a8d9a5d6e2c3d1f0f27b8c4a0a9e6a5f2b3c1d0e9f8a7b6c5d4e3f2a1b0e38"),
+                client: Some(Cow::Borrowed("127.0.0.1:45678")),
+                repo: Some(Cow::Borrowed("team1/app")),
+                ua: Some(Cow::Borrowed("skopeo/1.9.3")),
+                bytes: Some(300_290),
+            }),
+            Event::Pull(BlobPull {
+                ts: 1_795_801_090_532_871,
+                digest: d("07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548"),
+                client: Some(Cow::Borrowed("10.0.0.5:33602")),
+                repo: Some(Cow::Borrowed("myproject/busybox")),
+                ua: Some(Cow::Owned(docker.to_owned())),
+                bytes: Some(0),
+            }),
+            Event::Pull(BlobPull {
+                ts: 1_795_801_150_999_999,
+                digest: d("3ecd1c3829ce622c9e59853f48ec741441cd5c35ece50996c78eace0513e771d"),
+                client: Some(Cow::Borrowed("[2001:db8::5]:51234")),
+                repo: Some(Cow::Borrowed("library/alpine")),
+                ua: Some(Cow::Borrowed("containerd/1.7.2")),
+                bytes: Some(3_402_451),
+            }),
+            Event::Pull(BlobPull {
+                ts: 1_795_801_161_500_000,
+                digest: d("3ecd1c3829ce622c9e59853f48ec741441cd5c35ece50996c78eace0513e771d"),
+                client: Some(Cow::Borrowed("203.0.113.7")),
+                repo: Some(Cow::Borrowed("library/alpine")),
+                ua: Some(Cow::Borrowed("containerd/1.7.2")),
+                bytes: Some(1_048_576),
+            }),
+        ];
+        assert_eq!(events, want);
+        // Unescaped strings borrow from the line.
+        let Event::Pull(p) = &events[1] else { panic!() };
+        assert!(matches!(p.repo, Some(Cow::Borrowed(_))) && matches!(p.ua, Some(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn ibm_trace_record_is_not_registry_output() {
+        // The IBM trace (Apache-2.0) is a derived format: `timestamp` instead of `time`, a
+        // URI without the leading `/` and hashed digests. Rebuild the record as one JSON line
+        // with a `msg` and check it is not mistaken for a pull.
+        let text = std::fs::read_to_string(IBM).unwrap();
+        let body: String = text
+            .lines()
+            .skip(1)
+            .map(|l| l.trim_start_matches('#').trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let json = format!(
+            "{{{}, \"msg\": \"response completed\"}}",
+            body.trim_end_matches(',')
+        );
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["http.response.status"], 200);
+        assert_eq!(one(&json).0, Err(Reject::BadTimestamp));
+        let with_time = json.replace("\"timestamp\"", "\"time\"");
+        assert_eq!(one(&with_time).0, Ok(LineOutcome::Ignored("not_blob")));
+    }
+
+    #[test]
+    fn local_unlicensed_samples_if_present() {
+        let Ok(text) = std::fs::read("/work/shared/samples/registry-logs/distribution-json.log")
+        else {
+            return;
+        };
+        let outcomes: Vec<_> = parse_all(&text).into_iter().map(|(r, _)| r).collect();
+        assert_eq!(outcomes, vec![Ok(LineOutcome::Ignored("other_msg")); 3]);
+    }
+
+    #[test]
+    fn rejects_and_foreign() {
+        let hex = "07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548";
+        let good = format!(
+            r#"{{"http.request.method":"GET","http.request.uri":"/v2/a/blobs/sha256:{hex}","http.response.status":200,"msg":"response completed","time":"2026-11-27T17:38:09Z"}}"#
+        );
+        let (r, e) = one(&good);
+        assert_eq!(r, Ok(LineOutcome::Used));
+        let Event::Pull(p) = &e[0] else { panic!() };
+        assert_eq!(
+            (p.client.as_ref(), p.ua.as_ref(), p.bytes),
+            (None, None, None)
+        );
+        assert_eq!(
+            one(&good.replace("sha256:0", "sha256:Z")).0,
+            Err(Reject::BadDigest)
+        );
+        assert_eq!(
+            one(&good.replace(",\"time\":\"2026-11-27T17:38:09Z\"", "")).0,
+            Err(Reject::BadTimestamp)
+        );
+        assert_eq!(
+            one(&good.replace("17:38:09Z", "17:38:09")).0,
+            Err(Reject::BadTimestamp)
+        );
+        assert_eq!(
+            one(&good.replace("\"http.response.status\":200,", "")).0,
+            Err(Reject::BadJson)
+        );
+        assert_eq!(
+            one(&good.replace("\"http.request.method\":\"GET\",", "")).0,
+            Err(Reject::BadJson)
+        );
+        assert_eq!(
+            one(&good.replace(":200", ":\"two hundred\"")).0,
+            Err(Reject::BadJson)
+        );
+        assert_eq!(one(&good[..good.len() - 1]).0, Err(Reject::BadJson));
+        assert_eq!(one(&format!("{good} x")).0, Err(Reject::BadJson));
+        assert_eq!(one(&format!("  {good} \r")).0, Ok(LineOutcome::Used));
+        assert_eq!(
+            one(&good.replace(
+                "\"msg\":\"response completed\"",
+                "\"msg\":\"response completed with error\""
+            ))
+            .0,
+            Ok(LineOutcome::Ignored("other_msg"))
+        );
+        assert_eq!(
+            one(&good.replace(",\"msg\":\"response completed\"", "")).0,
+            Ok(LineOutcome::Ignored("other_msg"))
+        );
+        assert_eq!(one("").0, Ok(LineOutcome::Foreign));
+        assert_eq!(
+            one("time=\"2026-11-27T17:38:09Z\" level=info msg=\"response completed\"").0,
+            Ok(LineOutcome::Foreign)
+        );
+        let long = vec![b'{'; crate::ingest::event::MAX_LINE + 1];
+        assert_eq!(
+            parse(&long, &ParseOptions::default(), &mut Vec::new()),
+            Err(Reject::TooLong)
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = parse(&bytes, &ParseOptions::default(), &mut Vec::new());
+            let mut with_brace = b"{".to_vec();
+            with_brace.extend_from_slice(&bytes);
+            let _ = parse(&with_brace, &ParseOptions::default(), &mut Vec::new());
+        }
+
+        #[test]
+        fn mutated_lines_never_panic(
+            pick in any::<prop::sample::Index>(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), any::<bool>()), 1..8),
+        ) {
+            let text = std::fs::read(WRITTEN).unwrap();
+            let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+            let mut line = lines[pick.index(lines.len())].to_vec();
+            for (at, byte, insert) in edits {
+                let i = at.index(line.len() + 1);
+                if insert || line.is_empty() {
+                    line.insert(i, byte);
+                } else {
+                    line.remove(i.min(line.len() - 1));
+                }
+            }
+            let _ = parse(&line, &ParseOptions::default(), &mut Vec::new());
+        }
+
+        /// Lines serialised by serde_json (so with any escaping it chooses) round-trip.
+        #[test]
+        fn generated_pull_round_trips(
+            raw in any::<[u8; 32]>(),
+            repo in "[a-z0-9]{1,8}(/[a-z0-9._-]{1,8}){0,3}",
+            ua in "\\PC{1,30}",
+            written in 0i64..1 << 40,
+            secs in 0i64..4_000_000_000,
+            nanos in 0u32..1_000_000_000,
+        ) {
+            let digest = Digest(raw);
+            let time = chrono::DateTime::from_timestamp(secs, nanos).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+            let v = serde_json::json!({
+                "http.request.method": "GET",
+                "http.request.remoteaddr": "192.0.2.1:5555",
+                "http.request.uri": format!("/v2/{repo}/blobs/{digest}"),
+                "http.request.useragent": ua,
+                "http.response.status": 200,
+                "http.response.written": written,
+                "level": "info",
+                "msg": "response completed",
+                "time": time,
+            });
+            let line = v.to_string();
+            let mut out = Vec::new();
+            prop_assert_eq!(parse(line.as_bytes(), &ParseOptions::default(), &mut out), Ok(LineOutcome::Used));
+            let Event::Pull(p) = &out[0] else { panic!() };
+            prop_assert_eq!(p.digest, digest);
+            prop_assert_eq!(p.repo.as_deref(), Some(repo.as_str()));
+            prop_assert_eq!(p.ts, secs * 1_000_000 + i64::from(nanos / 1000));
+            let want_ua = (ua != "-").then_some(ua.as_str());
+            prop_assert_eq!(p.ua.as_deref(), want_ua);
+            prop_assert_eq!(p.bytes, Some(written));
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! In-memory aggregates of one ingest run and their Arrow form.
+//!
+//! Pulls are aggregated per (day, digest, client, repo, ua_class, source) and manifest
+//! requests per (day, repo, reference, client, ua, source), with counts, bytes and first/last
+//! timestamps, so memory grows with distinct keys, not with lines. Strings are interned per
+//! partial aggregate; merging remaps indices. Output rows are sorted, so the same input gives
+//! byte-identical Parquet whatever the thread scheduling.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+
+use crate::model::{Digest, LogFormat, UaClass};
+
+/// String interner (index `u32::MAX` = none).
+#[derive(Debug, Default, Clone)]
+pub struct Interner {
+    map: HashMap<Box<str>, u32>,
+    vals: Vec<Box<str>>,
+}
+
+/// "No value" index.
+pub const NONE: u32 = u32::MAX;
+
+impl Interner {
+    /// Index of `s`, adding it if new.
+    pub fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.map.get(s) {
+            return i;
+        }
+        let i = self.vals.len() as u32;
+        self.vals.push(s.into());
+        self.map.insert(s.into(), i);
+        i
+    }
+
+    /// Index of an optional string.
+    pub fn intern_opt(&mut self, s: Option<&str>) -> u32 {
+        s.map_or(NONE, |s| self.intern(s))
+    }
+
+    /// The string at `i`.
+    pub fn get(&self, i: u32) -> Option<&str> {
+        if i == NONE {
+            None
+        } else {
+            Some(&self.vals[i as usize])
+        }
+    }
+
+    /// Number of strings.
+    pub fn len(&self) -> usize {
+        self.vals.len()
+    }
+
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.vals.is_empty()
+    }
+}
+
+/// Count, bytes, first and last timestamp (µs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Agg {
+    /// Requests.
+    pub n: i64,
+    /// Bytes sent.
+    pub bytes: i64,
+    /// Earliest.
+    pub first: i64,
+    /// Latest.
+    pub last: i64,
+}
+
+impl Agg {
+    fn one(ts: i64, bytes: i64) -> Agg {
+        Agg {
+            n: 1,
+            bytes,
+            first: ts,
+            last: ts,
+        }
+    }
+    fn add(&mut self, o: &Agg) {
+        self.n += o.n;
+        self.bytes += o.bytes;
+        self.first = self.first.min(o.first);
+        self.last = self.last.max(o.last);
+    }
+}
+
+/// Key of a pull aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PullKey {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i32,
+    /// Digest.
+    pub digest: Digest,
+    /// Client index (`clients`).
+    pub client: u32,
+    /// Repository index (`repos`).
+    pub repo: u32,
+    /// User-agent class.
+    pub class: UaClass,
+    /// Input format.
+    pub source: LogFormat,
+}
+
+/// Key of a manifest-request aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ManifestKey {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i32,
+    /// Repository index (`repos`).
+    pub repo: u32,
+    /// Reference index (`refs`).
+    pub reference: u32,
+    /// Client index (`clients`).
+    pub client: u32,
+    /// User-agent index (`uas`).
+    pub ua: u32,
+    /// User-agent class.
+    pub class: UaClass,
+    /// Input format.
+    pub source: LogFormat,
+}
+
+/// Aggregates of some lines.
+#[derive(Debug, Default, Clone)]
+pub struct Aggregates {
+    /// Normalised client addresses.
+    pub clients: Interner,
+    /// Repository names.
+    pub repos: Interner,
+    /// Manifest references.
+    pub refs: Interner,
+    /// User agents of manifest requests.
+    pub uas: Interner,
+    /// Pulls.
+    pub pulls: HashMap<PullKey, Agg>,
+    /// Manifest requests.
+    pub manifests: HashMap<ManifestKey, Agg>,
+}
+
+impl Aggregates {
+    /// Adds one pull.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_pull(
+        &mut self,
+        day: i32,
+        digest: Digest,
+        client: Option<&str>,
+        repo: Option<&str>,
+        class: UaClass,
+        source: LogFormat,
+        ts: i64,
+        bytes: i64,
+    ) {
+        let key = PullKey {
+            day,
+            digest,
+            client: self.clients.intern_opt(client),
+            repo: self.repos.intern_opt(repo),
+            class,
+            source,
+        };
+        let a = Agg::one(ts, bytes);
+        self.pulls.entry(key).and_modify(|x| x.add(&a)).or_insert(a);
+    }
+
+    /// Adds one manifest request.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_manifest(
+        &mut self,
+        day: i32,
+        repo: &str,
+        reference: &str,
+        client: Option<&str>,
+        ua: Option<&str>,
+        class: UaClass,
+        source: LogFormat,
+        ts: i64,
+    ) {
+        let key = ManifestKey {
+            day,
+            repo: self.repos.intern(repo),
+            reference: self.refs.intern(reference),
+            client: self.clients.intern_opt(client),
+            ua: self.uas.intern_opt(ua),
+            class,
+            source,
+        };
+        let a = Agg::one(ts, 0);
+        self.manifests
+            .entry(key)
+            .and_modify(|x| x.add(&a))
+            .or_insert(a);
+    }
+
+    /// Merges `other` into `self`.
+    pub fn merge(&mut self, other: Aggregates) {
+        if self.pulls.is_empty() && self.manifests.is_empty() {
+            *self = other;
+            return;
+        }
+        let remap = |from: &Interner, to: &mut Interner| -> Vec<u32> {
+            from.vals.iter().map(|s| to.intern(s)).collect()
+        };
+        let c = remap(&other.clients, &mut self.clients);
+        let r = remap(&other.repos, &mut self.repos);
+        let f = remap(&other.refs, &mut self.refs);
+        let u = remap(&other.uas, &mut self.uas);
+        let m = |v: &[u32], i: u32| if i == NONE { NONE } else { v[i as usize] };
+        for (mut k, a) in other.pulls {
+            k.client = m(&c, k.client);
+            k.repo = m(&r, k.repo);
+            self.pulls.entry(k).and_modify(|x| x.add(&a)).or_insert(a);
+        }
+        for (mut k, a) in other.manifests {
+            k.repo = m(&r, k.repo);
+            k.reference = m(&f, k.reference);
+            k.client = m(&c, k.client);
+            k.ua = m(&u, k.ua);
+            self.manifests
+                .entry(k)
+                .and_modify(|x| x.add(&a))
+                .or_insert(a);
+        }
+    }
+
+    /// Days that have at least one row.
+    pub fn days(&self) -> Vec<i32> {
+        let mut d: Vec<i32> = self
+            .pulls
+            .keys()
+            .map(|k| k.day)
+            .chain(self.manifests.keys().map(|k| k.day))
+            .collect();
+        d.sort_unstable();
+        d.dedup();
+        d
+    }
+}
+
+/// A quarantined line.
+#[derive(Debug, Clone)]
+pub struct RejectRow {
+    /// Input format.
+    pub format: &'static str,
+    /// 1-based line number in the decompressed input.
+    pub line: u64,
+    /// Reason code.
+    pub reason: &'static str,
+    /// The line (lossy UTF-8, at most 4 KiB).
+    pub raw: String,
+}
+
+fn ts_field(name: &str) -> Field {
+    Field::new(
+        name,
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        false,
+    )
+}
+
+/// Schema of `pulls/date=…/part-*.parquet`.
+pub fn pulls_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("digest", DataType::Utf8, false),
+        Field::new("client", DataType::Utf8, true),
+        Field::new("repo", DataType::Utf8, true),
+        Field::new("ua_class", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("pulls", DataType::Int64, false),
+        Field::new("bytes", DataType::Int64, false),
+        ts_field("first_at"),
+        ts_field("last_at"),
+    ]))
+}
+
+/// Schema of `manifest_pulls/date=…/part-*.parquet`.
+pub fn manifest_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("repo", DataType::Utf8, false),
+        Field::new("reference", DataType::Utf8, false),
+        Field::new("client", DataType::Utf8, true),
+        Field::new("ua", DataType::Utf8, true),
+        Field::new("ua_class", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("requests", DataType::Int64, false),
+        ts_field("first_at"),
+        ts_field("last_at"),
+    ]))
+}
+
+/// Schema of `_rejects/date=…/part-*.parquet`.
+pub fn rejects_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("input", DataType::Utf8, false),
+        Field::new("format", DataType::Utf8, false),
+        Field::new("line", DataType::Int64, false),
+        Field::new("reason_code", DataType::Utf8, false),
+        Field::new("raw", DataType::Utf8, false),
+        Field::new("run_id", DataType::Utf8, false),
+    ]))
+}
+
+/// Renders client indices to their stored identity (keyed hash or raw).
+pub type ClientRender<'a> = &'a dyn Fn(&str) -> String;
+
+/// Pull rows of one day, sorted, as a record batch.
+pub fn pulls_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordBatch {
+    let clients: Vec<Option<String>> = (0..agg.clients.len() as u32)
+        .map(|i| agg.clients.get(i).map(client))
+        .collect();
+    let mut rows: Vec<(&PullKey, &Agg)> = agg.pulls.iter().filter(|(k, _)| k.day == day).collect();
+    let name = |i: u32| {
+        if i == NONE {
+            None
+        } else {
+            clients[i as usize].as_deref()
+        }
+    };
+    rows.sort_by(|a, b| {
+        (
+            a.0.digest,
+            name(a.0.client),
+            agg.repos.get(a.0.repo),
+            a.0.class,
+            a.0.source,
+        )
+            .cmp(&(
+                b.0.digest,
+                name(b.0.client),
+                agg.repos.get(b.0.repo),
+                b.0.class,
+                b.0.source,
+            ))
+    });
+    let n = rows.len();
+    let mut digest = StringBuilder::with_capacity(n, n * 71);
+    let mut cl = StringBuilder::new();
+    let mut repo = StringBuilder::new();
+    let mut class = StringBuilder::new();
+    let mut source = StringBuilder::new();
+    let mut pulls = Int64Builder::with_capacity(n);
+    let mut bytes = Int64Builder::with_capacity(n);
+    let mut first = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut last = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+    for (k, a) in rows {
+        digest.append_value(k.digest.to_string());
+        cl.append_option(name(k.client));
+        repo.append_option(agg.repos.get(k.repo));
+        class.append_value(k.class.as_str());
+        source.append_value(k.source.as_str());
+        pulls.append_value(a.n);
+        bytes.append_value(a.bytes);
+        first.append_value(a.first);
+        last.append_value(a.last);
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(digest.finish()),
+        Arc::new(cl.finish()),
+        Arc::new(repo.finish()),
+        Arc::new(class.finish()),
+        Arc::new(source.finish()),
+        Arc::new(pulls.finish()),
+        Arc::new(bytes.finish()),
+        Arc::new(first.finish()),
+        Arc::new(last.finish()),
+    ];
+    RecordBatch::try_new(pulls_schema(), cols).expect("columns match the pulls schema")
+}
+
+/// Manifest-request rows of one day, sorted, as a record batch.
+pub fn manifests_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordBatch {
+    let clients: Vec<Option<String>> = (0..agg.clients.len() as u32)
+        .map(|i| agg.clients.get(i).map(client))
+        .collect();
+    let name = |i: u32| {
+        if i == NONE {
+            None
+        } else {
+            clients[i as usize].as_deref()
+        }
+    };
+    let mut rows: Vec<(&ManifestKey, &Agg)> =
+        agg.manifests.iter().filter(|(k, _)| k.day == day).collect();
+    let sort_key = |k: &ManifestKey| {
+        (
+            agg.repos.get(k.repo),
+            agg.refs.get(k.reference),
+            name(k.client),
+            agg.uas.get(k.ua),
+            k.class,
+            k.source,
+        )
+    };
+    rows.sort_by(|a, b| sort_key(a.0).cmp(&sort_key(b.0)));
+    let mut repo = StringBuilder::new();
+    let mut reference = StringBuilder::new();
+    let mut cl = StringBuilder::new();
+    let mut ua = StringBuilder::new();
+    let mut class = StringBuilder::new();
+    let mut source = StringBuilder::new();
+    let mut requests = Int64Builder::new();
+    let mut first = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut last = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    for (k, a) in rows {
+        repo.append_option(agg.repos.get(k.repo));
+        reference.append_option(agg.refs.get(k.reference));
+        cl.append_option(name(k.client));
+        ua.append_option(agg.uas.get(k.ua));
+        class.append_value(k.class.as_str());
+        source.append_value(k.source.as_str());
+        requests.append_value(a.n);
+        first.append_value(a.first);
+        last.append_value(a.last);
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(repo.finish()),
+        Arc::new(reference.finish()),
+        Arc::new(cl.finish()),
+        Arc::new(ua.finish()),
+        Arc::new(class.finish()),
+        Arc::new(source.finish()),
+        Arc::new(requests.finish()),
+        Arc::new(first.finish()),
+        Arc::new(last.finish()),
+    ];
+    RecordBatch::try_new(manifest_schema(), cols).expect("columns match the manifest schema")
+}
+
+/// Reject rows (input → rows) as a record batch.
+pub fn rejects_batch(rows: &BTreeMap<String, Vec<RejectRow>>, run_id: &str) -> RecordBatch {
+    let mut input = StringBuilder::new();
+    let mut format = StringBuilder::new();
+    let mut line = Int64Builder::new();
+    let mut reason = StringBuilder::new();
+    let mut raw = StringBuilder::new();
+    let mut run = StringBuilder::new();
+    for (loc, rs) in rows {
+        for r in rs {
+            input.append_value(loc);
+            format.append_value(r.format);
+            line.append_value(r.line as i64);
+            reason.append_value(r.reason);
+            raw.append_value(&r.raw);
+            run.append_value(run_id);
+        }
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(input.finish()),
+        Arc::new(format.finish()),
+        Arc::new(line.finish()),
+        Arc::new(reason.finish()),
+        Arc::new(raw.finish()),
+        Arc::new(run.finish()),
+    ];
+    RecordBatch::try_new(rejects_schema(), cols).expect("columns match the rejects schema")
+}
+
+/// `YYYY-MM-DD` of a day number.
+pub fn day_string(day: i32) -> String {
+    let d = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch is a date")
+        + chrono::Duration::days(day as i64);
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// Day number of a µs timestamp.
+pub fn day_of(ts_us: i64) -> i32 {
+    ts_us.div_euclid(86_400_000_000) as i32
+}

@@ -1,0 +1,137 @@
+//! blobtier: find out which container-registry blobs are actually used and move the rest to
+//! cheaper S3 storage classes, with the cost shown up front.
+//!
+//! The pipeline is a set of stages that exchange files in a lake directory:
+//! 1. [`ingest`]: access logs + S3 Inventory → Hive-partitioned Parquet (`pulls`,
+//!    `manifest_pulls`, `inventory`, `_rejects`, `_ledger`);
+//! 2. [`stats`]: per-digest pull windows, unique clients, unique-pull ratio;
+//! 3. plan, report, apply: later stages.
+//!
+//! Dependencies point one way: `model` ← `ingest` ← `stats`. `main.rs` is the only place
+//! that uses `anyhow`.
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod ingest;
+pub mod io;
+pub mod lake;
+pub mod logging;
+pub mod model;
+pub mod stats;
+pub mod storage;
+
+use std::path::Path;
+
+/// How a finished command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything succeeded.
+    Success,
+    /// Finished, but some items failed (exit 1).
+    ItemFailures,
+    /// The command is not implemented yet (exit 2).
+    NotImplemented,
+}
+
+impl Outcome {
+    /// Process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::ItemFailures => 1,
+            Outcome::NotImplemented => 2,
+        }
+    }
+}
+
+/// Any error that stops a command (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Config.
+    #[error(transparent)]
+    Config(#[from] config::LoadError),
+    /// Ingest.
+    #[error(transparent)]
+    Ingest(#[from] ingest::Error),
+    /// Stats.
+    #[error(transparent)]
+    Stats(#[from] stats::Error),
+    /// Demo.
+    #[error(transparent)]
+    Demo(#[from] demo::Error),
+}
+
+fn load_config(
+    path: Option<&Path>,
+    ov: config::Overrides,
+) -> Result<config::Config, config::LoadError> {
+    let default = Path::new("blobtier.toml");
+    let path = path.or_else(|| default.is_file().then_some(default));
+    config::load(path, ov)
+}
+
+/// Prints a JSON value to stdout (the data channel).
+#[allow(clippy::print_stdout)]
+pub fn print_json<T: serde::Serialize>(v: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("metrics serialise")
+    );
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
+    use cli::Command;
+    match cli.command {
+        Command::Ingest(a) => {
+            let cfg = load_config(
+                cli.config.as_deref(),
+                config::Overrides {
+                    raw_clients: a.raw_clients,
+                    max_bad_ratio: a.max_bad_ratio,
+                    ..Default::default()
+                },
+            )?;
+            let lake = lake::Lake::open(&a.lake).map_err(ingest::Error::from)?;
+            let storage = storage::Storage::new(cfg.s3_path_style);
+            let req = ingest::IngestRequest {
+                logs: a.logs,
+                inventories: a.inventory,
+            };
+            let m = ingest::ingest(&lake, &req, &cfg, &storage)?;
+            print_json(&m);
+            for b in &m.bad_files {
+                let reasons: Vec<String> = b
+                    .top_reasons
+                    .iter()
+                    .map(|(r, n)| format!("{r} ({n})"))
+                    .collect();
+                tracing::error!(input = %b.location, ratio = b.ratio, reasons = %reasons.join(", "), "too many malformed lines");
+            }
+            Ok(if m.bad_files.is_empty() {
+                Outcome::Success
+            } else {
+                Outcome::ItemFailures
+            })
+        }
+        Command::Stats(a) => {
+            let lake = lake::Lake::open(&a.lake).map_err(stats::Error::from)?;
+            let opts = stats::StatsOptions {
+                as_of: a.as_of,
+                windows: a.windows,
+                include_scanners: a.include_scanners,
+            };
+            let s = stats::run_stats(&lake, &opts)?;
+            stats::print_summary(&s);
+            Ok(Outcome::Success)
+        }
+        Command::Demo(a) => Ok(demo::run_demo(&a.sample_data, &a.out)?),
+        Command::Plan(_) | Command::Report(_) | Command::Apply(_) | Command::Run(_) => {
+            tracing::error!("this command is not implemented yet");
+            eprintln!("error: not implemented yet");
+            Ok(Outcome::NotImplemented)
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! Shared vocabulary of every stage: digests, storage classes, user-agent classes, the
+//! registry storage layout and the column names of the lake's tables.
+//!
+//! Invariants: a [`Digest`] is always a valid lower-case `sha256:<64 hex>`; key → digest
+//! mapping is the only place that knows the distribution storage layout.
+//! This module does no I/O.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A content digest `sha256:<64 lower-case hex>`, stored as its 32 raw bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest(pub [u8; 32]);
+
+impl Digest {
+    /// Parses exactly 64 lower-case hex characters (no `sha256:` prefix).
+    pub fn from_hex(hex: &[u8]) -> Option<Digest> {
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in hex.chunks_exact(2).enumerate() {
+            out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+        }
+        Some(Digest(out))
+    }
+
+    /// Parses `sha256:<64 lower-case hex>`; anything else (other algorithms, upper case,
+    /// wrong length) is `None`.
+    pub fn parse(s: &[u8]) -> Option<Digest> {
+        let hex = s.strip_prefix(b"sha256:")?;
+        Digest::from_hex(hex)
+    }
+
+    /// The 64 hex characters without the algorithm prefix.
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.hex())
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl FromStr for Digest {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Digest::parse(s.as_bytes()).ok_or_else(|| format!("not a `sha256:<64 hex>` digest: `{s}`"))
+    }
+}
+
+/// How a pull's user agent is classified. Scanners are kept but flagged so that stats can
+/// leave them out: a vulnerability scanner re-reading every layer says nothing about use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum UaClass {
+    /// CI and orchestrator pulls (buildkit, kaniko, containerd, cri-o, skopeo, crane …).
+    Ci,
+    /// Interactive clients (docker, podman).
+    Human,
+    /// Vulnerability scanners (trivy, grype, clair, Amazon Inspector, Prisma/Twistlock).
+    Scanner,
+    /// Anything else, including a missing user agent.
+    Other,
+}
+
+impl UaClass {
+    /// The value stored in the `ua_class` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UaClass::Ci => "ci",
+            UaClass::Human => "human",
+            UaClass::Scanner => "scanner",
+            UaClass::Other => "other",
+        }
+    }
+}
+
+/// Which input format a row came from (the `source` column of `pulls` and `manifest_pulls`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LogFormat {
+    /// S3 server access logs.
+    S3Access,
+    /// CNCF distribution logrus JSON lines.
+    RegistryJson,
+    /// CNCF distribution (or nginx) Apache combined access log.
+    RegistryCombined,
+    /// Registry notification envelopes, one JSON envelope per line.
+    Notifications,
+}
+
+impl LogFormat {
+    /// All formats, in the order of the docs.
+    pub const ALL: [LogFormat; 4] = [
+        LogFormat::S3Access,
+        LogFormat::RegistryJson,
+        LogFormat::RegistryCombined,
+        LogFormat::Notifications,
+    ];
+
+    /// The name used on the command line and in the lake.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::S3Access => "s3-access",
+            LogFormat::RegistryJson => "registry-json",
+            LogFormat::RegistryCombined => "registry-combined",
+            LogFormat::Notifications => "notifications",
+        }
+    }
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        LogFormat::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = LogFormat::ALL.iter().map(|f| f.as_str()).collect();
+                format!(
+                    "unknown log format `{s}` (expected one of: {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// What an object key in the registry's storage is (`kind` column of `inventory`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// `<root>/docker/registry/v2/blobs/sha256/<2>/<hex>/data`
+    Blob,
+    /// `<root>/docker/registry/v2/repositories/<repo>/_layers/sha256/<hex>/link`
+    LayerLink,
+    /// `<root>/docker/registry/v2/repositories/<repo>/_manifests/revisions/sha256/<hex>/link`
+    ManifestRevision,
+    /// `<root>/docker/registry/v2/repositories/<repo>/_manifests/tags/<tag>/{current,index/…}/link`
+    TagLink,
+    /// `<root>/docker/registry/v2/repositories/<repo>/_uploads/…`
+    Upload,
+    /// Anything else in the bucket.
+    Other,
+}
+
+impl KeyKind {
+    /// The value stored in the `kind` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Blob => "blob",
+            KeyKind::LayerLink => "layer_link",
+            KeyKind::ManifestRevision => "manifest_revision",
+            KeyKind::TagLink => "tag_link",
+            KeyKind::Upload => "upload",
+            KeyKind::Other => "other",
+        }
+    }
+}
+
+/// The distribution storage layout: where, inside a bucket, the registry keeps its files.
+///
+/// `root` is the driver's `rootdirectory` without leading or trailing slashes (`""` by
+/// default). With `root = None` any prefix before `docker/registry/v2/` is accepted, which
+/// suits buckets whose root directory is not known.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// The registry's root directory, or `None` to accept any.
+    pub root: Option<String>,
+}
+
+const V2: &str = "docker/registry/v2/";
+
+impl Layout {
+    /// The part of `key` after `<root>/docker/registry/v2/`, if the key is inside the layout.
+    fn v2_rest<'k>(&self, key: &'k str) -> Option<&'k str> {
+        match &self.root {
+            Some(root) if root.is_empty() => key.strip_prefix(V2),
+            Some(root) => key
+                .strip_prefix(root.as_str())?
+                .strip_prefix('/')?
+                .strip_prefix(V2),
+            None => {
+                if let Some(rest) = key.strip_prefix(V2) {
+                    return Some(rest);
+                }
+                let at = key.find("/docker/registry/v2/")?;
+                Some(&key[at + 1 + V2.len()..])
+            }
+        }
+    }
+
+    /// The digest of a blob data key (`…/blobs/sha256/<2>/<hex>/data`), checking that the
+    /// two-character directory is the first byte of the digest.
+    pub fn blob_digest(&self, key: &str) -> Option<Digest> {
+        let rest = self.v2_rest(key)?;
+        blob_rest_digest(rest)
+    }
+
+    /// Classifies a key and returns the blob digest (blobs only) and the repository
+    /// (repository keys only).
+    pub fn classify<'k>(&self, key: &'k str) -> (KeyKind, Option<Digest>, Option<&'k str>) {
+        let Some(rest) = self.v2_rest(key) else {
+            return (KeyKind::Other, None, None);
+        };
+        if let Some(d) = blob_rest_digest(rest) {
+            return (KeyKind::Blob, Some(d), None);
+        }
+        let Some(repo_rest) = rest.strip_prefix("repositories/") else {
+            return (KeyKind::Other, None, None);
+        };
+        // The repository name may contain `/`; the first `/_` component ends it.
+        for (marker, kind) in [
+            ("/_layers/", KeyKind::LayerLink),
+            ("/_manifests/revisions/", KeyKind::ManifestRevision),
+            ("/_manifests/tags/", KeyKind::TagLink),
+            ("/_uploads/", KeyKind::Upload),
+        ] {
+            if let Some(at) = repo_rest.find(marker) {
+                let repo = &repo_rest[..at];
+                let tail = &repo_rest[at + marker.len()..];
+                let ok = match kind {
+                    KeyKind::Upload => true,
+                    _ => tail.ends_with("/link"),
+                };
+                if ok && !repo.is_empty() {
+                    return (kind, None, Some(repo));
+                }
+            }
+        }
+        (KeyKind::Other, None, None)
+    }
+}
+
+fn blob_rest_digest(rest: &str) -> Option<Digest> {
+    let rest = rest.strip_prefix("blobs/sha256/")?;
+    let (two, rest) = rest.split_at_checked(2)?;
+    let rest = rest.strip_prefix('/')?;
+    let hex = rest.strip_suffix("/data")?;
+    if hex.len() != 64 || !hex.starts_with(two) {
+        return None;
+    }
+    Digest::from_hex(hex.as_bytes())
+}
+
+/// Canonical S3 storage-class names as they appear in inventory reports and API calls.
+pub const STORAGE_CLASSES: [&str; 9] = [
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "EXPRESS_ONEZONE",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548";
+
+    #[test]
+    fn digest_round_trip_and_rejects() {
+        let d: Digest = format!("sha256:{HEX}").parse().unwrap();
+        assert_eq!(d.to_string(), format!("sha256:{HEX}"));
+        assert!(Digest::parse(format!("sha256:{}", HEX.to_uppercase()).as_bytes()).is_none());
+        assert!(Digest::parse(format!("sha512:{HEX}").as_bytes()).is_none());
+        assert!(Digest::parse(format!("sha256:{}", &HEX[1..]).as_bytes()).is_none());
+    }
+
+    #[test]
+    fn layout_maps_keys() {
+        let any = Layout { root: None };
+        let key = format!("registry-v2/docker/registry/v2/blobs/sha256/07/{HEX}/data");
+        assert_eq!(any.blob_digest(&key).unwrap().hex(), HEX);
+        let plain = format!("docker/registry/v2/blobs/sha256/07/{HEX}/data");
+        assert!(any.blob_digest(&plain).is_some());
+        // wrong two-character directory
+        let bad = format!("docker/registry/v2/blobs/sha256/08/{HEX}/data");
+        assert!(any.blob_digest(&bad).is_none());
+        let rooted = Layout {
+            root: Some("registry-v2".into()),
+        };
+        assert!(rooted.blob_digest(&key).is_some());
+        assert!(rooted.blob_digest(&plain).is_none());
+        let empty = Layout {
+            root: Some(String::new()),
+        };
+        assert!(empty.blob_digest(&plain).is_some());
+        assert!(empty.blob_digest(&key).is_none());
+    }
+
+    #[test]
+    fn layout_classifies_repository_keys() {
+        let l = Layout { root: None };
+        let (k, d, r) = l.classify(&format!(
+            "docker/registry/v2/repositories/team/app/_layers/sha256/{HEX}/link"
+        ));
+        assert_eq!((k, d, r), (KeyKind::LayerLink, None, Some("team/app")));
+        let (k, _, r) =
+            l.classify("docker/registry/v2/repositories/a/_manifests/tags/v1/current/link");
+        assert_eq!((k, r), (KeyKind::TagLink, Some("a")));
+        let (k, _, _) = l.classify(&format!(
+            "docker/registry/v2/repositories/a/_manifests/revisions/sha256/{HEX}/link"
+        ));
+        assert_eq!(k, KeyKind::ManifestRevision);
+        let (k, _, _) = l.classify("docker/registry/v2/repositories/a/_uploads/u1/data");
+        assert_eq!(k, KeyKind::Upload);
+        assert_eq!(l.classify("logs/2024-01-01").0, KeyKind::Other);
+    }
+}

@@ -1,0 +1,330 @@
+//! Stats: per-digest pull windows, unique clients and unique-pull ratio, joined with the
+//! latest inventory snapshot on or before as-of. The analytics live in `queries/*.sql`
+//! (portable SQL run by Polars' streaming engine); this module only registers the lake's
+//! tables, fills in parameters and writes the result atomically to
+//! `digest_stats/as_of=DATE/`. Inputs after as-of are never read, so a backfill is
+//! reproducible.
+
+pub mod template;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+use polars::sql::SQLContext;
+
+use crate::io::IoContext;
+use crate::lake::{Lake, LakeError};
+use template::Dialect;
+
+/// The query that defines `digest_stats`.
+pub const DIGEST_STATS_SQL: &str = include_str!("../../queries/digest_stats.sql");
+/// Summary: digests and bytes by storage class.
+pub const SUMMARY_BY_CLASS_SQL: &str = include_str!("../../queries/summary_by_class.sql");
+/// Summary: top digests by pulls.
+pub const SUMMARY_TOP_SQL: &str = include_str!("../../queries/summary_top_pulled.sql");
+
+/// Stats errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Lake IO.
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    /// A query failed.
+    #[error("query `{query}` failed")]
+    Query {
+        /// Query file.
+        query: &'static str,
+        /// Cause.
+        #[source]
+        source: PolarsError,
+    },
+    /// Template expansion.
+    #[error("query `{query}`: {source}")]
+    Template {
+        /// Query file.
+        query: &'static str,
+        /// Cause.
+        #[source]
+        source: template::TemplateError,
+    },
+    /// No inventory snapshot on or before as-of.
+    #[error("no inventory snapshot on or before {as_of} in `{}`: ingest an S3 Inventory report first", lake.display())]
+    NoInventory {
+        /// As-of.
+        as_of: NaiveDate,
+        /// Lake.
+        lake: PathBuf,
+    },
+    /// Bad `--windows`.
+    #[error("invalid `--windows`: {0}")]
+    BadWindows(String),
+}
+
+/// Result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Options of one stats run.
+#[derive(Debug, Clone)]
+pub struct StatsOptions {
+    /// Last day of every window.
+    pub as_of: NaiveDate,
+    /// Window lengths in days.
+    pub windows: Vec<u32>,
+    /// Count scanners.
+    pub include_scanners: bool,
+}
+
+/// What a stats run produced.
+#[derive(Debug)]
+pub struct StatsResult {
+    /// The output file.
+    pub path: PathBuf,
+    /// The inventory snapshot used.
+    pub snapshot: String,
+    /// The stats table.
+    pub df: DataFrame,
+    /// By storage class.
+    pub by_class: DataFrame,
+    /// Top digests by pulls.
+    pub top: DataFrame,
+}
+
+fn qerr(query: &'static str) -> impl Fn(PolarsError) -> Error {
+    move |source| Error::Query { query, source }
+}
+
+/// The latest `snapshot=DATE` partition on or before `as_of`.
+pub fn latest_snapshot(lake: &Lake, as_of: NaiveDate) -> Result<Option<(String, PathBuf)>> {
+    let dir = lake.root().join("inventory");
+    let Ok(rd) = fs::read_dir(&dir) else {
+        return Ok(None);
+    };
+    let mut best: Option<(NaiveDate, PathBuf)> = None;
+    for e in rd {
+        let e = e.at("failed to list", &dir).map_err(LakeError::from)?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(d) = name
+            .strip_prefix("snapshot=")
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        else {
+            continue;
+        };
+        if d <= as_of && best.as_ref().is_none_or(|(b, _)| d > *b) {
+            best = Some((d, e.path()));
+        }
+    }
+    Ok(best.map(|(d, p)| (d.to_string(), p)))
+}
+
+fn scan_dir(path: &Path, hive: bool) -> PolarsResult<LazyFrame> {
+    let mut args = ScanArgsParquet::default();
+    if hive {
+        args.hive_options = HiveOptions::new_enabled();
+        args.hive_options.try_parse_dates = false;
+    }
+    let glob = format!("{}/**/*.parquet", path.display());
+    LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), args)
+}
+
+/// An empty `pulls` table (a lake with an inventory but no logs yet).
+fn empty_pulls() -> PolarsResult<LazyFrame> {
+    let ts = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+    let df = DataFrame::new_infer_height(vec![
+        Column::new_empty("digest".into(), &DataType::String),
+        Column::new_empty("client".into(), &DataType::String),
+        Column::new_empty("repo".into(), &DataType::String),
+        Column::new_empty("ua_class".into(), &DataType::String),
+        Column::new_empty("source".into(), &DataType::String),
+        Column::new_empty("pulls".into(), &DataType::Int64),
+        Column::new_empty("bytes".into(), &DataType::Int64),
+        Column::new_empty("first_at".into(), &ts),
+        Column::new_empty("last_at".into(), &ts),
+        Column::new_empty("date".into(), &DataType::String),
+    ])?;
+    Ok(df.lazy())
+}
+
+fn has_parquet(dir: &Path) -> bool {
+    fn walk(d: &Path) -> bool {
+        let Ok(rd) = fs::read_dir(d) else {
+            return false;
+        };
+        rd.flatten().any(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p)
+            } else {
+                p.extension().is_some_and(|x| x == "parquet")
+            }
+        })
+    }
+    walk(dir)
+}
+
+/// Parameters of the templates for `opts`.
+pub fn params(opts: &StatsOptions) -> BTreeMap<String, String> {
+    let mut p = BTreeMap::new();
+    p.insert("as_of".into(), opts.as_of.to_string());
+    p.insert(
+        "include_scanners".into(),
+        if opts.include_scanners {
+            "TRUE"
+        } else {
+            "FALSE"
+        }
+        .into(),
+    );
+    let mut all: Vec<u32> = opts.windows.clone();
+    all.extend([30, 90]);
+    for n in all {
+        p.insert(
+            format!("from_{n}"),
+            (opts.as_of - chrono::Duration::days(n as i64)).to_string(),
+        );
+    }
+    let max = opts.windows.iter().copied().chain([90]).max().unwrap_or(90);
+    p.insert(
+        "from_max".into(),
+        (opts.as_of - chrono::Duration::days(max as i64)).to_string(),
+    );
+    p
+}
+
+/// Runs `digest_stats` for `opts.as_of` and writes it to the lake.
+pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
+    let mut windows = opts.windows.clone();
+    windows.sort_unstable();
+    windows.dedup();
+    if windows.is_empty() || windows.contains(&0) || windows.iter().any(|&w| w > 3660) {
+        return Err(Error::BadWindows(format!(
+            "expected day counts between 1 and 3660, got {:?}",
+            opts.windows
+        )));
+    }
+    let opts = StatsOptions {
+        windows,
+        ..opts.clone()
+    };
+    polars::error::set_warning_function(|_, _| {});
+    let lock = lake.lock()?;
+    lake.recover(&lock)?;
+    let (snapshot, inv_dir) =
+        latest_snapshot(lake, opts.as_of)?.ok_or_else(|| Error::NoInventory {
+            as_of: opts.as_of,
+            lake: lake.root().to_owned(),
+        })?;
+    let q = "queries/digest_stats.sql";
+    let sql = template::expand(
+        DIGEST_STATS_SQL,
+        &opts.windows,
+        &params(&opts),
+        Dialect::Polars,
+    )
+    .map_err(|source| Error::Template { query: q, source })?;
+    let pulls_dir = lake.root().join("pulls");
+    let pulls = if has_parquet(&pulls_dir) {
+        scan_dir(&pulls_dir, true)
+    } else {
+        empty_pulls()
+    }
+    .map_err(qerr(q))?;
+    let inventory = scan_dir(&inv_dir, false).map_err(qerr(q))?;
+    let mut ctx = SQLContext::new();
+    ctx.register("pulls", pulls);
+    ctx.register("inventory", inventory);
+    let lf = ctx.execute(&sql).map_err(qerr(q))?;
+    let mut df = lf
+        .collect_with_engine(Engine::Streaming)
+        .map_err(qerr(q))?
+        .unwrap_single();
+    let rel = format!("digest_stats/as_of={}", opts.as_of);
+    let run_id = format!(
+        "stats-{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ"),
+        std::process::id()
+    );
+    let staging_dir = lake.root().join("_tmp").join(&run_id);
+    let new_dir = staging_dir.join("new");
+    fs::create_dir_all(&new_dir)
+        .at("failed to create", &new_dir)
+        .map_err(LakeError::from)?;
+    let file = new_dir.join("part-0.parquet");
+    {
+        let f = fs::File::create(&file)
+            .at("failed to create", &file)
+            .map_err(LakeError::from)?;
+        ParquetWriter::new(f)
+            .with_compression(ParquetCompression::Zstd(None))
+            .finish(&mut df)
+            .map_err(qerr(q))?;
+        fs::File::open(&file)
+            .and_then(|f| f.sync_all())
+            .at("failed to sync", &file)
+            .map_err(LakeError::from)?;
+    }
+    let target = lake.root().join(&rel);
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent)
+            .at("failed to create", parent)
+            .map_err(LakeError::from)?;
+    }
+    if target.exists() {
+        let old = staging_dir.join("old");
+        fs::rename(&target, &old)
+            .at("failed to replace", &target)
+            .map_err(LakeError::from)?;
+    }
+    fs::rename(&new_dir, &target)
+        .at("failed to publish", &target)
+        .map_err(LakeError::from)?;
+    fs::remove_dir_all(&staging_dir)
+        .at("failed to clean up", &staging_dir)
+        .map_err(LakeError::from)?;
+    let by_class = summary(SUMMARY_BY_CLASS_SQL, "queries/summary_by_class.sql", &df)?;
+    let top = summary(SUMMARY_TOP_SQL, "queries/summary_top_pulled.sql", &df)?;
+    drop(lock);
+    Ok(StatsResult {
+        path: target.join("part-0.parquet"),
+        snapshot,
+        df,
+        by_class,
+        top,
+    })
+}
+
+fn summary(sql: &str, q: &'static str, df: &DataFrame) -> Result<DataFrame> {
+    let mut ctx = SQLContext::new();
+    ctx.register("digest_stats", df.clone().lazy());
+    ctx.execute(sql)
+        .and_then(|lf| lf.collect())
+        .map_err(qerr(q))
+}
+
+/// Prints the stats summary on stdout.
+#[allow(clippy::print_stdout)]
+pub fn print_summary(s: &StatsResult) {
+    let n = s.df.height();
+    let in_inv =
+        s.df.column("in_inventory")
+            .ok()
+            .and_then(|c| c.bool().ok().and_then(|b| b.sum()))
+            .unwrap_or(0) as usize;
+    let absent = n - in_inv;
+    let pulled90 =
+        s.df.column("pulls_90d")
+            .ok()
+            .and_then(|c| c.i64().ok().and_then(|c| c.gt(0).sum()))
+            .unwrap_or(0) as usize;
+    println!(
+        "digest_stats: {} ({} rows, inventory snapshot {})",
+        s.path.display(),
+        n,
+        s.snapshot
+    );
+    println!("pulled in 90 days: {pulled90}; never pulled in 90 days: {}; absent from inventory: {absent}", n - pulled90);
+    println!("\nby storage class:\n{}", s.by_class);
+    println!("\ntop digests by pulls_30d:\n{}", s.top);
+}

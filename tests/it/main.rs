@@ -1,0 +1,7 @@
+//! The integration test binary: one module per pipeline stage, plus shared `support` code.
+//!
+//! One binary (as in delta-rs and uv) so the crate links once and the tests share one LocalStack.
+
+mod support;
+
+mod s3_smoke;

@@ -1,0 +1,121 @@
+//! Running the built `blobtier` binary and comparing directory trees (ripgrep `tests/util.rs`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+
+/// A `blobtier` command with a predictable environment: no `RUST_LOG`, `NO_COLOR=1`, and no
+/// inherited `BLOBTIER_*` or `AWS_*` variables (add S3 settings with `.envs(localstack().env())`).
+pub fn blobtier() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_blobtier"));
+    for (name, _) in std::env::vars_os() {
+        let inherited = name.to_str().is_some_and(|n| {
+            n == "RUST_LOG" || n.starts_with("BLOBTIER_") || n.starts_with("AWS_")
+        });
+        if inherited {
+            cmd.env_remove(&name);
+        }
+    }
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// What a finished command did, with its output decoded as (lossy) UTF-8.
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// The exit code; panics if the process was killed by a signal.
+    pub fn code(&self) -> i32 {
+        self.status
+            .code()
+            .unwrap_or_else(|| panic!("process was killed: {}\n{self}", self.status))
+    }
+
+    /// Panics, showing stdout and stderr, unless the command exited with 0.
+    #[track_caller]
+    pub fn assert_success(&self) -> &Self {
+        assert!(self.status.success(), "command failed\n{self}");
+        self
+    }
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--- end ---",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Runs `cmd` to completion with stdin closed and captures its output. If it does not exit
+/// with 0, prints the command and its output (shown by the test harness when the test fails).
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
+    let out = Output {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    if !out.status.success() {
+        eprintln!("{cmd:?}\n{out}");
+    }
+    out
+}
+
+/// Relative path → xxh3-64 of the contents, for every file under `dir` (a symlink hashes its
+/// target path). Compare two digests to assert that a directory (the lake) did not change.
+pub fn tree_digest(dir: &Path) -> BTreeMap<PathBuf, u64> {
+    tree_digest_excluding(dir, &[])
+}
+
+/// [`tree_digest`] without the entries under any of `exclude` (paths relative to `dir`, matched
+/// by whole components, so `out` excludes `out/a` but not `output`).
+pub fn tree_digest_excluding(dir: &Path, exclude: &[&Path]) -> BTreeMap<PathBuf, u64> {
+    let mut digest = BTreeMap::new();
+    digest_into(dir, dir, exclude, &mut digest);
+    digest
+}
+
+fn digest_into(root: &Path, dir: &Path, exclude: &[&Path], out: &mut BTreeMap<PathBuf, u64>) {
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read `{}`: {e}", dir.display()));
+    for entry in entries {
+        let path = entry.expect("read directory entry").path();
+        let rel = path
+            .strip_prefix(root)
+            .expect("path is under root")
+            .to_owned();
+        if exclude.iter().any(|x| rel.starts_with(x)) {
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(&path)
+            .unwrap_or_else(|e| panic!("stat `{}`: {e}", path.display()));
+        if meta.is_dir() {
+            digest_into(root, &path, exclude, out);
+            continue;
+        }
+        let bytes = if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&path)
+                .unwrap_or_else(|e| panic!("read link `{}`: {e}", path.display()));
+            target.into_os_string().into_encoded_bytes()
+        } else {
+            std::fs::read(&path).unwrap_or_else(|e| panic!("read `{}`: {e}", path.display()))
+        };
+        out.insert(rel, xxhash_rust::xxh3::xxh3_64(&bytes));
+    }
+}

@@ -1,0 +1,10 @@
+//! Shared test support: the LocalStack S3 server and helpers for running the `blobtier` binary.
+//!
+//! Every test module uses a different subset of these helpers, so some are unused in any given
+//! build of the test binary.
+#![allow(dead_code)]
+
+pub mod cli;
+pub mod localstack;
+
+pub use localstack::{block_on, localstack, LocalStack};
