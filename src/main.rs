@@ -13,8 +13,14 @@ fn main() -> ExitCode {
         Err(e) => {
             let e = anyhow::Error::from(e);
             eprintln!("error: {e}");
+            let mut last = e.to_string();
             for cause in e.chain().skip(1) {
-                eprintln!("  Caused by: {cause}");
+                // Some libraries wrap an error in a context that renders the same text.
+                let text = cause.to_string();
+                if text != last {
+                    eprintln!("  Caused by: {text}");
+                }
+                last = text;
             }
             ExitCode::from(2)
         }

@@ -254,8 +254,13 @@ pub fn ingest(
     // 1. List every input; an overlapping glob lists a file once.
     let mut listed: Vec<(LogFormat, Listed)> = Vec::new();
     let mut seen_loc: HashMap<Location, LogFormat> = HashMap::new();
+    let lake_root = std::fs::canonicalize(lake.root()).unwrap_or_else(|_| lake.root().to_owned());
     for spec in &req.logs {
         for l in storage.expand(&spec.path)? {
+            if matches!(&l.location, Location::Local(p) if p.starts_with(&lake_root)) {
+                // A directory input that contains the lake must not read the lake itself.
+                continue;
+            }
             match seen_loc.get(&l.location) {
                 Some(f) if *f != spec.format => {
                     return Err(Error::BadLogsSpec {

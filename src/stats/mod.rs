@@ -42,7 +42,7 @@ pub enum Error {
         source: PolarsError,
     },
     /// Template expansion.
-    #[error("query `{query}`: {source}")]
+    #[error("query `{query}` is not a valid template")]
     Template {
         /// Query file.
         query: &'static str,
@@ -224,6 +224,7 @@ pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
         Dialect::Polars,
     )
     .map_err(|source| Error::Template { query: q, source })?;
+    tracing::debug!(query = q, sql = %sql, "expanded query");
     let pulls_dir = lake.root().join("pulls");
     let pulls = if has_parquet(&pulls_dir) {
         scan_dir(&pulls_dir, true)
@@ -325,6 +326,32 @@ pub fn print_summary(s: &StatsResult) {
         s.snapshot
     );
     println!("pulled in 90 days: {pulled90}; never pulled in 90 days: {}; absent from inventory: {absent}", n - pulled90);
-    println!("\nby storage class:\n{}", s.by_class);
-    println!("\ntop digests by pulls_30d:\n{}", s.top);
+    println!("\nby storage class:\n{}", render_table(&s.by_class));
+    println!("top digests by pulls_30d:\n{}", render_table(&s.top));
+}
+
+/// Renders a small frame as an aligned text table (no dependency on polars' `fmt`).
+pub fn render_table(df: &DataFrame) -> String {
+    let cols = df.columns();
+    let mut cells: Vec<Vec<String>> = vec![cols.iter().map(|c| c.name().to_string()).collect()];
+    for i in 0..df.height() {
+        cells.push(
+            cols.iter()
+                .map(|c| match c.get(i) {
+                    Ok(AnyValue::Null) | Err(_) => String::from("-"),
+                    Ok(AnyValue::String(s)) => s.to_string(),
+                    Ok(AnyValue::Float64(f)) => format!("{f:.3}"),
+                    Ok(v) => v.to_string(),
+                })
+                .collect(),
+        );
+    }
+    let widths: Vec<usize> = (0..cols.len()).map(|j| cells.iter().map(|r| r[j].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in &cells {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }

@@ -54,6 +54,8 @@ pub fn expand(
                     out.push('\n');
                 }
             }
+        } else if t.starts_with("--") {
+            // Comments are dropped: they may mention `${…}` and `{{…}}` in prose.
         } else if let Some(b) = block.as_mut() {
             b.push(line);
         } else {
@@ -100,7 +102,7 @@ pub fn expand(
         })?;
         r.push_str(&match dialect {
             Dialect::Polars => {
-                format!("((EXTRACT(EPOCH FROM {b}) - EXTRACT(EPOCH FROM {a})) / 86400)")
+                format!("(CAST(CAST({b} AS DATE) AS INTEGER) - CAST(CAST({a} AS DATE) AS INTEGER))")
             }
             Dialect::Spark => format!("datediff({b}, {a})"),
         });
@@ -137,7 +139,7 @@ mod tests {
         assert!(pol.contains("x_7 AS y_7, '2026-01-01',"));
         assert!(pol.contains("x_30 AS y_30, '2025-12-09',"));
         assert!(pol.contains(
-            "((EXTRACT(EPOCH FROM f(b, c)) - EXTRACT(EPOCH FROM CAST(a AS DATE))) / 86400)"
+            "(CAST(CAST(f(b, c) AS DATE) AS INTEGER) - CAST(CAST(CAST(a AS DATE) AS DATE) AS INTEGER))"
         ));
         let sp = expand(t, &[7, 30], &p, Dialect::Spark).unwrap();
         assert!(sp.contains("datediff(f(b, c), CAST(a AS DATE))"));

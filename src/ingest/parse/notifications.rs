@@ -358,13 +358,22 @@ mod tests {
             one(&ev.replace("\"TS\"", "null")).0,
             Err(Reject::BadTimestamp)
         );
+        let ev = ev.replace("TS", "2019-06-06T10:26:04Z");
         assert_eq!(
             one(&ev.replace("sha256:", "sha512:")).0,
             Err(Reject::BadDigest)
         );
         assert_eq!(
+            one(&ev.replace("\"digest\"", "\"digestx\"")).0,
+            Err(Reject::BadDigest)
+        );
+        assert_eq!(
             one(&ev.replace("\"repository\":\"a\"", "\"repository\":1")).0,
             Err(Reject::BadJson)
+        );
+        assert_eq!(
+            one(&ev.replace("\"GET\"", "\"HEAD\"")).0,
+            Ok(LineOutcome::Ignored("no_pull_events"))
         );
         let long = vec![b' '; crate::ingest::event::MAX_LINE + 1];
         assert_eq!(

@@ -77,9 +77,7 @@ pub fn parse<'a>(
     if method != b"GET" {
         return Ok(LineOutcome::Ignored("not_get"));
     }
-    if !matches!(status, 200 | 206 | 307) {
-        return Ok(LineOutcome::Ignored("status"));
-    }
+    let pull_status = matches!(status, 200 | 206 | 307);
     let uri = match request {
         Cow::Borrowed(r) => Cow::Borrowed(&r[uri.0..uri.1]),
         Cow::Owned(ref r) => Cow::Owned(r[uri.0..uri.1].to_vec()),
@@ -94,7 +92,16 @@ pub fn parse<'a>(
         b"" | b"-" => None,
         _ => Some(lossy_cow(field_bytes(&f))),
     });
-    match match_v2_target(uri)? {
+    let target = match match_v2_target(uri) {
+        Ok(target) => target,
+        // A malformed digest only matters on a line that would count.
+        Err(_) if !pull_status => return Ok(LineOutcome::Ignored("status")),
+        Err(r) => return Err(r),
+    };
+    match target {
+        Target::Blob { .. } | Target::Manifest { .. } if !pull_status => {
+            Ok(LineOutcome::Ignored("status"))
+        }
         Target::Blob { repo, digest } => {
             out.push(Event::Pull(BlobPull {
                 ts,
@@ -307,7 +314,7 @@ mod tests {
             vec![
                 Ok(Ignored("not_blob")),
                 Ok(Ignored("not_get")),
-                Ok(Ignored("status")),
+                Ok(Ignored("not_blob")),
                 Ok(Ignored("not_get")),
                 Ok(Ignored("not_get"))
             ]

@@ -68,16 +68,23 @@ pub fn parse<'a>(
     if method.as_str() != "GET" {
         return Ok(LineOutcome::Ignored("not_get"));
     }
-    if !matches!(status, 200 | 206 | 307) {
-        return Ok(LineOutcome::Ignored("status"));
-    }
+    let pull_status = matches!(status, 200 | 206 | 307);
     let uri = match uri.0 {
         Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
         Cow::Owned(s) => Cow::Owned(s.into_bytes()),
     };
     let client = present(l.remote_addr);
     let ua = present(l.user_agent);
-    match match_v2_target(uri)? {
+    let target = match match_v2_target(uri) {
+        Ok(target) => target,
+        // A malformed digest only matters on a line that would count.
+        Err(_) if !pull_status => return Ok(LineOutcome::Ignored("status")),
+        Err(r) => return Err(r),
+    };
+    match target {
+        Target::Blob { .. } | Target::Manifest { .. } if !pull_status => {
+            Ok(LineOutcome::Ignored("status"))
+        }
         Target::Blob { repo, digest } => {
             out.push(Event::Pull(BlobPull {
                 ts,

@@ -1,8 +1,8 @@
 //! Shared test support: the LocalStack S3 server and helpers for running the `blobtier` binary.
 //!
-//! Every test module uses a different subset of these helpers, so some are unused in any given
-//! build of the test binary.
-#![allow(dead_code)]
+//! Every test module uses a different subset of these helpers (and re-exports), so some are unused
+//! in any given build of the test binary.
+#![allow(dead_code, unused_imports)]
 
 pub mod cli;
 pub mod localstack;
