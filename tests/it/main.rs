@@ -4,4 +4,5 @@
 
 mod support;
 
+mod ingest;
 mod s3_smoke;

@@ -7,7 +7,7 @@ fn put_and_list_round_trip() {
     let ls = localstack();
     block_on(async {
         let bucket = ls.unique_bucket("smoke");
-        let t=std::time::Instant::now();
+        let t = std::time::Instant::now();
         ls.create_bucket(&bucket).await;
         eprintln!("create {:?}", t.elapsed());
         ls.put_object(&bucket, "logs/2026/01/a.log", b"alpha\n".to_vec())

@@ -37,6 +37,13 @@ pub struct Field<'a> {
 }
 
 impl<'a> Field<'a> {
+    /// An empty bare field (a placeholder in fixed-size field arrays).
+    pub const EMPTY: Field<'static> = Field {
+        raw: b"",
+        quoted: false,
+        escaped: false,
+    };
+
     /// `None` for `-` (and for an empty quoted field), the raw bytes otherwise.
     pub fn value(&self) -> Option<&'a [u8]> {
         match self.raw {

@@ -20,7 +20,7 @@ use memchr::{memchr, memrchr};
 use crate::ingest::event::{BlobPull, Event, LineOutcome, ManifestRequest, ParseOptions, Reject};
 use crate::ingest::parse::common::{
     field_bytes, lossy_cow, match_v2_target, parse_bytes_field, parse_clf_time, parse_status,
-    prepare, Fields, Target,
+    prepare, Field, Fields, Target,
 };
 
 /// Parses one access line.
@@ -35,31 +35,18 @@ pub fn parse<'a>(
         return Ok(LineOutcome::Foreign);
     }
     let mut fields = Fields::new(start, true);
-    let mut next = || fields.next_field().transpose();
-    let (
-        Some(host),
-        Some(_ident),
-        Some(_user),
-        Some(time),
-        Some(request),
-        Some(status),
-        Some(size),
-    ) = (
-        next()?,
-        next()?,
-        next()?,
-        next()?,
-        next()?,
-        next()?,
-        next()?,
-    )
-    else {
-        return Err(Reject::TooFewFields);
-    };
-    let _referer = next()?;
-    let ua = next()?;
+    let mut required = [Field::EMPTY; 7];
+    for slot in &mut required {
+        *slot = fields
+            .next_field()
+            .transpose()?
+            .ok_or(Reject::TooFewFields)?;
+    }
+    let [host, _ident, _user, time, request, status, size] = required;
+    let _referer = fields.next_field().transpose()?;
+    let ua = fields.next_field().transpose()?;
     // Check the quoting of any extra fields too.
-    while next()?.is_some() {}
+    while fields.next_field().transpose()?.is_some() {}
 
     let ts = parse_clf_time(time.raw).ok_or(Reject::BadTimestamp)?;
     let status = parse_status(status.raw)?;

@@ -43,12 +43,7 @@ pub fn parse<'a>(
     if line.is_empty() {
         return Ok(LineOutcome::Foreign);
     }
-    let empty = Field {
-        raw: b"",
-        quoted: false,
-        escaped: false,
-    };
-    let mut f = [empty; KEPT];
+    let mut f = [Field::EMPTY; KEPT];
     let mut n = 0;
     let mut tokens = Fields::new(line, false);
     while let Some(field) = tokens.next_field() {
