@@ -309,9 +309,8 @@ mod tests {
     #[test]
     fn layout_classifies_repository_keys() {
         let l = Layout { root: None };
-        let (k, d, r) = l.classify(&format!(
-            "docker/registry/v2/repositories/team/app/_layers/sha256/{HEX}/link"
-        ));
+        let layer = format!("docker/registry/v2/repositories/team/app/_layers/sha256/{HEX}/link");
+        let (k, d, r) = l.classify(&layer);
         assert_eq!((k, d, r), (KeyKind::LayerLink, None, Some("team/app")));
         let (k, _, r) =
             l.classify("docker/registry/v2/repositories/a/_manifests/tags/v1/current/link");

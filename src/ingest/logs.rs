@@ -224,9 +224,7 @@ fn parse_block(
             }
         }
     };
-    let mut line_no = first_line;
-    for mut line in block.split(|&b| b == b'\n') {
-        line_no += 1;
+    for (line_no, mut line) in (first_line + 1..).zip(block.split(|&b| b == b'\n')) {
         if let Some(l) = line.strip_suffix(b"\r") {
             line = l;
         }

@@ -6,3 +6,4 @@ mod support;
 
 mod ingest;
 mod s3_smoke;
+mod stats;
