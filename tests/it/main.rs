@@ -5,5 +5,6 @@
 mod support;
 
 mod ingest;
+mod s3_ingest;
 mod s3_smoke;
 mod stats;

@@ -26,7 +26,18 @@ pub fn write_inventory(
     date: &str,
     rows: &[InvRow],
 ) -> std::path::PathBuf {
-    let dir = root.join(format!("dest/{bucket}/cfg"));
+    write_inventory_to(root, "dest", bucket, date, rows)
+}
+
+/// [`write_inventory`] into destination bucket `dest` (files under `root/<dest>/`).
+pub fn write_inventory_to(
+    root: &Path,
+    dest: &str,
+    bucket: &str,
+    date: &str,
+    rows: &[InvRow],
+) -> std::path::PathBuf {
+    let dir = root.join(format!("{dest}/{bucket}/cfg"));
     let snap = dir.join(format!("{date}T01-00Z"));
     fs::create_dir_all(dir.join("data")).unwrap();
     fs::create_dir_all(&snap).unwrap();
@@ -41,7 +52,7 @@ pub fn write_inventory(
     gz.write_all(csv.as_bytes()).unwrap();
     let data = gz.finish().unwrap();
     let data_key = format!("{bucket}/cfg/data/{date}.csv.gz");
-    fs::write(root.join("dest").join(&data_key), &data).unwrap();
+    fs::write(root.join(dest).join(&data_key), &data).unwrap();
     let ms = NaiveDate::parse_from_str(date, "%Y-%m-%d")
         .unwrap()
         .and_hms_opt(1, 0, 0)
@@ -49,7 +60,7 @@ pub fn write_inventory(
         .and_utc()
         .timestamp_millis();
     let manifest = format!(
-        "{{\n  \"sourceBucket\" : \"{bucket}\",\n  \"destinationBucket\" : \"arn:aws:s3:::dest\",\n  \"version\" : \"2016-11-30\",\n  \"creationTimestamp\" : \"{ms}\",\n  \"fileFormat\" : \"CSV\",\n  \"fileSchema\" : \"Bucket, Key, Size, LastModifiedDate, ETag, StorageClass\",\n  \"files\" : [ {{\n    \"key\" : \"{data_key}\",\n    \"size\" : {},\n    \"MD5checksum\" : \"{}\"\n  }} ]\n}}\n",
+        "{{\n  \"sourceBucket\" : \"{bucket}\",\n  \"destinationBucket\" : \"arn:aws:s3:::{dest}\",\n  \"version\" : \"2016-11-30\",\n  \"creationTimestamp\" : \"{ms}\",\n  \"fileFormat\" : \"CSV\",\n  \"fileSchema\" : \"Bucket, Key, Size, LastModifiedDate, ETag, StorageClass\",\n  \"files\" : [ {{\n    \"key\" : \"{data_key}\",\n    \"size\" : {},\n    \"MD5checksum\" : \"{}\"\n  }} ]\n}}\n",
         data.len(),
         hex::encode(Md5::digest(&data))
     );
