@@ -19,6 +19,7 @@ pub mod io;
 pub mod lake;
 pub mod logging;
 pub mod model;
+pub mod plan;
 pub mod stats;
 pub mod storage;
 

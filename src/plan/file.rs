@@ -1,0 +1,407 @@
+//! The plan file: `plan.parquet` (only the actions) and the `decisions` table (every blob),
+//! their Arrow schema, and `plan_id`, the content hash that `apply` checks before acting.
+//!
+//! `plan_id` = `sha256:` + hex SHA-256 over the plan rows in file order, each row's fields
+//! (every column but `plan_id`) rendered canonically (see [`PlanRow::canonical`]) and
+//! separated by `\x1f`, rows terminated by `\x1e`. Floats are rendered with `{:?}` (shortest
+//! round-trip form), so the id survives a write/read cycle exactly.
+//! This module is the only definition of the format; `apply` depends on it and on nothing
+//! else of `plan`.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
+};
+use arrow::datatypes::{DataType, Date32Type, Field, Float64Type, Int64Type, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use sha2::{Digest as _, Sha256};
+
+/// One row of a plan (or of `decisions`, where `action` may be `none`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanRow {
+    /// Content hash of the whole plan (same in every row).
+    pub plan_id: String,
+    /// The stats day the plan was made for (days since 1970-01-01).
+    pub as_of: i32,
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Version id (`None` in unversioned buckets).
+    pub version_id: Option<String>,
+    /// ETag at planning time (apply copies only if it still matches).
+    pub etag: Option<String>,
+    /// Bytes.
+    pub size: i64,
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Current storage class.
+    pub from_class: String,
+    /// Target storage class.
+    pub to_class: String,
+    /// Policy tier name (`hot`, `warm`, `cool`, `cold`, `archive`, `reheat`, …).
+    pub tier: String,
+    /// `transition`, `restore` or `none`.
+    pub action: String,
+    /// `copy` or `lifecycle`.
+    pub method: String,
+    /// Reason code (`moved:cool`, `kept:too_small`, …).
+    pub reason: String,
+    /// Expected pulls in the next 30 days (estimator).
+    pub expected_pulls_30d: f64,
+    /// USD/month in the current class.
+    pub monthly_cost_now: f64,
+    /// USD/month after the action.
+    pub monthly_cost_after: f64,
+    /// One-time USD cost of the action.
+    pub one_time_cost: f64,
+    /// Days until savings repay the one-time cost (`None` when they never do).
+    pub payback_days: Option<f64>,
+    /// Savings over 12 months minus the one-time cost (USD).
+    pub net_savings_12m: f64,
+}
+
+/// Plan column names, in file order (a contract; `docs/schemas.md`).
+pub const COLUMNS: [&str; 20] = [
+    "plan_id",
+    "as_of",
+    "bucket",
+    "key",
+    "version_id",
+    "etag",
+    "size",
+    "digest",
+    "from_class",
+    "to_class",
+    "tier",
+    "action",
+    "method",
+    "reason",
+    "expected_pulls_30d",
+    "monthly_cost_now",
+    "monthly_cost_after",
+    "one_time_cost",
+    "payback_days",
+    "net_savings_12m",
+];
+
+/// Arrow schema of plan files.
+pub fn schema() -> SchemaRef {
+    let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
+    let f = |n: &str, null: bool| Field::new(n, DataType::Float64, null);
+    Arc::new(Schema::new(vec![
+        s("plan_id", false),
+        Field::new("as_of", DataType::Date32, false),
+        s("bucket", false),
+        s("key", false),
+        s("version_id", true),
+        s("etag", true),
+        Field::new("size", DataType::Int64, false),
+        s("digest", false),
+        s("from_class", false),
+        s("to_class", false),
+        s("tier", false),
+        s("action", false),
+        s("method", false),
+        s("reason", false),
+        f("expected_pulls_30d", false),
+        f("monthly_cost_now", false),
+        f("monthly_cost_after", false),
+        f("one_time_cost", false),
+        f("payback_days", true),
+        f("net_savings_12m", false),
+    ]))
+}
+
+impl PlanRow {
+    /// Canonical text of every field but `plan_id`, `\x1f`-separated.
+    pub fn canonical(&self) -> String {
+        let o = |v: &Option<String>| v.clone().unwrap_or_else(|| "\u{0}".into());
+        let fields = [
+            self.as_of.to_string(),
+            self.bucket.clone(),
+            self.key.clone(),
+            o(&self.version_id),
+            o(&self.etag),
+            self.size.to_string(),
+            self.digest.clone(),
+            self.from_class.clone(),
+            self.to_class.clone(),
+            self.tier.clone(),
+            self.action.clone(),
+            self.method.clone(),
+            self.reason.clone(),
+            format!("{:?}", self.expected_pulls_30d),
+            format!("{:?}", self.monthly_cost_now),
+            format!("{:?}", self.monthly_cost_after),
+            format!("{:?}", self.one_time_cost),
+            self.payback_days
+                .map_or_else(|| "\u{0}".into(), |v| format!("{v:?}")),
+            format!("{:?}", self.net_savings_12m),
+        ];
+        fields.join("\u{1f}")
+    }
+}
+
+/// The content hash of `rows` (their `plan_id` fields are ignored).
+pub fn plan_id(rows: &[PlanRow]) -> String {
+    let mut h = Sha256::new();
+    for r in rows {
+        h.update(r.canonical().as_bytes());
+        h.update(b"\x1e");
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+/// Rows as one record batch.
+pub fn to_batch(rows: &[PlanRow]) -> RecordBatch {
+    let mut plan_id = StringBuilder::new();
+    let mut as_of = Date32Builder::new();
+    let mut bucket = StringBuilder::new();
+    let mut key = StringBuilder::new();
+    let mut version = StringBuilder::new();
+    let mut etag = StringBuilder::new();
+    let mut size = Int64Builder::new();
+    let mut digest = StringBuilder::new();
+    let mut from = StringBuilder::new();
+    let mut to = StringBuilder::new();
+    let mut tier = StringBuilder::new();
+    let mut action = StringBuilder::new();
+    let mut method = StringBuilder::new();
+    let mut reason = StringBuilder::new();
+    let mut f: Vec<Float64Builder> = (0..6).map(|_| Float64Builder::new()).collect();
+    for r in rows {
+        plan_id.append_value(&r.plan_id);
+        as_of.append_value(r.as_of);
+        bucket.append_value(&r.bucket);
+        key.append_value(&r.key);
+        version.append_option(r.version_id.as_deref());
+        etag.append_option(r.etag.as_deref());
+        size.append_value(r.size);
+        digest.append_value(&r.digest);
+        from.append_value(&r.from_class);
+        to.append_value(&r.to_class);
+        tier.append_value(&r.tier);
+        action.append_value(&r.action);
+        method.append_value(&r.method);
+        reason.append_value(&r.reason);
+        f[0].append_value(r.expected_pulls_30d);
+        f[1].append_value(r.monthly_cost_now);
+        f[2].append_value(r.monthly_cost_after);
+        f[3].append_value(r.one_time_cost);
+        f[4].append_option(r.payback_days);
+        f[5].append_value(r.net_savings_12m);
+    }
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(plan_id.finish()),
+        Arc::new(as_of.finish()),
+        Arc::new(bucket.finish()),
+        Arc::new(key.finish()),
+        Arc::new(version.finish()),
+        Arc::new(etag.finish()),
+        Arc::new(size.finish()),
+        Arc::new(digest.finish()),
+        Arc::new(from.finish()),
+        Arc::new(to.finish()),
+        Arc::new(tier.finish()),
+        Arc::new(action.finish()),
+        Arc::new(method.finish()),
+        Arc::new(reason.finish()),
+    ];
+    for mut b in f {
+        cols.push(Arc::new(b.finish()));
+    }
+    RecordBatch::try_new(schema(), cols).expect("columns match the plan schema")
+}
+
+/// Plan-file errors.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFileError {
+    /// IO.
+    #[error(transparent)]
+    Io(#[from] crate::io::IoError),
+    /// Writing.
+    #[error(transparent)]
+    Write(#[from] crate::io::WriteError),
+    /// Not a plan file.
+    #[error("`{}` is not a blobtier plan: {reason}", path.display())]
+    Invalid {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// plan_id does not match the content.
+    #[error("`{}`: plan_id {stored} does not match its content ({computed}); the plan was modified after it was made", path.display())]
+    IdMismatch {
+        /// The file.
+        path: std::path::PathBuf,
+        /// In the file.
+        stored: String,
+        /// Computed.
+        computed: String,
+    },
+}
+
+/// Writes rows (not atomically; callers stage and rename).
+pub fn write(path: &Path, rows: &[PlanRow]) -> Result<(), PlanFileError> {
+    crate::io::write_parquet(path, schema(), &[to_batch(rows)])?;
+    Ok(())
+}
+
+/// Reads a plan file and verifies that every row carries the same `plan_id` and that it
+/// matches the content.
+pub fn read_verified(path: &Path) -> Result<Vec<PlanRow>, PlanFileError> {
+    use crate::io::IoContext;
+    let invalid = |reason: String| PlanFileError::Invalid {
+        path: path.to_owned(),
+        reason,
+    };
+    let file = File::open(path).at("failed to open", path)?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| invalid(e.to_string()))?
+        .build()
+        .map_err(|e| invalid(e.to_string()))?;
+    let mut rows = Vec::new();
+    for b in reader {
+        let b = b.map_err(|e| invalid(e.to_string()))?;
+        for c in COLUMNS {
+            if b.column_by_name(c).is_none() {
+                return Err(invalid(format!("missing column `{c}`")));
+            }
+        }
+        let col = |n: &str| -> Result<ArrayRef, PlanFileError> {
+            let c = b.column_by_name(n).expect("checked above").clone();
+            match c.data_type() {
+                DataType::Utf8 => Ok(c),
+                DataType::Utf8View | DataType::LargeUtf8 => {
+                    arrow::compute::cast(&c, &DataType::Utf8).map_err(|e| invalid(e.to_string()))
+                }
+                _ => Ok(c),
+            }
+        };
+        let s = |n: &str, i: usize| -> Result<Option<String>, PlanFileError> {
+            let c = col(n)?;
+            let a = c
+                .as_string_opt::<i32>()
+                .ok_or_else(|| invalid(format!("column `{n}` is not a string")))?;
+            Ok((!a.is_null(i)).then(|| a.value(i).to_string()))
+        };
+        let req = |n: &str, i: usize| -> Result<String, PlanFileError> {
+            s(n, i)?.ok_or_else(|| invalid(format!("null in `{n}`")))
+        };
+        let fl = |n: &str, i: usize| -> Result<Option<f64>, PlanFileError> {
+            let c = col(n)?;
+            let a = c
+                .as_primitive_opt::<Float64Type>()
+                .ok_or_else(|| invalid(format!("column `{n}` is not float64")))?;
+            Ok((!a.is_null(i)).then(|| a.value(i)))
+        };
+        let fr = |n: &str, i: usize| -> Result<f64, PlanFileError> {
+            fl(n, i)?.ok_or_else(|| invalid(format!("null in `{n}`")))
+        };
+        let as_of = b.column_by_name("as_of").expect("checked");
+        let as_of = as_of
+            .as_primitive_opt::<Date32Type>()
+            .ok_or_else(|| invalid("column `as_of` is not a date".into()))?;
+        let size = b.column_by_name("size").expect("checked");
+        let size = size
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| invalid("column `size` is not int64".into()))?;
+        for i in 0..b.num_rows() {
+            rows.push(PlanRow {
+                plan_id: req("plan_id", i)?,
+                as_of: as_of.value(i),
+                bucket: req("bucket", i)?,
+                key: req("key", i)?,
+                version_id: s("version_id", i)?,
+                etag: s("etag", i)?,
+                size: size.value(i),
+                digest: req("digest", i)?,
+                from_class: req("from_class", i)?,
+                to_class: req("to_class", i)?,
+                tier: req("tier", i)?,
+                action: req("action", i)?,
+                method: req("method", i)?,
+                reason: req("reason", i)?,
+                expected_pulls_30d: fr("expected_pulls_30d", i)?,
+                monthly_cost_now: fr("monthly_cost_now", i)?,
+                monthly_cost_after: fr("monthly_cost_after", i)?,
+                one_time_cost: fr("one_time_cost", i)?,
+                payback_days: fl("payback_days", i)?,
+                net_savings_12m: fr("net_savings_12m", i)?,
+            });
+        }
+    }
+    let computed = plan_id(&rows);
+    let stored: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r.plan_id.as_str()).collect();
+    match stored.len() {
+        0 => {}
+        1 => {
+            let s = stored.iter().next().expect("one element");
+            if *s != computed {
+                return Err(PlanFileError::IdMismatch {
+                    path: path.to_owned(),
+                    stored: s.to_string(),
+                    computed,
+                });
+            }
+        }
+        _ => return Err(invalid("rows carry different `plan_id` values".into())),
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn row(key: &str) -> PlanRow {
+        PlanRow {
+            plan_id: String::new(),
+            as_of: 20_000,
+            bucket: "registry-prod".into(),
+            key: key.into(),
+            version_id: None,
+            etag: Some("abc".into()),
+            size: 1 << 20,
+            digest: format!("sha256:{:064x}", 7),
+            from_class: "STANDARD".into(),
+            to_class: "STANDARD_IA".into(),
+            tier: "cool".into(),
+            action: "transition".into(),
+            method: "copy".into(),
+            reason: "moved:cool".into(),
+            expected_pulls_30d: 0.1,
+            monthly_cost_now: 0.023 / 1024.0,
+            monthly_cost_after: 0.0125 / 1024.0,
+            one_time_cost: 0.00001,
+            payback_days: Some(12.5),
+            net_savings_12m: 0.0001,
+        }
+    }
+
+    #[test]
+    fn round_trip_keeps_the_id_and_tampering_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rows = vec![row("a"), row("b")];
+        let id = plan_id(&rows);
+        for r in &mut rows {
+            r.plan_id = id.clone();
+        }
+        let p = dir.path().join("plan.parquet");
+        write(&p, &rows).unwrap();
+        assert_eq!(read_verified(&p).unwrap(), rows);
+        let mut bad = rows.clone();
+        bad[1].to_class = "GLACIER".into();
+        write(&p, &bad).unwrap();
+        assert!(matches!(
+            read_verified(&p),
+            Err(PlanFileError::IdMismatch { .. })
+        ));
+    }
+}

@@ -1,0 +1,2 @@
+//! Plan: from `digest_stats` and the cost model to a tier-migration plan (issue 4).
+pub mod file;
