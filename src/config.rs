@@ -25,6 +25,104 @@ pub struct RawConfig {
     /// `[s3]` table.
     #[serde(default)]
     pub s3: RawS3,
+    /// `[plan]` table.
+    #[serde(default)]
+    pub plan: RawPlan,
+    /// `[hot_set]` table.
+    #[serde(default)]
+    pub hot_set: RawHotSet,
+}
+
+/// `[plan]`: the tiering policy and the cost model's choices.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlan {
+    /// Months over which savings must exceed one-time costs. Default 12.
+    pub horizon_months: Option<u32>,
+    /// Longest acceptable payback in days. Default 180.
+    pub max_payback_days: Option<f64>,
+    /// Blobs younger than this stay (used by the default `warm` rule). Default 30.
+    pub min_age_days: Option<u32>,
+    /// Objects smaller than this never move. Default "128 KiB".
+    pub min_size: Option<String>,
+    /// Expected-pulls estimator: `rate_90d` (default), `rate_30d`, `max_7d_30d`.
+    pub estimator: Option<String>,
+    /// `copy` (default) or `lifecycle`.
+    pub method: Option<String>,
+    /// Buckets are versioned: a copy leaves the old version billed. Default false.
+    pub versioned: Option<bool>,
+    /// Days a noncurrent version lives before lifecycle expires it (versioned buckets). Default 30.
+    pub noncurrent_days: Option<u32>,
+    /// Restore tier for archived blobs clients ask for: `bulk` (default), `standard`, `expedited`.
+    pub restore_tier: Option<String>,
+    /// Also plan INTELLIGENT_TIERING objects. Default false (left alone).
+    pub include_intelligent_tiering: Option<bool>,
+    /// Only blobs whose key matches one of these globs (default: all).
+    pub include_keys: Option<Vec<String>>,
+    /// Never blobs whose key matches one of these globs.
+    pub exclude_keys: Option<Vec<String>>,
+    /// Only blobs referenced by one of these repositories (globs; needs layer links in the inventory).
+    pub include_repos: Option<Vec<String>>,
+    /// Never blobs referenced by one of these repositories (globs).
+    pub exclude_repos: Option<Vec<String>>,
+    /// A pricing TOML file instead of the built-in us-east-1 table.
+    pub pricing: Option<PathBuf>,
+    /// Per-bucket overrides: `[plan.buckets.<name>] method = "lifecycle"`, `versioned = true`.
+    #[serde(default)]
+    pub buckets: std::collections::BTreeMap<String, RawBucket>,
+    /// Ordered tier rules; replaces the defaults when given.
+    pub tiers: Option<Vec<RawTier>>,
+}
+
+/// `[plan.buckets.<name>]`.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawBucket {
+    /// `copy` or `lifecycle`.
+    pub method: Option<String>,
+    /// Bucket versioning.
+    pub versioned: Option<bool>,
+}
+
+/// `[[plan.tiers]]`: first matching rule wins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTier {
+    /// Name (`hot`, `warm`, `cool`, `cold`, `archive`, …).
+    pub name: String,
+    /// SQL boolean expression over the `digest_stats` columns.
+    pub when: String,
+    /// Target storage class.
+    pub class: String,
+    /// Default true.
+    pub enabled: Option<bool>,
+}
+
+/// `[hot_set]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHotSet {
+    /// Cap on the hot set's bytes. Default "100 GiB".
+    pub max_bytes: Option<String>,
+}
+
+/// Parses a size with a unit: `128 KiB`, `5GiB`, `100 GB` (= GiB here: GB is 2^30 in S3 billing), `42`.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return None,
+    };
+    (n >= 0.0).then(|| (n * mult as f64).round() as u64)
 }
 
 /// `[ingest]`.
@@ -98,6 +196,8 @@ pub const DEFAULT_HUMAN_UAS: &[&str] = &["docker/", "docker-client", "podman", "
 pub struct Config {
     /// Ingest settings.
     pub ingest: IngestConfig,
+    /// Plan settings.
+    pub plan: PlanConfig,
     /// Path-style addressing for S3.
     pub s3_path_style: bool,
 }
@@ -134,6 +234,111 @@ pub struct IngestConfig {
     pub layout: Layout,
     /// Ordered (class, lower-case patterns).
     pub ua_classes: Vec<(UaClass, Vec<String>)>,
+}
+
+/// How a move is carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveMethod {
+    /// CopyObject in place with the new storage class.
+    Copy,
+    /// Tag the object; a lifecycle rule transitions it.
+    Lifecycle,
+}
+
+impl MoveMethod {
+    /// Name in config and plan files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MoveMethod::Copy => "copy",
+            MoveMethod::Lifecycle => "lifecycle",
+        }
+    }
+}
+
+/// A validated tier rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierRule {
+    /// Name.
+    pub name: String,
+    /// SQL boolean expression (validated against the stats columns by the plan stage).
+    pub when: String,
+    /// Target storage class (S3 API name).
+    pub class: String,
+}
+
+/// Validated `[plan]` and `[hot_set]`.
+#[derive(Debug, Clone)]
+pub struct PlanConfig {
+    /// Savings horizon.
+    pub horizon_months: u32,
+    /// Longest payback.
+    pub max_payback_days: f64,
+    /// Minimum age (default warm rule).
+    pub min_age_days: u32,
+    /// Objects below this size stay.
+    pub min_size: u64,
+    /// Estimator name.
+    pub estimator: String,
+    /// Default method.
+    pub method: MoveMethod,
+    /// Default versioning.
+    pub versioned: bool,
+    /// Noncurrent-version lifetime in days.
+    pub noncurrent_days: u32,
+    /// Restore tier name.
+    pub restore_tier: String,
+    /// Plan INTELLIGENT_TIERING objects too.
+    pub include_intelligent_tiering: bool,
+    /// Key include globs (empty = all).
+    pub include_keys: Vec<glob::Pattern>,
+    /// Key exclude globs.
+    pub exclude_keys: Vec<glob::Pattern>,
+    /// Repository include globs (empty = all).
+    pub include_repos: Vec<glob::Pattern>,
+    /// Repository exclude globs.
+    pub exclude_repos: Vec<glob::Pattern>,
+    /// Pricing file (None = built-in).
+    pub pricing: Option<PathBuf>,
+    /// Per-bucket (method, versioned).
+    pub buckets: std::collections::BTreeMap<String, (MoveMethod, bool)>,
+    /// Enabled tier rules in order.
+    pub tiers: Vec<TierRule>,
+    /// Hot-set byte cap.
+    pub hot_set_max_bytes: u64,
+}
+
+/// The default tier rules (first match wins).
+pub fn default_tiers(min_age_days: u32) -> Vec<RawTier> {
+    let t = |name: &str, when: String, class: &str, enabled: bool| RawTier {
+        name: name.into(),
+        when,
+        class: class.into(),
+        enabled: Some(enabled),
+    };
+    vec![
+        t("hot", "pulls_7d >= 20".into(), "STANDARD", true),
+        t(
+            "warm",
+            format!("pulls_30d > 0 OR age_days < {min_age_days}"),
+            "STANDARD",
+            true,
+        ),
+        t(
+            "cold",
+            "COALESCE(days_since_last_pull, 100000) >= 90 AND age_days >= 90".into(),
+            "GLACIER_IR",
+            true,
+        ),
+        t(
+            "cool",
+            "COALESCE(days_since_last_pull, 100000) >= 30".into(),
+            "STANDARD_IA",
+            true,
+        ),
+        // A registry cannot serve GLACIER/DEEP_ARCHIVE blobs without a restore: only for blobs
+        // no live image references, which needs the image graph. Off by default.
+        t("archive", "FALSE".into(), "DEEP_ARCHIVE", false),
+    ]
 }
 
 /// One config error; the message names the key.
@@ -298,8 +503,10 @@ impl RawConfig {
             ua_classes.push((class, pats));
         }
         let s3_path_style = ov.s3_path_style.or(self.s3.path_style).unwrap_or(false);
+        let plan = validate_plan(self.plan, self.hot_set, &mut errors);
         if errors.is_empty() {
             Ok(Config {
+                plan,
                 ingest: IngestConfig {
                     client_identity,
                     max_bad_ratio,
@@ -312,6 +519,169 @@ impl RawConfig {
         } else {
             Err(errors)
         }
+    }
+}
+
+fn method_of(key: &str, v: Option<&str>, errors: &mut Vec<ConfigError>) -> MoveMethod {
+    match v.unwrap_or("copy") {
+        "copy" => MoveMethod::Copy,
+        "lifecycle" => MoveMethod::Lifecycle,
+        other => {
+            errors.push(ConfigError {
+                key: key.into(),
+                reason: format!("expected `copy` or `lifecycle`, got `{other}`"),
+            });
+            MoveMethod::Copy
+        }
+    }
+}
+
+fn globs(key: &str, v: Option<Vec<String>>, errors: &mut Vec<ConfigError>) -> Vec<glob::Pattern> {
+    let mut out = Vec::new();
+    for p in v.unwrap_or_default() {
+        match glob::Pattern::new(&p) {
+            Ok(g) => out.push(g),
+            Err(e) => errors.push(ConfigError {
+                key: key.into(),
+                reason: format!("invalid glob `{p}`: {e}"),
+            }),
+        }
+    }
+    out
+}
+
+fn validate_plan(p: RawPlan, h: RawHotSet, errors: &mut Vec<ConfigError>) -> PlanConfig {
+    let one_of = |key: &str,
+                  v: Option<String>,
+                  default: &str,
+                  allowed: &[&str],
+                  errors: &mut Vec<ConfigError>|
+     -> String {
+        let v = v.unwrap_or_else(|| default.to_string());
+        if !allowed.contains(&v.as_str()) {
+            errors.push(ConfigError {
+                key: key.into(),
+                reason: format!("expected one of {}, got `{v}`", allowed.join(", ")),
+            });
+        }
+        v
+    };
+    let size = |key: &str, v: Option<String>, default: u64, errors: &mut Vec<ConfigError>| -> u64 {
+        match v {
+            None => default,
+            Some(s) => parse_size(&s).unwrap_or_else(|| {
+                errors.push(ConfigError {
+                    key: key.into(),
+                    reason: format!("expected a size such as `128 KiB`, got `{s}`"),
+                });
+                default
+            }),
+        }
+    };
+    let horizon_months = p.horizon_months.unwrap_or(12);
+    if horizon_months == 0 || horizon_months > 120 {
+        errors.push(ConfigError {
+            key: "plan.horizon_months".into(),
+            reason: format!("expected 1 to 120, got `{horizon_months}`"),
+        });
+    }
+    let max_payback_days = p.max_payback_days.unwrap_or(180.0);
+    if max_payback_days.is_nan() || max_payback_days < 0.0 {
+        errors.push(ConfigError {
+            key: "plan.max_payback_days".into(),
+            reason: format!("expected >= 0, got `{max_payback_days}`"),
+        });
+    }
+    let min_age_days = p.min_age_days.unwrap_or(30);
+    let estimator = one_of(
+        "plan.estimator",
+        p.estimator,
+        "rate_90d",
+        &["rate_90d", "rate_30d", "max_7d_30d"],
+        errors,
+    );
+    let restore_tier = one_of(
+        "plan.restore_tier",
+        p.restore_tier,
+        "bulk",
+        &["bulk", "standard", "expedited"],
+        errors,
+    );
+    let method = method_of("plan.method", p.method.as_deref(), errors);
+    let versioned = p.versioned.unwrap_or(false);
+    let mut buckets = std::collections::BTreeMap::new();
+    for (name, b) in p.buckets {
+        let m = match b.method.as_deref() {
+            None => method,
+            Some(v) => method_of(&format!("plan.buckets.{name}.method"), Some(v), errors),
+        };
+        buckets.insert(name, (m, b.versioned.unwrap_or(versioned)));
+    }
+    let raw_tiers = p.tiers.unwrap_or_else(|| default_tiers(min_age_days));
+    let mut tiers = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    for (i, t) in raw_tiers.into_iter().enumerate() {
+        let key = format!("plan.tiers[{i}]");
+        if !crate::model::STORAGE_CLASSES.contains(&t.class.as_str()) {
+            errors.push(ConfigError {
+                key: format!("{key}.class"),
+                reason: format!(
+                    "expected one of {}, got `{}`",
+                    crate::model::STORAGE_CLASSES.join(", "),
+                    t.class
+                ),
+            });
+        }
+        if t.name.is_empty()
+            || !t
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            errors.push(ConfigError {
+                key: format!("{key}.name"),
+                reason: format!("expected letters, digits, `_` or `-`, got `{}`", t.name),
+            });
+        }
+        if !names.insert(t.name.clone()) {
+            errors.push(ConfigError {
+                key: format!("{key}.name"),
+                reason: format!("duplicate tier name `{}`", t.name),
+            });
+        }
+        if t.when.trim().is_empty() {
+            errors.push(ConfigError {
+                key: format!("{key}.when"),
+                reason: "expected a SQL boolean expression, got an empty string".into(),
+            });
+        }
+        if t.enabled.unwrap_or(true) {
+            tiers.push(TierRule {
+                name: t.name,
+                when: t.when,
+                class: t.class,
+            });
+        }
+    }
+    PlanConfig {
+        horizon_months,
+        max_payback_days,
+        min_age_days,
+        min_size: size("plan.min_size", p.min_size, 128 * 1024, errors),
+        estimator,
+        method,
+        versioned,
+        noncurrent_days: p.noncurrent_days.unwrap_or(30),
+        restore_tier,
+        include_intelligent_tiering: p.include_intelligent_tiering.unwrap_or(false),
+        include_keys: globs("plan.include_keys", p.include_keys, errors),
+        exclude_keys: globs("plan.exclude_keys", p.exclude_keys, errors),
+        include_repos: globs("plan.include_repos", p.include_repos, errors),
+        exclude_repos: globs("plan.exclude_repos", p.exclude_repos, errors),
+        pricing: p.pricing,
+        buckets,
+        tiers,
+        hot_set_max_bytes: size("hot_set.max_bytes", h.max_bytes, 100 << 30, errors),
     }
 }
 
