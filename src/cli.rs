@@ -50,12 +50,12 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Per-digest pull statistics for one day
     Stats(StatsArgs),
-    /// Tier-migration plan (not implemented yet)
-    Plan(Unimplemented),
+    /// Tier-migration plan for one day (only moves that pay off)
+    Plan(PlanArgs),
     /// Dry-run cost report (not implemented yet)
     Report(Unimplemented),
-    /// Execute a plan against S3 (not implemented yet)
-    Apply(Unimplemented),
+    /// Execute a plan against S3 (prints what it would do unless --execute is given)
+    Apply(ApplyArgs),
     /// The nightly job: ingest → stats → plan → report (not implemented yet)
     Run(Unimplemented),
     /// Run the pipeline on `sample-data/` into `./blobtier-demo/`
@@ -110,6 +110,111 @@ pub struct StatsArgs {
     /// Count scanner pulls in pulls_*, unique_* and last_pull_at
     #[arg(long)]
     pub include_scanners: bool,
+}
+
+/// `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The lake directory
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub lake: PathBuf,
+
+    /// The stats day to plan from, YYYY-MM-DD
+    #[arg(long, value_name = "DATE")]
+    pub as_of: chrono::NaiveDate,
+}
+
+/// `apply`.
+///
+/// Without `--execute` only prints what it would do. Exit codes: 0 all actions done (restores
+/// still running are left for the next run); 1 finished, some actions failed permanently
+/// (listed in the JSON summary); 2 could not run (plan modified, outside the allow-list, IO).
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The plan file (`plan.parquet`)
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
+    pub plan: PathBuf,
+
+    /// Act on S3; without it apply only prints what it would do
+    #[arg(long)]
+    pub execute: bool,
+
+    /// A bucket or bucket/prefix the plan may touch (repeatable; required with --execute)
+    #[arg(long = "allow-bucket", value_name = "BUCKET[/PREFIX]")]
+    pub allow_bucket: Vec<String>,
+
+    /// Actions in flight at once
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub concurrency: usize,
+
+    /// Cap on S3 requests per second (throttling lowers the rate further on its own)
+    #[arg(long, value_name = "N")]
+    pub max_rps: Option<f64>,
+
+    /// Start at most N actions in this run; the rest is left for the next run
+    #[arg(long, value_name = "N")]
+    pub max_actions: Option<u64>,
+
+    /// Start actions for at most SIZE bytes in this run (e.g. `500GiB`)
+    #[arg(long, value_name = "SIZE")]
+    pub max_bytes: Option<String>,
+
+    /// Journal directory [default: `journal/` next to the plan]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub journal: Option<PathBuf>,
+
+    /// Write Prometheus text-format metrics to PATH (node-exporter textfile collector)
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
+    pub metrics_file: Option<PathBuf>,
+
+    /// Write S3 Batch Operations manifests and job inputs to DIR instead of acting
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub batch_manifest: Option<PathBuf>,
+
+    /// Restore tier when a plan row names none: bulk, standard or expedited [default: bulk]
+    #[arg(long, value_name = "TIER")]
+    pub restore_tier: Option<String>,
+
+    /// Objects above SIZE use multipart copy (default 5GiB; lowered by tests)
+    #[arg(
+        long,
+        hide = true,
+        env = "BLOBTIER_TEST_MULTIPART_THRESHOLD",
+        value_name = "SIZE"
+    )]
+    pub multipart_threshold: Option<String>,
+
+    /// Multipart copy part size (default 512MiB)
+    #[arg(long, hide = true, value_name = "SIZE")]
+    pub part_size: Option<String>,
+
+    /// Timeout of one attempt of one S3 call, seconds (default 120)
+    #[arg(long, hide = true, value_name = "SECONDS")]
+    pub attempt_timeout: Option<f64>,
+
+    /// Retry time budget per action, seconds (default 600)
+    #[arg(long, hide = true, value_name = "SECONDS")]
+    pub retry_budget: Option<f64>,
+
+    /// First backoff delay, ms (default 100)
+    #[arg(long, hide = true, value_name = "MS")]
+    pub backoff_init_ms: Option<u64>,
+
+    /// Largest backoff delay, ms (default 20000)
+    #[arg(long, hide = true, value_name = "MS")]
+    pub backoff_max_ms: Option<u64>,
+
+    /// Floor of the adaptive request rate (default 1/s)
+    #[arg(long, hide = true, value_name = "N")]
+    pub min_rps: Option<f64>,
+
+    /// `Days` of a restore (default 3)
+    #[arg(long, hide = true, value_name = "N")]
+    pub restore_days: Option<i32>,
+
+    /// Do not fsync the journal (benchmarks only)
+    #[arg(long, hide = true)]
+    pub no_fsync: bool,
 }
 
 /// `demo`.

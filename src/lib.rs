@@ -11,8 +11,10 @@
 //! that uses `anyhow`.
 #![warn(missing_docs)]
 
+pub mod apply;
 pub mod cli;
 pub mod config;
+pub mod cost;
 pub mod demo;
 pub mod ingest;
 pub mod io;
@@ -62,6 +64,12 @@ pub enum Error {
     /// Demo.
     #[error(transparent)]
     Demo(#[from] demo::Error),
+    /// Apply.
+    #[error(transparent)]
+    Apply(#[from] apply::Error),
+    /// Plan.
+    #[error(transparent)]
+    Plan(#[from] plan::Error),
 }
 
 fn load_config(
@@ -129,7 +137,46 @@ pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
             Ok(Outcome::Success)
         }
         Command::Demo(a) => Ok(demo::run_demo(&a.sample_data, &a.out)?),
-        Command::Plan(_) | Command::Report(_) | Command::Apply(_) | Command::Run(_) => {
+        Command::Plan(a) => {
+            let cfg = load_config(cli.config.as_deref(), config::Overrides::default())?;
+            let lake = lake::Lake::open(&a.lake).map_err(plan::Error::from)?;
+            let s = plan::run_plan(&lake, a.as_of, &cfg)?;
+            print_json(&s);
+            Ok(Outcome::Success)
+        }
+        Command::Apply(a) => {
+            let cfg = load_config(cli.config.as_deref(), config::Overrides::default())?;
+            let report = apply::run(&apply::Options {
+                plan: a.plan,
+                execute: a.execute,
+                allow: a.allow_bucket,
+                concurrency: Some(a.concurrency),
+                max_rps: a.max_rps,
+                max_actions: a.max_actions,
+                max_bytes: a.max_bytes,
+                journal_dir: a.journal,
+                metrics_file: a.metrics_file,
+                batch_manifest: a.batch_manifest,
+                path_style: cfg.s3_path_style,
+                multipart_threshold: a.multipart_threshold,
+                part_size: a.part_size,
+                attempt_timeout: a.attempt_timeout,
+                retry_budget: a.retry_budget,
+                backoff_init_ms: a.backoff_init_ms,
+                backoff_max_ms: a.backoff_max_ms,
+                min_rps: a.min_rps,
+                restore_days: a.restore_days,
+                restore_tier: a.restore_tier,
+                no_fsync: a.no_fsync,
+            })?;
+            print_json(&report.summary());
+            Ok(if report.has_failures() {
+                Outcome::ItemFailures
+            } else {
+                Outcome::Success
+            })
+        }
+        Command::Report(_) | Command::Run(_) => {
             tracing::error!("this command is not implemented yet");
             eprintln!("error: not implemented yet");
             Ok(Outcome::NotImplemented)

@@ -295,7 +295,10 @@ mod tests {
             let (y, m, dd) = civil_from_days(d);
             assert_eq!(days_from_civil(y, m, dd), d);
         }
-        assert_eq!(civil_from_days(days_from_civil(2026, 11, 26)), (2026, 11, 26));
+        assert_eq!(
+            civil_from_days(days_from_civil(2026, 11, 26)),
+            (2026, 11, 26)
+        );
     }
 
     #[test]

@@ -109,7 +109,7 @@ fn redirect_body_len(url: &str) -> u64 {
     (9 + html_escaped_len(url) + 2 + "Temporary Redirect".len() + 5 + 2) as u64
 }
 
-fn upload_state(ctx: &Ctx, repo: &str, up: u64, offset: u64, ts: i64) -> String {
+fn upload_state(repo: &str, up: u64, offset: u64, ts: i64) -> String {
     let mut r = Rng::new(mix(up, offset ^ 0x57A7E));
     let mut raw: Vec<u8> = r.bytes::<32>().to_vec();
     let mut started = String::new();
@@ -119,7 +119,6 @@ fn upload_state(ctx: &Ctx, repo: &str, up: u64, offset: u64, ts: i64) -> String 
         fmtu::uuid_from(up)
     );
     raw.extend_from_slice(json.as_bytes());
-    let _ = ctx;
     query_escape(&fmtu::base64url(&raw))
 }
 
@@ -144,7 +143,13 @@ pub(crate) fn view(ctx: &Ctx, req: &Req) -> View {
     match req.op {
         Op::BaseUnauth => {
             let body = "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\",\"detail\":null}]}\n";
-            let mut v = simple("GET", "/v2/".into(), 401, body.len() as u64, Some(JSON_UTF8));
+            let mut v = simple(
+                "GET",
+                "/v2/".into(),
+                401,
+                body.len() as u64,
+                Some(JSON_UTF8),
+            );
             v.unauthorized = true;
             v
         }
@@ -276,7 +281,7 @@ pub(crate) fn view(ctx: &Ctx, req: &Req) -> View {
                 format!(
                     "/v2/{name}/blobs/uploads/{}?_state={}",
                     fmtu::uuid_from(up),
-                    upload_state(ctx, name, up, 0, req.ts)
+                    upload_state(name, up, 0, req.ts)
                 ),
                 202,
                 0,
@@ -289,7 +294,7 @@ pub(crate) fn view(ctx: &Ctx, req: &Req) -> View {
             let mut uri = format!(
                 "/v2/{name}/blobs/uploads/{}?_state={}",
                 fmtu::uuid_from(up),
-                upload_state(ctx, name, up, b.size, req.ts)
+                upload_state(name, up, b.size, req.ts)
             );
             let _ = write!(uri, "&digest=sha256%3A{}", b.hex());
             simple("PUT", uri, 201, 0, None)

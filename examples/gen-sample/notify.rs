@@ -124,13 +124,19 @@ impl NotifyWriter {
                     blob_target(b, repo_name(repo), None),
                 )
             }
-            Op::UploadPut { repo, blob, .. } => {
-                ("push", "PUT", blob_target(&w.blobs[blob as usize], repo_name(repo), None))
-            }
+            Op::UploadPut { repo, blob, .. } => (
+                "push",
+                "PUT",
+                blob_target(&w.blobs[blob as usize], repo_name(repo), None),
+            ),
             Op::Mount { repo, blob, from } => (
                 "mount",
                 "POST",
-                blob_target(&w.blobs[blob as usize], repo_name(repo), Some(repo_name(from))),
+                blob_target(
+                    &w.blobs[blob as usize],
+                    repo_name(repo),
+                    Some(repo_name(from)),
+                ),
             ),
             _ => return false,
         };
@@ -144,7 +150,14 @@ impl NotifyWriter {
             json_esc(out, f);
             out.push('"');
         }
-        let _ = write!(out, ",\"url\":\"https://{}/v2/{}/{}/{}\"", http::HOST, t.repo, t.kind, t.digest);
+        let _ = write!(
+            out,
+            ",\"url\":\"https://{}/v2/{}/{}/{}\"",
+            http::HOST,
+            t.repo,
+            t.kind,
+            t.digest
+        );
         if let Some(tag) = t.tag {
             let _ = write!(out, ",\"tag\":\"{tag}\"");
         }
@@ -154,7 +167,11 @@ impl NotifyWriter {
     }
 
     fn envelope_head(&self, req: &Req, out: &mut String) {
-        let _ = write!(out, "{{\"id\":\"{}\",\"timestamp\":\"", fmtu::uuid_from(mix(req.rid, 0xE7E7)));
+        let _ = write!(
+            out,
+            "{{\"id\":\"{}\",\"timestamp\":\"",
+            fmtu::uuid_from(mix(req.rid, 0xE7E7))
+        );
         fmtu::rfc3339_nano(out, req.ts, OFFSETS[req.inst as usize]);
         out.push_str("\",\"action\":");
     }

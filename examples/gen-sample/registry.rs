@@ -130,7 +130,10 @@ impl JsonWriter {
         json_esc(b, &c.ua);
         b.push_str("\",");
         let (level, msg) = if v.unauthorized {
-            ("warning", "error authorizing context: authorization header required")
+            (
+                "warning",
+                "error authorizing context: authorization header required",
+            )
         } else if v.err.is_some() {
             ("error", "response completed with error")
         } else {
@@ -170,7 +173,10 @@ impl JsonWriter {
         let ctx = Arc::clone(&self.ctx);
         let d0 = batch.d0;
         let (rel, enc) = if batch.day == zstd_day(ctx.win.days) {
-            (format!("logs/registry-json/registry-{}", ymd(d0)), Enc::Zst(ctx.p.zstd_level))
+            (
+                format!("logs/registry-json/registry-{}", ymd(d0)),
+                Enc::Zst(ctx.p.zstd_level),
+            )
         } else {
             (
                 format!("logs/registry-json/registry-{}.log.gz", ymd(d0)),
@@ -183,15 +189,25 @@ impl JsonWriter {
         // Non-request lines of the day: restarts and the daily upload purge.
         let mut extra: Vec<(i64, String)> = Vec::new();
         for inst in 0..2u8 {
-            for &r in ctx.w.restarts[inst as usize].iter().filter(|&&r| r >= d0 && r < d0 + fmtu::DAY) {
+            for &r in ctx.w.restarts[inst as usize]
+                .iter()
+                .filter(|&&r| r >= d0 && r < d0 + fmtu::DAY)
+            {
                 let mut r2 = Rng::new(mix(ctx.seed, r as u64));
                 let purge_in = r2.range(1, 60);
                 let l1 = self.plain(r, inst, "info", "redis not configured");
-                let l2 = self.plain(r + 3_100_000, inst, "info", &format!("Starting upload purge in {purge_in}m0s"));
+                let l2 = self.plain(
+                    r + 3_100_000,
+                    inst,
+                    "info",
+                    &format!("Starting upload purge in {purge_in}m0s"),
+                );
                 let l3 = self.plain(r + 5_800_000, inst, "info", "listening on [::]:5000");
                 extra.extend([(r, l1), (r + 3_100_000, l2), (r + 5_800_000, l3)]);
             }
-            let t = d0 + (18 + 7 * i64::from(inst)) * 60 * NS + (mix(ctx.seed, d0 as u64) % 50_000_000_000) as i64;
+            let t = d0
+                + (18 + 7 * i64::from(inst)) * 60 * NS
+                + (mix(ctx.seed, d0 as u64) % 50_000_000_000) as i64;
             let mut older = String::new();
             let o = fmtu::tm(t - 7 * fmtu::DAY);
             let _ = write!(
@@ -199,8 +215,18 @@ impl JsonWriter {
                 "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:09} +0000 UTC",
                 o.y, o.mo, o.d, o.h, o.mi, o.s, o.ns
             );
-            let l1 = self.plain(t, inst, "info", &format!("PurgeUploads starting: olderThan={older}, actuallyDelete=true"));
-            let l2 = self.plain(t + 412_000_000, inst, "info", "Purge uploads finished.  Num deleted=0, num errors=0");
+            let l1 = self.plain(
+                t,
+                inst,
+                "info",
+                &format!("PurgeUploads starting: olderThan={older}, actuallyDelete=true"),
+            );
+            let l2 = self.plain(
+                t + 412_000_000,
+                inst,
+                "info",
+                "Purge uploads finished.  Num deleted=0, num errors=0",
+            );
             extra.extend([(t, l1), (t + 412_000_000, l2)]);
         }
         extra.sort();
@@ -286,7 +312,11 @@ pub(crate) fn combined_line(ctx: &Ctx, req: &Req, v: &View, in_json: bool, out: 
     let c = &ctx.w.clients[req.client as usize];
     let gorilla = in_json || req.inst == 0;
     // Gorilla logs the socket peer: for instance 1 that is its nginx sidecar.
-    let ip = if gorilla && req.inst == 1 { "127.0.0.1" } else { c.ip.as_str() };
+    let ip = if gorilla && req.inst == 1 {
+        "127.0.0.1"
+    } else {
+        c.ip.as_str()
+    };
     out.push_str(ip);
     out.push_str(" - - [");
     fmtu::clf(out, req.ts);
@@ -298,7 +328,11 @@ pub(crate) fn combined_line(ctx: &Ctx, req: &Req, v: &View, in_json: bool, out: 
     } else {
         (v.c_status, v.c_bytes)
     };
-    let _ = write!(out, "] \"{} {} {proto}\" {status} {bytes} ", v.method, v.uri);
+    let _ = write!(
+        out,
+        "] \"{} {} {proto}\" {status} {bytes} ",
+        v.method, v.uri
+    );
     if gorilla {
         out.push_str("\"\" \"");
         gorilla_quote(out, &c.ua);
@@ -380,7 +414,11 @@ impl CombinedWriter {
         } else {
             format!("GET {uri} HTTP/1.1")
         };
-        let status = if kind == Reject::BadNumber { "2O0" } else { "200" };
+        let status = if kind == Reject::BadNumber {
+            "2O0"
+        } else {
+            "200"
+        };
         let mut l = format!("{} - - [{time}] \"{request}\" {status}", client.ip);
         if kind == Reject::TooFewFields {
             return l;

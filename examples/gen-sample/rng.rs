@@ -180,8 +180,14 @@ mod tests {
     fn streams_are_reproducible_and_distinct() {
         let a: Vec<u64> = (0..4).map(|_| Rng::stream(42, "x", 1).next_u64()).collect();
         assert!(a.windows(2).all(|w| w[0] == w[1]));
-        assert_ne!(Rng::stream(42, "x", 1).next_u64(), Rng::stream(42, "x", 2).next_u64());
-        assert_ne!(Rng::stream(42, "x", 1).next_u64(), Rng::stream(43, "x", 1).next_u64());
+        assert_ne!(
+            Rng::stream(42, "x", 1).next_u64(),
+            Rng::stream(42, "x", 2).next_u64()
+        );
+        assert_ne!(
+            Rng::stream(42, "x", 1).next_u64(),
+            Rng::stream(43, "x", 1).next_u64()
+        );
     }
 
     #[test]

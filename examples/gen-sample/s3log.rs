@@ -104,7 +104,10 @@ impl S3Writer {
         let p = &self.ctx.p;
         let shard = rng.below(u64::from(p.s3_shards)) as u32;
         let off = |slot_end: i64, shard: u32, kind: u8| {
-            let h = mix(self.ctx.seed ^ u64::from(kind), (slot_end as u64) ^ u64::from(shard) << 48);
+            let h = mix(
+                self.ctx.seed ^ u64::from(kind),
+                (slot_end as u64) ^ u64::from(shard) << 48,
+            );
             slot_end + ((h % 3_540) as i64) * NS
         };
         if let Some(inc) = self.incidents.iter().find(|i| ts >= i.from && ts < i.to) {
@@ -126,7 +129,10 @@ impl S3Writer {
 
     fn file_name(&self, key: (i64, u32, u8)) -> String {
         let t = fmtu::tm(key.0);
-        let u = mix(self.ctx.seed ^ 0x5EED, (key.0 as u64) ^ (u64::from(key.1) << 40) ^ (u64::from(key.2) << 56));
+        let u = mix(
+            self.ctx.seed ^ 0x5EED,
+            (key.0 as u64) ^ (u64::from(key.1) << 40) ^ (u64::from(key.2) << 56),
+        );
         format!(
             "logs/s3-access/{:04}-{:02}-{:02}-{:02}-{:02}-{:02}-{:016X}",
             t.y, t.mo, t.d, t.h, t.mi, t.s, u
@@ -166,7 +172,12 @@ impl S3Writer {
                 presigned: false,
             }
         };
-        let presigned = |ts: i64, method: &'static str, blob: u32, status: u16, bytes: Option<u64>, date: i64| {
+        let presigned = |ts: i64,
+                         method: &'static str,
+                         blob: u32,
+                         status: u16,
+                         bytes: Option<u64>,
+                         date: i64| {
             let b = &w.blobs[blob as usize];
             let key = blob_key(&b.hex());
             let uri = format!("/{key}?{}", presign_query(ctx, date, req.rid));
@@ -177,7 +188,11 @@ impl S3Writer {
             Rec {
                 ts,
                 client,
-                op: if method == "GET" { "REST.GET.OBJECT" } else { "REST.HEAD.OBJECT" },
+                op: if method == "GET" {
+                    "REST.GET.OBJECT"
+                } else {
+                    "REST.HEAD.OBJECT"
+                },
                 key,
                 request: Some((method, uri)),
                 status,
@@ -187,17 +202,30 @@ impl S3Writer {
                 presigned: true,
             }
         };
-        let layer_link = |repo: &str, hex: &str| reg_key(repo, &format!("_layers/sha256/{hex}/link"));
+        let layer_link =
+            |repo: &str, hex: &str| reg_key(repo, &format!("_layers/sha256/{hex}/link"));
         let mut v = Vec::new();
         let ts = req.ts;
         match req.op {
             Op::BlobGet { repo, blob, part } => {
                 let hex = w.blobs[blob as usize].hex();
                 if rng.chance(0.06) {
-                    v.push(internal(ts - 4 * MS, "REST.GET.OBJECT", layer_link(repo_name(repo), &hex), 200, Some(71)));
+                    v.push(internal(
+                        ts - 4 * MS,
+                        "REST.GET.OBJECT",
+                        layer_link(repo_name(repo), &hex),
+                        200,
+                        Some(71),
+                    ));
                 }
                 if rng.chance(0.06) {
-                    v.push(internal(ts - 2 * MS, "REST.HEAD.OBJECT", blob_key(&hex), 200, Some(w.blobs[blob as usize].size)));
+                    v.push(internal(
+                        ts - 2 * MS,
+                        "REST.HEAD.OBJECT",
+                        blob_key(&hex),
+                        200,
+                        Some(w.blobs[blob as usize].size),
+                    ));
                 }
                 let size = w.blobs[blob as usize].size;
                 let (status, bytes) = match part {
@@ -210,7 +238,13 @@ impl S3Writer {
             Op::BlobHead { repo, blob } => {
                 let hex = w.blobs[blob as usize].hex();
                 if rng.chance(0.06) {
-                    v.push(internal(ts - 3 * MS, "REST.GET.OBJECT", layer_link(repo_name(repo), &hex), 200, Some(71)));
+                    v.push(internal(
+                        ts - 3 * MS,
+                        "REST.GET.OBJECT",
+                        layer_link(repo_name(repo), &hex),
+                        200,
+                        Some(71),
+                    ));
                 }
                 v.push(presigned(ts, "HEAD", blob, 200, None, ts));
             }
@@ -221,18 +255,49 @@ impl S3Writer {
                 let hex = m.hex();
                 match by {
                     By::Latest | By::Tag => {
-                        let tag = if by == By::Latest { "latest" } else { im.tag.as_str() };
-                        v.push(internal(ts - 6 * MS, "REST.GET.OBJECT", reg_key(name, &format!("_manifests/tags/{tag}/current/link")), 200, Some(71)));
+                        let tag = if by == By::Latest {
+                            "latest"
+                        } else {
+                            im.tag.as_str()
+                        };
+                        v.push(internal(
+                            ts - 6 * MS,
+                            "REST.GET.OBJECT",
+                            reg_key(name, &format!("_manifests/tags/{tag}/current/link")),
+                            200,
+                            Some(71),
+                        ));
                     }
                     By::Digest => {
-                        v.push(internal(ts - 6 * MS, "REST.HEAD.OBJECT", reg_key(name, &format!("_manifests/revisions/sha256/{hex}/link")), 200, Some(71)));
+                        v.push(internal(
+                            ts - 6 * MS,
+                            "REST.HEAD.OBJECT",
+                            reg_key(name, &format!("_manifests/revisions/sha256/{hex}/link")),
+                            200,
+                            Some(71),
+                        ));
                     }
                 }
-                v.push(internal(ts - 3 * MS, "REST.GET.OBJECT", blob_key(&hex), 200, Some(m.size)));
+                v.push(internal(
+                    ts - 3 * MS,
+                    "REST.GET.OBJECT",
+                    blob_key(&hex),
+                    200,
+                    Some(m.size),
+                ));
             }
             Op::ManifestMissing { repo, tag } => {
                 let tag = crate::traffic::TYPO_TAGS[tag as usize];
-                v.push(internal(ts - 2 * MS, "REST.GET.OBJECT", reg_key(repo_name(repo), &format!("_manifests/tags/{tag}/current/link")), 404, None));
+                v.push(internal(
+                    ts - 2 * MS,
+                    "REST.GET.OBJECT",
+                    reg_key(
+                        repo_name(repo),
+                        &format!("_manifests/tags/{tag}/current/link"),
+                    ),
+                    404,
+                    None,
+                ));
             }
             Op::ManifestPut { img, latest } => {
                 let im = &w.images[img as usize];
@@ -241,35 +306,107 @@ impl S3Writer {
                 let hex = m.hex();
                 let tag = if latest { "latest" } else { im.tag.as_str() };
                 if !latest {
-                    v.push(internal(ts - 9 * MS, "REST.PUT.OBJECT", blob_key(&hex), 200, Some(m.size)));
-                    v.push(internal(ts - 7 * MS, "REST.PUT.OBJECT", reg_key(name, &format!("_manifests/revisions/sha256/{hex}/link")), 200, Some(71)));
+                    v.push(internal(
+                        ts - 9 * MS,
+                        "REST.PUT.OBJECT",
+                        blob_key(&hex),
+                        200,
+                        Some(m.size),
+                    ));
+                    v.push(internal(
+                        ts - 7 * MS,
+                        "REST.PUT.OBJECT",
+                        reg_key(name, &format!("_manifests/revisions/sha256/{hex}/link")),
+                        200,
+                        Some(71),
+                    ));
                 }
-                v.push(internal(ts - 4 * MS, "REST.PUT.OBJECT", reg_key(name, &format!("_manifests/tags/{tag}/current/link")), 200, Some(71)));
-                v.push(internal(ts - 2 * MS, "REST.PUT.OBJECT", reg_key(name, &format!("_manifests/tags/{tag}/index/sha256/{hex}/link")), 200, Some(71)));
+                v.push(internal(
+                    ts - 4 * MS,
+                    "REST.PUT.OBJECT",
+                    reg_key(name, &format!("_manifests/tags/{tag}/current/link")),
+                    200,
+                    Some(71),
+                ));
+                v.push(internal(
+                    ts - 2 * MS,
+                    "REST.PUT.OBJECT",
+                    reg_key(
+                        name,
+                        &format!("_manifests/tags/{tag}/index/sha256/{hex}/link"),
+                    ),
+                    200,
+                    Some(71),
+                ));
             }
             Op::ManifestDelete { img } => {
                 let im = &w.images[img as usize];
                 let hex = w.blobs[im.manifest as usize].hex();
                 let name = repo_name(im.repo);
-                v.push(internal(ts - 5 * MS, "REST.DELETE.OBJECT", reg_key(name, &format!("_manifests/revisions/sha256/{hex}/link")), 204, None));
-                v.push(internal(ts - 3 * MS, "REST.DELETE.OBJECT", reg_key(name, &format!("_manifests/tags/{}/current/link", im.tag)), 204, None));
-                v.push(internal(ts - 2 * MS, "REST.DELETE.OBJECT", reg_key(name, &format!("_manifests/tags/{}/index/sha256/{hex}/link", im.tag)), 204, None));
+                v.push(internal(
+                    ts - 5 * MS,
+                    "REST.DELETE.OBJECT",
+                    reg_key(name, &format!("_manifests/revisions/sha256/{hex}/link")),
+                    204,
+                    None,
+                ));
+                v.push(internal(
+                    ts - 3 * MS,
+                    "REST.DELETE.OBJECT",
+                    reg_key(name, &format!("_manifests/tags/{}/current/link", im.tag)),
+                    204,
+                    None,
+                ));
+                v.push(internal(
+                    ts - 2 * MS,
+                    "REST.DELETE.OBJECT",
+                    reg_key(
+                        name,
+                        &format!("_manifests/tags/{}/index/sha256/{hex}/link", im.tag),
+                    ),
+                    204,
+                    None,
+                ));
             }
             Op::BlobHeadMissing { repo, blob } => {
                 let hex = w.blobs[blob as usize].hex();
-                v.push(internal(ts - 2 * MS, "REST.GET.OBJECT", layer_link(repo_name(repo), &hex), 404, None));
+                v.push(internal(
+                    ts - 2 * MS,
+                    "REST.GET.OBJECT",
+                    layer_link(repo_name(repo), &hex),
+                    404,
+                    None,
+                ));
             }
             Op::BlobMissing { repo } => {
                 let hex = hex::encode(http::unknown_digest(req.rid));
-                v.push(internal(ts - 2 * MS, "REST.GET.OBJECT", layer_link(repo_name(repo), &hex), 404, None));
+                v.push(internal(
+                    ts - 2 * MS,
+                    "REST.GET.OBJECT",
+                    layer_link(repo_name(repo), &hex),
+                    404,
+                    None,
+                ));
             }
             Op::UploadStart { repo, up } => {
                 let u = fmtu::uuid_from(up);
-                v.push(internal(ts - 2 * MS, "REST.PUT.OBJECT", reg_key(repo_name(repo), &format!("_uploads/{u}/startedat")), 200, Some(20)));
+                v.push(internal(
+                    ts - 2 * MS,
+                    "REST.PUT.OBJECT",
+                    reg_key(repo_name(repo), &format!("_uploads/{u}/startedat")),
+                    200,
+                    Some(20),
+                ));
             }
             Op::UploadPatch { repo, up, len } => {
                 let u = fmtu::uuid_from(up);
-                v.push(internal(ts - 5 * MS, "REST.PUT.OBJECT", reg_key(repo_name(repo), &format!("_uploads/{u}/data")), 200, Some(len)));
+                v.push(internal(
+                    ts - 5 * MS,
+                    "REST.PUT.OBJECT",
+                    reg_key(repo_name(repo), &format!("_uploads/{u}/data")),
+                    200,
+                    Some(len),
+                ));
             }
             Op::UploadPut { repo, up, blob } => {
                 let b = &w.blobs[blob as usize];
@@ -277,7 +414,13 @@ impl S3Writer {
                 let name = repo_name(repo);
                 let u = fmtu::uuid_from(up);
                 let src = reg_key(name, &format!("_uploads/{u}/data"));
-                v.push(internal(ts - 30 * MS, "REST.COPY.OBJECT", blob_key(&hex), 200, Some(b.size)));
+                v.push(internal(
+                    ts - 30 * MS,
+                    "REST.COPY.OBJECT",
+                    blob_key(&hex),
+                    200,
+                    Some(b.size),
+                ));
                 v.push(Rec {
                     ts: ts - 30 * MS,
                     client: reg,
@@ -290,8 +433,17 @@ impl S3Writer {
                     object_size: Some(b.size),
                     presigned: false,
                 });
-                v.push(internal(ts - 12 * MS, "REST.PUT.OBJECT", layer_link(name, &hex), 200, Some(71)));
-                for (i, k) in [src, reg_key(name, &format!("_uploads/{u}/startedat"))].into_iter().enumerate() {
+                v.push(internal(
+                    ts - 12 * MS,
+                    "REST.PUT.OBJECT",
+                    layer_link(name, &hex),
+                    200,
+                    Some(71),
+                ));
+                for (i, k) in [src, reg_key(name, &format!("_uploads/{u}/startedat"))]
+                    .into_iter()
+                    .enumerate()
+                {
                     v.push(Rec {
                         ts: ts - 8 * MS + i as i64 * MS,
                         client: reg,
@@ -308,8 +460,20 @@ impl S3Writer {
             }
             Op::Mount { repo, blob, from } => {
                 let hex = w.blobs[blob as usize].hex();
-                v.push(internal(ts - 6 * MS, "REST.GET.OBJECT", layer_link(repo_name(from), &hex), 200, Some(71)));
-                v.push(internal(ts - 2 * MS, "REST.PUT.OBJECT", layer_link(repo_name(repo), &hex), 200, Some(71)));
+                v.push(internal(
+                    ts - 6 * MS,
+                    "REST.GET.OBJECT",
+                    layer_link(repo_name(from), &hex),
+                    200,
+                    Some(71),
+                ));
+                v.push(internal(
+                    ts - 2 * MS,
+                    "REST.PUT.OBJECT",
+                    layer_link(repo_name(repo), &hex),
+                    200,
+                    Some(71),
+                ));
             }
             Op::S3Revalidate { blob } => {
                 let date = ts - rng.range(20 * NS, 18 * MIN);
@@ -321,7 +485,13 @@ impl S3Writer {
             }
             Op::GcDelete { blob } => {
                 let b = &w.blobs[blob as usize];
-                v.push(internal(ts, "REST.DELETE.OBJECT", blob_key(&b.hex()), 204, None));
+                v.push(internal(
+                    ts,
+                    "REST.DELETE.OBJECT",
+                    blob_key(&b.hex()),
+                    204,
+                    None,
+                ));
             }
             Op::BaseUnauth | Op::BaseOk => {}
         }
@@ -361,10 +531,17 @@ impl S3Writer {
                 rec.object_size.unwrap_or(0)
             );
             b.push_str(&fmtu::base64(&rng.bytes::<56>()));
-            let _ = write!(b, " SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader {S3_HOST} TLSv1.2");
+            let _ = write!(
+                b,
+                " SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader {S3_HOST} TLSv1.2"
+            );
             return;
         };
-        let _ = write!(b, "\"{method} {uri} HTTP/1.1\" {} {} ", rec.status, rec.error);
+        let _ = write!(
+            b,
+            "\"{method} {uri} HTTP/1.1\" {} {} ",
+            rec.status, rec.error
+        );
         match rec.bytes {
             Some(n) if n > 0 => {
                 let _ = write!(b, "{n} ");
@@ -396,7 +573,11 @@ impl S3Writer {
         } else {
             ("ECDHE-RSA-AES128-GCM-SHA256", "TLSv1.2")
         };
-        let auth = if rec.presigned { "QueryString" } else { "AuthHeader" };
+        let auth = if rec.presigned {
+            "QueryString"
+        } else {
+            "AuthHeader"
+        };
         let _ = write!(b, " SigV4 {cipher} {auth} {S3_HOST} {tls}");
         // Field count: 27 mostly; some 26 and 24 (older writers) and some with an extra field.
         let region = if rec.client.in_aws || rec.client.kind == ClientKind::Registry {
@@ -426,7 +607,10 @@ impl S3Writer {
             let mut rng = Rng::new(mix(req.rid, 0x53));
             let recs = self.records(&ctx, req, &mut rng);
             for rec in recs {
-                if rec.presigned && rec.op == "REST.GET.OBJECT" && (rec.status == 200 || rec.status == 206) {
+                if rec.presigned
+                    && rec.op == "REST.GET.OBJECT"
+                    && (rec.status == 200 || rec.status == 206)
+                {
                     self.report.count("presigned_get_pulls");
                 }
                 self.render(&rec, &mut rng);
@@ -463,7 +647,7 @@ impl S3Writer {
 
 /// A malformed record of the given kind (an extra line, never a real request).
 fn malformed(ctx: &Ctx, rng: &mut Rng, ts: i64, kind: Reject) -> String {
-let w = &ctx.w;
+    let w = &ctx.w;
     let blob = &w.blobs[rng.index(w.blobs.len())];
     let client = &w.clients[w.humans[rng.index(w.humans.len())] as usize];
     let mut hex = blob.hex();
@@ -486,7 +670,11 @@ let w = &ctx.w;
     if kind == Reject::TooFewFields {
         return l;
     }
-    let status = if kind == Reject::BadNumber { "2O0" } else { "200" };
+    let status = if kind == Reject::BadNumber {
+        "2O0"
+    } else {
+        "200"
+    };
     let _ = write!(
         l,
         " \"GET /{key}?{} HTTP/1.1\" {status} - {} {} 41 12 \"-\" \"{}",
@@ -497,7 +685,11 @@ let w = &ctx.w;
     );
     if kind == Reject::BadQuoting {
         // The User-Agent quote is never closed.
-        let _ = write!(l, " - {} SigV4 TLS_AES_128_GCM_SHA256 QueryString {S3_HOST} TLSv1.3 - - -", fmtu::base64(&rng.bytes::<56>()));
+        let _ = write!(
+            l,
+            " - {} SigV4 TLS_AES_128_GCM_SHA256 QueryString {S3_HOST} TLSv1.3 - - -",
+            fmtu::base64(&rng.bytes::<56>())
+        );
         return l;
     }
     let _ = write!(

@@ -99,8 +99,16 @@ impl Sink {
     pub(crate) fn finish(self) -> io::Result<()> {
         match self.inner {
             Inner::Plain(mut w) => w.flush(),
-            Inner::Gz(w) => w.into_inner().map_err(|e| e.into_error())?.finish().map(drop),
-            Inner::Zst(w) => w.into_inner().map_err(|e| e.into_error())?.finish().map(drop),
+            Inner::Gz(w) => w
+                .into_inner()
+                .map_err(|e| e.into_error())?
+                .finish()
+                .map(drop),
+            Inner::Zst(w) => w
+                .into_inner()
+                .map_err(|e| e.into_error())?
+                .finish()
+                .map(drop),
         }
     }
 }
@@ -214,7 +222,12 @@ impl Report {
     }
 
     /// Writes a malformed line into `sink` and records it.
-    pub(crate) fn bad_line(&mut self, sink: &mut Sink, line: &str, reason: Reject) -> io::Result<()> {
+    pub(crate) fn bad_line(
+        &mut self,
+        sink: &mut Sink,
+        line: &str,
+        reason: Reject,
+    ) -> io::Result<()> {
         sink.line(line)?;
         sink.bad += 1;
         self.malformed.push(Malformed {
@@ -227,7 +240,8 @@ impl Report {
 
     /// Counts rejects by reason code (all codes present).
     pub(crate) fn rejects(&self) -> BTreeMap<&'static str, u64> {
-        let mut m: BTreeMap<&'static str, u64> = Reject::ALL.iter().map(|r| (r.code(), 0)).collect();
+        let mut m: BTreeMap<&'static str, u64> =
+            Reject::ALL.iter().map(|r| (r.code(), 0)).collect();
         for b in &self.malformed {
             *m.entry(b.reason.code()).or_default() += 1;
         }

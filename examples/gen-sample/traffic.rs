@@ -100,6 +100,11 @@ pub(crate) struct Req {
     pub(crate) op: Op,
 }
 
+/// The upload ID (seed of the upload UUID) of push step `step` of image `img`.
+pub(crate) fn upload_id(seed: u64, img: u32, step: usize) -> u64 {
+    mix(seed ^ 0x9A, (u64::from(img) << 16) | step as u64)
+}
+
 /// Typos used by 404 manifest requests.
 pub(crate) const TYPO_TAGS: [&str; 4] = ["lastest", "v0.0.0", "main", "prod"];
 
@@ -142,8 +147,8 @@ const NO_CACHE: Cache = Cache {
 
 /// Hour-of-day weights (UTC) for interactive and CI traffic.
 const BUSINESS: [f64; 24] = [
-    0.3, 0.2, 0.2, 0.2, 0.3, 0.5, 0.8, 1.2, 1.8, 2.2, 2.4, 2.3, 2.0, 2.2, 2.4, 2.3, 2.0, 1.6,
-    1.2, 0.9, 0.7, 0.5, 0.4, 0.3,
+    0.3, 0.2, 0.2, 0.2, 0.3, 0.5, 0.8, 1.2, 1.8, 2.2, 2.4, 2.3, 2.0, 2.2, 2.4, 2.3, 2.0, 1.6, 1.2,
+    0.9, 0.7, 0.5, 0.4, 0.3,
 ];
 
 /// Generates the requests of sessions that start on day `day`.
@@ -212,14 +217,24 @@ pub(crate) fn gen_day(ctx: &Ctx, day: u32, rate: f64, v: &mut Vec<Req>) {
     }
 
     // ---- aborted uploads ----
-    for a in w.aborted.iter().filter(|a| a.started >= d0 && a.started < d1) {
+    for a in w
+        .aborted
+        .iter()
+        .filter(|a| a.started >= d0 && a.started < d1)
+    {
         let mut o = Out {
             v,
             rng: Rng::new(mix(ctx.seed, a.up)),
             client: a.client,
             inst: (a.up & 1) as u8,
         };
-        o.emit(a.started, Op::UploadStart { repo: a.repo, up: a.up });
+        o.emit(
+            a.started,
+            Op::UploadStart {
+                repo: a.repo,
+                up: a.up,
+            },
+        );
         o.emit(
             a.started + 2 * NS + (a.size as i64 / 40_000_000) * NS,
             Op::UploadPatch {
@@ -235,13 +250,12 @@ pub(crate) fn gen_day(ctx: &Ctx, day: u32, rate: f64, v: &mut Vec<Req>) {
     if let Some(del) = gi.deleted.filter(|&t| t >= d0 && t < d1) {
         let mut o = Out {
             v,
-            rng: rng.clone(),
+            rng: Rng::new(rng.next_u64()),
             client: w.humans[0],
             inst: 0,
         };
         o.emit(del - 400 * MS, Op::BaseOk);
         o.emit(del, Op::ManifestDelete { img: w.gc_image });
-        rng.next_u64();
     }
     let mut gc_t = 0;
     for (b, blob) in w.blobs.iter().enumerate() {
@@ -289,7 +303,15 @@ pub(crate) fn gen_day(ctx: &Ctx, day: u32, rate: f64, v: &mut Vec<Req>) {
         if rng.chance(0.5) {
             if let Some(ai) = w.latest_at(r, t) {
                 if w.images[ai as usize].pushed < d0 {
-                    pull_image(ctx, &mut rng, v, t2 + rng.range(MIN, 5 * MIN), client, ai, NO_CACHE);
+                    pull_image(
+                        ctx,
+                        &mut rng,
+                        v,
+                        t2 + rng.range(MIN, 5 * MIN),
+                        client,
+                        ai,
+                        NO_CACHE,
+                    );
                 }
             }
         }
@@ -345,7 +367,8 @@ pub(crate) fn gen_day(ctx: &Ctx, day: u32, rate: f64, v: &mut Vec<Req>) {
             let r = ((offset + j) % n_repos) as u32;
             if let Some(img) = w.latest_at(r, d0) {
                 if t < start_limit {
-                    t = pull_image(ctx, &mut rng, v, t, client, img, NO_CACHE) + rng.range(NS, 20 * NS);
+                    t = pull_image(ctx, &mut rng, v, t, client, img, NO_CACHE)
+                        + rng.range(NS, 20 * NS);
                 }
             }
         }
@@ -371,7 +394,10 @@ pub(crate) fn gen_day(ctx: &Ctx, day: u32, rate: f64, v: &mut Vec<Req>) {
         o.emit(t, Op::BaseUnauth);
         let repo = rng.index(n_repos) as u32;
         let tag = rng.below(TYPO_TAGS.len() as u64) as u8;
-        o.emit(t + rng.range(200 * MS, 900 * MS), Op::ManifestMissing { repo, tag });
+        o.emit(
+            t + rng.range(200 * MS, 900 * MS),
+            Op::ManifestMissing { repo, tag },
+        );
     }
     for _ in 0..rng.around(rate * 0.015 + 0.1) {
         let n = *rng.pick(&w.nodes);
@@ -397,15 +423,31 @@ pub(crate) fn gen_day(ctx: &Ctx, day: u32, rate: f64, v: &mut Vec<Req>) {
             client,
             inst: 0,
         };
-        let blobs: Vec<u32> = std::iter::once(im.config).chain(im.layers.iter().copied()).collect();
+        let blobs: Vec<u32> = std::iter::once(im.config)
+            .chain(im.layers.iter().copied())
+            .collect();
         let times: [i64; 3] = if day % 9 == 4 {
             [d1 - 1, d1, d1 + 300 * MS]
         } else {
             [d1 - NS, d1 - NS + 450 * MS, d1]
         };
-        o.emit(d1 - 1200 * MS, Op::ManifestGet { img, by: By::Tag, head: false });
+        o.emit(
+            d1 - 1200 * MS,
+            Op::ManifestGet {
+                img,
+                by: By::Tag,
+                head: false,
+            },
+        );
         for (b, t) in blobs.iter().zip(times) {
-            o.emit(t, Op::BlobGet { repo, blob: *b, part: Part::Full });
+            o.emit(
+                t,
+                Op::BlobGet {
+                    repo,
+                    blob: *b,
+                    part: Part::Full,
+                },
+            );
         }
     }
 }
@@ -418,38 +460,71 @@ fn push_session(ctx: &Ctx, rng: &mut Rng, v: &mut Vec<Req>, img: u32, d0: i64) {
     let client = w.repos[repo as usize].ci;
     let mut plan: Vec<(i64, Op)> = Vec::new();
     let mut t: i64 = 0;
-    let mut step = |plan: &mut Vec<(i64, Op)>, t: &mut i64, gap: i64, op: Op| {
+    let step = |plan: &mut Vec<(i64, Op)>, t: &mut i64, gap: i64, op: Op| {
         *t += gap;
         plan.push((*t, op));
     };
     step(&mut plan, &mut t, 0, Op::BaseUnauth);
     step(&mut plan, &mut t, rng.range(50 * MS, 300 * MS), Op::BaseOk);
     for (i, &(blob, st)) in im.steps.iter().enumerate() {
-        let up = mix(ctx.seed ^ 0x9A, (u64::from(img) << 16) | i as u64);
+        let up = upload_id(ctx.seed, img, i);
         let g = rng.range(20 * MS, 250 * MS);
         match st {
             PushStep::InRepo => step(&mut plan, &mut t, g, Op::BlobHead { repo, blob }),
             PushStep::Mount(from) => {
                 step(&mut plan, &mut t, g, Op::BlobHeadMissing { repo, blob });
-                step(&mut plan, &mut t, rng.range(20 * MS, 90 * MS), Op::Mount { repo, blob, from });
+                step(
+                    &mut plan,
+                    &mut t,
+                    rng.range(20 * MS, 90 * MS),
+                    Op::Mount { repo, blob, from },
+                );
             }
             PushStep::New => {
                 let size = w.blobs[blob as usize].size;
                 step(&mut plan, &mut t, g, Op::BlobHeadMissing { repo, blob });
-                step(&mut plan, &mut t, rng.range(20 * MS, 90 * MS), Op::UploadStart { repo, up });
+                step(
+                    &mut plan,
+                    &mut t,
+                    rng.range(20 * MS, 90 * MS),
+                    Op::UploadStart { repo, up },
+                );
                 // 20-120 MB/s upload.
                 let dur = (size as f64 / rng.uniform(20e6, 120e6) * 1e9) as i64 + 30 * MS;
-                step(&mut plan, &mut t, dur, Op::UploadPatch { repo, up, len: size });
-                step(&mut plan, &mut t, rng.range(30 * MS, 400 * MS), Op::UploadPut { repo, up, blob });
+                step(
+                    &mut plan,
+                    &mut t,
+                    dur,
+                    Op::UploadPatch {
+                        repo,
+                        up,
+                        len: size,
+                    },
+                );
+                step(
+                    &mut plan,
+                    &mut t,
+                    rng.range(30 * MS, 400 * MS),
+                    Op::UploadPut { repo, up, blob },
+                );
             }
         }
     }
-    step(&mut plan, &mut t, rng.range(50 * MS, 300 * MS), Op::ManifestPut { img, latest: false });
+    step(
+        &mut plan,
+        &mut t,
+        rng.range(50 * MS, 300 * MS),
+        Op::ManifestPut { img, latest: false },
+    );
     let total = t;
     // Map relative times so that the manifest PUT lands exactly at `pushed`, without starting
     // before the day (the previous day's requests are already written).
     let avail = im.pushed - d0;
-    let scale = if total > avail { avail as f64 / total as f64 } else { 1.0 };
+    let scale = if total > avail {
+        avail as f64 / total as f64
+    } else {
+        1.0
+    };
     let mut o = Out {
         v,
         rng: Rng::new(rng.next_u64()),
@@ -460,7 +535,10 @@ fn push_session(ctx: &Ctx, rng: &mut Rng, v: &mut Vec<Req>, img: u32, d0: i64) {
         let back = ((total - rt) as f64 * scale) as i64;
         o.emit(im.pushed - back, op);
     }
-    o.emit(im.pushed + rng.range(20 * MS, 80 * MS), Op::ManifestPut { img, latest: true });
+    o.emit(
+        im.pushed + rng.range(20 * MS, 80 * MS),
+        Op::ManifestPut { img, latest: true },
+    );
 }
 
 /// One client pulls one image starting at `t`; returns when it finished.
@@ -503,27 +581,76 @@ fn pull_image(
                 t += gap(rng, 20, 150);
             }
             let by = if rng.chance(0.08) { By::Digest } else { by_tag };
-            o.emit(t, Op::ManifestGet { img, by, head: false });
+            o.emit(
+                t,
+                Op::ManifestGet {
+                    img,
+                    by,
+                    head: false,
+                },
+            );
         }
         Style::Containerd => {
-            o.emit(t, Op::ManifestGet { img, by: by_tag, head: true });
+            o.emit(
+                t,
+                Op::ManifestGet {
+                    img,
+                    by: by_tag,
+                    head: true,
+                },
+            );
             if manifest_only {
                 return t;
             }
             t += gap(rng, 10, 120);
-            o.emit(t, Op::ManifestGet { img, by: By::Digest, head: false });
+            o.emit(
+                t,
+                Op::ManifestGet {
+                    img,
+                    by: By::Digest,
+                    head: false,
+                },
+            );
         }
         Style::Scanner => {
             let by = if rng.chance(0.6) { By::Digest } else { by_tag };
-            o.emit(t, Op::ManifestGet { img, by, head: false });
+            o.emit(
+                t,
+                Op::ManifestGet {
+                    img,
+                    by,
+                    head: false,
+                },
+            );
         }
         Style::Mirror => {
             if c.ua.starts_with("crane") {
-                o.emit(t, Op::ManifestGet { img, by: By::Tag, head: true });
+                o.emit(
+                    t,
+                    Op::ManifestGet {
+                        img,
+                        by: By::Tag,
+                        head: true,
+                    },
+                );
                 t += gap(rng, 10, 80);
-                o.emit(t, Op::ManifestGet { img, by: By::Digest, head: false });
+                o.emit(
+                    t,
+                    Op::ManifestGet {
+                        img,
+                        by: By::Digest,
+                        head: false,
+                    },
+                );
             } else {
-                o.emit(t, Op::ManifestGet { img, by: By::Tag, head: false });
+                o.emit(
+                    t,
+                    Op::ManifestGet {
+                        img,
+                        by: By::Tag,
+                        head: false,
+                    },
+                );
             }
         }
     }
@@ -556,14 +683,38 @@ fn pull_image(
         }
         if blob.kind == BlobKind::Layer && blob.size > 64 << 20 && rng.chance(0.04) {
             let cut = (blob.size as f64 * rng.uniform(0.05, 0.9)) as u64;
-            o.emit(t, Op::BlobGet { repo, blob: b, part: Part::Cut(cut) });
+            o.emit(
+                t,
+                Op::BlobGet {
+                    repo,
+                    blob: b,
+                    part: Part::Cut(cut),
+                },
+            );
             t += rng.range(NS, 6 * NS);
-            o.emit(t, Op::BlobGet { repo, blob: b, part: Part::Resume(cut) });
+            o.emit(
+                t,
+                Op::BlobGet {
+                    repo,
+                    blob: b,
+                    part: Part::Resume(cut),
+                },
+            );
             continue;
         }
-        o.emit(t, Op::BlobGet { repo, blob: b, part: Part::Full });
+        o.emit(
+            t,
+            Op::BlobGet {
+                repo,
+                blob: b,
+                part: Part::Full,
+            },
+        );
         if c.kind != ClientKind::Scanner && rng.chance(0.012) {
-            o.emit(t + rng.range(30 * NS, 15 * MIN), Op::S3Revalidate { blob: b });
+            o.emit(
+                t + rng.range(30 * NS, 15 * MIN),
+                Op::S3Revalidate { blob: b },
+            );
         } else if rng.chance(0.004) {
             o.emit(t + rng.range(25 * MIN, 70 * MIN), Op::S3Expired { blob: b });
         }

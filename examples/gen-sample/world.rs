@@ -213,8 +213,8 @@ const BASES: [(&str, &str); 8] = [
 ];
 
 const TEAMS: [&str; 12] = [
-    "payments", "search", "identity", "platform", "data", "web", "ml", "growth", "infra",
-    "team1", "team2", "team3",
+    "payments", "search", "identity", "platform", "data", "web", "ml", "growth", "infra", "team1",
+    "team2", "team3",
 ];
 
 const SERVICES: [&str; 18] = [
@@ -303,7 +303,11 @@ fn repo_names(n_app: usize, rng: &mut Rng) -> Vec<String> {
         if k < combos.len() {
             names.push(combos[k].clone());
         } else {
-            names.push(format!("team{}/{}", k / SERVICES.len() + 4, SERVICES[k % SERVICES.len()]));
+            names.push(format!(
+                "team{}/{}",
+                k / SERVICES.len() + 4,
+                SERVICES[k % SERVICES.len()]
+            ));
         }
         k += 1;
     }
@@ -396,7 +400,12 @@ impl World {
                 let v6 = i % 5 == 4;
                 let iu = i as u32;
                 let ip = if v6 {
-                    format!("2001:db8:{:x}:{:x}::{:x}", 0x1000 + iu / 4096, iu % 4096, 0x20 + iu % 200)
+                    format!(
+                        "2001:db8:{:x}:{:x}::{:x}",
+                        0x1000 + iu / 4096,
+                        iu % 4096,
+                        0x20 + iu % 200
+                    )
                 } else if iu < 200 {
                     v4(198, 51, 100, iu + 1)
                 } else if iu < 400 {
@@ -422,8 +431,16 @@ impl World {
             ("10.60.0.11", "Trivy/0.48.3", true),
             ("10.60.0.12", "grype/0.74.0", true),
             ("10.60.0.13", "clair/4.7", true),
-            ("192.0.2.44", "Amazon Inspector (inspector-scan/1.2.0)", false),
-            ("2001:db8:a15::44", "Amazon Inspector (inspector-scan/1.2.0)", false),
+            (
+                "192.0.2.44",
+                "Amazon Inspector (inspector-scan/1.2.0)",
+                false,
+            ),
+            (
+                "2001:db8:a15::44",
+                "Amazon Inspector (inspector-scan/1.2.0)",
+                false,
+            ),
         ];
         let scanners: Vec<u32> = scanner_defs
             .iter()
@@ -460,7 +477,11 @@ impl World {
         .collect();
 
         // ---- repositories ----
-        let n_base = p.base_repos.min(BASES.len()).min(p.repos.saturating_sub(1)).max(1);
+        let n_base = p
+            .base_repos
+            .min(BASES.len())
+            .min(p.repos.saturating_sub(1))
+            .max(1);
         let n_app = p.repos - n_base;
         let mut repos: Vec<Repo> = BASES[..n_base]
             .iter()
@@ -620,15 +641,32 @@ impl World {
                 }
             }
             let config_size = (KIB * 10f64.powf(rng.f64())).round();
-            let config = new_blob(&mut blobs, &mut rng, config_size, BlobKind::Config, t, false);
-            let msize = (400 + 170 * (layers.len() as i64 + 1) + rng.range(-60, 60)).clamp(520, 2048);
-            let manifest = new_blob(&mut blobs, &mut rng, msize as f64, BlobKind::Manifest, t, false);
+            let config = new_blob(
+                &mut blobs,
+                &mut rng,
+                config_size,
+                BlobKind::Config,
+                t,
+                false,
+            );
+            let msize =
+                (400 + 170 * (layers.len() as i64 + 1) + rng.range(-60, 60)).clamp(520, 2048);
+            let manifest = new_blob(
+                &mut blobs,
+                &mut rng,
+                msize as f64,
+                BlobKind::Manifest,
+                t,
+                false,
+            );
 
             let mut steps = Vec::with_capacity(layers.len() + 1);
             for (i, &b) in layers.iter().chain(std::iter::once(&config)).enumerate() {
                 let step = if linked[r].contains(&b) {
                     PushStep::InRepo
-                } else if blobs[b as usize].created < t && is_base_layer.get(i).copied().unwrap_or(false) {
+                } else if blobs[b as usize].created < t
+                    && is_base_layer.get(i).copied().unwrap_or(false)
+                {
                     PushStep::Mount(repos[r].base_repo.unwrap_or(spec.repo))
                 } else if blobs[b as usize].created < t {
                     PushStep::InRepo

@@ -1,3 +1,337 @@
-//! Plan: from `digest_stats` and the cost model to a tier-migration plan (issue 4).
+//! Plan: from `digest_stats` to a tier-migration plan that only moves a blob when the cost
+//! model says it pays off.
+//!
+//! Writes, for one as-of day:
+//! - `decisions/as_of=DATE/part-0.parquet`: every blob with its tier, target class and reason
+//!   (also the blobs that stay);
+//! - `plan/as_of=DATE/plan.parquet` (only the actions) and `plan.summary.json`;
+//! - `hot_set/as_of=DATE/part-0.parquet`: the most-pulled digests within a byte cap.
+//!
+//! The same stats and config always give a byte-identical plan; `plan_id` is its content hash
+//! ([`file::plan_id`]). Outputs are staged and renamed into place.
+
+pub mod build;
 pub mod file;
 pub mod policy;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Builder, Int64Builder, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+use crate::config::Config;
+use crate::cost::Prices;
+use crate::io::{atomic_write, IoContext};
+use crate::lake::{Lake, LakeError};
+
+/// Plan errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Lake IO.
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    /// Writing.
+    #[error(transparent)]
+    Write(#[from] crate::io::WriteError),
+    /// Plan file.
+    #[error(transparent)]
+    File(#[from] file::PlanFileError),
+    /// No stats for as-of.
+    #[error("no `digest_stats` for {0} in the lake: run `blobtier stats --as-of {0}` first")]
+    NoStats(NaiveDate),
+    /// Query.
+    #[error("planning query failed")]
+    Query(#[source] PolarsError),
+    /// Tier rules.
+    #[error("invalid tier rules:\n  {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  "))]
+    Rules(Vec<crate::config::ConfigError>),
+    /// Pricing.
+    #[error(transparent)]
+    Pricing(#[from] crate::cost::CostError),
+}
+
+/// Result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Summary of a plan run (also `plan.summary.json`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlanSummary {
+    /// Content hash of the plan.
+    pub plan_id: String,
+    /// As-of day.
+    pub as_of: String,
+    /// Pricing region.
+    pub pricing_region: String,
+    /// Pricing as-of date.
+    pub pricing_as_of: String,
+    /// Savings horizon.
+    pub horizon_months: u32,
+    /// Estimator.
+    pub estimator: String,
+    /// Totals.
+    pub totals: build::Totals,
+    /// Hot set: digests, bytes, share of 7-day pulls.
+    pub hot_set: HotSetSummary,
+    /// Output files.
+    pub outputs: Vec<String>,
+}
+
+/// Hot-set figures.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct HotSetSummary {
+    /// Digests in the set.
+    pub digests: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Byte cap.
+    pub max_bytes: u64,
+    /// Share of all 7-day pulls they received (the hit ratio if cached).
+    pub pull_share_7d: f64,
+}
+
+/// Loads the pricing table the config names (or the built-in one).
+pub fn load_prices(cfg: &Config) -> Result<Prices> {
+    match &cfg.plan.pricing {
+        None => Ok(Prices::builtin()),
+        Some(p) => {
+            let text = fs::read_to_string(p)
+                .at("failed to read pricing file", p)
+                .map_err(LakeError::from)?;
+            Ok(Prices::from_toml(&text)?)
+        }
+    }
+}
+
+/// Repositories referencing each digest, from the inventory's layer links.
+fn repos_by_digest(lake: &Lake, as_of: NaiveDate) -> Result<HashMap<String, Vec<String>>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    let Some((_, dir)) = crate::stats::latest_snapshot(lake, as_of).map_err(|e| match e {
+        crate::stats::Error::Lake(l) => Error::Lake(l),
+        other => Error::Query(PolarsError::ComputeError(other.to_string().into())),
+    })?
+    else {
+        return Ok(out);
+    };
+    let glob = format!("{}/**/*.parquet", dir.display());
+    let df = LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), ScanArgsParquet::default())
+        .and_then(|lf| {
+            lf.filter(col("kind").eq(lit("layer_link")))
+                .select([col("repo"), col("key")])
+                .collect()
+        })
+        .map_err(Error::Query)?;
+    let repo = df
+        .column("repo")
+        .and_then(|c| c.cast(&polars::prelude::DataType::String))
+        .map_err(Error::Query)?;
+    let key = df
+        .column("key")
+        .and_then(|c| c.cast(&polars::prelude::DataType::String))
+        .map_err(Error::Query)?;
+    let (repo, key) = (
+        repo.str().map_err(Error::Query)?,
+        key.str().map_err(Error::Query)?,
+    );
+    for i in 0..df.height() {
+        let (Some(r), Some(k)) = (repo.get(i), key.get(i)) else {
+            continue;
+        };
+        // `…/_layers/sha256/<hex>/link`
+        if let Some(hex) = k.strip_suffix("/link").and_then(|p| p.rsplit('/').next()) {
+            if hex.len() == 64 {
+                out.entry(format!("sha256:{hex}"))
+                    .or_default()
+                    .push(r.to_string());
+            }
+        }
+    }
+    for v in out.values_mut() {
+        v.sort();
+        v.dedup();
+    }
+    Ok(out)
+}
+
+fn hot_set(rows: &[build::Blob], max_bytes: u64) -> (RecordBatch, HotSetSummary) {
+    let total7: i64 = rows.iter().map(|b| b.pulls[0]).sum();
+    let mut by: Vec<&build::Blob> = rows.iter().filter(|b| b.pulls[0] > 0).collect();
+    by.sort_by(|a, b| b.pulls[0].cmp(&a.pulls[0]).then(a.digest.cmp(&b.digest)));
+    let (mut digest, mut size, mut pulls, mut rank, mut cum_bytes, mut share) = (
+        StringBuilder::new(),
+        Int64Builder::new(),
+        Int64Builder::new(),
+        Int64Builder::new(),
+        Int64Builder::new(),
+        Float64Builder::new(),
+    );
+    let mut s = HotSetSummary {
+        max_bytes,
+        ..Default::default()
+    };
+    let mut served = 0i64;
+    let mut seen = std::collections::HashSet::new();
+    for b in by {
+        if !seen.insert(b.digest.clone()) {
+            continue;
+        }
+        let sz = b.size.max(0) as u64;
+        if s.bytes + sz > max_bytes {
+            continue;
+        }
+        s.bytes += sz;
+        s.digests += 1;
+        served += b.pulls[0];
+        digest.append_value(&b.digest);
+        size.append_value(b.size);
+        pulls.append_value(b.pulls[0]);
+        rank.append_value(s.digests as i64);
+        cum_bytes.append_value(s.bytes as i64);
+        share.append_value(if total7 > 0 {
+            served as f64 / total7 as f64
+        } else {
+            0.0
+        });
+    }
+    s.pull_share_7d = if total7 > 0 {
+        served as f64 / total7 as f64
+    } else {
+        0.0
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("digest", DataType::Utf8, false),
+        Field::new("size", DataType::Int64, false),
+        Field::new("pulls_7d", DataType::Int64, false),
+        Field::new("rank", DataType::Int64, false),
+        Field::new("cumulative_bytes", DataType::Int64, false),
+        Field::new("cumulative_pull_share_7d", DataType::Float64, false),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(digest.finish()),
+        Arc::new(size.finish()),
+        Arc::new(pulls.finish()),
+        Arc::new(rank.finish()),
+        Arc::new(cum_bytes.finish()),
+        Arc::new(share.finish()),
+    ];
+    (
+        RecordBatch::try_new(schema, cols).expect("columns match the hot-set schema"),
+        s,
+    )
+}
+
+/// Replaces `rel` (a partition directory) with the staged directory `new`.
+fn publish_dir(
+    lake: &Lake,
+    staging: &std::path::Path,
+    new: &std::path::Path,
+    rel: &str,
+) -> Result<()> {
+    let target = lake.root().join(rel);
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent)
+            .at("failed to create", parent)
+            .map_err(LakeError::from)?;
+    }
+    if target.exists() {
+        let old = staging.join(format!("old-{}", rel.replace('/', "_")));
+        fs::rename(&target, &old)
+            .at("failed to replace", &target)
+            .map_err(LakeError::from)?;
+    }
+    fs::rename(new, &target)
+        .at("failed to publish", &target)
+        .map_err(LakeError::from)?;
+    Ok(())
+}
+
+/// Makes the plan for `as_of` and writes it to the lake.
+pub fn run_plan(lake: &Lake, as_of: NaiveDate, cfg: &Config) -> Result<PlanSummary> {
+    policy::validate_rules(&cfg.plan.tiers, &[7, 30, 90]).map_err(Error::Rules)?;
+    let prices = load_prices(cfg)?;
+    let lock = lake.lock()?;
+    lake.recover(&lock)?;
+    let stats_dir = lake.root().join(format!("digest_stats/as_of={as_of}"));
+    if !stats_dir.is_dir() {
+        return Err(Error::NoStats(as_of));
+    }
+    let glob = format!("{}/*.parquet", stats_dir.display());
+    let stats = LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), ScanArgsParquet::default())
+        .map_err(Error::Query)?;
+    let repos = repos_by_digest(lake, as_of)?;
+    let blobs = build::load_blobs(stats, &policy::tier_sql(&cfg.plan.tiers), &repos)
+        .map_err(Error::Query)?;
+    let day = (as_of - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
+    let ctx = build::Context {
+        prices: &prices,
+        cfg: &cfg.plan,
+        as_of: day,
+    };
+    let mut rows = build::decide_all(&ctx, &blobs);
+    let mut actions: Vec<file::PlanRow> = rows
+        .iter()
+        .filter(|r| r.action != "none")
+        .cloned()
+        .collect();
+    let id = file::plan_id(&actions);
+    for r in rows.iter_mut().chain(actions.iter_mut()) {
+        r.plan_id = id.clone();
+    }
+    let totals = build::totals(&rows);
+    let (hot, hot_summary) = hot_set(&blobs, cfg.plan.hot_set_max_bytes);
+
+    let run_id = format!(
+        "plan-{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ"),
+        std::process::id()
+    );
+    let staging = lake.root().join("_tmp").join(&run_id);
+    let d = |name: &str| staging.join(name);
+    crate::io::write_parquet(
+        &d("decisions").join("part-0.parquet"),
+        file::schema(),
+        &[file::to_batch(&rows)],
+    )?;
+    file::write(&d("plan").join("plan.parquet"), &actions)?;
+    crate::io::write_parquet(&d("hot_set").join("part-0.parquet"), hot.schema(), &[hot])?;
+    let outputs = vec![
+        format!("decisions/as_of={as_of}/part-0.parquet"),
+        format!("plan/as_of={as_of}/plan.parquet"),
+        format!("plan/as_of={as_of}/plan.summary.json"),
+        format!("hot_set/as_of={as_of}/part-0.parquet"),
+    ];
+    let summary = PlanSummary {
+        plan_id: id,
+        as_of: as_of.to_string(),
+        pricing_region: prices.region().to_string(),
+        pricing_as_of: prices.as_of().to_string(),
+        horizon_months: cfg.plan.horizon_months,
+        estimator: cfg.plan.estimator.clone(),
+        totals,
+        hot_set: hot_summary,
+        outputs,
+    };
+    atomic_write(
+        &d("plan").join("plan.summary.json"),
+        &serde_json::to_vec_pretty(&summary).expect("summary serialises"),
+    )
+    .map_err(LakeError::from)?;
+    for name in ["decisions", "plan", "hot_set"] {
+        publish_dir(lake, &staging, &d(name), &format!("{name}/as_of={as_of}"))?;
+    }
+    fs::remove_dir_all(&staging)
+        .at("failed to clean up", &staging)
+        .map_err(LakeError::from)?;
+    drop(lock);
+    Ok(summary)
+}
+
+/// Path of the plan file for `as_of`.
+pub fn plan_path(lake: &Lake, as_of: NaiveDate) -> PathBuf {
+    lake.root().join(format!("plan/as_of={as_of}/plan.parquet"))
+}

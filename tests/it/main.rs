@@ -8,3 +8,4 @@ mod ingest;
 mod s3_ingest;
 mod s3_smoke;
 mod stats;
+mod tmp_verify;

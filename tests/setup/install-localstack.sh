@@ -45,8 +45,10 @@ fi
 
 mkdir -p "$cache" || die "cannot create cache directory \`$cache\`"
 exec 9>"$venv.lock" || die "cannot open lock file \`$venv.lock\`"
-echo "install-localstack: waiting for lock \`$venv.lock\`" >&2
-flock -w 1800 9 || die "timed out after 30 min waiting for \`$venv.lock\` (another install hung?)"
+if ! flock -n 9; then
+    echo "install-localstack: another process is installing; waiting for \`$venv.lock\`" >&2
+    flock -w 1800 9 || die "timed out after 30 min waiting for \`$venv.lock\` (another install hung?)"
+fi
 
 # Another process may have finished the install while this one waited.
 if usable; then

@@ -11,7 +11,7 @@
 //! The test binary exits without running the `Drop` of statics, so the server cannot be stopped
 //! from Rust. Instead it is started through a small `sh` wrapper whose stdin is a pipe from this
 //! process: when this process exits for any reason (including SIGKILL) the kernel closes the pipe,
-//! the wrapper's watcher reads EOF, terminates the server's process group and deletes its data
+//! the wrapper's watcher reads EOF, kills the server's process group and deletes its data
 //! directory. Nothing is polled and no crate is needed.
 
 use std::fs::File;
@@ -40,15 +40,18 @@ const SECRET_KEY: &str = "test";
 /// Runs the server command given as `"$@"` with the watcher described in the module docs.
 /// `$1` is the private directory to delete afterwards. The wrapper `exec`s the server, so the
 /// server's pid is the wrapper's pid and its process group id (`process_group(0)`).
+///
+/// The server gets SIGKILL, not SIGTERM: it keeps no state worth saving, and once it has served
+/// requests LocalStack 4.4.0 hangs in its SIGTERM shutdown ("Stopping all services").
+/// `kill -s SIG -- -PGID` is the form dash (Debian's `sh`) accepts.
 const WRAPPER: &str = r#"
 dir=$1; shift
 exec 3<&0 </dev/null
 (
-    trap '' TERM
     read -r _ <&3 || :
-    kill -s TERM -- "-$$" 2>/dev/null
+    kill -s KILL -- "$$" 2>/dev/null
     n=0
-    while kill -0 "$$" 2>/dev/null && [ "$n" -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    while kill -0 "$$" 2>/dev/null && [ "$n" -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
     rm -rf -- "$dir"
     kill -s KILL -- "-$$" 2>/dev/null
 ) &

@@ -1,0 +1,452 @@
+//! The apply journal: `JOURNAL_DIR/<plan_id>.jsonl` (`:` in the id replaced by `-`),
+//! append-only, one JSON object per line, every line versioned (`"v":1`).
+//!
+//! Line types (`docs/apply.md` has the full format):
+//! - `{"v":1,"type":"start","plan_id",…,"run"}` when a run begins;
+//! - `{"v":1,"type":"action","i","op","bucket","key","version_id","state",…}` per state change,
+//!   `state` one of `started`, `retry`, `restore_requested`, `pending`, `done`, `failed`;
+//! - `{"v":1,"type":"end","run","metrics":{…}}` when a run finishes.
+//!
+//! Durability: lines are written to the file (the OS page cache) as soon as the writer thread
+//! sees them, so a SIGKILL loses nothing that was handed over; fsync happens once per batch (at
+//! most every [`FSYNC_INTERVAL`]), so a power loss can lose the last few lines. That is safe
+//! because the journal is not what makes apply exactly-once: every action re-checks the object in
+//! S3 before acting (HEAD first), so a lost `done` line only turns into `skipped:already_done` on
+//! the next run. The journal lets a rerun skip finished work without a request, and is the audit
+//! trail of what this tool did.
+//!
+//! A line cut by a crash is isolated (a newline is written first when the file does not end with
+//! one) and ignored when reading.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::io::{IoContext, IoError};
+
+/// Journal format version written on every line.
+pub const VERSION: u64 = 1;
+/// Longest time between fsyncs while lines keep coming.
+pub const FSYNC_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The journal file of a plan inside `dir`.
+pub fn path_for(dir: &Path, plan_id: &str) -> PathBuf {
+    dir.join(format!("{}.jsonl", plan_id.replace(':', "-")))
+}
+
+/// The last state of an action recorded by earlier runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prior {
+    /// Started (or retried) but never finished: re-check against S3.
+    Started,
+    /// A restore was requested; the copy back is still to do.
+    RestoreRequested,
+    /// Finished (`result` = `copied`, `skipped:changed`, …): skip.
+    Done(String),
+    /// Failed permanently last time: try again.
+    Failed,
+}
+
+/// What earlier runs recorded.
+#[derive(Debug, Default)]
+pub struct History {
+    /// Last state per action index.
+    pub actions: HashMap<usize, Prior>,
+    /// `start` lines seen.
+    pub runs: usize,
+    /// Lines that did not parse (a line cut by a crash).
+    pub bad_lines: usize,
+}
+
+/// Journal errors.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// IO.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// A line written by a newer or unknown format version.
+    #[error("journal `{}` line {line}: unsupported version `{version}` (this build writes {VERSION})", path.display())]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The version found.
+        version: String,
+    },
+    /// The writer thread stopped.
+    #[error("journal `{}`: the writer stopped", path.display())]
+    WriterGone {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// Reads the history of a journal file (missing file = empty history).
+pub fn load(path: &Path) -> Result<History, JournalError> {
+    let mut h = History::default();
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(h),
+        Err(source) => {
+            return Err(IoError {
+                op: "failed to open",
+                path: path.to_owned(),
+                source,
+            }
+            .into())
+        }
+    };
+    for (n, line) in BufReader::new(file).split(b'\n').enumerate() {
+        let line = line.at("failed to read", path)?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
+            h.bad_lines += 1;
+            continue;
+        };
+        match v.get("v").and_then(|x| x.as_u64()) {
+            Some(VERSION) => {}
+            other => {
+                return Err(JournalError::Version {
+                    path: path.to_owned(),
+                    line: n + 1,
+                    version: other.map_or_else(|| "missing".into(), |x| x.to_string()),
+                })
+            }
+        }
+        match v.get("type").and_then(|t| t.as_str()) {
+            Some("start") => h.runs += 1,
+            Some("action") => {
+                let Some(i) = v.get("i").and_then(|x| x.as_u64()) else {
+                    h.bad_lines += 1;
+                    continue;
+                };
+                let state = v.get("state").and_then(|s| s.as_str()).unwrap_or("");
+                let prior = match state {
+                    "started" | "retry" => Prior::Started,
+                    "restore_requested" | "pending" => Prior::RestoreRequested,
+                    "done" => Prior::Done(
+                        v.get("result")
+                            .and_then(|r| r.as_str())
+                            .unwrap_or("done")
+                            .to_owned(),
+                    ),
+                    "failed" => Prior::Failed,
+                    _ => {
+                        h.bad_lines += 1;
+                        continue;
+                    }
+                };
+                h.actions.insert(i as usize, prior);
+            }
+            _ => {}
+        }
+    }
+    Ok(h)
+}
+
+/// One action line (fields are skipped when empty).
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionLine<'a> {
+    /// Row index in the plan (the plan's row order is part of its id).
+    pub i: usize,
+    /// `copy`, `lifecycle` or `restore`.
+    pub op: &'a str,
+    /// Bucket.
+    pub bucket: &'a str,
+    /// Key.
+    pub key: &'a str,
+    /// Planned version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<&'a str>,
+    /// Blob digest.
+    pub digest: &'a str,
+    /// `started`, `retry`, `restore_requested`, `pending`, `done`, `failed`.
+    pub state: &'a str,
+    /// Attempt number (1-based).
+    pub attempt: u32,
+    /// Result of a finished action (`copied`, `skipped:already_done`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<&'a str>,
+    /// Error class of a retry or failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<&'a str>,
+    /// Error code (S3 code or `http_<status>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<&'a str>,
+    /// Delay before the next attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// Time since the action started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elapsed_ms: Option<u64>,
+    /// Human-readable detail of a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'a str>,
+}
+
+enum Msg {
+    Line(Vec<u8>),
+    Close,
+}
+
+/// Counters of the writer.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct WriterStats {
+    /// Lines written by this run.
+    pub lines: u64,
+    /// fsync calls.
+    pub fsyncs: u64,
+}
+
+/// An open journal: lines are queued to a writer thread that appends and fsyncs in batches.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    tx: mpsc::Sender<Msg>,
+    handle: std::sync::Mutex<Option<JoinHandle<Result<WriterStats, IoError>>>>,
+}
+
+impl Journal {
+    /// Opens (creating) the journal for appending.
+    pub fn open(path: &Path, fsync: bool) -> Result<Journal, JournalError> {
+        crate::io::ensure_parent(path)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .at("failed to open", path)?;
+        let len = file.metadata().at("failed to stat", path)?.len();
+        if len > 0 {
+            // Isolate a line cut by a crash.
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::Start(len - 1))
+                .at("failed to seek", path)?;
+            file.read_exact(&mut last).at("failed to read", path)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n").at("failed to write", path)?;
+            }
+        }
+        if let Some(dir) = path.parent() {
+            crate::io::sync_dir(dir)?;
+        }
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let p = path.to_owned();
+        let handle = std::thread::Builder::new()
+            .name("blobtier-journal".into())
+            .spawn(move || writer(file, &p, rx, fsync))
+            .at("failed to start the journal writer", path)?;
+        Ok(Journal {
+            path: path.to_owned(),
+            tx,
+            handle: std::sync::Mutex::new(Some(handle)),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues one record (a JSON object; `v` is added).
+    pub fn record(&self, kind: &str, body: impl Serialize) -> Result<(), JournalError> {
+        let mut v = serde_json::to_value(body).expect("journal records serialise");
+        let obj = v.as_object_mut().expect("journal records are objects");
+        let mut line = serde_json::Map::with_capacity(obj.len() + 2);
+        line.insert("v".into(), VERSION.into());
+        line.insert("type".into(), kind.into());
+        line.append(obj);
+        let mut bytes = serde_json::to_vec(&line).expect("journal records serialise");
+        bytes.push(b'\n');
+        self.tx
+            .send(Msg::Line(bytes))
+            .map_err(|_| JournalError::WriterGone {
+                path: self.path.clone(),
+            })
+    }
+
+    /// Queues an action line.
+    pub fn action(&self, line: &ActionLine<'_>) -> Result<(), JournalError> {
+        self.record("action", line)
+    }
+
+    /// Flushes, fsyncs and stops the writer; later records fail with `WriterGone`.
+    pub fn close(&self) -> Result<WriterStats, JournalError> {
+        let _ = self.tx.send(Msg::Close);
+        let handle = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(handle) = handle else {
+            return Err(JournalError::WriterGone {
+                path: self.path.clone(),
+            });
+        };
+        match handle.join() {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(JournalError::WriterGone {
+                path: self.path.clone(),
+            }),
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        let h = self
+            .handle
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = h {
+            let _ = self.tx.send(Msg::Close);
+            let _ = h.join();
+        }
+    }
+}
+
+fn writer(
+    mut file: File,
+    path: &Path,
+    rx: mpsc::Receiver<Msg>,
+    fsync: bool,
+) -> Result<WriterStats, IoError> {
+    let mut stats = WriterStats::default();
+    let mut dirty = false;
+    let mut last_sync = Instant::now();
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut closing = false;
+    while !closing {
+        // Wait for the next line, or for the fsync deadline when lines are unsynced.
+        let first = if dirty {
+            let wait = FSYNC_INTERVAL.saturating_sub(last_sync.elapsed());
+            match rx.recv_timeout(wait) {
+                Ok(m) => Some(m),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => Some(Msg::Close),
+            }
+        } else {
+            Some(rx.recv().unwrap_or(Msg::Close))
+        };
+        let mut take = |m: Msg, buf: &mut Vec<u8>| match m {
+            Msg::Line(l) => {
+                buf.extend_from_slice(&l);
+                stats.lines += 1;
+                false
+            }
+            Msg::Close => true,
+        };
+        if let Some(m) = first {
+            closing |= take(m, &mut buf);
+            while !closing && buf.len() < (1 << 20) {
+                match rx.try_recv() {
+                    Ok(m) => closing |= take(m, &mut buf),
+                    Err(_) => break,
+                }
+            }
+        }
+        if !buf.is_empty() {
+            // One write per batch: the lines reach the page cache before anything else happens.
+            file.write_all(&buf).at("failed to write", path)?;
+            buf.clear();
+            dirty = true;
+        }
+        if dirty && (closing || last_sync.elapsed() >= FSYNC_INTERVAL) {
+            if fsync {
+                file.sync_data().at("failed to sync", path)?;
+                stats.fsyncs += 1;
+            }
+            dirty = false;
+            last_sync = Instant::now();
+        }
+    }
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line<'a>(i: usize, state: &'a str, result: Option<&'a str>) -> ActionLine<'a> {
+        ActionLine {
+            i,
+            op: "copy",
+            bucket: "b",
+            key: "k",
+            version_id: None,
+            digest: "sha256:00",
+            state,
+            attempt: 1,
+            result,
+            error_class: None,
+            error_code: None,
+            delay_ms: None,
+            elapsed_ms: None,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn write_then_load_keeps_the_last_state_per_action() {
+        let d = tempfile::tempdir().unwrap();
+        let p = path_for(d.path(), "sha256:ab");
+        assert!(p.ends_with("sha256-ab.jsonl"));
+        let j = Journal::open(&p, true).unwrap();
+        j.record("start", serde_json::json!({"plan_id": "sha256:ab"}))
+            .unwrap();
+        j.action(&line(0, "started", None)).unwrap();
+        j.action(&line(0, "done", Some("copied"))).unwrap();
+        j.action(&line(1, "started", None)).unwrap();
+        j.action(&line(2, "started", None)).unwrap();
+        j.action(&line(2, "failed", None)).unwrap();
+        j.action(&line(3, "restore_requested", None)).unwrap();
+        let stats = j.close().unwrap();
+        assert_eq!(stats.lines, 7);
+        assert!(stats.fsyncs >= 1);
+        let h = load(&p).unwrap();
+        assert_eq!(h.runs, 1);
+        assert_eq!(h.actions[&0], Prior::Done("copied".into()));
+        assert_eq!(h.actions[&1], Prior::Started);
+        assert_eq!(h.actions[&2], Prior::Failed);
+        assert_eq!(h.actions[&3], Prior::RestoreRequested);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.lines().all(|l| l.starts_with(r#"{"v":1,"type":""#)),
+            "{text}"
+        );
+    }
+
+    /// A crash can cut the last line: it is ignored and the next run starts on a new line.
+    #[test]
+    fn a_cut_line_is_isolated_and_ignored() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("j.jsonl");
+        std::fs::write(
+            &p,
+            "{\"v\":1,\"type\":\"action\",\"i\":0,\"state\":\"done\",\"result\":\"copied\"}\n{\"v\":1,\"type\":\"act",
+        )
+        .unwrap();
+        let h = load(&p).unwrap();
+        assert_eq!(h.bad_lines, 1);
+        let j = Journal::open(&p, false).unwrap();
+        j.action(&line(1, "done", Some("copied"))).unwrap();
+        j.close().unwrap();
+        let h = load(&p).unwrap();
+        assert_eq!(h.bad_lines, 1);
+        assert_eq!(h.actions.len(), 2);
+    }
+
+    #[test]
+    fn unknown_version_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("j.jsonl");
+        std::fs::write(&p, "{\"v\":2,\"type\":\"start\"}\n").unwrap();
+        assert!(matches!(load(&p), Err(JournalError::Version { .. })));
+    }
+}

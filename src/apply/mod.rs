@@ -1,0 +1,935 @@
+//! apply: execute a plan against S3 — the only stage that changes anything (issue 6).
+//!
+//! `blobtier apply --plan PATH` prints what it would do. With `--execute` (and an allow-list)
+//! it runs every action of the plan: `copy` (CopyObject in place with the new storage class),
+//! `lifecycle` (tag the object; a bucket lifecycle rule moves it) and `restore` (RestoreObject,
+//! then a copy back once the restore has finished, possibly in a later run).
+//! `--batch-manifest DIR` writes S3 Batch Operations manifests instead of acting.
+//!
+//! Safety rules (each has a test; `docs/apply.md`):
+//! - the plan's `plan_id` must match its content, and every action must be inside the
+//!   allow-list; `--execute` without an allow-list refuses to run;
+//! - every attempt HEADs the object first; "already in the target state" is success, a changed
+//!   object (ETag, deleted, overwritten) is skipped and never overwritten;
+//! - one retry layer (ours; SDK retries off), decorrelated jitter, a per-action time budget,
+//!   and a run-wide adaptive rate when S3 throttles;
+//! - actions on the same key never run at the same time;
+//! - the journal (`<journal dir>/<plan_id>.jsonl`) lets a rerun skip finished actions; a
+//!   `started` action is simply re-checked, so SIGKILL at any moment and a rerun finish every
+//!   action exactly once;
+//! - apply never deletes an object or a version.
+//!
+//! Depends on `plan::file` and `model` only (plus `io`); nothing depends on it.
+
+pub mod actions;
+pub mod batch;
+pub mod classify;
+pub mod journal;
+pub mod metrics;
+pub mod retry;
+pub mod s3;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::types::Tier;
+use serde::Serialize;
+use tracing::{error, info};
+
+use crate::io::IoError;
+use crate::plan::file::{self, PlanFileError, PlanRow};
+use actions::{Action, Ctx, LifecycleRules, Op, Step, Tuning};
+use journal::{Journal, JournalError, Prior};
+use metrics::{ApplyMetrics, Metrics, RunInfo};
+use retry::{BackoffConfig, Pacer, PacerConfig};
+
+/// apply's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors that stop apply before or while it runs (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The plan could not be read or its `plan_id` does not match.
+    #[error(transparent)]
+    Plan(#[from] PlanFileError),
+    /// Rows apply cannot execute.
+    #[error("invalid plan `{}`: {}", path.display(), problems.join("; "))]
+    InvalidPlan {
+        /// The plan.
+        path: PathBuf,
+        /// The first problems found.
+        problems: Vec<String>,
+    },
+    /// Actions outside the allow-list.
+    #[error("refusing to run: {count} action(s) touch objects outside the allow-list ({allowed}); first: `s3://{first}`")]
+    NotAllowed {
+        /// How many.
+        count: usize,
+        /// The first such object.
+        first: String,
+        /// The allow-list.
+        allowed: String,
+    },
+    /// `--execute` without an allow-list.
+    #[error("refusing to `--execute` without an allow-list: pass `--allow-bucket BUCKET[/PREFIX]` for each bucket the plan may touch")]
+    NoAllowList,
+    /// A flag value.
+    #[error("invalid `{flag}`: {reason}")]
+    InvalidArg {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
+    /// The journal.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// Files.
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+/// How to run (the CLI flags, not yet validated).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The plan file.
+    pub plan: PathBuf,
+    /// Act instead of printing.
+    pub execute: bool,
+    /// Allowed `bucket` or `bucket/prefix` entries.
+    pub allow: Vec<String>,
+    /// Actions in flight. Default 16.
+    pub concurrency: Option<usize>,
+    /// Request-rate cap.
+    pub max_rps: Option<f64>,
+    /// Start at most this many actions.
+    pub max_actions: Option<u64>,
+    /// Start actions for at most this many bytes (`500GiB`).
+    pub max_bytes: Option<String>,
+    /// Journal directory (default `<plan dir>/journal`).
+    pub journal_dir: Option<PathBuf>,
+    /// Prometheus text file.
+    pub metrics_file: Option<PathBuf>,
+    /// Write S3 Batch Operations manifests here instead of acting.
+    pub batch_manifest: Option<PathBuf>,
+    /// S3 path-style addressing.
+    pub path_style: bool,
+    /// Multipart threshold (`5GiB`).
+    pub multipart_threshold: Option<String>,
+    /// Multipart part size (`512MiB`).
+    pub part_size: Option<String>,
+    /// Per-attempt timeout in seconds.
+    pub attempt_timeout: Option<f64>,
+    /// Per-action retry budget in seconds.
+    pub retry_budget: Option<f64>,
+    /// First backoff delay in ms.
+    pub backoff_init_ms: Option<u64>,
+    /// Largest backoff delay in ms.
+    pub backoff_max_ms: Option<u64>,
+    /// Floor of the adaptive rate.
+    pub min_rps: Option<f64>,
+    /// Restore `Days`.
+    pub restore_days: Option<i32>,
+    /// Default restore tier (`bulk`, `standard`, `expedited`).
+    pub restore_tier: Option<String>,
+    /// Turn journal fsync off (benchmarks only).
+    pub no_fsync: bool,
+}
+
+/// Parses a size with a unit: `42`, `128KiB`, `5 GiB`, `100GB` (GB = GiB, as S3 bills).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return None,
+    };
+    (n >= 0.0 && n.is_finite()).then(|| (n * mult as f64).round() as u64)
+}
+
+/// Validated run settings.
+#[derive(Debug, Clone)]
+struct Settings {
+    concurrency: usize,
+    max_bytes: Option<u64>,
+    tuning: Tuning,
+    timeouts: s3::Timeouts,
+    pacer: PacerConfig,
+}
+
+fn settings(o: &Options) -> Result<Settings> {
+    let size = |flag: &'static str, v: &Option<String>, default: u64| -> Result<u64> {
+        match v {
+            None => Ok(default),
+            Some(s) => parse_size(s).ok_or_else(|| Error::InvalidArg {
+                flag,
+                reason: format!("expected a size such as `512MiB` or `5GiB`, got `{s}`"),
+            }),
+        }
+    };
+    let positive = |flag: &'static str, v: Option<f64>, default: f64| -> Result<f64> {
+        let x = v.unwrap_or(default);
+        if x.is_finite() && x > 0.0 {
+            Ok(x)
+        } else {
+            Err(Error::InvalidArg {
+                flag,
+                reason: format!("expected a positive number, got `{x}`"),
+            })
+        }
+    };
+    let concurrency = o.concurrency.unwrap_or(16);
+    if concurrency == 0 || concurrency > 1024 {
+        return Err(Error::InvalidArg {
+            flag: "--concurrency",
+            reason: format!("expected 1 to 1024, got `{concurrency}`"),
+        });
+    }
+    if let Some(r) = o.max_rps {
+        positive("--max-rps", Some(r), 1.0)?;
+    }
+    let max_bytes = match &o.max_bytes {
+        None => None,
+        Some(_) => Some(size("--max-bytes", &o.max_bytes, 0)?),
+    };
+    let multipart_threshold = size("--multipart-threshold", &o.multipart_threshold, 5 << 30)?;
+    if multipart_threshold > actions::MAX_PART {
+        return Err(Error::InvalidArg {
+            flag: "--multipart-threshold",
+            reason: "CopyObject copies at most 5 GiB".into(),
+        });
+    }
+    let part_size = size("--part-size", &o.part_size, 512 << 20)?.max(1);
+    let restore_tier = match o.restore_tier.as_deref().map(str::to_ascii_lowercase) {
+        None => Tier::Bulk,
+        Some(t) if t == "bulk" => Tier::Bulk,
+        Some(t) if t == "standard" => Tier::Standard,
+        Some(t) if t == "expedited" => Tier::Expedited,
+        Some(t) => {
+            return Err(Error::InvalidArg {
+                flag: "--restore-tier",
+                reason: format!("expected bulk, standard or expedited, got `{t}`"),
+            })
+        }
+    };
+    let restore_days = o.restore_days.unwrap_or(3);
+    if restore_days < 1 {
+        return Err(Error::InvalidArg {
+            flag: "--restore-days",
+            reason: format!("expected at least 1, got `{restore_days}`"),
+        });
+    }
+    let backoff = BackoffConfig {
+        init: Duration::from_millis(o.backoff_init_ms.unwrap_or(100).max(1)),
+        max: Duration::from_millis(o.backoff_max_ms.unwrap_or(20_000).max(1)),
+        base: 3.0,
+    };
+    Ok(Settings {
+        concurrency,
+        max_bytes,
+        tuning: Tuning {
+            multipart_threshold,
+            part_size,
+            retry_budget: Duration::from_secs_f64(positive(
+                "--retry-budget",
+                o.retry_budget,
+                600.0,
+            )?),
+            backoff,
+            restore_days,
+            restore_tier,
+        },
+        timeouts: s3::Timeouts {
+            connect: Duration::from_secs(5),
+            attempt: Duration::from_secs_f64(positive(
+                "--attempt-timeout",
+                o.attempt_timeout,
+                120.0,
+            )?),
+        },
+        pacer: PacerConfig {
+            max_rps: o.max_rps,
+            min_rps: positive("--min-rps", o.min_rps, 1.0)?,
+            ..PacerConfig::default()
+        },
+    })
+}
+
+/// The plan's actions (rows with `action` = `none` are not actions). Collects every problem.
+pub fn plan_actions(rows: &[PlanRow]) -> std::result::Result<Vec<Action>, Vec<String>> {
+    const TRANSITION_TARGETS: [&str; 6] = [
+        "GLACIER",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "DEEP_ARCHIVE",
+        "GLACIER_IR",
+    ];
+    const COPY_TARGETS: [&str; 7] = [
+        "STANDARD",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "GLACIER_IR",
+        "GLACIER",
+        "DEEP_ARCHIVE",
+    ];
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    let mut lifecycle: HashMap<(&str, &str), &str> = HashMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        let op = match (r.action.as_str(), r.method.as_str()) {
+            ("none", _) => continue,
+            ("transition", "copy") => Op::Copy,
+            ("transition", "lifecycle") => Op::Lifecycle,
+            ("restore", _) => Op::Restore,
+            (a, m) => {
+                problems.push(format!("row {i}: unknown action `{a}` / method `{m}`"));
+                continue;
+            }
+        };
+        if r.bucket.is_empty() || r.key.is_empty() {
+            problems.push(format!("row {i}: empty bucket or key"));
+            continue;
+        }
+        let targets: &[&str] = if op == Op::Lifecycle {
+            &TRANSITION_TARGETS
+        } else {
+            &COPY_TARGETS
+        };
+        if !targets.contains(&r.to_class.as_str()) {
+            problems.push(format!(
+                "row {i}: `{}` is not a target class for {} (expected one of {})",
+                r.to_class,
+                op.as_str(),
+                targets.join(", ")
+            ));
+            continue;
+        }
+        if op == Op::Lifecycle {
+            let valid_tag = !r.tier.is_empty()
+                && r.tier.len() <= 256
+                && r.tier
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || " +-=._:/@".contains(c));
+            if !valid_tag {
+                problems.push(format!(
+                    "row {i}: tier `{}` is not a valid tag value",
+                    r.tier
+                ));
+                continue;
+            }
+            if let Some(prev) = lifecycle.insert((&r.bucket, &r.tier), &r.to_class) {
+                if prev != r.to_class {
+                    problems.push(format!(
+                        "row {i}: tier `{}` in bucket `{}` goes to both {prev} and {} (one lifecycle rule per tier)",
+                        r.tier, r.bucket, r.to_class
+                    ));
+                    continue;
+                }
+            }
+        }
+        out.push(Action { i, op });
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Whether `bucket/key` is inside one of the `bucket` or `bucket/prefix` entries.
+pub fn allowed(allow: &[String], bucket: &str, key: &str) -> bool {
+    allow.iter().any(|a| {
+        let a = a.strip_prefix("s3://").unwrap_or(a);
+        let (b, prefix) = a.split_once('/').unwrap_or((a, ""));
+        b == bucket && key.starts_with(prefix)
+    })
+}
+
+/// One group of the dry-run summary.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Group {
+    /// `copy`, `lifecycle`, `restore`.
+    pub action: String,
+    /// From.
+    pub from_class: String,
+    /// To.
+    pub to_class: String,
+    /// Actions.
+    pub count: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// A row of the dry-run sample.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SampleRow {
+    /// Row index.
+    pub i: usize,
+    /// Action.
+    pub action: String,
+    /// `s3://bucket/key`.
+    pub object: String,
+    /// Version.
+    pub version_id: Option<String>,
+    /// Bytes.
+    pub size: i64,
+    /// From.
+    pub from_class: String,
+    /// To.
+    pub to_class: String,
+    /// Plan reason.
+    pub reason: String,
+}
+
+/// What `apply` without `--execute` prints.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DryRun {
+    /// Always true.
+    pub dry_run: bool,
+    /// The plan.
+    pub plan: String,
+    /// Its id.
+    pub plan_id: String,
+    /// Rows in the plan.
+    pub rows: usize,
+    /// Rows with an action.
+    pub actions: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// By action and classes.
+    pub groups: Vec<Group>,
+    /// Bytes by target class.
+    pub bytes_by_target_class: BTreeMap<String, u64>,
+    /// The first actions.
+    pub sample: Vec<SampleRow>,
+    /// The journal file a run would use.
+    pub journal: String,
+    /// Actions an earlier run finished (from the journal).
+    pub already_done: usize,
+    /// The allow-list.
+    pub allow: Vec<String>,
+    /// Why `--execute` would refuse, if it would.
+    pub execute_refusal: Option<String>,
+}
+
+/// What apply did.
+#[derive(Debug, Clone)]
+pub enum Report {
+    /// Printed what it would do.
+    DryRun(DryRun),
+    /// Executed.
+    Executed(Box<ApplyMetrics>),
+    /// Wrote S3 Batch Operations files.
+    Batch(batch::BatchSummary),
+}
+
+impl Report {
+    /// The JSON summary for stdout.
+    pub fn summary(&self) -> serde_json::Value {
+        let v = match self {
+            Report::DryRun(d) => serde_json::to_value(d),
+            Report::Executed(m) => serde_json::to_value(m),
+            Report::Batch(b) => serde_json::to_value(b),
+        };
+        v.expect("summaries serialise")
+    }
+
+    /// Whether some actions failed permanently (exit 1).
+    pub fn has_failures(&self) -> bool {
+        matches!(self, Report::Executed(m) if !m.failures.is_empty())
+    }
+}
+
+/// The journal file of a plan run with `opts`.
+pub fn journal_path(opts: &Options, plan_id: &str) -> PathBuf {
+    let dir = opts
+        .journal_dir
+        .clone()
+        .unwrap_or_else(|| opts.plan.parent().unwrap_or(Path::new(".")).join("journal"));
+    journal::path_for(&dir, plan_id)
+}
+
+/// Runs `apply`.
+pub fn run(opts: &Options) -> Result<Report> {
+    let settings = settings(opts)?;
+    let rows = file::read_verified(&opts.plan)?;
+    let plan_id = rows
+        .first()
+        .map(|r| r.plan_id.clone())
+        .unwrap_or_else(|| file::plan_id(&rows));
+    let acts = plan_actions(&rows).map_err(|mut problems| {
+        let n = problems.len();
+        problems.truncate(10);
+        if n > 10 {
+            problems.push(format!("and {} more", n - 10));
+        }
+        Error::InvalidPlan {
+            path: opts.plan.clone(),
+            problems,
+        }
+    })?;
+    let outside: Vec<&PlanRow> = acts
+        .iter()
+        .map(|a| &rows[a.i])
+        .filter(|r| !allowed(&opts.allow, &r.bucket, &r.key))
+        .collect();
+    if !opts.allow.is_empty() && !outside.is_empty() {
+        return Err(Error::NotAllowed {
+            count: outside.len(),
+            first: format!("{}/{}", outside[0].bucket, outside[0].key),
+            allowed: opts.allow.join(", "),
+        });
+    }
+    let jpath = journal_path(opts, &plan_id);
+    if let Some(dir) = &opts.batch_manifest {
+        let s = batch::write(dir, &opts.plan, &plan_id, &rows, &acts)?;
+        info!(dir = %dir.display(), "wrote S3 Batch Operations manifests");
+        return Ok(Report::Batch(s));
+    }
+    if !opts.execute {
+        return Ok(Report::DryRun(dry_run(
+            opts, &plan_id, &rows, &acts, &jpath,
+        )?));
+    }
+    if opts.allow.is_empty() {
+        return Err(Error::NoAllowList);
+    }
+    let m = execute(opts, &settings, &plan_id, rows, acts, &jpath)?;
+    Ok(Report::Executed(Box::new(m)))
+}
+
+fn dry_run(
+    opts: &Options,
+    plan_id: &str,
+    rows: &[PlanRow],
+    acts: &[Action],
+    jpath: &Path,
+) -> Result<DryRun> {
+    let mut groups: BTreeMap<(String, String, String), (u64, u64)> = BTreeMap::new();
+    let mut by_class: BTreeMap<String, u64> = BTreeMap::new();
+    let mut bytes = 0u64;
+    for a in acts {
+        let r = &rows[a.i];
+        let size = r.size.max(0) as u64;
+        let g = groups
+            .entry((
+                a.op.as_str().into(),
+                r.from_class.clone(),
+                r.to_class.clone(),
+            ))
+            .or_default();
+        g.0 += 1;
+        g.1 += size;
+        *by_class.entry(r.to_class.clone()).or_default() += size;
+        bytes += size;
+    }
+    let history = journal::load(jpath)?;
+    let already_done = acts
+        .iter()
+        .filter(|a| matches!(history.actions.get(&a.i), Some(Prior::Done(_))))
+        .count();
+    Ok(DryRun {
+        dry_run: true,
+        plan: opts.plan.display().to_string(),
+        plan_id: plan_id.to_owned(),
+        rows: rows.len(),
+        actions: acts.len(),
+        bytes,
+        groups: groups
+            .into_iter()
+            .map(|((action, from_class, to_class), (count, bytes))| Group {
+                action,
+                from_class,
+                to_class,
+                count,
+                bytes,
+            })
+            .collect(),
+        bytes_by_target_class: by_class,
+        sample: acts
+            .iter()
+            .take(10)
+            .map(|a| {
+                let r = &rows[a.i];
+                SampleRow {
+                    i: a.i,
+                    action: a.op.as_str().into(),
+                    object: format!("s3://{}/{}", r.bucket, r.key),
+                    version_id: r.version_id.clone(),
+                    size: r.size,
+                    from_class: r.from_class.clone(),
+                    to_class: r.to_class.clone(),
+                    reason: r.reason.clone(),
+                }
+            })
+            .collect(),
+        journal: jpath.display().to_string(),
+        already_done,
+        allow: opts.allow.clone(),
+        execute_refusal: opts
+            .allow
+            .is_empty()
+            .then(|| Error::NoAllowList.to_string()),
+    })
+}
+
+/// Limits on what one run starts.
+#[derive(Debug, Default)]
+struct Limits {
+    started: u64,
+    bytes: u64,
+    stopped_by: Option<&'static str>,
+    not_started: usize,
+}
+
+fn execute(
+    opts: &Options,
+    s: &Settings,
+    plan_id: &str,
+    rows: Vec<PlanRow>,
+    acts: Vec<Action>,
+    jpath: &Path,
+) -> Result<ApplyMetrics> {
+    let t0 = Instant::now();
+    let history = journal::load(jpath)?;
+    if history.bad_lines > 0 {
+        tracing::warn!(journal = %jpath.display(), lines = history.bad_lines, "ignoring journal lines that do not parse (cut by a crash?)");
+    }
+    let journal = Journal::open(jpath, !opts.no_fsync)?;
+    let run_id = format!("{:016x}", retry::seed());
+    journal.record(
+        "start",
+        serde_json::json!({
+            "plan_id": plan_id,
+            "plan": opts.plan.display().to_string(),
+            "run": run_id,
+            "pid": std::process::id(),
+            "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "actions": acts.len(),
+            "earlier_runs": history.runs,
+        }),
+    )?;
+
+    // Skip what earlier runs finished; group the rest by object so that one key's actions
+    // run one after the other (single flight), in plan order.
+    let mut done_before = 0usize;
+    let mut chains: Vec<Vec<Action>> = Vec::new();
+    let mut chain_of: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut priors: HashMap<usize, Prior> = HashMap::new();
+    let mut lifecycle_wanted: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for a in &acts {
+        let r = &rows[a.i];
+        match history.actions.get(&a.i) {
+            Some(Prior::Done(_)) => {
+                done_before += 1;
+                continue;
+            }
+            Some(p) => {
+                priors.insert(a.i, p.clone());
+            }
+            None => {}
+        }
+        if a.op == Op::Lifecycle {
+            let w = lifecycle_wanted.entry(r.bucket.clone()).or_default();
+            let pair = (r.tier.clone(), r.to_class.clone());
+            if !w.contains(&pair) {
+                w.push(pair);
+            }
+        }
+        let c = *chain_of
+            .entry((r.bucket.as_str(), r.key.as_str()))
+            .or_insert_with(|| {
+                chains.push(Vec::new());
+                chains.len() - 1
+            });
+        chains[c].push(*a);
+    }
+    drop(chain_of);
+    let pending_work: usize = chains.iter().map(Vec::len).sum();
+    info!(plan_id, actions = acts.len(), done_before, to_do = pending_work, journal = %jpath.display(), "apply starting");
+
+    let metrics = Arc::new(Metrics::default());
+    let pacer = Arc::new(Pacer::new(s.pacer));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .clamp(2, 4),
+        )
+        .enable_all()
+        .build()
+        .map_err(|source| IoError {
+            op: "failed to start the async runtime",
+            path: PathBuf::from("<tokio>"),
+            source,
+        })?;
+    let rows = Arc::new(rows);
+    let limits = Arc::new(Mutex::new(Limits::default()));
+    let (ctx, journal) = rt.block_on(async {
+        let client = s3::client(opts.path_style, s.timeouts).await;
+        let ctx = Arc::new(Ctx {
+            s3: s3::S3::new(client, Arc::clone(&pacer), Arc::clone(&metrics)),
+            journal,
+            metrics: Arc::clone(&metrics),
+            tuning: s.tuning.clone(),
+            rows: Arc::clone(&rows),
+            lifecycle: LifecycleRules::new(lifecycle_wanted),
+            fatal: Mutex::new(None),
+        });
+        let chains = Arc::new(chains);
+        let priors = Arc::new(priors);
+        let next = Arc::new(AtomicUsize::new(0));
+        let progress = {
+            let m = Arc::clone(&metrics);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    let r = m.results();
+                    let finished: u64 = r.values().sum();
+                    info!(finished, of = pending_work, results = ?r, "apply progress");
+                }
+            })
+        };
+        let mut workers = Vec::new();
+        for _ in 0..s.concurrency.min(chains.len().max(1)) {
+            let (ctx, chains, priors, next, limits) = (
+                Arc::clone(&ctx),
+                Arc::clone(&chains),
+                Arc::clone(&priors),
+                Arc::clone(&next),
+                Arc::clone(&limits),
+            );
+            let (max_actions, max_bytes) = (opts.max_actions, s.max_bytes);
+            workers.push(tokio::spawn(async move {
+                loop {
+                    let c = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(chain) = chains.get(c) else { break };
+                    for a in chain {
+                        let size = ctx.rows[a.i].size.max(0) as u64;
+                        let go = {
+                            let mut l = limits.lock().unwrap_or_else(|p| p.into_inner());
+                            if l.stopped_by.is_none() && ctx.stopped() {
+                                l.stopped_by = Some("journal_error");
+                            }
+                            if l.stopped_by.is_none() && max_actions.is_some_and(|m| l.started >= m)
+                            {
+                                l.stopped_by = Some("max_actions");
+                            }
+                            if l.stopped_by.is_none()
+                                && max_bytes.is_some_and(|m| l.bytes + size > m)
+                            {
+                                l.stopped_by = Some("max_bytes");
+                            }
+                            if l.stopped_by.is_some() {
+                                l.not_started += 1;
+                                false
+                            } else {
+                                l.started += 1;
+                                l.bytes += size;
+                                true
+                            }
+                        };
+                        if go {
+                            let _: Step = actions::run(&ctx, *a, priors.get(&a.i)).await;
+                        }
+                    }
+                }
+            }));
+        }
+        for w in workers {
+            if let Err(e) = w.await {
+                error!(error = %e, "an apply worker panicked");
+            }
+        }
+        progress.abort();
+        let ctx =
+            Arc::try_unwrap(ctx).unwrap_or_else(|_| unreachable!("every worker has finished"));
+        let Ctx { journal, fatal, .. } = ctx;
+        (
+            fatal.into_inner().unwrap_or_else(|p| p.into_inner()),
+            journal,
+        )
+    });
+    drop(rt);
+    if let Some(e) = ctx {
+        let _ = journal.close();
+        return Err(e.into());
+    }
+    let l = limits.lock().unwrap_or_else(|p| p.into_inner());
+    let (throttles, _) = pacer.throttle_counts();
+    let results = metrics.results();
+    let mut info = RunInfo {
+        plan: opts.plan.display().to_string(),
+        plan_id: plan_id.to_owned(),
+        run: run_id.clone(),
+        execute: true,
+        actions_in_plan: acts.len(),
+        done_in_earlier_runs: done_before,
+        not_started: l.not_started,
+        stopped_by: l.stopped_by.map(str::to_owned),
+        pending: results
+            .get("pending:restore_in_progress")
+            .copied()
+            .unwrap_or(0) as usize,
+        throttles,
+        rate_limit_rps: pacer.limit(),
+        duration_seconds: t0.elapsed().as_secs_f64(),
+        finished_at_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0),
+        journal: jpath.display().to_string(),
+        journal_lines: 0,
+        journal_fsyncs: 0,
+    };
+    let snapshot = metrics.snapshot(info.clone());
+    journal.record(
+        "end",
+        serde_json::json!({
+            "run": run_id,
+            "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "metrics": snapshot,
+        }),
+    )?;
+    let stats = journal.close()?;
+    info.journal_lines = stats.lines;
+    info.journal_fsyncs = stats.fsyncs;
+    let summary = metrics.snapshot(info);
+    if let Some(p) = &opts.metrics_file {
+        crate::io::atomic_write(p, metrics::prometheus(&summary).as_bytes())?;
+    }
+    for f in summary.failures.iter().take(20) {
+        error!(i = f.i, action = %f.action, bucket = %f.bucket, key = %f.key, error_class = %f.error_class, error_code = %f.error_code, attempts = f.attempts, "action failed: {}", f.message);
+    }
+    if summary.failures.len() > 20 {
+        error!(
+            more = summary.failures.len() - 20,
+            "more actions failed (all are in the JSON summary)"
+        );
+    }
+    info!(duration_s = summary.run.duration_seconds, results = ?summary.results, retries = ?summary.retries, "apply finished");
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(bucket: &str, key: &str, action: &str, method: &str, to: &str) -> PlanRow {
+        PlanRow {
+            plan_id: String::new(),
+            as_of: 20_000,
+            bucket: bucket.into(),
+            key: key.into(),
+            version_id: None,
+            etag: Some("e".into()),
+            size: 100,
+            digest: "sha256:00".into(),
+            from_class: "STANDARD".into(),
+            to_class: to.into(),
+            tier: "cold".into(),
+            action: action.into(),
+            method: method.into(),
+            reason: "r".into(),
+            expected_pulls_30d: 0.0,
+            monthly_cost_now: 0.0,
+            monthly_cost_after: 0.0,
+            one_time_cost: 0.0,
+            payback_days: None,
+            net_savings_12m: 0.0,
+        }
+    }
+
+    #[test]
+    fn allow_list_matches_bucket_and_prefix() {
+        let allow = vec!["reg".to_owned(), "other/blobs/".to_owned()];
+        assert!(allowed(&allow, "reg", "any/key"));
+        assert!(allowed(&allow, "other", "blobs/x"));
+        assert!(!allowed(&allow, "other", "uploads/x"));
+        assert!(!allowed(&allow, "reg2", "x"));
+        assert!(!allowed(&[], "reg", "x"));
+        assert!(allowed(&["s3://reg/a".to_owned()], "reg", "a/b"));
+    }
+
+    #[test]
+    fn plan_actions_checks_rows() {
+        let rows = vec![
+            row("b", "k0", "transition", "copy", "STANDARD_IA"),
+            row("b", "k1", "none", "copy", "STANDARD"),
+            row("b", "k2", "transition", "lifecycle", "GLACIER_IR"),
+            row("b", "k3", "restore", "copy", "STANDARD"),
+        ];
+        let a = plan_actions(&rows).unwrap();
+        assert_eq!(
+            a.iter().map(|a| (a.i, a.op)).collect::<Vec<_>>(),
+            vec![(0, Op::Copy), (2, Op::Lifecycle), (3, Op::Restore)]
+        );
+        let bad = vec![
+            row("b", "k0", "transition", "copy", "EXPRESS_ONEZONE"),
+            row("b", "k1", "transition", "lifecycle", "STANDARD"),
+            row("b", "k2", "delete", "copy", "STANDARD"),
+            row("b", "k3", "transition", "lifecycle", "GLACIER"),
+            row("b", "k4", "transition", "lifecycle", "DEEP_ARCHIVE"),
+        ];
+        let p = plan_actions(&bad).unwrap_err();
+        assert_eq!(p.len(), 4, "{p:?}");
+        assert!(p[3].contains("goes to both"), "{p:?}");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("42"), Some(42));
+        assert_eq!(parse_size("5GiB"), Some(5 << 30));
+        assert_eq!(parse_size("5 GB"), Some(5 << 30));
+        assert_eq!(parse_size("1.5KiB"), Some(1536));
+        assert_eq!(parse_size("12MiB"), Some(12 << 20));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size("5 PB"), None);
+    }
+
+    #[test]
+    fn settings_validate_flags() {
+        assert!(settings(&Options::default()).is_ok());
+        let bad = Options {
+            concurrency: Some(0),
+            ..Default::default()
+        };
+        assert!(matches!(
+            settings(&bad),
+            Err(Error::InvalidArg {
+                flag: "--concurrency",
+                ..
+            })
+        ));
+        let bad = Options {
+            max_bytes: Some("lots".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            settings(&bad),
+            Err(Error::InvalidArg {
+                flag: "--max-bytes",
+                ..
+            })
+        ));
+        let bad = Options {
+            multipart_threshold: Some("6GiB".into()),
+            ..Default::default()
+        };
+        assert!(settings(&bad).is_err());
+    }
+}

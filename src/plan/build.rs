@@ -1,0 +1,483 @@
+//! Builds the plan: tier rules (SQL, [`super::policy`]) assign each blob a tier and a target
+//! class; protections and the cost model ([`crate::cost`]) decide whether moving it pays off.
+//! Pure apart from reading `digest_stats`; the writer is in [`super`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::config::{MoveMethod, PlanConfig};
+use crate::cost::{self, Prices, StorageClass};
+use crate::plan::file::PlanRow;
+
+/// One blob as the plan sees it (a row of `digest_stats` plus its tier).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Blob {
+    /// Digest.
+    pub digest: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Version id.
+    pub version_id: Option<String>,
+    /// ETag.
+    pub etag: Option<String>,
+    /// Bytes.
+    pub size: i64,
+    /// Current class (`STANDARD` when the inventory has no class column).
+    pub storage_class: String,
+    /// Days since last modification.
+    pub age_days: i64,
+    /// Pulls in 7/30/90 days.
+    pub pulls: [i64; 3],
+    /// Days since the last pull (None = never in retained history).
+    pub days_since_last_pull: Option<i64>,
+    /// Tier from the rules (None = no rule matched).
+    pub tier: Option<String>,
+    /// Target class from the rules.
+    pub target_class: Option<String>,
+    /// Repositories that reference the blob (from layer links), if known.
+    pub repos: Vec<String>,
+}
+
+/// Everything a decision needs besides the blob.
+#[derive(Debug)]
+pub struct Context<'a> {
+    /// Prices.
+    pub prices: &'a Prices,
+    /// Plan config.
+    pub cfg: &'a PlanConfig,
+    /// As-of day (days since epoch).
+    pub as_of: i32,
+}
+
+fn is_archive(c: StorageClass) -> bool {
+    matches!(c, StorageClass::Glacier | StorageClass::DeepArchive)
+}
+
+/// Decides one blob. Returns a decision row (`plan_id` empty; set by the caller).
+pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
+    let cfg = ctx.cfg;
+    let (method, versioned) = cfg
+        .buckets
+        .get(&b.bucket)
+        .copied()
+        .unwrap_or((cfg.method, cfg.versioned));
+    let est: cost::Estimator = cfg.estimator.parse().unwrap_or(cost::Estimator::Rate90d);
+    let expected =
+        cost::expected_pulls_30d(est, b.pulls[0] as f64, b.pulls[1] as f64, b.pulls[2] as f64);
+    let restore_tier: cost::RestoreTier =
+        cfg.restore_tier.parse().unwrap_or(cost::RestoreTier::Bulk);
+    let from: StorageClass = b.storage_class.parse().unwrap_or(StorageClass::Standard);
+    let size = b.size.max(0) as u64;
+    let now = cost::monthly_cost(ctx.prices, from, size, expected, restore_tier)
+        .map(|c| c.total)
+        .unwrap_or(0.0);
+    let mut row = PlanRow {
+        plan_id: String::new(),
+        as_of: ctx.as_of,
+        bucket: b.bucket.clone(),
+        key: b.key.clone(),
+        version_id: b.version_id.clone(),
+        etag: b.etag.clone(),
+        size: b.size,
+        digest: b.digest.clone(),
+        from_class: b.storage_class.clone(),
+        to_class: b.storage_class.clone(),
+        tier: b.tier.clone().unwrap_or_else(|| "none".into()),
+        action: "none".into(),
+        method: method.as_str().into(),
+        reason: String::new(),
+        expected_pulls_30d: expected,
+        monthly_cost_now: now,
+        monthly_cost_after: now,
+        one_time_cost: 0.0,
+        payback_days: None,
+        net_savings_12m: 0.0,
+    };
+    let keep = |mut row: PlanRow, reason: &str| {
+        row.reason = reason.into();
+        row
+    };
+    // Protections first: they hold whatever the rules say.
+    let key_ok = (cfg.include_keys.is_empty()
+        || cfg.include_keys.iter().any(|g| g.matches(&b.key)))
+        && !cfg.exclude_keys.iter().any(|g| g.matches(&b.key));
+    let repo_ok = (cfg.include_repos.is_empty()
+        || b.repos
+            .iter()
+            .any(|r| cfg.include_repos.iter().any(|g| g.matches(r))))
+        && !b
+            .repos
+            .iter()
+            .any(|r| cfg.exclude_repos.iter().any(|g| g.matches(r)));
+    if !key_ok || !repo_ok {
+        return keep(row, "kept:protected");
+    }
+    if from == StorageClass::IntelligentTiering && !cfg.include_intelligent_tiering {
+        return keep(row, "kept:intelligent_tiering");
+    }
+    if size < cfg.min_size {
+        return keep(row, "kept:too_small");
+    }
+    // Archived blobs that clients asked for: restore, then back to STANDARD.
+    if is_archive(from) {
+        if b.pulls[1] > 0 {
+            let input = cost::MoveInput {
+                from,
+                to: StorageClass::Standard,
+                size,
+                days_in_current_class: b.age_days.max(0) as u32,
+                versioned,
+                noncurrent_retention_days: cfg.noncurrent_days,
+                method: cost::Method::Copy,
+                restore_tier,
+            };
+            let Ok(ev) = cost::evaluate(ctx.prices, &input, expected, cfg.horizon_months) else {
+                return keep(row, "kept:restore_tier_unavailable");
+            };
+            row.to_class = "STANDARD".into();
+            row.tier = "reheat".into();
+            row.action = "restore".into();
+            row.method = "copy".into();
+            row.reason = "restore:pulled".into();
+            row.monthly_cost_after = ev.monthly_after;
+            row.one_time_cost = ev.one_time.total;
+            row.payback_days = ev.payback_days;
+            row.net_savings_12m = ev.net_savings(12);
+            return row;
+        }
+        return keep(row, "kept:archived");
+    }
+    let Some(target) = b.target_class.as_deref() else {
+        return keep(row, "kept:no_rule");
+    };
+    let to: StorageClass = match target.parse() {
+        Ok(c) => c,
+        Err(_) => return keep(row, "kept:no_rule"),
+    };
+    if to == from {
+        let reason = format!("kept:{}", row.tier);
+        return keep(row, &reason);
+    }
+    let down =
+        cost::monthly_storage(ctx.prices, to, size) < cost::monthly_storage(ctx.prices, from, size);
+    if down && b.pulls[0] > 0 {
+        // A safety net under any rule: nothing pulled in the last 7 days moves down.
+        return keep(row, "kept:recent");
+    }
+    if down && (b.age_days as f64) < f64::from(cost::min_days(ctx.prices, from)) {
+        return keep(row, "kept:min_duration");
+    }
+    // Lifecycle rules only move objects to colder classes; moving up takes a copy.
+    let method = if down { method } else { MoveMethod::Copy };
+    let input = cost::MoveInput {
+        from,
+        to,
+        size,
+        days_in_current_class: b.age_days.max(0) as u32,
+        versioned,
+        noncurrent_retention_days: cfg.noncurrent_days,
+        method: match method {
+            MoveMethod::Copy => cost::Method::Copy,
+            MoveMethod::Lifecycle => cost::Method::Lifecycle,
+        },
+        restore_tier,
+    };
+    let Ok(ev) = cost::evaluate(ctx.prices, &input, expected, cfg.horizon_months) else {
+        return keep(row, "kept:restore_tier_unavailable");
+    };
+    row.method = method.as_str().into();
+    row.monthly_cost_after = ev.monthly_after;
+    row.one_time_cost = ev.one_time.total;
+    row.payback_days = ev.payback_days;
+    row.net_savings_12m = ev.net_savings(12);
+    let pays = ev.net_savings(cfg.horizon_months) > 0.0 && row.net_savings_12m > 0.0;
+    let quick = ev.payback_days.is_some_and(|d| d <= cfg.max_payback_days);
+    if !pays || !quick {
+        // Kept rows describe what happens (nothing): no after-cost change, no one-time cost.
+        row.monthly_cost_after = now;
+        row.one_time_cost = 0.0;
+        row.payback_days = None;
+        row.net_savings_12m = 0.0;
+        row.method = method.as_str().into();
+        return keep(row, "kept:payback");
+    }
+    row.to_class = to.as_str().into();
+    row.action = "transition".into();
+    row.reason = if down {
+        format!("moved:{}", row.tier)
+    } else {
+        "moved:reheat".into()
+    };
+    row
+}
+
+/// Reads `digest_stats` with the tier rules applied, into blobs (inventory rows only).
+pub fn load_blobs(
+    stats: LazyFrame,
+    rules_sql: &str,
+    repos: &HashMap<String, Vec<String>>,
+) -> PolarsResult<Vec<Blob>> {
+    let mut ctx = polars::sql::SQLContext::new();
+    ctx.register("digest_stats", stats.filter(col("in_inventory")));
+    let df = ctx.execute(rules_sql)?.collect()?;
+    let s = |n: &str| -> PolarsResult<StringChunked> {
+        Ok(df.column(n)?.cast(&DataType::String)?.str()?.clone())
+    };
+    let i = |n: &str| -> PolarsResult<Int64Chunked> {
+        Ok(df.column(n)?.cast(&DataType::Int64)?.i64()?.clone())
+    };
+    let (digest, bucket, key, version, etag, class, tier, target) = (
+        s("digest")?,
+        s("bucket")?,
+        s("key")?,
+        s("version_id")?,
+        s("etag")?,
+        s("storage_class")?,
+        s("tier")?,
+        s("target_class")?,
+    );
+    let (size, age, p7, p30, p90, since) = (
+        i("size")?,
+        i("age_days")?,
+        i("pulls_7d")?,
+        i("pulls_30d")?,
+        i("pulls_90d")?,
+        i("days_since_last_pull")?,
+    );
+    let mut out = Vec::with_capacity(df.height());
+    for r in 0..df.height() {
+        let d = digest.get(r).unwrap_or_default().to_string();
+        out.push(Blob {
+            repos: repos.get(&d).cloned().unwrap_or_default(),
+            digest: d,
+            bucket: bucket.get(r).unwrap_or_default().to_string(),
+            key: key.get(r).unwrap_or_default().to_string(),
+            version_id: version.get(r).map(str::to_string),
+            etag: etag.get(r).map(str::to_string),
+            size: size.get(r).unwrap_or(0),
+            storage_class: class.get(r).unwrap_or("STANDARD").to_string(),
+            age_days: age.get(r).unwrap_or(0),
+            pulls: [
+                p7.get(r).unwrap_or(0),
+                p30.get(r).unwrap_or(0),
+                p90.get(r).unwrap_or(0),
+            ],
+            days_since_last_pull: since.get(r),
+            tier: tier.get(r).map(str::to_string),
+            target_class: target.get(r).map(str::to_string),
+        });
+    }
+    Ok(out)
+}
+
+/// Decides every blob (in parallel) and returns the rows sorted by bucket, key, version.
+pub fn decide_all(ctx: &Context<'_>, blobs: &[Blob]) -> Vec<PlanRow> {
+    let mut rows: Vec<PlanRow> = blobs.par_iter().map(|b| decide(ctx, b)).collect();
+    rows.sort_by(|a, b| {
+        (&a.bucket, &a.key, &a.version_id).cmp(&(&b.bucket, &b.key, &b.version_id))
+    });
+    rows
+}
+
+/// Totals for `plan.summary.json`.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Totals {
+    /// Blobs considered.
+    pub blobs: u64,
+    /// Bytes considered.
+    pub bytes: u64,
+    /// Actions.
+    pub actions: u64,
+    /// Bytes moved.
+    pub bytes_moved: u64,
+    /// USD/month of all blobs now.
+    pub monthly_cost_now: f64,
+    /// USD/month after the plan.
+    pub monthly_cost_after: f64,
+    /// One-time USD.
+    pub one_time_cost: f64,
+    /// Net savings over 12 months (USD).
+    pub net_savings_12m: f64,
+    /// Decisions per reason.
+    pub by_reason: BTreeMap<String, u64>,
+    /// Actions per (from → to).
+    pub by_move: BTreeMap<String, u64>,
+}
+
+/// Sums decisions.
+pub fn totals(rows: &[PlanRow]) -> Totals {
+    let mut t = Totals::default();
+    for r in rows {
+        t.blobs += 1;
+        t.bytes += r.size.max(0) as u64;
+        t.monthly_cost_now += r.monthly_cost_now;
+        t.monthly_cost_after += r.monthly_cost_after;
+        *t.by_reason.entry(r.reason.clone()).or_default() += 1;
+        if r.action != "none" {
+            t.actions += 1;
+            t.bytes_moved += r.size.max(0) as u64;
+            t.one_time_cost += r.one_time_cost;
+            t.net_savings_12m += r.net_savings_12m;
+            *t.by_move
+                .entry(format!("{} -> {}", r.from_class, r.to_class))
+                .or_default() += 1;
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cfg() -> PlanConfig {
+        crate::config::RawConfig::default()
+            .validate(&Default::default())
+            .unwrap()
+            .plan
+    }
+
+    const CLASSES: [&str; 7] = [
+        "STANDARD",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "GLACIER_IR",
+        "GLACIER",
+        "DEEP_ARCHIVE",
+        "INTELLIGENT_TIERING",
+    ];
+
+    fn blob_strategy() -> impl Strategy<Value = Blob> {
+        (
+            0u64..(8u64 << 30),
+            0usize..7,
+            0i64..2000,
+            (0i64..50, 0i64..200, 0i64..600),
+            proptest::option::of(0i64..400),
+            0usize..5,
+        )
+            .prop_map(|(size, class, age, (p7, p30, p90), since, rule)| {
+                let tiers = [
+                    ("hot", "STANDARD"),
+                    ("warm", "STANDARD"),
+                    ("cold", "GLACIER_IR"),
+                    ("cool", "STANDARD_IA"),
+                    ("archive", "DEEP_ARCHIVE"),
+                ];
+                let (tier, target) = tiers[rule];
+                Blob {
+                    digest: format!("sha256:{:064x}", size),
+                    bucket: "b".into(),
+                    key: format!("docker/registry/v2/blobs/sha256/00/{size:064x}/data"),
+                    size: size as i64,
+                    storage_class: CLASSES[class].into(),
+                    age_days: age,
+                    pulls: [p7, p7 + p30, p7 + p30 + p90],
+                    days_since_last_pull: since,
+                    tier: Some(tier.into()),
+                    target_class: Some(target.into()),
+                    ..Default::default()
+                }
+            })
+    }
+
+    fn rank(c: &str) -> u8 {
+        match c {
+            "STANDARD" | "INTELLIGENT_TIERING" => 0,
+            "STANDARD_IA" | "ONEZONE_IA" => 1,
+            "GLACIER_IR" => 2,
+            _ => 3,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn plan_invariants(b in blob_strategy()) {
+            let prices = Prices::builtin();
+            let cfg = cfg();
+            let ctx = Context { prices: &prices, cfg: &cfg, as_of: 20_000 };
+            let r = decide(&ctx, &b);
+            if r.action == "transition" {
+                // Every move pays off within the horizon and the payback limit.
+                prop_assert!(r.net_savings_12m > 0.0, "{r:?}");
+                prop_assert!(r.payback_days.is_some_and(|d| d <= cfg.max_payback_days), "{r:?}");
+                // Small objects never move.
+                prop_assert!(b.size as u64 >= 128 * 1024, "{r:?}");
+                // Nothing pulled in the last 7 days moves down.
+                if rank(&r.to_class) > rank(&r.from_class) {
+                    prop_assert_eq!(b.pulls[0], 0, "{:?}", r);
+                }
+                prop_assert!(r.to_class != r.from_class);
+            } else if r.action == "none" {
+                prop_assert_eq!(&r.to_class, &r.from_class);
+                prop_assert_eq!(r.one_time_cost, 0.0);
+            }
+            // INTELLIGENT_TIERING objects are left alone by default.
+            if b.storage_class == "INTELLIGENT_TIERING" {
+                prop_assert_eq!(r.action.as_str(), "none");
+            }
+            // Deterministic.
+            prop_assert_eq!(decide(&ctx, &b), r);
+        }
+    }
+
+    #[test]
+    fn an_old_unpulled_gib_in_standard_moves_to_glacier_ir_and_pays_off() {
+        let prices = Prices::builtin();
+        let cfg = cfg();
+        let ctx = Context {
+            prices: &prices,
+            cfg: &cfg,
+            as_of: 20_000,
+        };
+        let b = Blob {
+            digest: "sha256:aa".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            size: 1 << 30,
+            storage_class: "STANDARD".into(),
+            age_days: 400,
+            tier: Some("cold".into()),
+            target_class: Some("GLACIER_IR".into()),
+            ..Default::default()
+        };
+        let r = decide(&ctx, &b);
+        assert_eq!(
+            (r.action.as_str(), r.to_class.as_str(), r.reason.as_str()),
+            ("transition", "GLACIER_IR", "moved:cold")
+        );
+        // 1 GiB: STANDARD 0.023/month, GLACIER_IR 0.004/month, no pulls.
+        assert!((r.monthly_cost_now - 0.023).abs() < 1e-9, "{r:?}");
+        assert!((r.monthly_cost_after - 0.004).abs() < 1e-9, "{r:?}");
+        // One COPY request at the GLACIER_IR PUT price: 0.02 / 1000.
+        assert!((r.one_time_cost - 0.00002).abs() < 1e-12, "{r:?}");
+        assert!(
+            (r.net_savings_12m - (0.019 * 12.0 - 0.00002)).abs() < 1e-9,
+            "{r:?}"
+        );
+        // Pulled yesterday: it stays.
+        let hot = Blob {
+            pulls: [3, 3, 3],
+            days_since_last_pull: Some(1),
+            ..b.clone()
+        };
+        assert_eq!(decide(&ctx, &hot).reason, "kept:recent");
+        let tiny = Blob {
+            size: 100 * 1024,
+            ..b.clone()
+        };
+        assert_eq!(decide(&ctx, &tiny).reason, "kept:too_small");
+        let young = Blob {
+            storage_class: "STANDARD_IA".into(),
+            age_days: 10,
+            ..b
+        };
+        assert_eq!(decide(&ctx, &young).reason, "kept:min_duration");
+    }
+}
