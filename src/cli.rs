@@ -55,7 +55,7 @@ pub enum Command {
     /// Dry-run cost report (not implemented yet)
     Report(Unimplemented),
     /// Execute a plan against S3 (prints what it would do unless --execute is given)
-    Apply(ApplyArgs),
+    Apply(Box<ApplyArgs>),
     /// The nightly job: ingest → stats → plan → report (not implemented yet)
     Run(Unimplemented),
     /// Run the pipeline on `sample-data/` into `./blobtier-demo/`

@@ -145,6 +145,7 @@ pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
             Ok(Outcome::Success)
         }
         Command::Apply(a) => {
+            let a = *a;
             let cfg = load_config(cli.config.as_deref(), config::Overrides::default())?;
             let report = apply::run(&apply::Options {
                 plan: a.plan,

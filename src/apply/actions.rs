@@ -886,12 +886,15 @@ fn holds(after: &LifecycleDoc, written: &[LifecycleRule], wanted: &[LifecycleRul
         })
 }
 
+/// `Err((code, message))` when a bucket's rules could not be put in place.
+type RulesResult = Result<(), (String, String)>;
+
 /// Per-bucket lifecycle rules: made sure of once per run, before the bucket's first object is
 /// tagged.
 pub struct LifecycleRules {
     /// tier -> class wanted per bucket (from the plan).
     wanted: HashMap<String, Vec<(String, String)>>,
-    done: tokio::sync::Mutex<HashMap<String, Result<(), (String, String)>>>,
+    done: tokio::sync::Mutex<HashMap<String, RulesResult>>,
 }
 
 impl LifecycleRules {
@@ -903,7 +906,7 @@ impl LifecycleRules {
         }
     }
 
-    async fn ensure(&self, ctx: &Ctx, bucket: &str) -> Result<(), (String, String)> {
+    async fn ensure(&self, ctx: &Ctx, bucket: &str) -> RulesResult {
         let mut g = self.done.lock().await;
         if let Some(r) = g.get(bucket) {
             return r.clone();
@@ -1128,15 +1131,20 @@ mod tests {
             .build()
             .unwrap();
         let cold = rule_for("cold", "GLACIER_IR").unwrap();
-        let merged = merge_rules(&[theirs.clone()], &[cold.clone()])
+        let merged = merge_rules(std::slice::from_ref(&theirs), std::slice::from_ref(&cold))
             .unwrap()
             .unwrap();
         assert_eq!(merged, vec![theirs.clone(), cold.clone()]);
         // Nothing to do the second time.
-        assert_eq!(merge_rules(&merged, &[cold.clone()]).unwrap(), None);
+        assert_eq!(
+            merge_rules(&merged, std::slice::from_ref(&cold)).unwrap(),
+            None
+        );
         // Our rule with another class is replaced in place.
         let cold2 = rule_for("cold", "DEEP_ARCHIVE").unwrap();
-        let m2 = merge_rules(&merged, &[cold2.clone()]).unwrap().unwrap();
+        let m2 = merge_rules(&merged, std::slice::from_ref(&cold2))
+            .unwrap()
+            .unwrap();
         assert_eq!(m2, vec![theirs.clone(), cold2]);
         // 1,000 rules at most.
         let many: Vec<_> = (0..MAX_RULES)

@@ -257,18 +257,17 @@ impl Journal {
         &self.path
     }
 
-    /// Queues one record (a JSON object; `v` is added).
+    /// Queues one record (a JSON object); the line starts with `"v":1,"type":<kind>`.
     pub fn record(&self, kind: &str, body: impl Serialize) -> Result<(), JournalError> {
-        let mut v = serde_json::to_value(body).expect("journal records serialise");
-        let obj = v.as_object_mut().expect("journal records are objects");
-        let mut line = serde_json::Map::with_capacity(obj.len() + 2);
-        line.insert("v".into(), VERSION.into());
-        line.insert("type".into(), kind.into());
-        line.append(obj);
-        let mut bytes = serde_json::to_vec(&line).expect("journal records serialise");
-        bytes.push(b'\n');
+        let body = serde_json::to_string(&body).expect("journal records serialise");
+        let rest = body
+            .strip_prefix('{')
+            .expect("journal records are JSON objects");
+        let kind = serde_json::to_string(kind).expect("strings serialise");
+        let sep = if rest == "}" { "" } else { "," };
+        let line = format!("{{\"v\":{VERSION},\"type\":{kind}{sep}{rest}\n");
         self.tx
-            .send(Msg::Line(bytes))
+            .send(Msg::Line(line.into_bytes()))
             .map_err(|_| JournalError::WriterGone {
                 path: self.path.clone(),
             })

@@ -57,6 +57,15 @@ fn is_archive(c: StorageClass) -> bool {
     matches!(c, StorageClass::Glacier | StorageClass::DeepArchive)
 }
 
+/// Reason code for a move the cost model refuses to price.
+fn cost_error_reason(e: &cost::CostError) -> &'static str {
+    match e {
+        cost::CostError::RestoreTierUnavailable { .. } => "kept:restore_tier_unavailable",
+        cost::CostError::UnsupportedTransition { .. } => "kept:unsupported_transition",
+        _ => "kept:cost_error",
+    }
+}
+
 /// Decides one blob. Returns a decision row (`plan_id` empty; set by the caller).
 pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
     let cfg = ctx.cfg;
@@ -135,8 +144,9 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
                 method: cost::Method::Copy,
                 restore_tier,
             };
-            let Ok(ev) = cost::evaluate(ctx.prices, &input, expected, cfg.horizon_months) else {
-                return keep(row, "kept:restore_tier_unavailable");
+            let ev = match cost::evaluate(ctx.prices, &input, expected, cfg.horizon_months) {
+                Ok(ev) => ev,
+                Err(e) => return keep(row, cost_error_reason(&e)),
             };
             row.to_class = "STANDARD".into();
             row.tier = "reheat".into();
@@ -186,8 +196,9 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
         },
         restore_tier,
     };
-    let Ok(ev) = cost::evaluate(ctx.prices, &input, expected, cfg.horizon_months) else {
-        return keep(row, "kept:restore_tier_unavailable");
+    let ev = match cost::evaluate(ctx.prices, &input, expected, cfg.horizon_months) {
+        Ok(ev) => ev,
+        Err(e) => return keep(row, cost_error_reason(&e)),
     };
     row.method = method.as_str().into();
     row.monthly_cost_after = ev.monthly_after;

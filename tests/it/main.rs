@@ -8,4 +8,3 @@ mod ingest;
 mod s3_ingest;
 mod s3_smoke;
 mod stats;
-mod tmp_verify;

@@ -43,7 +43,9 @@ const SECRET_KEY: &str = "test";
 ///
 /// The server gets SIGKILL, not SIGTERM: it keeps no state worth saving, and once it has served
 /// requests LocalStack 4.4.0 hangs in its SIGTERM shutdown ("Stopping all services").
-/// `kill -s SIG -- -PGID` is the form dash (Debian's `sh`) accepts.
+/// `kill -s SIG -- -PGID` is the form dash (Debian's `sh`) accepts. The wait for the server to
+/// die reads its state from `/proc`, because `kill -0` also succeeds on a zombie, and an init that
+/// does not reap orphans (as in some containers) would keep it one.
 const WRAPPER: &str = r#"
 dir=$1; shift
 exec 3<&0 </dev/null
@@ -51,7 +53,10 @@ exec 3<&0 </dev/null
     read -r _ <&3 || :
     kill -s KILL -- "$$" 2>/dev/null
     n=0
-    while kill -0 "$$" 2>/dev/null && [ "$n" -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+    while [ "$n" -lt 50 ]; do
+        case $(sed 's/.*) //; s/ .*//' "/proc/$$/stat" 2>/dev/null) in ''|Z|X) break ;; esac
+        sleep 0.1; n=$((n + 1))
+    done
     rm -rf -- "$dir"
     kill -s KILL -- "-$$" 2>/dev/null
 ) &
@@ -234,7 +239,7 @@ impl LocalStack {
                 Err(Start::Failed(message)) => return Err(message),
             }
         }
-        Err(last_error)
+        Err(format!("{last_error}\n(gave up after {START_ATTEMPTS} attempts)"))
     }
 }
 
