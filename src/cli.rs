@@ -56,8 +56,8 @@ pub enum Command {
     Report(Unimplemented),
     /// Execute a plan against S3 (prints what it would do unless --execute is given)
     Apply(Box<ApplyArgs>),
-    /// The nightly job: ingest → stats → plan → report (not implemented yet)
-    Run(Unimplemented),
+    /// The nightly job: ingest what is new, then stats and plan for as-of
+    Run(RunArgs),
     /// Run the pipeline on `sample-data/` into `./blobtier-demo/`
     Demo(DemoArgs),
 }
@@ -215,6 +215,18 @@ pub struct ApplyArgs {
     /// Do not fsync the journal (benchmarks only)
     #[arg(long, hide = true)]
     pub no_fsync: bool,
+}
+
+/// `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The day to compute for (default: yesterday, UTC); a past day is a reproducible backfill
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<chrono::NaiveDate>,
+
+    /// Plan moves to cheaper classes even when days of logs are missing or the inventory is old
+    #[arg(long)]
+    pub allow_gaps: bool,
 }
 
 /// `demo`.

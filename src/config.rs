@@ -31,6 +31,26 @@ pub struct RawConfig {
     /// `[hot_set]` table.
     #[serde(default)]
     pub hot_set: RawHotSet,
+    /// `[run]` table: what the nightly job reads and where it writes.
+    #[serde(default)]
+    pub run: RawRun,
+}
+
+/// `[run]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRun {
+    /// The lake directory.
+    pub lake: Option<PathBuf>,
+    /// Log sources, `FORMAT:PATH` as for `ingest --logs`.
+    pub logs: Option<Vec<String>>,
+    /// Where inventory reports land: a directory or `s3://bucket/prefix` holding
+    /// `<YYYY-MM-DDTHH-MMZ>/manifest.json` folders; the newest on or before as-of is ingested.
+    pub inventory: Option<String>,
+    /// Windows for stats. Default [7, 30, 90].
+    pub windows: Option<Vec<u32>>,
+    /// Oldest acceptable inventory snapshot, in days before as-of. Default 3.
+    pub max_inventory_age_days: Option<u32>,
 }
 
 /// `[plan]`: the tiering policy and the cost model's choices.
@@ -200,6 +220,23 @@ pub struct Config {
     pub plan: PlanConfig,
     /// Path-style addressing for S3.
     pub s3_path_style: bool,
+    /// Nightly-job settings.
+    pub run: RunConfig,
+}
+
+/// Validated `[run]`.
+#[derive(Debug, Clone, Default)]
+pub struct RunConfig {
+    /// Lake (required by `run`).
+    pub lake: Option<PathBuf>,
+    /// Log sources.
+    pub logs: Vec<(crate::model::LogFormat, String)>,
+    /// Inventory location.
+    pub inventory: Option<String>,
+    /// Stats windows.
+    pub windows: Vec<u32>,
+    /// Maximum inventory age.
+    pub max_inventory_age_days: u32,
 }
 
 /// How client addresses are stored.
@@ -504,8 +541,40 @@ impl RawConfig {
         }
         let s3_path_style = ov.s3_path_style.or(self.s3.path_style).unwrap_or(false);
         let plan = validate_plan(self.plan, self.hot_set, &mut errors);
+        let mut logs = Vec::new();
+        for (i, l) in self.run.logs.unwrap_or_default().into_iter().enumerate() {
+            match l
+                .split_once(':')
+                .map(|(f, p)| (f.parse::<crate::model::LogFormat>(), p))
+            {
+                Some((Ok(f), p)) if !p.is_empty() => logs.push((f, p.to_string())),
+                Some((Err(e), _)) => errors.push(ConfigError {
+                    key: format!("run.logs[{i}]"),
+                    reason: e,
+                }),
+                _ => errors.push(ConfigError {
+                    key: format!("run.logs[{i}]"),
+                    reason: format!("expected FORMAT:PATH, got `{l}`"),
+                }),
+            }
+        }
+        let windows = self.run.windows.unwrap_or_else(|| vec![7, 30, 90]);
+        if windows.is_empty() || windows.iter().any(|&w| w == 0 || w > 3660) {
+            errors.push(ConfigError {
+                key: "run.windows".into(),
+                reason: format!("expected day counts between 1 and 3660, got {windows:?}"),
+            });
+        }
+        let run = RunConfig {
+            lake: self.run.lake,
+            logs,
+            inventory: self.run.inventory,
+            windows,
+            max_inventory_age_days: self.run.max_inventory_age_days.unwrap_or(3),
+        };
         if errors.is_empty() {
             Ok(Config {
+                run,
                 plan,
                 ingest: IngestConfig {
                     client_identity,

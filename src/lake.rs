@@ -86,7 +86,13 @@ impl Lake {
     /// Takes the writer lock (`_lock`, holding the pid). A lock whose process is gone is
     /// taken over.
     pub fn lock(&self) -> Result<LockGuard, LakeError> {
-        let path = self.root.join("_lock");
+        self.lock_named("_lock")
+    }
+
+    /// Takes the lock file `name` in the lake (e.g. `_run_lock`, held by `run` for a whole
+    /// nightly job while each stage takes `_lock`).
+    pub fn lock_named(&self, name: &str) -> Result<LockGuard, LakeError> {
+        let path = self.root.join(name);
         for _ in 0..2 {
             match fs::OpenOptions::new()
                 .write(true)

@@ -22,6 +22,7 @@ pub mod lake;
 pub mod logging;
 pub mod model;
 pub mod plan;
+pub mod run;
 pub mod stats;
 pub mod storage;
 
@@ -70,6 +71,9 @@ pub enum Error {
     /// Plan.
     #[error(transparent)]
     Plan(#[from] plan::Error),
+    /// Run.
+    #[error(transparent)]
+    Run(#[from] run::Error),
 }
 
 fn load_config(
@@ -140,7 +144,7 @@ pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
         Command::Plan(a) => {
             let cfg = load_config(cli.config.as_deref(), config::Overrides::default())?;
             let lake = lake::Lake::open(&a.lake).map_err(plan::Error::from)?;
-            let s = plan::run_plan(&lake, a.as_of, &cfg)?;
+            let s = plan::run_plan(&lake, a.as_of, &cfg, None)?;
             print_json(&s);
             Ok(Outcome::Success)
         }
@@ -177,7 +181,22 @@ pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
                 Outcome::Success
             })
         }
-        Command::Report(_) | Command::Run(_) => {
+        Command::Run(a) => {
+            let cfg = load_config(cli.config.as_deref(), config::Overrides::default())?;
+            let as_of = a
+                .as_of
+                .unwrap_or_else(|| chrono::Utc::now().date_naive() - chrono::Duration::days(1));
+            let (outcome, record) = run::run(
+                &cfg,
+                &run::RunOptions {
+                    as_of,
+                    allow_gaps: a.allow_gaps,
+                },
+            )?;
+            print_json(&record);
+            Ok(outcome)
+        }
+        Command::Report(_) => {
             tracing::error!("this command is not implemented yet");
             eprintln!("error: not implemented yet");
             Ok(Outcome::NotImplemented)

@@ -316,6 +316,18 @@ async fn attempts(
                     st.n,
                 )
             }
+            Class::AlreadyDone | Class::Permanent if head_needs_customer_key(&e) => {
+                return (
+                    Step::Done {
+                        result: "skipped:sse_c",
+                        detail: Some(
+                            "HEAD answered 400 Bad Request: an SSE-C object (apply holds no customer keys)"
+                                .into(),
+                        ),
+                    },
+                    st.n,
+                )
+            }
             Class::AlreadyDone | Class::Permanent => {
                 return (failed("permanent", &e.code(), e.to_string()), st.n)
             }
@@ -405,6 +417,19 @@ fn record_end(ctx: &Ctx, a: Action, row: &PlanRow, step: &Step, attempts: u32, e
             warn!(error_class = %class, error_code = %code, "action failed");
         }
     }
+}
+
+/// S3 answers HEAD on an SSE-C object with a bare 400 unless the request carries the customer
+/// key; that is the only 400 a well-formed HEAD of an existing key gets.
+fn head_needs_customer_key(e: &CallError) -> bool {
+    e.op == "HeadObject"
+        && matches!(
+            e.facts,
+            super::classify::Facts::Response {
+                status: 400,
+                code: None
+            }
+        )
 }
 
 /// Retries one idempotent call inside an action (multipart parts, lifecycle reads) with its

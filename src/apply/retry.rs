@@ -289,10 +289,10 @@ mod tests {
             max: Duration::from_secs(2),
             base: 3.0,
         };
-        // rng = 1 - ε: always the top of the range -> 0.3, 0.9, 2.0 (capped), 2.0
-        let mut b = Backoff::new(cfg, Fixed(vec![0.999_999_999], 0));
+        // rng = 0.999: near the top of the range -> 0.2998, 0.8986, 2.0 (capped), 2.0
+        let mut b = Backoff::new(cfg, Fixed(vec![0.999], 0));
         let got: Vec<u64> = (0..4).map(|_| b.next_delay().as_millis() as u64).collect();
-        assert_eq!(got, vec![299, 899, 2000, 2000]);
+        assert_eq!(got, vec![299, 898, 2000, 2000]);
         // rng = 0: always init.
         let mut b = Backoff::new(cfg, Fixed(vec![0.0], 0));
         assert!((0..5).all(|_| b.next_delay() == Duration::from_millis(100)));

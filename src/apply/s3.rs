@@ -251,13 +251,14 @@ pub struct CopySource {
     pub version_id: Option<String>,
 }
 
-/// Characters kept as they are in `x-amz-copy-source` (RFC 3986 unreserved and `/`).
-const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
+/// RFC 3986 unreserved characters stay as they are.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
-    .remove(b'~')
-    .remove(b'/');
+    .remove(b'~');
+/// Characters kept as they are in the path part of `x-amz-copy-source`.
+const COPY_SOURCE: &AsciiSet = &UNRESERVED.remove(b'/');
 
 impl CopySource {
     /// The URL-encoded `x-amz-copy-source` value (the SDK does not encode it).
@@ -269,7 +270,7 @@ impl CopySource {
         );
         if let Some(v) = &self.version_id {
             s.push_str("?versionId=");
-            s.push_str(&utf8_percent_encode(v, NON_ALPHANUMERIC).to_string());
+            s.push_str(&utf8_percent_encode(v, UNRESERVED).to_string());
         }
         s
     }

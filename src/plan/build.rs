@@ -51,6 +51,8 @@ pub struct Context<'a> {
     pub cfg: &'a PlanConfig,
     /// As-of day (days since epoch).
     pub as_of: i32,
+    /// When set, no blob moves to a cheaper class (coverage guard), and this is why.
+    pub hold_down: Option<String>,
 }
 
 fn is_archive(c: StorageClass) -> bool {
@@ -174,6 +176,10 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
     }
     let down =
         cost::monthly_storage(ctx.prices, to, size) < cost::monthly_storage(ctx.prices, from, size);
+    if down && ctx.hold_down.is_some() {
+        // Missing logs look like "no pulls": never send blobs down on incomplete data.
+        return keep(row, "kept:coverage_gap");
+    }
     if down && b.pulls[0] > 0 {
         // A safety net under any rule: nothing pulled in the last 7 days moves down.
         return keep(row, "kept:recent");
@@ -412,7 +418,7 @@ mod tests {
         fn plan_invariants(b in blob_strategy()) {
             let prices = Prices::builtin();
             let cfg = cfg();
-            let ctx = Context { prices: &prices, cfg: &cfg, as_of: 20_000 };
+            let ctx = Context { prices: &prices, cfg: &cfg, as_of: 20_000, hold_down: None };
             let r = decide(&ctx, &b);
             if r.action == "transition" {
                 // Every move pays off within the horizon and the payback limit.

@@ -78,6 +78,8 @@ pub struct PlanSummary {
     pub totals: build::Totals,
     /// Hot set: digests, bytes, share of 7-day pulls.
     pub hot_set: HotSetSummary,
+    /// Why moves to cheaper classes were held back (coverage guard), if they were.
+    pub held_down: Option<String>,
     /// Output files.
     pub outputs: Vec<String>,
 }
@@ -251,7 +253,12 @@ fn publish_dir(
 }
 
 /// Makes the plan for `as_of` and writes it to the lake.
-pub fn run_plan(lake: &Lake, as_of: NaiveDate, cfg: &Config) -> Result<PlanSummary> {
+pub fn run_plan(
+    lake: &Lake,
+    as_of: NaiveDate,
+    cfg: &Config,
+    hold_down: Option<String>,
+) -> Result<PlanSummary> {
     policy::validate_rules(&cfg.plan.tiers, &[7, 30, 90]).map_err(Error::Rules)?;
     let prices = load_prices(cfg)?;
     let lock = lake.lock()?;
@@ -271,6 +278,7 @@ pub fn run_plan(lake: &Lake, as_of: NaiveDate, cfg: &Config) -> Result<PlanSumma
         prices: &prices,
         cfg: &cfg.plan,
         as_of: day,
+        hold_down: hold_down.clone(),
     };
     let mut rows = build::decide_all(&ctx, &blobs);
     let mut actions: Vec<file::PlanRow> = rows
@@ -314,6 +322,7 @@ pub fn run_plan(lake: &Lake, as_of: NaiveDate, cfg: &Config) -> Result<PlanSumma
         estimator: cfg.plan.estimator.clone(),
         totals,
         hot_set: hot_summary,
+        held_down: hold_down,
         outputs,
     };
     atomic_write(

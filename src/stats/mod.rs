@@ -5,6 +5,7 @@
 //! `digest_stats/as_of=DATE/`. Inputs after as-of are never read, so a backfill is
 //! reproducible.
 
+pub mod coverage;
 pub mod template;
 
 use std::collections::BTreeMap;

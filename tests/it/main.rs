@@ -4,6 +4,7 @@
 
 mod support;
 
+mod apply;
 mod ingest;
 mod s3_ingest;
 mod s3_smoke;

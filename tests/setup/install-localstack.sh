@@ -69,10 +69,18 @@ command -v "$python" >/dev/null || die "\`$python\` not found; install Python 3.
     --requirement "$requirements" >&2 ||
     die "\`pip install -r $requirements\` failed (see the pip output above; PyPI must be reachable)"
 
-# Check the import that the test harness relies on, so a broken set of pins fails here with
+# Check the imports that the test harness relies on, so a broken set of pins fails here with
 # the Python traceback instead of as a server that never becomes healthy.
-"$venv/bin/python" -c 'import localstack.runtime.main' >&2 ||
-    die "LocalStack installed but \`import localstack.runtime.main\` failed (see the traceback above)"
+"$venv/bin/python" -c 'import localstack.runtime.main, localstack.services.s3.provider' >&2 ||
+    die "LocalStack installed but importing it failed (see the traceback above)"
+
+# Prebuild LocalStack's service catalog index. Otherwise every server builds it on its first
+# request (3-5 s). The harness links it into each server's private FILESYSTEM_ROOT.
+static="$venv/localstack-fs/usr/lib/localstack"
+mkdir -p "$static" || die "cannot create \`$static\`"
+env OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$venv/localstack-fs" \
+    "$venv/bin/python" -m localstack.aws.spec >&2 ||
+    die "building LocalStack's service catalog failed (see the traceback above)"
 
 touch "$marker" || die "cannot write \`$marker\`"
 echo "install-localstack: done in $((SECONDS - start)) s" >&2

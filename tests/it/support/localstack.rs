@@ -63,6 +63,16 @@ exec 3<&0 </dev/null
 exec "$@" 3<&-
 "#;
 
+/// Runs LocalStack as `python -m localstack.runtime.main` does, after moving S3's object storage
+/// from a hard-coded directory shared by all servers (`/tmp/localstack-s3-storage`, where a
+/// `DeleteBucket` on one server removes another's files) into this server's private TMPDIR.
+const BOOTSTRAP: &str = "\
+import os, runpy
+import localstack.services.s3.provider as s3
+s3.DEFAULT_S3_TMP_DIR = os.path.join(os.environ['TMPDIR'], 's3-storage')
+runpy.run_module('localstack.runtime.main', run_name='__main__', alter_sys=True)
+";
+
 /// A running LocalStack S3 server; get it with [`localstack()`].
 #[derive(Debug)]
 pub struct LocalStack {
@@ -227,10 +237,9 @@ impl LocalStack {
 
     fn start() -> Result<LocalStack, String> {
         let venv = install()?;
-        let python = venv.join("bin/python");
         let mut last_error = String::new();
         for attempt in 1..=START_ATTEMPTS {
-            match spawn_and_wait(&python) {
+            match spawn_and_wait(&venv) {
                 Ok(server) => return Ok(server),
                 Err(Start::ExitedEarly(message)) => {
                     eprintln!("localstack: attempt {attempt} of {START_ATTEMPTS} failed");
@@ -239,7 +248,9 @@ impl LocalStack {
                 Err(Start::Failed(message)) => return Err(message),
             }
         }
-        Err(format!("{last_error}\n(gave up after {START_ATTEMPTS} attempts)"))
+        Err(format!(
+            "{last_error}\n(gave up after {START_ATTEMPTS} attempts)"
+        ))
     }
 }
 
@@ -316,7 +327,7 @@ enum Start {
     Failed(String),
 }
 
-fn spawn_and_wait(python: &Path) -> Result<LocalStack, Start> {
+fn spawn_and_wait(venv: &Path) -> Result<LocalStack, Start> {
     let fail = |m: String| Start::Failed(m);
     let dir = tempfile::Builder::new()
         .prefix("blobtier-localstack-")
@@ -331,6 +342,13 @@ fn spawn_and_wait(python: &Path) -> Result<LocalStack, Start> {
     let log_err = log_file
         .try_clone()
         .map_err(|e| fail(format!("dup log file: {e}")))?;
+    let fs_root = dir.join("fs");
+    link_service_catalog(venv, &fs_root).map_err(|e| {
+        fail(format!(
+            "link the service catalog into `{}`: {e}",
+            fs_root.display()
+        ))
+    })?;
     let port = free_port().map_err(|e| fail(format!("could not find a free port: {e}")))?;
 
     let mut cmd = Command::new("sh");
@@ -338,8 +356,8 @@ fn spawn_and_wait(python: &Path) -> Result<LocalStack, Start> {
         .arg(WRAPPER)
         .arg("localstack-wrapper")
         .arg(&dir)
-        .arg(python)
-        .args(["-m", "localstack.runtime.main"])
+        .arg(venv.join("bin/python"))
+        .args(["-c", BOOTSTRAP])
         // A clean environment: nothing from the developer's shell (AWS_*, DEBUG, PERSISTENCE, a
         // PYTHONPATH) can change how LocalStack behaves.
         .env_clear()
@@ -361,7 +379,7 @@ fn spawn_and_wait(python: &Path) -> Result<LocalStack, Start> {
         // Inside a container LocalStack would otherwise use /var/lib/localstack and /tmp/localstack;
         // host mode keeps every file under FILESYSTEM_ROOT, which is private to this server.
         .env("OVERRIDE_IN_DOCKER", "0")
-        .env("FILESYSTEM_ROOT", dir.join("fs"))
+        .env("FILESYSTEM_ROOT", &fs_root)
         .env("LOCALSTACK_VOLUME_DIR", dir.join("volume"))
         .env("TMPDIR", &tmp)
         .current_dir(&dir)
@@ -418,6 +436,29 @@ fn spawn_and_wait(python: &Path) -> Result<LocalStack, Start> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Links the service catalog index that `install-localstack.sh` prebuilt into `fs_root`, where
+/// LocalStack looks for it (its "static libs" directory). Without it the first request builds the
+/// index, which takes 3-5 s; so a missing index only costs time.
+fn link_service_catalog(venv: &Path, fs_root: &Path) -> std::io::Result<()> {
+    const STATIC_LIBS: &str = "usr/lib/localstack";
+    let Ok(entries) = std::fs::read_dir(venv.join("localstack-fs").join(STATIC_LIBS)) else {
+        return Ok(());
+    };
+    let target_dir = fs_root.join(STATIC_LIBS);
+    std::fs::create_dir_all(&target_dir)?;
+    for entry in entries {
+        let entry = entry?;
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("service-catalog-")
+        {
+            std::os::unix::fs::symlink(entry.path(), target_dir.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
 }
 
 /// A port that was free a moment ago. Another process may take it before LocalStack binds it;

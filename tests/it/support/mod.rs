@@ -5,6 +5,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod cli;
+pub mod fault_proxy;
 pub mod localstack;
 
 pub use localstack::{block_on, localstack, LocalStack};

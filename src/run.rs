@@ -1,0 +1,226 @@
+//! `blobtier run`: the nightly job. Ingests what is new from every configured source and the
+//! newest inventory report on or before as-of, then computes stats and the plan for as-of
+//! (default: yesterday, UTC). `apply` stays a separate, explicit step.
+//!
+//! - One job at a time: `_run_lock` is held for the whole job (a second run exits 2 naming
+//!   the holder); each stage also takes the lake's writer lock.
+//! - Coverage guard: if a day of the longest window has no log input, or the inventory is
+//!   older than `run.max_inventory_age_days`, stats are still written but the plan holds every
+//!   move to a cheaper class back (`kept:coverage_gap`) and the run exits 1, unless
+//!   `--allow-gaps`.
+//! - Every run leaves a record `_runs/<run id>.json`: inputs, rows, rejects, timings per
+//!   stage, outcome.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::ingest::{IngestRequest, LogSpec};
+use crate::lake::Lake;
+use crate::storage::{Location, Storage};
+use crate::Outcome;
+
+/// Run errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Config lacks something `run` needs.
+    #[error("invalid `{key}`: {reason}")]
+    Config {
+        /// Key.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// Lake.
+    #[error(transparent)]
+    Lake(#[from] crate::lake::LakeError),
+    /// Listing inventories.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    /// Ingest.
+    #[error(transparent)]
+    Ingest(#[from] crate::ingest::Error),
+    /// Stats.
+    #[error(transparent)]
+    Stats(#[from] crate::stats::Error),
+    /// Plan.
+    #[error(transparent)]
+    Plan(#[from] crate::plan::Error),
+}
+
+/// Options of one run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// As-of day.
+    pub as_of: NaiveDate,
+    /// Plan even with coverage gaps.
+    pub allow_gaps: bool,
+}
+
+/// What a run did (also `_runs/<id>.json`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunRecord {
+    /// Run id.
+    pub run_id: String,
+    /// As-of.
+    pub as_of: NaiveDate,
+    /// Outcome: `success`, `held_down` (coverage guard), `item_failures`.
+    pub outcome: String,
+    /// Seconds per stage.
+    pub timings: serde_json::Value,
+    /// Ingest metrics.
+    pub ingest: crate::ingest::IngestMetrics,
+    /// Stats rows.
+    pub stats_rows: usize,
+    /// Coverage.
+    pub coverage: crate::stats::coverage::Coverage,
+    /// Plan summary.
+    pub plan: crate::plan::PlanSummary,
+}
+
+/// The newest `…/<YYYY-MM-DDTHH-MMZ>/manifest.json` under `spec` whose date is on or before `as_of`.
+pub fn newest_manifest(
+    storage: &Storage,
+    spec: &str,
+    as_of: NaiveDate,
+) -> Result<Option<String>, Error> {
+    let mut best: Option<(String, String)> = None;
+    for l in storage.expand(spec)? {
+        let path = l.location.to_string();
+        if !path.ends_with("/manifest.json") {
+            continue;
+        }
+        let folder = path
+            .trim_end_matches("/manifest.json")
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let Some(date) = folder
+            .get(..10)
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        else {
+            continue;
+        };
+        if date > as_of {
+            continue;
+        }
+        if best.as_ref().is_none_or(|(f, _)| folder > *f) {
+            let shown = match &l.location {
+                Location::Local(p) => p.display().to_string(),
+                Location::S3 { .. } => path.clone(),
+            };
+            best = Some((folder, shown));
+        }
+    }
+    Ok(best.map(|(_, p)| p))
+}
+
+/// Runs the nightly job.
+pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Error> {
+    let lake_dir: PathBuf = cfg.run.lake.clone().ok_or(Error::Config {
+        key: "run.lake",
+        reason: "required by `blobtier run`".into(),
+    })?;
+    if cfg.run.logs.is_empty() {
+        return Err(Error::Config {
+            key: "run.logs",
+            reason: "expected at least one `FORMAT:PATH` source".into(),
+        });
+    }
+    let lake = Lake::open(&lake_dir)?;
+    let _job = lake.lock_named("_run_lock")?;
+    let run_id = format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ"),
+        std::process::id()
+    );
+    let storage = Storage::new(cfg.s3_path_style);
+    let mut timings = serde_json::Map::new();
+
+    let t = Instant::now();
+    let inventories = match &cfg.run.inventory {
+        None => Vec::new(),
+        Some(spec) => newest_manifest(&storage, spec, opts.as_of)?
+            .into_iter()
+            .collect(),
+    };
+    let req = IngestRequest {
+        logs: cfg
+            .run
+            .logs
+            .iter()
+            .map(|(f, p)| LogSpec {
+                format: *f,
+                path: p.clone(),
+            })
+            .collect(),
+        inventories,
+    };
+    let ingest = crate::ingest::ingest(&lake, &req, cfg, &storage)?;
+    timings.insert("ingest".into(), json!(t.elapsed().as_secs_f64()));
+    tracing::info!(
+        files = ingest.files_read,
+        skipped = ingest.files_skipped,
+        pulls = ingest.totals.pulls,
+        "run: ingested"
+    );
+
+    let t = Instant::now();
+    let stats = crate::stats::run_stats(
+        &lake,
+        &crate::stats::StatsOptions {
+            as_of: opts.as_of,
+            windows: cfg.run.windows.clone(),
+            include_scanners: false,
+        },
+    )?;
+    timings.insert("stats".into(), json!(t.elapsed().as_secs_f64()));
+
+    let longest = cfg.run.windows.iter().copied().max().unwrap_or(90);
+    let coverage = crate::stats::coverage::coverage(&lake, opts.as_of, longest)?;
+    let hold = coverage.hold_reason(cfg.run.max_inventory_age_days);
+    if let Some(why) = &hold {
+        if opts.allow_gaps {
+            tracing::warn!(reason = %why, "coverage gaps ignored (--allow-gaps)");
+        } else {
+            tracing::error!(reason = %why, "coverage guard: the plan moves nothing to a cheaper class");
+        }
+    }
+    let t = Instant::now();
+    let plan = crate::plan::run_plan(
+        &lake,
+        opts.as_of,
+        cfg,
+        if opts.allow_gaps { None } else { hold.clone() },
+    )?;
+    timings.insert("plan".into(), json!(t.elapsed().as_secs_f64()));
+
+    let (outcome, label) = if hold.is_some() && !opts.allow_gaps {
+        (Outcome::ItemFailures, "held_down")
+    } else if !ingest.bad_files.is_empty() {
+        (Outcome::ItemFailures, "item_failures")
+    } else {
+        (Outcome::Success, "success")
+    };
+    let record = RunRecord {
+        run_id: run_id.clone(),
+        as_of: opts.as_of,
+        outcome: label.into(),
+        timings: serde_json::Value::Object(timings),
+        ingest,
+        stats_rows: stats.df.height(),
+        coverage,
+        plan,
+    };
+    let path = lake.root().join("_runs").join(format!("{run_id}.json"));
+    crate::io::atomic_write(
+        &path,
+        &serde_json::to_vec_pretty(&record).expect("run record serialises"),
+    )
+    .map_err(crate::lake::LakeError::from)?;
+    Ok((outcome, record))
+}
