@@ -60,6 +60,11 @@ pub enum Command {
     Run(RunArgs),
     /// Run the pipeline on `sample-data/` into `./blobtier-demo/`
     Demo(DemoArgs),
+    /// Write a commented `blobtier.toml` for a common setup
+    Init(InitArgs),
+    /// Config commands
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
 /// `ingest`.
@@ -227,6 +232,25 @@ pub struct RunArgs {
     /// Plan moves to cheaper classes even when days of logs are missing or the inventory is old
     #[arg(long)]
     pub allow_gaps: bool,
+}
+
+/// `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Which setup to write the config for
+    #[arg(long, value_enum, default_value_t = crate::init::Setup::S3Access)]
+    pub setup: crate::init::Setup,
+
+    /// Where to write it (never overwritten)
+    #[arg(long, default_value = "blobtier.toml", value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// `config`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config (`--config` or ./blobtier.toml) and print the resolved settings
+    Check,
 }
 
 /// `demo`.

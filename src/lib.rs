@@ -17,6 +17,7 @@ pub mod config;
 pub mod cost;
 pub mod demo;
 pub mod ingest;
+pub mod init;
 pub mod io;
 pub mod lake;
 pub mod logging;
@@ -74,6 +75,9 @@ pub enum Error {
     /// Run.
     #[error(transparent)]
     Run(#[from] run::Error),
+    /// Init.
+    #[error(transparent)]
+    Init(#[from] init::Error),
 }
 
 fn load_config(
@@ -138,6 +142,23 @@ pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
             };
             let s = stats::run_stats(&lake, &opts)?;
             stats::print_summary(&s);
+            Ok(Outcome::Success)
+        }
+        Command::Init(a) => {
+            init::init(a.setup, &a.out)?;
+            tracing::info!(path = %a.out.display(), "wrote config");
+            Ok(Outcome::Success)
+        }
+        Command::Config(cli::ConfigCommand::Check) => {
+            let cfg = load_config(cli.config.as_deref(), config::Overrides::default())?;
+            if let Err(errors) = plan::policy::validate_rules(&cfg.plan.tiers, &cfg.run.windows) {
+                return Err(config::LoadError::Invalid {
+                    path: cli.config.clone().unwrap_or_else(|| "blobtier.toml".into()),
+                    errors,
+                }
+                .into());
+            }
+            print_json(&init::resolved(&cfg));
             Ok(Outcome::Success)
         }
         Command::Demo(a) => Ok(demo::run_demo(&a.sample_data, &a.out)?),

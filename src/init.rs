@@ -1,0 +1,154 @@
+//! `blobtier init` (a commented `blobtier.toml` for the common setups) and
+//! `blobtier config check` (validate one and print the resolved settings).
+
+use std::path::Path;
+
+use crate::config::Config;
+
+/// The setups `init` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Setup {
+    /// CNCF distribution on S3 with S3 server access logging (redirects to presigned URLs).
+    S3Access,
+    /// The registry's own JSON logs (logrus `formatter: json`), e.g. shipped to files.
+    RegistryJson,
+    /// Registry notification envelopes collected by a webhook receiver, one per line.
+    Notifications,
+}
+
+/// The config text for a setup.
+pub fn template(setup: Setup) -> String {
+    let logs = match setup {
+        Setup::S3Access => "  \"s3-access:s3://my-registry-logs/access/\",   # S3 server access logs of the registry bucket",
+        Setup::RegistryJson => "  \"registry-json:/var/log/registry/\",          # logrus JSON lines (gzip/zstd read by content)",
+        Setup::Notifications => "  \"notifications:/var/lib/registry-events/\",   # one {\"events\":[...]} envelope per line",
+    };
+    format!(
+        r#"# blobtier configuration (see README.md and docs/). Unknown keys are errors.
+# Precedence: command-line flag > BLOBTIER_* environment > this file > default.
+
+[run]
+# The lake: a directory of Hive-partitioned Parquet.
+lake = "/var/lib/blobtier/lake"
+# Log sources, FORMAT:PATH; PATH is a file, directory, glob or s3://bucket/prefix.
+logs = [
+{logs}
+]
+# Where S3 Inventory reports of the registry bucket land (the folder holding
+# <YYYY-MM-DDTHH-MMZ>/manifest.json); the newest on or before as-of is ingested.
+inventory = "s3://my-inventory-bucket/my-registry-bucket/daily/"
+windows = [7, 30, 90]
+max_inventory_age_days = 3
+
+[ingest]
+# Client addresses are stored as a keyed hash. Prefer the BLOBTIER_CLIENT_KEY environment
+# variable to writing the secret here (>= 16 bytes; keep it the same for the life of the lake).
+# client_key = "..."
+max_bad_ratio = 0.01          # an input with more malformed lines makes the run exit 1
+# registry_root = ""          # the S3 driver's rootdirectory; unset = any prefix before docker/registry/v2/
+s3_include_auth_header = false  # true only if the registry streams blobs itself (redirect disabled)
+
+[s3]
+path_style = false            # true (or BLOBTIER_S3_PATH_STYLE=1) for S3-compatible stores
+
+[plan]
+horizon_months = 12           # savings must exceed one-time costs within this horizon
+max_payback_days = 180
+min_age_days = 30             # younger blobs stay warm
+min_size = "128 KiB"          # smaller objects never move
+estimator = "rate_90d"        # rate_90d | rate_30d | max_7d_30d
+method = "copy"               # copy | lifecycle
+versioned = false             # the bucket keeps noncurrent versions (a copy leaves one behind)
+noncurrent_days = 30
+restore_tier = "bulk"         # bulk | standard | expedited
+include_intelligent_tiering = false
+# exclude_keys = ["docker/registry/v2/blobs/sha256/ab/*"]
+# exclude_repos = ["base/*"]  # needs _layers link keys in the inventory
+# Tier rules replace the defaults (hot, warm, cold, cool); first match wins:
+# [[plan.tiers]]
+# name = "hot"
+# when = "pulls_7d >= 20"
+# class = "STANDARD"
+
+[hot_set]
+max_bytes = "100 GiB"
+"#
+    )
+}
+
+/// `init` errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Refusing to overwrite.
+    #[error("`{0}` already exists; remove it or pass another `--out`")]
+    Exists(String),
+    /// IO.
+    #[error(transparent)]
+    Io(#[from] crate::io::IoError),
+}
+
+/// Writes the template to `out` (refusing to overwrite).
+pub fn init(setup: Setup, out: &Path) -> Result<(), Error> {
+    if out.exists() {
+        return Err(Error::Exists(out.display().to_string()));
+    }
+    crate::io::atomic_write(out, template(setup).as_bytes())?;
+    Ok(())
+}
+
+/// The resolved settings, for `config check` (secrets redacted).
+pub fn resolved(cfg: &Config) -> serde_json::Value {
+    let p = &cfg.plan;
+    serde_json::json!({
+        "run": {
+            "lake": cfg.run.lake,
+            "logs": cfg.run.logs.iter().map(|(f, p)| format!("{}:{p}", f.as_str())).collect::<Vec<_>>(),
+            "inventory": cfg.run.inventory,
+            "windows": cfg.run.windows,
+            "max_inventory_age_days": cfg.run.max_inventory_age_days,
+        },
+        "ingest": {
+            "client_identity": match &cfg.ingest.client_identity {
+                None => "unset (ingest of logs will refuse to run)",
+                Some(crate::config::ClientIdentity::Raw) => "raw addresses",
+                Some(crate::config::ClientIdentity::Keyed(_)) => "keyed hash (secret set)",
+            },
+            "max_bad_ratio": cfg.ingest.max_bad_ratio,
+            "s3_include_auth_header": cfg.ingest.s3_include_auth_header,
+            "registry_root": cfg.ingest.layout.root,
+            "ua_classes": cfg.ingest.ua_classes.iter().map(|(c, v)| (c.as_str(), v.clone())).collect::<std::collections::BTreeMap<_, _>>(),
+        },
+        "s3": { "path_style": cfg.s3_path_style },
+        "plan": {
+            "horizon_months": p.horizon_months,
+            "max_payback_days": p.max_payback_days,
+            "min_age_days": p.min_age_days,
+            "min_size_bytes": p.min_size,
+            "estimator": p.estimator,
+            "method": p.method.as_str(),
+            "versioned": p.versioned,
+            "noncurrent_days": p.noncurrent_days,
+            "restore_tier": p.restore_tier,
+            "include_intelligent_tiering": p.include_intelligent_tiering,
+            "tiers": p.tiers.iter().map(|t| serde_json::json!({"name": t.name, "when": t.when, "class": t.class})).collect::<Vec<_>>(),
+            "pricing": p.pricing.as_ref().map(|x| x.display().to_string()).unwrap_or_else(|| "built-in us-east-1".into()),
+            "hot_set_max_bytes": p.hot_set_max_bytes,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_is_a_valid_config() {
+        for s in [Setup::S3Access, Setup::RegistryJson, Setup::Notifications] {
+            let raw =
+                crate::config::RawConfig::from_toml(Path::new("t.toml"), &template(s)).unwrap();
+            let cfg = raw.validate(&Default::default()).unwrap();
+            assert_eq!(cfg.run.logs.len(), 1);
+            crate::plan::policy::validate_rules(&cfg.plan.tiers, &cfg.run.windows).unwrap();
+        }
+    }
+}
