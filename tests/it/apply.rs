@@ -572,7 +572,7 @@ fn sigkill_mid_run_then_rerun_finishes_each_action_once() {
     let mut runs = 3;
     let s = loop {
         runs += 1;
-        let out = run(&mut apply(t.path(), &plan)
+        let out = run(apply(t.path(), &plan)
             .args(["--execute", "--allow-bucket", &bucket, "--concurrency", "8"])
             .arg("--journal")
             .arg(&jdir)

@@ -6,6 +6,7 @@ mod support;
 
 mod apply;
 mod ingest;
+mod run;
 mod s3_ingest;
 mod s3_smoke;
 mod stats;

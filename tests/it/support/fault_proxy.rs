@@ -325,7 +325,7 @@ impl Conn {
         }
     }
 
-    async fn to_end(&mut self) -> io::Result<Vec<u8>> {
+    async fn read_to_end(&mut self) -> io::Result<Vec<u8>> {
         while self.fill().await? > 0 {}
         Ok(std::mem::take(&mut self.buf))
     }
@@ -644,7 +644,7 @@ async fn forward(
         } else if let Some(n) = h.length() {
             up.exact(n).await?
         } else {
-            let b = up.to_end().await?;
+            let b = up.read_to_end().await?;
             h.headers
                 .retain(|(k, _)| !k.eq_ignore_ascii_case("connection"));
             h.headers
