@@ -25,6 +25,9 @@ pub enum Error {
     /// Stats.
     #[error(transparent)]
     Stats(#[from] crate::stats::Error),
+    /// Plan.
+    #[error(transparent)]
+    Plan(#[from] crate::plan::Error),
     /// IO.
     #[error(transparent)]
     Io(#[from] crate::io::IoError),
@@ -83,15 +86,38 @@ pub fn run_demo(sample: &Path, out: &Path) -> Result<Outcome, Error> {
             include_scanners: false,
         },
     )?;
-    println!("blobtier demo: lake at {}", out.join("lake").display());
+    let p = crate::plan::run_plan(&lake, end, &cfg, None)?;
+    let t = &p.totals;
     println!(
-        "ingested {} log files: {} pulls, {} rejected lines; {} inventory rows",
+        "blobtier demo: sample data of {} days ending {end}, lake at {}",
+        expected["days"].as_u64().unwrap_or(90),
+        out.join("lake").display()
+    );
+    println!(
+        "  ingested {} log files: {} pulls, {} rejected lines; {} inventory rows; {} digests in digest_stats",
         m.files_read,
         m.totals.pulls,
         m.totals.rejected(),
-        m.inventory_rows
+        m.inventory_rows,
+        s.df.height()
     );
-    crate::stats::print_summary(&s);
+    println!(
+        "  monthly cost now ${:.2} -> after the plan ${:.2}: {} of {} blobs move ({:.1} GiB), one-time ${:.2}, net 12-month savings ${:.2}",
+        t.monthly_cost_now,
+        t.monthly_cost_after,
+        t.actions,
+        t.blobs,
+        t.bytes_moved as f64 / f64::from(1u32 << 30),
+        t.one_time_cost,
+        t.net_savings_12m
+    );
+    println!(
+        "  hot set: {} digests, {:.1} GiB, {:.0}% of 7-day pulls",
+        p.hot_set.digests,
+        p.hot_set.bytes as f64 / f64::from(1u32 << 30),
+        p.hot_set.pull_share_7d * 100.0
+    );
+    println!("  plan: {}", crate::plan::plan_path(&lake, end).display());
     Ok(if m.bad_files.is_empty() {
         Outcome::Success
     } else {
