@@ -37,7 +37,6 @@ pub enum Error {
 }
 
 /// Runs the demo.
-#[allow(clippy::print_stdout)]
 pub fn run_demo(sample: &Path, out: &Path) -> Result<Outcome, Error> {
     use crate::io::IoContext;
     if !sample.join("logs").is_dir() {
@@ -88,12 +87,12 @@ pub fn run_demo(sample: &Path, out: &Path) -> Result<Outcome, Error> {
     )?;
     let p = crate::plan::run_plan(&lake, end, &cfg, None)?;
     let t = &p.totals;
-    println!(
+    outln!(
         "blobtier demo: sample data of {} days ending {end}, lake at {}",
         expected["days"].as_u64().unwrap_or(90),
         out.join("lake").display()
     );
-    println!(
+    outln!(
         "  ingested {} log files: {} pulls, {} rejected lines; {} inventory rows; {} digests in digest_stats",
         m.files_read,
         m.totals.pulls,
@@ -101,7 +100,7 @@ pub fn run_demo(sample: &Path, out: &Path) -> Result<Outcome, Error> {
         m.inventory_rows,
         s.df.height()
     );
-    println!(
+    outln!(
         "  monthly cost now ${:.2} -> after the plan ${:.2}: {} of {} blobs move ({:.1} GiB), one-time ${:.2}, net 12-month savings ${:.2}",
         t.monthly_cost_now,
         t.monthly_cost_after,
@@ -111,13 +110,13 @@ pub fn run_demo(sample: &Path, out: &Path) -> Result<Outcome, Error> {
         t.one_time_cost,
         t.net_savings_12m
     );
-    println!(
+    outln!(
         "  hot set: {} digests, {:.1} GiB, {:.0}% of 7-day pulls",
         p.hot_set.digests,
         p.hot_set.bytes as f64 / f64::from(1u32 << 30),
         p.hot_set.pull_share_7d * 100.0
     );
-    println!("  plan: {}", crate::plan::plan_path(&lake, end).display());
+    outln!("  plan: {}", crate::plan::plan_path(&lake, end).display());
     Ok(if m.bad_files.is_empty() {
         Outcome::Success
     } else {

@@ -11,6 +11,15 @@
 //! that uses `anyhow`.
 #![warn(missing_docs)]
 
+/// Writes a line to stdout (the data channel). A closed pipe (`blobtier … | head`) is not an
+/// error worth a panic: the rest of the output is dropped.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 pub mod apply;
 pub mod cli;
 pub mod config;

@@ -346,7 +346,9 @@ async fn attempts(
         }
         ctx.metrics.retry(reason);
         let code = e.code();
-        warn!(
+        // INFO, not WARN: a retry is routine, and cron runs stay quiet; the counts are in the
+        // summary.
+        tracing::info!(
             attempt = st.n,
             op = e.op,
             error_class = reason.as_str(),
@@ -456,7 +458,7 @@ where
             return Err(e);
         }
         ctx.metrics.retry(reason);
-        warn!(call_attempt = n, op = e.op, error_class = reason.as_str(), error_code = %e.code(), delay_ms = delay.as_millis() as u64, "retrying call");
+        tracing::info!(call_attempt = n, op = e.op, error_class = reason.as_str(), error_code = %e.code(), delay_ms = delay.as_millis() as u64, "retrying call");
         tokio::time::sleep(delay).await;
     }
 }

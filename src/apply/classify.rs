@@ -158,6 +158,10 @@ pub fn classify(facts: &Facts, idempotent: bool) -> Class {
                 if c == "PreconditionFailed" {
                     return Class::Precondition;
                 }
+                // A missing bucket is an operator's problem, not a changed object.
+                if c == "NoSuchBucket" {
+                    return Class::Permanent;
+                }
                 if NOT_FOUND_CODES.contains(&c) {
                     return Class::NotFound;
                 }
@@ -268,6 +272,7 @@ mod tests {
             (resp(404, None), true, NotFound),
             (resp(404, Some("NoSuchLifecycleConfiguration")), true, NotFound),
             (resp(404, Some("NoSuchUpload")), true, NotFound),
+            (resp(404, Some("NoSuchBucket")), true, Permanent),
             (resp(403, Some("AccessDenied")), true, Permanent),
             (resp(403, Some("InvalidObjectState")), true, Permanent),
             (resp(403, Some("ObjectNotInActiveTierError")), true, Permanent),

@@ -240,6 +240,40 @@ impl Grants {
     }
 }
 
+/// Reduces an object's ACL (`(grantee, permission)` with grantees rendered as `id="…"`,
+/// `uri="…"` or `emailAddress="…"`) to the grants a copy must send: nothing for the default ACL
+/// (the owner's FULL_CONTROL alone, which a copy gets anyway), else every grant plus the owner's
+/// own FULL_CONTROL (explicit grants replace the default ACL). Pure.
+pub fn grants_to_resend(owner: Option<&str>, grants: &[(String, Permission)]) -> Grants {
+    let me = owner.map(|id| format!("id=\"{id}\""));
+    let only_owner = grants
+        .iter()
+        .all(|(who, p)| Some(who) == me.as_ref() && *p == Permission::FullControl);
+    if only_owner {
+        return Grants::default();
+    }
+    let mut g = Grants::default();
+    for (who, p) in grants {
+        let list = match p {
+            Permission::FullControl => &mut g.full_control,
+            Permission::Read => &mut g.read,
+            Permission::ReadAcp => &mut g.read_acp,
+            Permission::WriteAcp => &mut g.write_acp,
+            // WRITE does not apply to objects.
+            _ => continue,
+        };
+        if !list.contains(who) {
+            list.push(who.clone());
+        }
+    }
+    if let Some(me) = me {
+        if !g.full_control.contains(&me) {
+            g.full_control.push(me);
+        }
+    }
+    g
+}
+
 /// The source of an in-place copy.
 #[derive(Debug, Clone)]
 pub struct CopySource {
@@ -483,46 +517,23 @@ impl S3 {
             .set_version_id(version_id.map(str::to_owned))
             .send();
         let o = self.call("GetObjectAcl", true, req).await?;
-        let owner = o.owner().and_then(|w| w.id()).map(str::to_owned);
-        let mut g = Grants::default();
-        for grant in o.grants() {
-            let Some(grantee) = grant.grantee() else {
-                continue;
-            };
-            let who = if let Some(id) = grantee.id() {
-                format!("id=\"{id}\"")
-            } else if let Some(uri) = grantee.uri() {
-                format!("uri=\"{uri}\"")
-            } else if let Some(email) = grantee.email_address() {
-                format!("emailAddress=\"{email}\"")
-            } else {
-                continue;
-            };
-            match grant.permission() {
-                Some(Permission::FullControl) => g.full_control.push(who),
-                Some(Permission::Read) => g.read.push(who),
-                Some(Permission::ReadAcp) => g.read_acp.push(who),
-                Some(Permission::WriteAcp) => g.write_acp.push(who),
-                _ => {}
-            }
-        }
-        // The default ACL is the owner's FULL_CONTROL alone.
-        let only_owner = match (&owner, g.full_control.as_slice()) {
-            (Some(id), [one]) => *one == format!("id=\"{id}\""),
-            (_, []) => true,
-            _ => false,
-        };
-        if only_owner && g.read.is_empty() && g.read_acp.is_empty() && g.write_acp.is_empty() {
-            return Ok(Grants::default());
-        }
-        // Explicit grants replace the default ACL, so the owner's own grant goes along.
-        if let Some(id) = owner {
-            let me = format!("id=\"{id}\"");
-            if !g.full_control.contains(&me) {
-                g.full_control.push(me);
-            }
-        }
-        Ok(g)
+        let owner = o.owner().and_then(|w| w.id());
+        let grants: Vec<(String, Permission)> = o
+            .grants()
+            .iter()
+            .filter_map(|g| {
+                let who = g.grantee()?;
+                let who = if let Some(id) = who.id() {
+                    format!("id=\"{id}\"")
+                } else if let Some(uri) = who.uri() {
+                    format!("uri=\"{uri}\"")
+                } else {
+                    format!("emailAddress=\"{}\"", who.email_address()?)
+                };
+                Some((who, g.permission()?.clone()))
+            })
+            .collect();
+        Ok(grants_to_resend(owner, &grants))
     }
 
     /// CopyObject of `src` onto `bucket/key` with a new storage class; metadata and tags
@@ -836,6 +847,33 @@ mod tests {
         assert_eq!(
             s.header(),
             "b/docker/registry/v2/blobs/sha256/ab/ab%20c%2Bd/data?versionId=3%2FL4kqtJl%2BcP"
+        );
+    }
+
+    #[test]
+    fn grants_to_resend_only_when_not_default() {
+        let me = "id=\"owner\"".to_owned();
+        let all = "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"".to_owned();
+        assert!(grants_to_resend(Some("owner"), &[]).is_default());
+        assert!(
+            grants_to_resend(Some("owner"), &[(me.clone(), Permission::FullControl)]).is_default()
+        );
+        let g = grants_to_resend(
+            Some("owner"),
+            &[
+                (me.clone(), Permission::FullControl),
+                (all.clone(), Permission::Read),
+            ],
+        );
+        assert_eq!(g.read, vec![all.clone()]);
+        assert_eq!(g.full_control, vec![me.clone()]);
+        // The owner's grant is added when the ACL names only others.
+        let g = grants_to_resend(Some("owner"), &[(all.clone(), Permission::ReadAcp)]);
+        assert_eq!(g.read_acp, vec![all]);
+        assert_eq!(g.full_control, vec![me]);
+        assert_eq!(
+            Grants::header(&["a".into(), "b".into()]).as_deref(),
+            Some("a, b")
         );
     }
 

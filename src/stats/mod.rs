@@ -306,7 +306,6 @@ fn summary(sql: &str, q: &'static str, df: &DataFrame) -> Result<DataFrame> {
 }
 
 /// Prints the stats summary on stdout.
-#[allow(clippy::print_stdout)]
 pub fn print_summary(s: &StatsResult) {
     let n = s.df.height();
     let in_inv =
@@ -320,15 +319,15 @@ pub fn print_summary(s: &StatsResult) {
             .ok()
             .and_then(|c| c.i64().ok().and_then(|c| c.gt(0).sum()))
             .unwrap_or(0) as usize;
-    println!(
+    outln!(
         "digest_stats: {} ({} rows, inventory snapshot {})",
         s.path.display(),
         n,
         s.snapshot
     );
-    println!("pulled in 90 days: {pulled90}; never pulled in 90 days: {}; absent from inventory: {absent}", n - pulled90);
-    println!("\nby storage class:\n{}", render_table(&s.by_class));
-    println!("top digests by pulls_30d:\n{}", render_table(&s.top));
+    outln!("pulled in 90 days: {pulled90}; never pulled in 90 days: {}; absent from inventory: {absent}", n - pulled90);
+    outln!("\nby storage class:\n{}", render_table(&s.by_class));
+    outln!("top digests by pulls_30d:\n{}", render_table(&s.top));
 }
 
 /// Renders a small frame as an aligned text table (no dependency on polars' `fmt`).

@@ -78,6 +78,8 @@ pub struct Counts {
     pub upstream_errors: BTreeMap<(String, u16), u64>,
     /// `x-amz-restore` headers rewritten to ongoing.
     pub restore_rewrites: u64,
+    /// Requests whose forwarding to the server failed (the client saw its connection close).
+    pub upstream_failures: u64,
     /// `x-amz-copy-source` of every CopyObject and UploadPartCopy request.
     pub copy_sources: Vec<String>,
 }
@@ -131,7 +133,7 @@ pub struct FaultProxy {
 }
 
 /// How long a stalled response is held (longer than the client's attempt timeout).
-pub const STALL: Duration = Duration::from_secs(4);
+pub const STALL: Duration = Duration::from_secs(6);
 /// How long a delayed response waits.
 pub const DELAY: Duration = Duration::from_millis(300);
 
@@ -536,6 +538,7 @@ async fn serve(sock: TcpStream, upstream: SocketAddr, st: Arc<Mutex<State>>) {
         let resp = forward(upstream, &head, &body, is_head).await;
         let Ok((mut rhead, rbody)) = resp else {
             // Upstream failed: the client sees a closed connection.
+            st.lock().unwrap().counts.upstream_failures += 1;
             return;
         };
         let status: u16 = rhead

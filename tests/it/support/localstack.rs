@@ -12,7 +12,7 @@
 //! from Rust. Instead it is started through a small `sh` wrapper whose stdin is a pipe from this
 //! process: when this process exits for any reason (including SIGKILL) the kernel closes the pipe,
 //! the wrapper's watcher reads EOF, kills the server's process group and deletes its data
-//! directory. Nothing is polled and no crate is needed.
+//! directory. No crate is needed, and nothing polls while the tests run.
 
 use std::fs::File;
 use std::future::Future;
@@ -400,32 +400,44 @@ fn spawn_and_wait(venv: &Path) -> Result<LocalStack, Start> {
         _lifeline: lifeline,
     };
 
+    // Returning without the server drops its lifeline, so its watcher kills it and deletes `dir`.
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(Start::ExitedEarly(format!(
-                "LocalStack exited with {status} before S3 became healthy on {}; last lines of `{}`:\n{}",
+                "LocalStack exited with {status} before S3 became healthy on {}; \
+                 last lines of `{}`:\n{}",
                 server.endpoint(),
                 server.log.display(),
                 log_tail(&server.log, 40)
             )));
         }
-        if s3_healthy(port) {
-            let healthy = started.elapsed();
+        // LocalStack does not fail when its port is taken: it logs "Ready." and never serves.
+        // Worse, the taker could be another test process's LocalStack, which would answer the
+        // health check. So check who listens, also after a healthy answer.
+        let stolen = || listener_is(port, server.pid) == Some(false);
+        let healthy = !stolen() && s3_healthy(port);
+        if stolen() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Start::ExitedEarly(format!(
+                "port {port} was taken by another process before LocalStack could listen on it"
+            )));
+        }
+        if healthy {
+            let healthy_after = started.elapsed();
             warm_up(port);
             eprintln!(
-                "localstack: S3 healthy at {} (pid {}) after {:.1} s, warmed up after {:.1} s; log `{}`",
+                "localstack: S3 healthy at {} (pid {}) after {:.1} s, warmed up after {:.1} s; \
+                 log `{}`",
                 server.endpoint(),
                 server.pid,
-                healthy.as_secs_f64(),
+                healthy_after.as_secs_f64(),
                 started.elapsed().as_secs_f64(),
                 server.log.display()
             );
             return Ok(server);
         }
         if started.elapsed() > STARTUP_TIMEOUT {
-            // Its watcher cleans up the rest when this process exits.
-            let _ = child.kill();
-            let _ = child.wait();
             return Err(Start::Failed(format!(
                 "LocalStack did not report S3 healthy at {} within {} s; last lines of `{}`:\n{}",
                 server.endpoint(),
@@ -436,6 +448,41 @@ fn spawn_and_wait(venv: &Path) -> Result<LocalStack, Start> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Whether the process `pid` holds the socket listening on TCP port `port` (IPv4 or IPv6, any
+/// address), from Linux's `/proc`. `None` if nothing listens there or `/proc` cannot be read.
+fn listener_is(port: u16, pid: u32) -> Option<bool> {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        // Columns: sl local_address rem_address st ... inode; addresses are `HEXIP:HEXPORT`,
+        // state `0A` is LISTEN.
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(&"0A"), Some(inode)) = (cols.get(1), cols.get(3), cols.get(9))
+            else {
+                continue;
+            };
+            let listens_on_port = local
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+                == Some(port);
+            if listens_on_port {
+                inodes.push(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return None;
+    }
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    let ours = fds
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .any(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()));
+    Some(ours)
 }
 
 /// Links the service catalog index that `install-localstack.sh` prebuilt into `fs_root`, where
