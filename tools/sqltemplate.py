@@ -78,3 +78,13 @@ def expand(text, windows, params, dialect):
         return DIALECTS[dialect](a, b)
 
     return re.sub(r"\{\{(.*?)\}\}", macro, s)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 6 or sys.argv[1] != "expand":
+        sys.exit("usage: sqltemplate.py expand FILE AS_OF WINDOWS(7,30,90) DIALECT")
+    _, _, path, as_of, wins, dialect = sys.argv
+    windows = [int(w) for w in wins.split(",")]
+    sys.stdout.write(expand(open(path).read(), windows, params(as_of, windows), dialect))

@@ -593,3 +593,42 @@ fn extra_windows_and_included_scanners_match_the_fold() {
         &fold(&evs, &inv, back, &w, false),
     );
 }
+
+/// The Python expander (tools/sqltemplate.py, used by the Spark runner and the benchmarks)
+/// must produce exactly the SQL blobtier runs.
+#[test]
+fn python_template_expander_matches_rust() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for windows in [vec![7u32, 30, 90], vec![1, 7, 14, 30, 60, 90, 180]] {
+        let w: Vec<String> = windows.iter().map(|n| n.to_string()).collect();
+        let out = std::process::Command::new("python3")
+            .arg(format!("{root}/tools/sqltemplate.py"))
+            .args([
+                "expand",
+                &format!("{root}/queries/digest_stats.sql"),
+                "2026-11-26",
+                &w.join(","),
+                "polars",
+            ])
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let opts = blobtier::stats::StatsOptions {
+            as_of: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            windows: windows.clone(),
+            include_scanners: false,
+        };
+        let rust = blobtier::stats::template::expand(
+            blobtier::stats::DIGEST_STATS_SQL,
+            &windows,
+            &blobtier::stats::params(&opts),
+            blobtier::stats::template::Dialect::Polars,
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), rust);
+    }
+}
