@@ -5,6 +5,7 @@
 mod support;
 
 mod apply;
+mod fixtures;
 mod ingest;
 mod run;
 mod s3_ingest;
