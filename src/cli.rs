@@ -52,8 +52,10 @@ pub enum Command {
     Stats(StatsArgs),
     /// Tier-migration plan for one day (only moves that pay off)
     Plan(PlanArgs),
-    /// Dry-run cost report (not implemented yet)
-    Report(Unimplemented),
+    /// Dry-run cost report of a plan: HTML, Markdown with SVG charts, and summary.json
+    Report(ReportArgs),
+    /// Replay real pulls against the plan the policy would have made `--horizon-days` earlier
+    Backtest(BacktestArgs),
     /// Execute a plan against S3 (prints what it would do unless --execute is given)
     Apply(Box<ApplyArgs>),
     /// The nightly job: ingest what is new, then stats and plan for as-of
@@ -129,6 +131,46 @@ pub struct PlanArgs {
     pub as_of: chrono::NaiveDate,
 }
 
+/// `report`.
+///
+/// Reads the plan of `--as-of` (`decisions`, `plan.summary.json`, `digest_stats`) and writes
+/// `report.html`, `report.md` with its charts as `.svg` files, and `summary.json` to
+/// `LAKE/reports/as_of=DATE/` or `--out` (the directory is replaced as a whole).
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The lake directory
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub lake: PathBuf,
+
+    /// The plan's day, YYYY-MM-DD (run `stats` and `plan` for it first)
+    #[arg(long, value_name = "DATE")]
+    pub as_of: chrono::NaiveDate,
+
+    /// Output directory [default: `LAKE/reports/as_of=DATE/`]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub out: Option<PathBuf>,
+}
+
+/// `backtest`.
+///
+/// Decides as of `as-of − horizon-days` with the real `stats` and `plan` code in a scratch
+/// lake (the lake's own partitions are not touched), replays the real pulls of the following
+/// days and writes `LAKE/backtests/as_of=DATE/backtest.json`.
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// The lake directory
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub lake: PathBuf,
+
+    /// The last day replayed, YYYY-MM-DD
+    #[arg(long, value_name = "DATE")]
+    pub as_of: chrono::NaiveDate,
+
+    /// Days replayed after the decision day
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    pub horizon_days: u32,
+}
+
 /// `apply`.
 ///
 /// Without `--execute` only prints what it would do. Exit codes: 0 all actions done (restores
@@ -164,7 +206,7 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "SIZE")]
     pub max_bytes: Option<String>,
 
-    /// Journal directory [default: `journal/` next to the plan]
+    /// Journal directory [default: `LAKE/_journal/` for a plan in a lake, else `journal/` next to the plan]
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub journal: Option<PathBuf>,
 

@@ -109,7 +109,7 @@ pub struct Options {
     pub max_actions: Option<u64>,
     /// Start actions for at most this many bytes (`500GiB`).
     pub max_bytes: Option<String>,
-    /// Journal directory (default `<plan dir>/journal`).
+    /// Journal directory (default: `LAKE/_journal` for a plan in a lake, else `<plan dir>/journal`).
     pub journal_dir: Option<PathBuf>,
     /// Prometheus text file.
     pub metrics_file: Option<PathBuf>,
@@ -453,12 +453,30 @@ impl Report {
     }
 }
 
+/// Where journals go by default: `LAKE/_journal/` for a plan inside a lake
+/// (`LAKE/plan/as_of=DATE/plan.parquet`), whose partition `plan` replaces on a re-run;
+/// otherwise `journal/` next to the plan file.
+pub fn default_journal_dir(plan: &Path) -> PathBuf {
+    let dir = plan.parent().unwrap_or(Path::new("."));
+    let in_lake = dir
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("as_of="))
+        && dir
+            .parent()
+            .and_then(|p| p.file_name())
+            .is_some_and(|n| n == "plan");
+    match dir.parent().and_then(Path::parent) {
+        Some(lake) if in_lake => lake.join("_journal"),
+        _ => dir.join("journal"),
+    }
+}
+
 /// The journal file of a plan run with `opts`.
 pub fn journal_path(opts: &Options, plan_id: &str) -> PathBuf {
     let dir = opts
         .journal_dir
         .clone()
-        .unwrap_or_else(|| opts.plan.parent().unwrap_or(Path::new(".")).join("journal"));
+        .unwrap_or_else(|| default_journal_dir(&opts.plan));
     journal::path_for(&dir, plan_id)
 }
 

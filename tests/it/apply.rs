@@ -1619,3 +1619,113 @@ fn rows_for_the_same_key_run_one_after_the_other() {
     let now = block_on(async { classes(&ls.client().await, &bucket).await });
     assert!(now.values().all(|c| c == "GLACIER_IR"));
 }
+
+/// The lifecycle read-merge-write notices a concurrent writer: another client adds a rule right
+/// after apply's first read; apply reads again before writing, sees the change, starts over, and
+/// the other writer's rule survives next to the existing ones and blobtier's.
+#[test]
+fn lifecycle_merge_detects_a_concurrent_writer() {
+    let ls = localstack();
+    let t = tempfile::tempdir().unwrap();
+    let bucket = ls.unique_bucket("apply-lc-race");
+    let (d, k) = blob(0, &bucket);
+    let rule = |id: &str, prefix: &str| {
+        LifecycleRule::builder()
+            .id(id)
+            .status(ExpirationStatus::Enabled)
+            .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+            .expiration(LifecycleExpiration::builder().days(30).build())
+            .build()
+            .unwrap()
+    };
+    let put_rules = |rules: Vec<LifecycleRule>| {
+        let bucket = bucket.clone();
+        async move {
+            ls.client()
+                .await
+                .put_bucket_lifecycle_configuration()
+                .bucket(&bucket)
+                .lifecycle_configuration(
+                    BucketLifecycleConfiguration::builder()
+                        .set_rules(Some(rules))
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let etag = block_on(async {
+        ls.create_bucket(&bucket).await;
+        put_rules(vec![rule("existing", "tmp/")]).await;
+        let c = ls.client().await;
+        let o = c
+            .put_object()
+            .bucket(&bucket)
+            .key(&k)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap();
+        o.e_tag().unwrap().trim_matches('"').to_owned()
+    });
+    let r = row(
+        &bucket,
+        &k,
+        &d,
+        Some(&etag),
+        1,
+        "STANDARD",
+        "DEEP_ARCHIVE",
+        "transition",
+        "lifecycle",
+    );
+    let (plan, _) = write_plan(t.path(), vec![r]);
+    let proxy = FaultProxy::start(&ls.endpoint(), FaultMix::none(), 13);
+    {
+        let bucket = bucket.clone();
+        proxy.after("GetBucketLifecycleConfiguration", 1, move || {
+            block_on(async {
+                let c = ls.client().await;
+                c.put_bucket_lifecycle_configuration()
+                    .bucket(&bucket)
+                    .lifecycle_configuration(
+                        BucketLifecycleConfiguration::builder()
+                            .set_rules(Some(vec![
+                                rule("existing", "tmp/"),
+                                rule("someone-else", "cache/"),
+                            ]))
+                            .build()
+                            .unwrap(),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+            })
+        });
+    }
+    let out = run(apply(t.path(), &plan)
+        .args(["--execute", "--allow-bucket", &bucket])
+        .envs(proxy.env(ls.env())));
+    out.assert_success();
+    assert_eq!(summary(&out)["results"]["tagged"], 1);
+    let c = proxy.counts();
+    // read, read again (changed: start over), read, read again, write, read back.
+    assert_eq!(c.seen("GetBucketLifecycleConfiguration"), 5, "{c:?}");
+    assert_eq!(c.seen("PutBucketLifecycleConfiguration"), 1);
+    let ids: Vec<String> = block_on(async {
+        let c = ls.client().await;
+        let o = c
+            .get_bucket_lifecycle_configuration()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+        o.rules()
+            .iter()
+            .map(|r| r.id().unwrap().to_owned())
+            .collect()
+    });
+    assert_eq!(ids, ["existing", "someone-else", "blobtier-tier-cold"]);
+}

@@ -122,7 +122,12 @@ struct State {
     restore_ongoing: u64,
     /// path -> ETag to show in HEAD responses.
     etag_override: HashMap<String, String>,
+    /// (operation, n) -> something to do once the server has answered the n-th request of that
+    /// operation and before the client gets the answer (e.g. another writer's request).
+    hooks: HashMap<(String, u64), Hook>,
 }
+
+type Hook = Box<dyn FnOnce() + Send>;
 
 /// A running proxy (stopped when dropped).
 pub struct FaultProxy {
@@ -152,6 +157,7 @@ impl FaultProxy {
             counts: Counts::default(),
             restore_ongoing: 0,
             etag_override: HashMap::new(),
+            hooks: HashMap::new(),
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         listener.set_nonblocking(true).unwrap();
@@ -224,6 +230,12 @@ impl FaultProxy {
     /// Rewrite the next `n` HEAD responses showing a finished restore to "in progress".
     pub fn restore_ongoing_for(&self, n: u64) {
         self.lock().restore_ongoing = n;
+    }
+
+    /// Runs `f` (on its own thread) after the server answered the `n`-th request of `op` and
+    /// before that answer goes to the client.
+    pub fn after(&self, op: &str, n: u64, f: impl FnOnce() + Send + 'static) {
+        self.lock().hooks.insert((op.to_owned(), n), Box::new(f));
     }
 
     /// Show `etag` in HEAD responses for `path` (`/bucket/key`, URL-encoded as sent).
@@ -472,9 +484,11 @@ async fn serve(sock: TcpStream, upstream: SocketAddr, st: Arc<Mutex<State>>) {
         };
         let Ok(body) = body else { return };
         let is_head = method == "HEAD";
-        let fault = {
+        let (fault, ordinal) = {
             let mut s = st.lock().unwrap();
-            *s.counts.seen.entry(op.to_owned()).or_default() += 1;
+            let seen = s.counts.seen.entry(op.to_owned()).or_default();
+            *seen += 1;
+            let ordinal = *seen;
             if let Some(src) = head.get("x-amz-copy-source") {
                 s.counts.copy_sources.push(src.to_owned());
             }
@@ -503,7 +517,7 @@ async fn serve(sock: TcpStream, upstream: SocketAddr, st: Arc<Mutex<State>>) {
                     .entry((op.to_owned(), f))
                     .or_default() += 1;
             }
-            f
+            (f, ordinal)
         };
         match fault {
             Some(Fault::SlowDown) => {
@@ -581,6 +595,10 @@ async fn serve(sock: TcpStream, upstream: SocketAddr, st: Arc<Mutex<State>>) {
                     }
                 }
             }
+        }
+        let hook = st.lock().unwrap().hooks.remove(&(op.to_owned(), ordinal));
+        if let Some(h) = hook {
+            tokio::task::block_in_place(|| std::thread::spawn(h).join().expect("hook panicked"));
         }
         match fault {
             Some(Fault::Reset) => {
