@@ -34,6 +34,17 @@ pub struct RawConfig {
     /// `[run]` table: what the nightly job reads and where it writes.
     #[serde(default)]
     pub run: RawRun,
+    /// `[apply]` table.
+    #[serde(default)]
+    pub apply: RawApply,
+}
+
+/// `[apply]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApply {
+    /// Buckets (`bucket`) or prefixes (`bucket/prefix`) apply may change; `--allow-bucket` adds to it.
+    pub allow: Option<Vec<String>>,
 }
 
 /// `[run]`.
@@ -222,6 +233,8 @@ pub struct Config {
     pub s3_path_style: bool,
     /// Nightly-job settings.
     pub run: RunConfig,
+    /// `apply.allow`.
+    pub apply_allow: Vec<String>,
 }
 
 /// Validated `[run]`.
@@ -572,8 +585,18 @@ impl RawConfig {
             windows,
             max_inventory_age_days: self.run.max_inventory_age_days.unwrap_or(3),
         };
+        let apply_allow = self.apply.allow.unwrap_or_default();
+        for (i, a) in apply_allow.iter().enumerate() {
+            if a.is_empty() || a.starts_with('/') || a.starts_with("s3://") {
+                errors.push(ConfigError {
+                    key: format!("apply.allow[{i}]"),
+                    reason: format!("expected `bucket` or `bucket/prefix`, got `{a}`"),
+                });
+            }
+        }
         if errors.is_empty() {
             Ok(Config {
+                apply_allow,
                 run,
                 plan,
                 ingest: IngestConfig {

@@ -32,6 +32,7 @@ pub mod lake;
 pub mod logging;
 pub mod model;
 pub mod plan;
+pub mod report;
 pub mod run;
 pub mod stats;
 pub mod storage;
@@ -87,6 +88,9 @@ pub enum Error {
     /// Init.
     #[error(transparent)]
     Init(#[from] init::Error),
+    /// Report and backtest.
+    #[error(transparent)]
+    Report(#[from] report::Error),
 }
 
 fn load_config(
@@ -184,7 +188,12 @@ pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
             let report = apply::run(&apply::Options {
                 plan: a.plan,
                 execute: a.execute,
-                allow: a.allow_bucket,
+                allow: cfg
+                    .apply_allow
+                    .iter()
+                    .cloned()
+                    .chain(a.allow_bucket)
+                    .collect(),
                 concurrency: Some(a.concurrency),
                 max_rps: a.max_rps,
                 max_actions: a.max_actions,
@@ -226,10 +235,33 @@ pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
             print_json(&record);
             Ok(outcome)
         }
-        Command::Report(_) => {
-            tracing::error!("this command is not implemented yet");
-            eprintln!("error: not implemented yet");
-            Ok(Outcome::NotImplemented)
+        Command::Report(a) => {
+            let cfg = load_config(cli.config.as_deref(), config::Overrides::default())?;
+            let lake = lake::Lake::open(&a.lake).map_err(report::Error::from)?;
+            let out = report::run_report(
+                &lake,
+                &report::ReportOptions {
+                    as_of: a.as_of,
+                    out: a.out,
+                },
+                &cfg,
+            )?;
+            print_json(&out);
+            Ok(Outcome::Success)
+        }
+        Command::Backtest(a) => {
+            let cfg = load_config(cli.config.as_deref(), config::Overrides::default())?;
+            let lake = lake::Lake::open(&a.lake).map_err(report::Error::from)?;
+            let bt = report::backtest::run_backtest(
+                &lake,
+                &report::backtest::BacktestOptions {
+                    as_of: a.as_of,
+                    horizon_days: a.horizon_days,
+                },
+                &cfg,
+            )?;
+            print_json(&bt);
+            Ok(Outcome::Success)
         }
     }
 }

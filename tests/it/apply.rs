@@ -283,6 +283,14 @@ fn dry_run_summarises_and_refusals_exit_2() {
         "other/blobs/",
     ]));
     out.assert_success();
+    // `apply.allow` in the config counts like `--allow-bucket`.
+    let cfg = t.path().join("apply-allow.toml");
+    std::fs::write(&cfg, "[apply]\nallow = [\"reg\", \"other/blobs/\"]\n").unwrap();
+    run(apply(t.path(), &plan).arg("--config").arg(&cfg)).assert_success();
+    std::fs::write(&cfg, "[apply]\nallow = [\"reg\"]\n").unwrap();
+    let out = run(apply(t.path(), &plan).arg("--config").arg(&cfg));
+    assert_eq!(out.code(), 2, "{out}");
+    assert!(out.stderr.contains("outside the allow-list"), "{out}");
 
     // --execute without an allow-list.
     let out = run(apply(t.path(), &plan).arg("--execute"));
