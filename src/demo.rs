@@ -46,10 +46,10 @@ pub fn run_demo(sample: &Path, out: &Path) -> Result<Outcome, Error> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| Error::BadExpected(sample.join("expected.json").display().to_string()))?;
-    let end = expected["end_date"]
+    let end = expected["window"]["last_day"]
         .as_str()
         .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        .ok_or_else(|| Error::BadExpected("missing `end_date`".into()))?;
+        .ok_or_else(|| Error::BadExpected("missing `window.last_day`".into()))?;
     if out.exists() {
         std::fs::remove_dir_all(out).at("failed to remove", out)?;
     }
@@ -89,7 +89,7 @@ pub fn run_demo(sample: &Path, out: &Path) -> Result<Outcome, Error> {
     let t = &p.totals;
     outln!(
         "blobtier demo: sample data of {} days ending {end}, lake at {}",
-        expected["days"].as_u64().unwrap_or(90),
+        expected["window"]["days"].as_u64().unwrap_or(90),
         out.join("lake").display()
     );
     outln!(
