@@ -1,0 +1,582 @@
+//! Backtest: would the policy have paid off? Decide as of `as_of − horizon` using only data up
+//! to that day, then replay the next `horizon` days of real pulls against the decisions.
+//!
+//! The decision is made by the real `stats` and `plan` code, in a scratch lake under
+//! `LAKE/_scratch/backtest-<id>/` that holds hard links to the lake's `pulls` and
+//! `manifest_pulls` partitions up to as-of, its inventory snapshots up to the decision day and
+//! its `_ledger`. The lake's own `digest_stats`, `decisions` and `plan` partitions are never
+//! touched, and the scratch lake is removed afterwards (also on errors). `stats` never reads
+//! pulls after its as-of, so the decision cannot see the replay window.
+//!
+//! The replay prices each blob's real pulls in the window (scanners included: their GETs are
+//! billed too) in the class the plan left it in and in the class it was in, with the same cost
+//! model the plan used ([`crate::cost::monthly_cost`] at the observed rate). Pulls of blobs the
+//! plan sent to GLACIER or DEEP_ARCHIVE would have failed until restored; each is counted as a
+//! failed pull and priced as one restore, as the cost model prices every pull of an archived
+//! blob.
+//!
+//! Output: `LAKE/backtests/as_of=DATE/backtest.json` ([`Backtest`]), written atomically.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::{read_decisions, read_parquet, Cols, Error, Result};
+use crate::config::Config;
+use crate::cost::{self, Prices, StorageClass};
+use crate::io::IoContext;
+use crate::lake::{Lake, LakeError};
+use crate::plan::file::PlanRow;
+
+/// `backtest.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Backtest {
+    /// Format version ([`super::FORMAT_VERSION`]).
+    pub v: u32,
+    /// Last day of the replay.
+    pub as_of: String,
+    /// The day the decision was made for (`as_of − horizon_days`).
+    pub decision_day: String,
+    /// Days replayed.
+    pub horizon_days: u32,
+    /// Content hash of the backtest's plan.
+    pub plan_id: String,
+    /// Pricing region.
+    pub pricing_region: String,
+    /// Pricing date.
+    pub pricing_as_of: String,
+    /// Estimator.
+    pub estimator: String,
+    /// What the plan decided.
+    pub decisions: Decisions,
+    /// What the real pulls did to it.
+    pub replay: Replay,
+    /// One-time costs of the plan's actions (USD).
+    pub one_time_cost: f64,
+    /// Net savings over the horizon the plan predicted: `Σ (now − after) × horizon/30 −
+    /// one-time` over its actions (USD).
+    pub predicted_savings: f64,
+    /// Net savings over the horizon with the real pulls priced in both classes (USD).
+    pub realised_savings: f64,
+    /// Log coverage of the decision and replay windows.
+    pub coverage: BacktestCoverage,
+    /// Moved blobs with the costliest pulls after the move (at most 10).
+    pub top_misses: Vec<Miss>,
+    /// What limits the result.
+    pub warnings: Vec<String>,
+}
+
+/// The backtest plan's decisions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Decisions {
+    /// Blobs decided on.
+    pub blobs: u64,
+    /// Actions.
+    pub actions: u64,
+    /// Bytes of the actions.
+    pub bytes_moved: u64,
+    /// Actions per `FROM -> TO`.
+    pub by_move: BTreeMap<String, u64>,
+}
+
+/// The replay.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Replay {
+    /// Pulls in the window, all blobs, scanners included.
+    pub pulls: u64,
+    /// Of which by scanners.
+    pub scanner_pulls: u64,
+    /// Pulls of blobs the plan moved to a cheaper class.
+    pub pulls_on_moved: u64,
+    /// Moved blobs pulled at least once.
+    pub blobs_moved_pulled: u64,
+    /// Pulls of the moved blobs the estimator expected over the window.
+    pub expected_pulls_on_moved: f64,
+    /// Per target class of the moves to a cheaper class.
+    pub by_class: BTreeMap<String, ClassHits>,
+    /// Pulls of blobs the plan archived (GLACIER, DEEP_ARCHIVE): they fail until restored.
+    pub failed_pulls: u64,
+    /// Pulls of blobs that were archived before the plan and stayed so.
+    pub failed_pulls_already_archived: u64,
+    /// Restores those failed pulls cause (USD).
+    pub restore_cost: f64,
+    /// Requests and retrieval of the pulls on moved blobs in their new class (USD).
+    pub access_cost: f64,
+    /// `access_cost` minus what the same pulls cost in the old class (USD).
+    pub extra_access_cost: f64,
+}
+
+/// Pulls that hit one target class.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClassHits {
+    /// Blobs the plan moved into the class.
+    pub blobs_moved: u64,
+    /// Of which pulled in the window.
+    pub blobs_pulled: u64,
+    /// Their pulls.
+    pub pulls: u64,
+    /// Bytes those pulls read.
+    pub bytes: u64,
+    /// Requests and retrieval (restores for archive classes) of those pulls (USD).
+    pub access_cost: f64,
+}
+
+/// A moved blob pulled after the move.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Miss {
+    /// Digest.
+    pub digest: String,
+    /// Bytes.
+    pub size: i64,
+    /// Class before.
+    pub from_class: String,
+    /// Class the plan moved it to.
+    pub to_class: String,
+    /// Pulls in the window.
+    pub pulls: u64,
+    /// Access cost beyond the old class (USD).
+    pub extra_cost: f64,
+}
+
+/// Log coverage.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BacktestCoverage {
+    /// Days without logs in the longest stats window ending on the decision day.
+    pub decision_missing_days: Vec<String>,
+    /// Days without logs in the replay window.
+    pub replay_missing_days: Vec<String>,
+    /// Inventory snapshot the decision used.
+    pub inventory_snapshot: Option<String>,
+}
+
+/// Options of `blobtier backtest`.
+#[derive(Debug, Clone)]
+pub struct BacktestOptions {
+    /// Last day of the replay.
+    pub as_of: NaiveDate,
+    /// Days replayed (1 to 366).
+    pub horizon_days: u32,
+}
+
+/// The scratch lake; removed on drop.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+        if let Some(parent) = self.dir.parent() {
+            // Only succeeds when no other backtest is running.
+            let _ = fs::remove_dir(parent);
+        }
+    }
+}
+
+fn partition_day(name: &str, prefix: &str) -> Option<NaiveDate> {
+    name.strip_prefix(prefix)
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+}
+
+/// Hard-links (or, across file systems, copies) every file under `src` into `dst`.
+fn link_all(src: &Path, dst: &Path) -> Result<u64> {
+    let mut n = 0;
+    fs::create_dir_all(dst).at("failed to create", dst)?;
+    for e in fs::read_dir(src).at("failed to list", src)? {
+        let e = e.at("failed to list", src)?;
+        let (from, to) = (e.path(), dst.join(e.file_name()));
+        if from.is_dir() {
+            n += link_all(&from, &to)?;
+        } else if fs::hard_link(&from, &to).is_err() {
+            fs::copy(&from, &to).at("failed to copy", &from)?;
+            n += 1;
+        } else {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Links the partitions of `table` whose `prefix` day satisfies `keep`.
+fn link_table(
+    lake: &Path,
+    scratch: &Path,
+    table: &str,
+    prefix: &str,
+    keep: impl Fn(NaiveDate) -> bool,
+) -> Result<u64> {
+    let src = lake.join(table);
+    let Ok(rd) = fs::read_dir(&src) else {
+        return Ok(0);
+    };
+    let mut n = 0;
+    for e in rd {
+        let e = e.at("failed to list", &src)?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if partition_day(&name, prefix).is_some_and(&keep) && e.path().is_dir() {
+            n += link_all(&e.path(), &scratch.join(table).join(&name))?;
+        }
+    }
+    Ok(n)
+}
+
+/// Pulls per digest in the days `(from, to]`: (all, scanners).
+fn replay_pulls(
+    lake: &Path,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<HashMap<String, (u64, u64)>> {
+    let mut out: HashMap<String, (u64, u64)> = HashMap::new();
+    let dir = lake.join("pulls");
+    let Ok(rd) = fs::read_dir(&dir) else {
+        return Ok(out);
+    };
+    let mut days: Vec<PathBuf> = Vec::new();
+    for e in rd {
+        let e = e.at("failed to list", &dir)?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if partition_day(&name, "date=").is_some_and(|d| d > from && d <= to) {
+            days.push(e.path());
+        }
+    }
+    days.sort();
+    for day in days {
+        let df = read_parquet(&day, Some("*.parquet"))?;
+        let c = Cols {
+            df: &df,
+            path: &day,
+            what: "pulls partition",
+        };
+        let (digest, pulls, ua) = (c.str("digest")?, c.i64("pulls")?, c.str("ua_class")?);
+        for i in 0..df.height() {
+            let (Some(d), Some(p)) = (digest.get(i), pulls.get(i)) else {
+                continue;
+            };
+            let p = p.max(0) as u64;
+            let e = out.entry(d.to_string()).or_default();
+            e.0 += p;
+            if ua.get(i) == Some("scanner") {
+                e.1 += p;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Cost of `pulls` pulls over `days` days of one blob in `class` (storage included), USD.
+fn realised(
+    p: &Prices,
+    class: StorageClass,
+    size: u64,
+    pulls: u64,
+    days: f64,
+    tier: cost::RestoreTier,
+) -> Option<f64> {
+    let per_month = pulls as f64 * cost::DAYS_PER_MONTH / days;
+    cost::monthly_cost(p, class, size, per_month, tier)
+        .ok()
+        .map(|c| c.total * days / cost::DAYS_PER_MONTH)
+}
+
+/// Replays `pulls` against `rows` (the decisions of the decision day). Pure.
+pub fn replay(
+    p: &Prices,
+    restore_tier: cost::RestoreTier,
+    rows: &[PlanRow],
+    pulls: &HashMap<String, (u64, u64)>,
+    horizon_days: u32,
+) -> (Decisions, Replay, f64, f64, f64, Vec<Miss>) {
+    let h = f64::from(horizon_days);
+    let mut d = Decisions::default();
+    let mut r = Replay::default();
+    let (mut one_time, mut predicted, mut realised_total) = (0.0, 0.0, 0.0);
+    let mut misses = Vec::new();
+    for (all, scanners) in pulls.values() {
+        r.pulls += all;
+        r.scanner_pulls += scanners;
+    }
+    for row in rows {
+        d.blobs += 1;
+        let n = pulls.get(&row.digest).map_or(0, |x| x.0);
+        let (Ok(from), Ok(to)) = (
+            row.from_class.parse::<StorageClass>(),
+            row.to_class.parse::<StorageClass>(),
+        ) else {
+            continue;
+        };
+        let size = row.size.max(0) as u64;
+        if row.action == "none" {
+            if from.needs_restore() {
+                r.failed_pulls_already_archived += n;
+            }
+            continue;
+        }
+        d.actions += 1;
+        d.bytes_moved += size;
+        *d.by_move
+            .entry(format!("{} -> {}", row.from_class, row.to_class))
+            .or_default() += 1;
+        one_time += row.one_time_cost;
+        predicted += (row.monthly_cost_now - row.monthly_cost_after) * h / cost::DAYS_PER_MONTH
+            - row.one_time_cost;
+        let before = realised(p, from, size, n, h, restore_tier).unwrap_or(0.0);
+        let after = realised(p, to, size, n, h, restore_tier).unwrap_or(0.0);
+        realised_total += before - after - row.one_time_cost;
+        let down = cost::monthly_storage(p, to, size) < cost::monthly_storage(p, from, size);
+        if !down {
+            continue;
+        }
+        let access = |c| cost::monthly_access(p, c, size, n as f64, restore_tier).unwrap_or(0.0);
+        let (acc_to, acc_from) = (access(to), access(from));
+        let hits = r.by_class.entry(row.to_class.clone()).or_default();
+        hits.blobs_moved += 1;
+        r.expected_pulls_on_moved += row.expected_pulls_30d * h / cost::DAYS_PER_MONTH;
+        if n == 0 {
+            continue;
+        }
+        hits.blobs_pulled += 1;
+        hits.pulls += n;
+        hits.bytes += n * size;
+        hits.access_cost += acc_to;
+        r.pulls_on_moved += n;
+        r.blobs_moved_pulled += 1;
+        r.access_cost += acc_to;
+        r.extra_access_cost += acc_to - acc_from;
+        if to.needs_restore() {
+            r.failed_pulls += n;
+            r.restore_cost += acc_to;
+        }
+        misses.push(Miss {
+            digest: row.digest.clone(),
+            size: row.size,
+            from_class: row.from_class.clone(),
+            to_class: row.to_class.clone(),
+            pulls: n,
+            extra_cost: acc_to - acc_from,
+        });
+    }
+    misses.sort_by(|a, b| {
+        b.extra_cost
+            .total_cmp(&a.extra_cost)
+            .then_with(|| a.digest.cmp(&b.digest))
+    });
+    misses.truncate(10);
+    (d, r, one_time, predicted, realised_total, misses)
+}
+
+/// Runs the backtest and writes `backtests/as_of=DATE/backtest.json`.
+pub fn run_backtest(lake: &Lake, opts: &BacktestOptions, cfg: &Config) -> Result<Backtest> {
+    if opts.horizon_days == 0 || opts.horizon_days > 366 {
+        return Err(Error::BadHorizon(opts.horizon_days));
+    }
+    let as_of = opts.as_of;
+    let day0 = as_of - chrono::Duration::days(i64::from(opts.horizon_days));
+    let prices = crate::plan::load_prices(cfg)?;
+    let restore_tier: cost::RestoreTier = cfg
+        .plan
+        .restore_tier
+        .parse()
+        .unwrap_or(cost::RestoreTier::Bulk);
+    let id = format!(
+        "backtest-{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ"),
+        std::process::id()
+    );
+    let scratch = Scratch {
+        dir: lake.root().join("_scratch").join(id),
+    };
+    {
+        // A consistent view of the lake while linking it.
+        let lock = lake.lock()?;
+        lake.recover(&lock)?;
+        let (src, dst) = (lake.root(), scratch.dir.as_path());
+        link_table(src, dst, "pulls", "date=", |d| d <= as_of)?;
+        link_table(src, dst, "manifest_pulls", "date=", |d| d <= as_of)?;
+        link_table(src, dst, "inventory", "snapshot=", |d| d <= day0)?;
+        let ledger = src.join("_ledger");
+        if ledger.is_dir() {
+            link_all(&ledger, &dst.join("_ledger"))?;
+        }
+    }
+    let work = Lake::open(&scratch.dir)?;
+    crate::stats::run_stats(
+        &work,
+        &crate::stats::StatsOptions {
+            as_of: day0,
+            windows: cfg.run.windows.clone(),
+            include_scanners: false,
+        },
+    )?;
+    let plan = crate::plan::run_plan(&work, day0, cfg, None)?;
+    let rows = read_decisions(
+        &scratch
+            .dir
+            .join(format!("decisions/as_of={day0}/part-0.parquet")),
+    )?;
+    let window = cfg.run.windows.iter().copied().max().unwrap_or(90);
+    let cov_decision = crate::stats::coverage::coverage(&work, day0, window)?;
+    let cov_replay = crate::stats::coverage::coverage(&work, as_of, opts.horizon_days)?;
+    let pulls = replay_pulls(&scratch.dir, day0, as_of)?;
+    let (decisions, replay, one_time_cost, predicted, realised_savings, top_misses) =
+        replay(&prices, restore_tier, &rows, &pulls, opts.horizon_days);
+    drop(work);
+    drop(scratch);
+
+    let days = |v: &[NaiveDate]| v.iter().map(|d| d.to_string()).collect::<Vec<_>>();
+    let coverage = BacktestCoverage {
+        decision_missing_days: days(&cov_decision.missing_days),
+        replay_missing_days: days(&cov_replay.missing_days),
+        inventory_snapshot: cov_decision.inventory_snapshot.map(|d| d.to_string()),
+    };
+    let mut warnings = Vec::new();
+    if !coverage.decision_missing_days.is_empty() {
+        warnings.push(format!(
+            "{} day(s) before the decision day have no logs: the plan was made on incomplete \
+             data (the nightly job would have held moves back)",
+            coverage.decision_missing_days.len()
+        ));
+    }
+    if !coverage.replay_missing_days.is_empty() {
+        warnings.push(format!(
+            "{} day(s) of the replay window have no logs: pulls on those days are missing, so \
+             the realised savings are overstated",
+            coverage.replay_missing_days.len()
+        ));
+    }
+    if coverage.inventory_snapshot.is_none() {
+        warnings.push("no inventory snapshot on or before the decision day".into());
+    }
+    if decisions.actions == 0 {
+        warnings.push("the plan of the decision day moves nothing".into());
+    }
+    let bt = Backtest {
+        v: super::FORMAT_VERSION,
+        as_of: as_of.to_string(),
+        decision_day: day0.to_string(),
+        horizon_days: opts.horizon_days,
+        plan_id: plan.plan_id,
+        pricing_region: plan.pricing_region,
+        pricing_as_of: plan.pricing_as_of,
+        estimator: plan.estimator,
+        decisions,
+        replay,
+        one_time_cost,
+        predicted_savings: predicted,
+        realised_savings,
+        coverage,
+        top_misses,
+        warnings,
+    };
+    let out = lake
+        .root()
+        .join(format!("backtests/as_of={as_of}/backtest.json"));
+    crate::io::atomic_write(
+        &out,
+        &serde_json::to_vec_pretty(&bt).expect("backtest serialises"),
+    )
+    .map_err(LakeError::from)?;
+    tracing::info!(path = %out.display(), actions = bt.decisions.actions, pulls_on_moved = bt.replay.pulls_on_moved, "wrote backtest");
+    Ok(bt)
+}
+
+/// The latest backtest on or before `as_of`, if any.
+pub fn latest(lake: &Lake, as_of: NaiveDate) -> Result<Option<Backtest>> {
+    let dir = lake.root().join("backtests");
+    let Ok(rd) = fs::read_dir(&dir) else {
+        return Ok(None);
+    };
+    let mut best: Option<(NaiveDate, PathBuf)> = None;
+    for e in rd {
+        let e = e.at("failed to list", &dir)?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let file = e.path().join("backtest.json");
+        if let Some(d) = partition_day(&name, "as_of=") {
+            if d <= as_of && file.is_file() && best.as_ref().is_none_or(|(b, _)| d > *b) {
+                best = Some((d, file));
+            }
+        }
+    }
+    let Some((_, path)) = best else {
+        return Ok(None);
+    };
+    let text = fs::read(&path).at("failed to read", &path)?;
+    let bt: Backtest = serde_json::from_slice(&text).map_err(|e| Error::Invalid {
+        path: path.clone(),
+        what: "backtest",
+        reason: e.to_string(),
+    })?;
+    if bt.v != super::FORMAT_VERSION {
+        return Err(Error::Invalid {
+            path,
+            what: "backtest",
+            reason: format!(
+                "format version {} (expected {})",
+                bt.v,
+                super::FORMAT_VERSION
+            ),
+        });
+    }
+    Ok(Some(bt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(digest: &str, from: &str, to: &str, size: i64) -> PlanRow {
+        PlanRow {
+            plan_id: String::new(),
+            as_of: 20_000,
+            bucket: "b".into(),
+            key: digest.into(),
+            version_id: None,
+            etag: None,
+            size,
+            digest: digest.into(),
+            from_class: from.into(),
+            to_class: to.into(),
+            tier: "cold".into(),
+            action: if from == to { "none" } else { "transition" }.into(),
+            method: "copy".into(),
+            reason: String::new(),
+            expected_pulls_30d: 0.0,
+            monthly_cost_now: 0.0,
+            monthly_cost_after: 0.0,
+            one_time_cost: 0.0,
+            payback_days: None,
+            net_savings_12m: 0.0,
+        }
+    }
+
+    #[test]
+    fn pulls_of_moved_blobs_are_charged_retrieval_once_each() {
+        let p = Prices::builtin();
+        let gib = 1i64 << 30;
+        let rows = vec![
+            row("a", "STANDARD", "GLACIER_IR", gib),
+            row("b", "STANDARD", "DEEP_ARCHIVE", 2 * gib),
+            row("c", "STANDARD", "STANDARD", gib),
+            row("d", "GLACIER", "GLACIER", gib),
+        ];
+        let pulls: HashMap<String, (u64, u64)> = [
+            ("a".to_string(), (3, 1)),
+            ("b".to_string(), (2, 0)),
+            ("c".to_string(), (50, 0)),
+            ("d".to_string(), (4, 0)),
+        ]
+        .into();
+        let (d, r, ..) = replay(&p, cost::RestoreTier::Bulk, &rows, &pulls, 30);
+        assert_eq!((d.blobs, d.actions), (4, 2));
+        assert_eq!((r.pulls, r.scanner_pulls), (59, 1));
+        assert_eq!((r.pulls_on_moved, r.blobs_moved_pulled), (5, 2));
+        let gir = p.class(StorageClass::GlacierIr);
+        let want = 3.0 * (gir.get_per_1000 / 1000.0 + gir.retrieval_gb);
+        assert!((r.by_class["GLACIER_IR"].access_cost - want).abs() < 1e-12);
+        assert_eq!(r.failed_pulls, 2);
+        assert_eq!(r.failed_pulls_already_archived, 4);
+        assert_eq!(r.by_class["DEEP_ARCHIVE"].bytes, 4 << 30);
+    }
+}

@@ -1,0 +1,543 @@
+//! The report's content as a small document model (headings, paragraphs, tables, charts),
+//! built once from the [`Summary`] and rendered to HTML ([`super::html`]) and Markdown
+//! ([`super::markdown`]), so the two always say the same thing. Text may hold `code` spans in
+//! backticks; renderers escape everything else.
+
+use super::charts::Chart;
+use super::{bytes, count, days, money, percent, Summary};
+
+/// One block of the document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    /// The document title.
+    Title(String),
+    /// A section heading.
+    Heading(String),
+    /// A paragraph.
+    Para(String),
+    /// Something the reader must see first.
+    Alert {
+        /// Heading of the alert.
+        title: String,
+        /// One line per problem.
+        items: Vec<String>,
+    },
+    /// A table; `numeric` columns are right-aligned.
+    Table {
+        /// Column headings.
+        head: Vec<String>,
+        /// Rows of cells.
+        rows: Vec<Vec<String>>,
+        /// Per column: right-align.
+        numeric: Vec<bool>,
+    },
+    /// The chart with this index in the chart list.
+    Chart(usize),
+    /// A bulleted list.
+    List(Vec<String>),
+}
+
+fn table(head: &[&str], numeric: &[bool], rows: Vec<Vec<String>>) -> Block {
+    Block::Table {
+        head: head.iter().map(|h| h.to_string()).collect(),
+        rows,
+        numeric: numeric.to_vec(),
+    }
+}
+
+fn n(x: u64) -> String {
+    count(i128::from(x))
+}
+
+fn short(digest: &str) -> String {
+    // Docker's 12-digit short form, plus the last 4 digits to tell similar digests apart.
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    if hex.len() <= 16 || !hex.is_ascii() {
+        return format!("`{hex}`");
+    }
+    format!("`{}…{}`", &hex[..12], &hex[hex.len() - 4..])
+}
+
+/// Builds the document. Charts are referred to by their index in `charts`.
+pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
+    let chart = |file: &str| charts.iter().position(|c| c.file == file).map(Block::Chart);
+    let h = &s.headline;
+    let mut d = vec![
+        Block::Title("Registry blob tiering: dry-run cost report".into()),
+        Block::Para(format!(
+            "Plan for {}, `{}`. Prices: {} list prices published {}. Made by {}; nothing has \
+             been changed in S3.",
+            s.as_of, s.plan_id, s.pricing.region, s.pricing.as_of, s.generated_by
+        )),
+    ];
+    if !s.data_quality.warnings.is_empty() {
+        d.push(Block::Alert {
+            title: "Data quality: read this before trusting the numbers".into(),
+            items: s.data_quality.warnings.clone(),
+        });
+    }
+
+    d.push(Block::Heading("Headline".into()));
+    let mut rows = vec![
+        vec!["Monthly cost now".into(), money(h.monthly_cost_now)],
+        vec![
+            "Monthly cost after the plan".into(),
+            money(h.monthly_cost_after),
+        ],
+        vec!["Monthly savings".into(), money(h.monthly_savings)],
+        vec![
+            "One-time costs (transitions, early deletion, restores, …)".into(),
+            money(h.one_time.total),
+        ],
+        vec![
+            "Net savings over 12 months (after one-time costs)".into(),
+            money(h.net_savings_12m),
+        ],
+    ];
+    if h.horizon_months != 12 {
+        rows.push(vec![
+            format!("Net savings over the {}-month horizon", h.horizon_months),
+            money(h.net_savings_horizon),
+        ]);
+    }
+    rows.push(vec!["Payback period".into(), days(h.payback_days)]);
+    rows.push(vec![
+        "Blobs moved".into(),
+        format!(
+            "{} of {} ({} of {})",
+            n(h.actions),
+            n(h.objects),
+            bytes(h.bytes_moved),
+            bytes(h.bytes)
+        ),
+    ]);
+    d.push(table(&["Figure", "Value"], &[false, true], rows));
+    let o = &h.one_time;
+    let mut parts = vec![
+        ("Transition requests (lifecycle or COPY)", o.transition),
+        ("Early deletion (minimum storage duration)", o.early_delete),
+        ("Restores of archived blobs", o.restore),
+        ("Retrieval fees on copied bytes", o.retrieval),
+        ("Noncurrent versions left by copies", o.old_version),
+        ("Tagging (lifecycle method)", o.tagging),
+    ];
+    if o.unattributed > 0.0 {
+        parts.push(("Not attributable with the current config", o.unattributed));
+    }
+    parts.push(("Total one-time costs", o.total));
+    d.push(table(
+        &["One-time cost", "USD"],
+        &[false, true],
+        parts
+            .into_iter()
+            .map(|(k, v)| vec![k.to_string(), money(v)])
+            .collect(),
+    ));
+
+    d.push(Block::Heading("By storage class".into()));
+    d.push(table(
+        &[
+            "Class",
+            "Blobs now",
+            "Bytes now",
+            "USD/month now",
+            "Blobs after",
+            "Bytes after",
+            "USD/month after",
+        ],
+        &[false, true, true, true, true, true, true],
+        s.by_class
+            .iter()
+            .map(|c| {
+                vec![
+                    format!("`{}`", c.class),
+                    n(c.objects_now),
+                    bytes(c.bytes_now),
+                    money(c.monthly_now),
+                    n(c.objects_after),
+                    bytes(c.bytes_after),
+                    money(c.monthly_after),
+                ]
+            })
+            .collect(),
+    ));
+    d.extend(chart("bytes_by_class.svg"));
+    d.push(Block::Heading("By tier".into()));
+    d.push(table(
+        &[
+            "Tier",
+            "Blobs",
+            "Bytes",
+            "Moves",
+            "Bytes moved",
+            "USD/month now",
+            "USD/month after",
+        ],
+        &[false, true, true, true, true, true, true],
+        s.by_tier
+            .iter()
+            .map(|t| {
+                vec![
+                    format!("`{}`", t.tier),
+                    n(t.objects),
+                    bytes(t.bytes),
+                    n(t.actions),
+                    bytes(t.bytes_moved),
+                    money(t.monthly_now),
+                    money(t.monthly_after),
+                ]
+            })
+            .collect(),
+    ));
+
+    let a = &s.alternatives;
+    d.push(Block::Heading(
+        "Versus doing nothing and versus Intelligent-Tiering".into(),
+    ));
+    d.push(Block::Para(format!(
+        "The same {} blobs three ways. Intelligent-Tiering would move {} blobs ({}) with one \
+         bucket-wide lifecycle rule; its monitoring fee for all monitored blobs is {}/month and \
+         is included.",
+        n(h.objects),
+        n(a.it_objects),
+        bytes(a.it_bytes),
+        money(a.it_monitoring_monthly)
+    )));
+    let be = |m: Option<f64>| m.map_or_else(|| "-".into(), |m| days(Some(m * 30.0)));
+    d.push(table(
+        &[
+            "Option",
+            "One-time",
+            "First month",
+            "Monthly once settled",
+            "Cost of 12 months",
+            "Net savings over 12 months",
+            "Break-even",
+        ],
+        &[false, true, true, true, true, true, true],
+        [
+            ("Do nothing", &a.do_nothing),
+            ("The plan", &a.plan),
+            (
+                "Intelligent-Tiering for the same blobs",
+                &a.intelligent_tiering,
+            ),
+        ]
+        .into_iter()
+        .map(|(name, sc)| {
+            vec![
+                name.to_string(),
+                money(sc.one_time),
+                money(sc.monthly_first),
+                money(sc.monthly_steady),
+                money(sc.cost_12m),
+                money(sc.net_savings_12m),
+                be(sc.break_even_month),
+            ]
+        })
+        .collect(),
+    ));
+    d.extend(chart("cumulative_savings.svg"));
+
+    d.push(Block::Heading("Top moves by savings".into()));
+    if s.top_moves.is_empty() {
+        d.push(Block::Para("The plan moves nothing.".into()));
+    } else {
+        d.push(table(
+            &[
+                "#",
+                "Digest",
+                "Size",
+                "Move",
+                "USD/month now",
+                "USD/month after",
+                "One-time",
+                "Payback",
+                "Net 12 months",
+            ],
+            &[true, false, true, false, true, true, true, true, true],
+            s.top_moves
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    vec![
+                        (i + 1).to_string(),
+                        short(&m.digest),
+                        bytes(m.size.max(0) as u64),
+                        format!("`{}` → `{}`", m.from_class, m.to_class),
+                        money(m.monthly_now),
+                        money(m.monthly_after),
+                        money(m.one_time),
+                        days(m.payback_days),
+                        money(m.net_savings_12m),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+
+    d.push(Block::Heading("Decisions by reason".into()));
+    d.push(Block::Para(
+        "Every blob gets one reason code (see `docs/plan.md`); `kept:*` blobs stay where they \
+         are."
+            .into(),
+    ));
+    d.push(table(
+        &[
+            "Reason",
+            "Blobs",
+            "Bytes",
+            "USD/month now",
+            "USD/month after",
+        ],
+        &[false, true, true, true, true],
+        s.reasons
+            .iter()
+            .map(|r| {
+                vec![
+                    format!("`{}`", r.reason),
+                    n(r.objects),
+                    bytes(r.bytes),
+                    money(r.monthly_now),
+                    money(r.monthly_after),
+                ]
+            })
+            .collect(),
+    ));
+
+    d.push(Block::Heading("Pull patterns".into()));
+    d.push(table(
+        &["Days since the last pull", "Blobs", "Bytes"],
+        &[false, true, true],
+        s.days_since_last_pull
+            .iter()
+            .map(|b| vec![b.label.clone(), n(b.objects), bytes(b.bytes)])
+            .collect(),
+    ));
+    d.extend(chart("days_since_last_pull.svg"));
+    let hs = &s.hot_set;
+    d.push(Block::Para(format!(
+        "Hot set: the {} most-pulled blobs ({}, cap {}) received {} of the {} pulls of the \
+         last 7 days: the hit ratio a pull-through cache or CDN holding them would have had.",
+        n(hs.digests),
+        bytes(hs.bytes),
+        bytes(hs.max_bytes),
+        percent(hs.pull_share_7d),
+        count(i128::from(hs.pulls_7d))
+    )));
+    d.extend(chart("hot_set.svg"));
+    let pt = &s.pull_through;
+    d.push(Block::Para(format!(
+        "{} digests were pulled {} times in 30 days, by {} distinct client–digest pairs: {} \
+         pulls ({}) were repeats by a client that had already pulled the blob. A pull-through \
+         cache next to those clients (often CI runners) would serve them and save their egress.",
+        n(pt.digests_pulled_30d),
+        count(i128::from(pt.pulls_30d)),
+        count(i128::from(pt.unique_clients_30d)),
+        count(i128::from(pt.repeat_pulls_30d)),
+        bytes(pt.repeat_bytes_30d)
+    )));
+    d.extend(chart("pulls_vs_ratio.svg"));
+
+    if let Some(bt) = &s.backtest {
+        backtest_section(&mut d, bt);
+    }
+
+    let q = &s.data_quality;
+    d.push(Block::Heading("Data quality".into()));
+    let missing = if q.missing_log_days.is_empty() {
+        "none".to_string()
+    } else {
+        format!(
+            "**{}**: {}",
+            q.missing_log_days.len(),
+            super::list_days(&q.missing_log_days)
+        )
+    };
+    let reasons = if q.rejects.rejected_by_reason.is_empty() {
+        "-".to_string()
+    } else {
+        q.rejects
+            .rejected_by_reason
+            .iter()
+            .map(|(k, v)| format!("`{k}` {}", n(*v)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    d.push(table(
+        &["Check", "Value"],
+        &[false, false],
+        vec![
+            vec![
+                format!("Days without any log input in the last {}", q.window_days),
+                missing,
+            ],
+            vec![
+                "Inventory snapshot (age at as-of)".into(),
+                match (&q.inventory_snapshot, q.inventory_age_days) {
+                    (Some(snap), Some(age)) => format!("{snap} ({age} days)"),
+                    _ => "none".into(),
+                },
+            ],
+            vec![
+                "Digests pulled but missing from the inventory (their 30-day pulls)".into(),
+                format!(
+                    "{} ({})",
+                    n(q.digests_not_in_inventory),
+                    count(i128::from(q.pulls_30d_not_in_inventory))
+                ),
+            ],
+            vec![
+                "Log lines read / rejected".into(),
+                format!(
+                    "{} / {} in {} input(s)",
+                    n(q.rejects.lines_read),
+                    n(q.rejects.rejected_lines),
+                    n(q.rejects.log_inputs)
+                ),
+            ],
+            vec!["Rejected lines by reason".into(), reasons],
+            vec![
+                "Inventory rows read / rejected".into(),
+                format!(
+                    "{} / {}",
+                    n(q.rejects.inventory_rows),
+                    n(q.rejects.inventory_rejected_rows)
+                ),
+            ],
+            vec![
+                "Moves held back by the coverage guard".into(),
+                q.held_down.clone().unwrap_or_else(|| "no".into()),
+            ],
+        ],
+    ));
+
+    let asm = &s.assumptions;
+    d.push(Block::Heading("Assumptions".into()));
+    d.push(Block::List(asm.statements.clone()));
+    d.push(Block::Para(format!(
+        "Estimator `{}`; horizon {} months; longest payback {} days; restore tier `{}`; move \
+         method `{}`; blobs under {} never move. Tier rules, first match wins:",
+        asm.estimator,
+        asm.horizon_months,
+        asm.max_payback_days,
+        asm.restore_tier,
+        asm.method,
+        bytes(asm.min_size)
+    )));
+    d.push(table(
+        &["Tier", "When", "Class"],
+        &[false, false, false],
+        asm.tiers
+            .iter()
+            .map(|t| {
+                vec![
+                    format!("`{}`", t.name),
+                    format!("`{}`", t.when),
+                    format!("`{}`", t.class),
+                ]
+            })
+            .collect(),
+    ));
+    d
+}
+
+fn backtest_section(d: &mut Vec<Block>, bt: &super::backtest::Backtest) {
+    d.push(Block::Heading(format!(
+        "Backtest: the policy replayed over {} days",
+        bt.horizon_days
+    )));
+    d.push(Block::Para(format!(
+        "The plan was made as of {} using only data up to that day, then the {} days of real \
+         pulls up to {} were replayed against it (plan `{}`).",
+        bt.decision_day, bt.horizon_days, bt.as_of, bt.plan_id
+    )));
+    let r = &bt.replay;
+    let mut rows = vec![
+        vec![
+            "Moves decided".into(),
+            format!(
+                "{} of {} blobs ({})",
+                n(bt.decisions.actions),
+                n(bt.decisions.blobs),
+                bytes(bt.decisions.bytes_moved)
+            ),
+        ],
+        vec!["Pulls in the replay window".into(), n(r.pulls)],
+        vec![
+            "Pulls that hit blobs moved to a cheaper class".into(),
+            format!(
+                "{} on {} blob(s) (the estimator expected {:.1})",
+                n(r.pulls_on_moved),
+                n(r.blobs_moved_pulled),
+                r.expected_pulls_on_moved
+            ),
+        ],
+    ];
+    for (class, c) in &r.by_class {
+        rows.push(vec![
+            format!("… in `{class}`"),
+            format!(
+                "{} pull(s) on {} of {} moved blob(s), {} retrieved, {} in requests and retrieval",
+                n(c.pulls),
+                n(c.blobs_pulled),
+                n(c.blobs_moved),
+                bytes(c.bytes),
+                money(c.access_cost)
+            ),
+        ]);
+    }
+    rows.extend([
+        vec![
+            "Pulls that would have failed (archived, restore needed)".into(),
+            format!(
+                "{} (plus {} on blobs already archived before the plan)",
+                n(r.failed_pulls),
+                n(r.failed_pulls_already_archived)
+            ),
+        ],
+        vec!["Restore cost of those pulls".into(), money(r.restore_cost)],
+        vec![
+            "Requests and retrieval of pulls on moved blobs, beyond what they cost in their old class"
+                .into(),
+            money(r.extra_access_cost),
+        ],
+        vec!["One-time costs of the moves".into(), money(bt.one_time_cost)],
+        vec![
+            format!("Predicted net savings over {} days", bt.horizon_days),
+            money(bt.predicted_savings),
+        ],
+        vec![
+            format!("Realised net savings over {} days", bt.horizon_days),
+            money(bt.realised_savings),
+        ],
+    ]);
+    d.push(table(&["Figure", "Value"], &[false, true], rows));
+    if !bt.top_misses.is_empty() {
+        d.push(table(
+            &[
+                "Digest",
+                "Size",
+                "Moved to",
+                "Pulls after the move",
+                "Extra cost",
+            ],
+            &[false, true, false, true, true],
+            bt.top_misses
+                .iter()
+                .map(|m| {
+                    vec![
+                        short(&m.digest),
+                        bytes(m.size.max(0) as u64),
+                        format!("`{}`", m.to_class),
+                        n(m.pulls),
+                        money(m.extra_cost),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    if !bt.warnings.is_empty() {
+        d.push(Block::List(bt.warnings.clone()));
+    }
+}
