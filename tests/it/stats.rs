@@ -75,7 +75,7 @@ pub fn write_inventory_to(
 }
 
 #[derive(Debug, Clone)]
-struct Ev {
+pub struct Ev {
     ts: NaiveDateTime,
     hex: String,
     ip: String,
@@ -472,7 +472,7 @@ fn compare(got: &BTreeMap<String, Expect>, want: &BTreeMap<String, Expect>) {
     }
 }
 
-fn setup(t: &Path, as_of: NaiveDate) -> (std::path::PathBuf, Vec<Ev>, Vec<InvRow>) {
+pub fn setup(t: &Path, as_of: NaiveDate) -> (std::path::PathBuf, Vec<Ev>, Vec<InvRow>) {
     let (evs, inv) = generate(as_of);
     let logs = t.join("logs");
     fs::create_dir_all(&logs).unwrap();

@@ -69,7 +69,7 @@ if usable; then
 fi
 
 start=$SECONDS
-echo "install-pyspark: installing PySpark into \`$venv\` (about 2 min: a 456 MB sdist built locally; 520 MB)" >&2
+echo "install-pyspark: installing PySpark into \`$venv\` (2-3 min: a 456 MB sdist built locally; 520 MB)" >&2
 rm -rf "$venv" || die "cannot remove incomplete venv \`$venv\`"
 
 command -v "$python" >/dev/null || die "\`$python\` not found; install Python 3.11 or set BLOBTIER_PYTHON"

@@ -1,0 +1,213 @@
+"""blobtier's `stats` on Spark: the same queries/digest_stats.sql over the same lake.
+
+    spark-submit spark/run_stats.py --lake PATH --as-of YYYY-MM-DD [--windows 7,30,90] [--include-scanners]
+
+Registers the lake's `pulls` (Hive-partitioned, `date` kept a string) and the latest `inventory`
+snapshot on or before as-of as temp views, runs queries/digest_stats.sql expanded by
+tools/sqltemplate.py for dialect `spark`, and writes LAKE/digest_stats/as_of=DATE/part-0.parquet
+with blobtier's layout and schema (staged under LAKE/_tmp/, then renamed into place).
+
+PATH is anything Spark's Hadoop filesystem reads: a local directory, hdfs://, s3:// (EMR),
+s3a://, gs:// (Dataproc), abfss:// or dbfs:/ (Databricks). The query and the expander are read
+relative to this script (a checkout of the repository); in cluster deploy mode ship them with
+`--py-files tools/sqltemplate.py --files queries/digest_stats.sql`. See docs/scale.md.
+"""
+import argparse
+import datetime
+import os
+import re
+import socket
+import sys
+import time
+
+from pyspark import SparkFiles
+from pyspark.sql import SparkSession
+from pyspark.sql.types import StructField, StructType
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+try:
+    import sqltemplate  # noqa: E402  (tools/ of the checkout, or shipped with --py-files)
+except ImportError:
+    sys.exit("run_stats: error: tools/sqltemplate.py not found next to the script; submit from a "
+             "checkout, or add `--py-files tools/sqltemplate.py --files queries/digest_stats.sql`")
+
+PULLS_DDL = (
+    "digest STRING, client STRING, repo STRING, ua_class STRING, source STRING, "
+    "pulls BIGINT, bytes BIGINT, first_at TIMESTAMP, last_at TIMESTAMP, `date` STRING"
+)
+
+
+def fail(message, code=1):
+    print(f"run_stats: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="run_stats.py", description=__doc__.split("\n")[0])
+    ap.add_argument("--lake", required=True, help="lake root: a path or a Hadoop filesystem URI")
+    ap.add_argument("--as-of", required=True, type=datetime.date.fromisoformat, help="YYYY-MM-DD")
+    ap.add_argument("--windows", default="7,30,90", help="window lengths in days (default 7,30,90)")
+    ap.add_argument("--include-scanners", action="store_true")
+    a = ap.parse_args(argv)
+    try:
+        windows = sorted({int(w) for w in a.windows.split(",")})
+    except ValueError:
+        ap.error(f"--windows: expected comma-separated day counts, got {a.windows!r}")
+    if not windows or not all(1 <= w <= 3660 for w in windows):  # as blobtier
+        ap.error(f"--windows: expected day counts between 1 and 3660, got {a.windows!r}")
+    a.windows = windows
+    a.lake = a.lake.rstrip("/")
+    return a
+
+
+def read_query():
+    """queries/digest_stats.sql of this script's checkout, else the copy shipped with --files
+    (SparkFiles in client mode, the container's working directory in YARN cluster mode)."""
+    candidates = (
+        os.path.join(HERE, "..", "queries", "digest_stats.sql"),
+        SparkFiles.get("digest_stats.sql"),
+        os.path.join(os.getcwd(), "digest_stats.sql"),
+    )
+    for path in candidates:
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                return f.read()
+    fail("queries/digest_stats.sql not found next to the script; submit from a checkout, or add "
+         "`--files queries/digest_stats.sql --py-files tools/sqltemplate.py`")
+
+
+class Lake:
+    """The lake through Spark's Hadoop filesystem (local, HDFS, S3, GCS, ADLS, DBFS alike)."""
+
+    def __init__(self, spark, root):
+        self.jvm = spark._jvm
+        self.root = root
+        fs = self.path(root).getFileSystem(spark._jsc.hadoopConfiguration())
+        # The local filesystem (a checksumming wrapper) writes .crc side files and renames them
+        # along; use the raw one underneath.
+        if fs.getUri().getScheme() == "file":
+            fs = fs.getRawFileSystem()
+        self.fs = fs
+
+    def path(self, *parts):
+        return self.jvm.org.apache.hadoop.fs.Path("/".join(parts))
+
+    def glob(self, *parts):
+        return [s.getPath() for s in (self.fs.globStatus(self.path(*parts)) or [])]
+
+    def rename(self, src, dst):
+        if not self.fs.rename(src, dst):
+            fail(f"could not rename `{src}` to `{dst}`")
+
+    def latest_snapshot(self, as_of):
+        best = None
+        for p in self.glob(self.root, "inventory", "snapshot=*"):
+            m = re.fullmatch(r"snapshot=(\d{4}-\d{2}-\d{2})", p.getName())
+            if m and m.group(1) <= as_of.isoformat() and (best is None or m.group(1) > best[0]):
+                best = (m.group(1), p.toString())
+        return best
+
+    def lock(self):
+        """Takes blobtier's writer lock `_lock` (`<pid> <host>`), as every blobtier writer does."""
+        me = f"{os.getpid()} {socket.gethostname()}"
+        path = self.path(self.root, "_lock")
+        for _ in range(2):
+            try:
+                out = self.fs.create(path, False)
+                out.write(bytearray(me + "\n", "utf-8"))
+                out.close()
+                return path
+            except Exception as e:  # FileAlreadyExistsException (or IOException on some stores)
+                if not self.fs.exists(path):
+                    raise
+                stream = self.fs.open(path)
+                holder = self.jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8").strip()
+                stream.close()
+                pid, _, host = holder.partition(" ")
+                stale = (host == socket.gethostname() and pid.isdigit()
+                         and not os.path.exists(f"/proc/{pid}"))
+                if not stale:
+                    fail(f"lake `{self.root}` is locked by another run (pid {holder}); remove "
+                         f"`{path}` if that process is gone ({type(e).__name__})")
+                print(f"run_stats: taking over a stale lock `{path}` ({holder})", file=sys.stderr)
+                self.fs.delete(path, False)
+        fail(f"could not take the lock `{path}`")
+
+
+def as_nullable(spark, df):
+    """`df` with every column nullable, as blobtier (Polars) writes them; Spark would write the
+    counts and in_inventory as required. Stays in the JVM (no rows through Python); the optimizer
+    would fold away a nullable wrapper expression."""
+    try:
+        from pyspark.sql.classic.dataframe import DataFrame  # Spark 4
+    except ImportError:
+        from pyspark.sql import DataFrame  # Spark 3
+
+    schema = StructType([StructField(f.name, f.dataType, True, f.metadata) for f in df.schema])
+    jschema = spark._jvm.org.apache.spark.sql.types.DataType.fromJson(schema.json())
+    return DataFrame(spark._jsparkSession.createDataFrame(df._jdf.javaRDD(), jschema), spark)
+
+
+def main(argv):
+    a = parse_args(argv)
+    started = time.monotonic()
+    spark = SparkSession.builder.appName(f"blobtier-stats-{a.as_of}").getOrCreate()
+    for key, value in {
+        "spark.sql.session.timeZone": "UTC",  # CAST(timestamp AS DATE) on UTC days, as blobtier
+        "spark.sql.sources.partitionColumnTypeInference.enabled": "false",  # `date` stays a string
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",  # not INT96
+        "spark.sql.parquet.compression.codec": "zstd",
+        "spark.sql.ansi.enabled": "true",  # Spark 4's default; overflow is an error, not a wrap
+    }.items():
+        spark.conf.set(key, value)
+
+    lake = Lake(spark, a.lake)
+    lock = lake.lock()
+    staging = None
+    try:
+        snapshot = lake.latest_snapshot(a.as_of)
+        if snapshot is None:
+            fail(f"no inventory snapshot on or before {a.as_of} in `{a.lake}`: ingest an S3 "
+                 "Inventory report first", code=2)
+        spark.read.parquet(snapshot[1]).createOrReplaceTempView("inventory")
+        if lake.glob(a.lake, "pulls", "date=*", "*.parquet"):
+            pulls = spark.read.option("basePath", f"{a.lake}/pulls").parquet(f"{a.lake}/pulls")
+        else:  # a lake with an inventory but no logs yet
+            pulls = spark.createDataFrame([], PULLS_DDL)
+        pulls.createOrReplaceTempView("pulls")
+
+        params = sqltemplate.params(a.as_of, a.windows, a.include_scanners)
+        sql = sqltemplate.expand(read_query(), a.windows, params, "spark")
+        df = as_nullable(spark, spark.sql(sql))
+
+        now = datetime.datetime.now(datetime.timezone.utc)
+        run_id = f"spark-stats-{now:%Y%m%dT%H%M%S%fZ}-{os.getpid()}"
+        staging = lake.path(a.lake, "_tmp", run_id)
+        out = f"{staging.toString()}/out"
+        df.coalesce(1).write.mode("errorifexists").parquet(out)  # one file, in ORDER BY order
+        parts = lake.glob(out, "part-*.parquet")
+        if len(parts) != 1:
+            fail(f"expected one part file in `{out}`, found {len(parts)}")
+        new = lake.path(staging.toString(), "new")
+        lake.fs.mkdirs(new)
+        lake.rename(parts[0], lake.path(new.toString(), "part-0.parquet"))
+        target = lake.path(a.lake, "digest_stats", f"as_of={a.as_of}")
+        lake.fs.mkdirs(target.getParent())
+        if lake.fs.exists(target):  # re-running for the same day replaces the partition
+            lake.rename(target, lake.path(staging.toString(), "old"))
+        lake.rename(new, target)
+        lake.fs.delete(staging, True)
+        staging = None
+        rows = spark.read.parquet(target.toString()).count()
+        print(f"digest_stats: {target}/part-0.parquet ({rows} rows, inventory snapshot "
+              f"{snapshot[0]}, {time.monotonic() - started:.1f} s)")
+    finally:
+        if staging is not None:
+            lake.fs.delete(staging, True)
+        lake.fs.delete(lock, False)
+        spark.stop()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,476 @@
+//! The Spark runner (`spark/run_stats.py`) against blobtier's own `stats`: both run the same
+//! `queries/digest_stats.sql` over the same lake, and every row and column of the two
+//! `digest_stats` outputs must agree (floats within 1e-12, everything else exactly), with the
+//! same Parquet column types and the same `as_of=DATE/part-0.parquet` layout.
+//!
+//! PySpark comes from PyPI through `tests/setup/install-pyspark.sh` (a cached venv; the first
+//! install takes about 2.5 min) and runs with `--master local[2]` on the machine's Java 17. If it
+//! cannot be installed or started the tests fail; they never skip.
+//! See: issue 9.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType};
+use chrono::NaiveDate;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::ingest::walk;
+use crate::stats::{setup, write_inventory, InvRow};
+use crate::support::cli::{blobtier, run, Output};
+
+/// A spark-submit that has not finished after this long is killed and the test fails.
+const SPARK_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+/// One JVM at a time: each takes about 600 MB and both of the machine's cores while starting.
+static SPARK: Mutex<()> = Mutex::new(());
+
+/// The PySpark venv, installed on first use; panics (never skips) if that fails.
+fn pyspark() -> &'static Path {
+    VENV.get_or_init(install)
+        .as_ref()
+        .unwrap_or_else(|e| panic!("PySpark is needed for the Spark parity tests: {e}"))
+}
+
+/// Runs the installer and returns the venv path (the last line it prints on stdout).
+fn install() -> Result<PathBuf, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/setup/install-pyspark.sh");
+    let started = Instant::now();
+    // stderr is inherited so that a first-time install (2-3 min) shows its progress.
+    let output = Command::new("bash")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("could not run `bash {}`: {e}", script.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`{}` failed with {}; its messages are on stderr above",
+            script.display(),
+            output.status
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let venv = stdout
+        .lines()
+        .last()
+        .map(PathBuf::from)
+        .filter(|p| p.join("bin/spark-submit").exists())
+        .ok_or_else(|| {
+            format!(
+                "`{}` printed no usable venv path; stdout was:\n{stdout}",
+                script.display()
+            )
+        })?;
+    eprintln!(
+        "spark: venv `{}` ready in {:.1} s",
+        venv.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(venv)
+}
+
+/// `spark-submit --master local[2] spark/run_stats.py --lake LAKE --as-of DATE ARGS...`, with
+/// the JVM on 127.0.0.1, no UI, 4 shuffle partitions, scratch space under `scratch`, and the
+/// process time zone far from UTC (the runner must compute UTC days regardless).
+fn spark_stats(lake: &Path, as_of: NaiveDate, args: &[&str], scratch: &Path) -> Output {
+    let venv = pyspark();
+    let _one_at_a_time = SPARK.lock().unwrap_or_else(|e| e.into_inner());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    fs::create_dir_all(scratch).unwrap();
+    let python = venv.join("bin/python");
+    let mut cmd = Command::new(venv.join("bin/spark-submit"));
+    cmd.args(["--master", "local[2]"])
+        .args(["--conf", "spark.ui.enabled=false"])
+        .args(["--conf", "spark.sql.shuffle.partitions=4"])
+        .args(["--conf", "spark.driver.bindAddress=127.0.0.1"])
+        .args(["--conf", "spark.driver.host=127.0.0.1"])
+        .arg(root.join("spark/run_stats.py"))
+        .arg("--lake")
+        .arg(lake)
+        .args(["--as-of", &as_of.to_string()])
+        .args(args)
+        // The pip-installed Spark, not one the developer's shell points at.
+        .env_remove("SPARK_HOME")
+        .env_remove("SPARK_CONF_DIR")
+        .env_remove("PYSPARK_SUBMIT_ARGS")
+        .env_remove("PYTHONPATH")
+        .env("SPARK_LOCAL_IP", "127.0.0.1")
+        .env("SPARK_LOCAL_DIRS", scratch)
+        .env("PYSPARK_PYTHON", &python)
+        .env("PYSPARK_DRIVER_PYTHON", &python)
+        .env("TZ", "Pacific/Kiritimati") // UTC+14
+        .current_dir(scratch);
+    run_with_timeout(&mut cmd, scratch)
+}
+
+/// Runs `cmd` in its own process group with stdout and stderr in files under `dir`; kills the
+/// group (spark-submit, the JVM and the Python driver) if it outlives [`SPARK_TIMEOUT`].
+fn run_with_timeout(cmd: &mut Command, dir: &Path) -> Output {
+    use std::os::unix::process::CommandExt;
+    let (out_path, err_path) = (dir.join("stdout"), dir.join("stderr"));
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out_path).unwrap())
+        .stderr(fs::File::create(&err_path).unwrap())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > SPARK_TIMEOUT {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} did not finish within {} s; its stderr:\n{}",
+                SPARK_TIMEOUT.as_secs(),
+                String::from_utf8_lossy(&fs::read(&err_path).unwrap_or_default())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = Output {
+        status,
+        stdout: String::from_utf8_lossy(&fs::read(&out_path).unwrap()).into_owned(),
+        stderr: String::from_utf8_lossy(&fs::read(&err_path).unwrap()).into_owned(),
+    };
+    eprintln!(
+        "spark: run_stats.py finished with {} in {:.1} s",
+        out.status,
+        started.elapsed().as_secs_f64()
+    );
+    if !out.status.success() {
+        eprintln!("{cmd:?}\n{out}");
+    }
+    out
+}
+
+/// One cell, typed as blobtier's schema allows.
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    Null,
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// Microseconds since the epoch, UTC.
+    Ts(i64),
+}
+
+/// A `digest_stats` partition as read back: the Parquet column types, the Arrow schema
+/// (normalised) and the rows.
+#[derive(Debug)]
+struct Table {
+    /// Per column: name, physical type, logical type, repetition.
+    parquet_columns: Vec<String>,
+    /// Per column: name and normalised Arrow type.
+    arrow_columns: Vec<(String, DataType)>,
+    rows: Vec<Vec<Cell>>,
+}
+
+impl Table {
+    fn col(&self, name: &str) -> usize {
+        self.arrow_columns
+            .iter()
+            .position(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no column `{name}`"))
+    }
+}
+
+/// The Arrow type a column is compared as: string views and large strings as strings, and a
+/// UTC timestamp's zone spelled `UTC` (Polars writes `UTC`; arrow-rs reads Spark's
+/// `isAdjustedToUTC` columns as `+00:00`).
+fn normalise(t: &DataType) -> DataType {
+    match t {
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        DataType::Timestamp(unit, Some(tz)) if matches!(tz.as_ref(), "UTC" | "+00:00" | "Z") => {
+            DataType::Timestamp(*unit, Some("UTC".into()))
+        }
+        t => t.clone(),
+    }
+}
+
+/// Reads `LAKE/digest_stats/as_of=DATE/`, which must hold exactly `part-0.parquet`.
+fn read_partition(lake: &Path, as_of: NaiveDate) -> Table {
+    let dir = lake.join(format!("digest_stats/as_of={as_of}"));
+    let names: Vec<String> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read `{}`: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["part-0.parquet"], "files in `{}`", dir.display());
+    read_table(&dir.join("part-0.parquet"))
+}
+
+fn read_table(path: &Path) -> Table {
+    let f = fs::File::open(path).unwrap_or_else(|e| panic!("open `{}`: {e}", path.display()));
+    let builder = ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap_or_else(|e| panic!("read `{}`: {e}", path.display()));
+    let parquet_columns = builder
+        .parquet_schema()
+        .columns()
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} {:?} {:?}",
+                c.name(),
+                c.physical_type(),
+                c.logical_type_ref(),
+                c.self_type().get_basic_info().repetition()
+            )
+        })
+        .collect();
+    let arrow_columns: Vec<(String, DataType)> = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), normalise(f.data_type())))
+        .collect();
+    let mut rows = Vec::new();
+    for batch in builder.build().unwrap() {
+        let batch: RecordBatch = batch.unwrap();
+        let columns: Vec<ArrayRef> = batch
+            .columns()
+            .iter()
+            .map(|c| match c.data_type() {
+                DataType::Utf8View | DataType::LargeUtf8 => {
+                    arrow::compute::cast(c, &DataType::Utf8).unwrap()
+                }
+                _ => c.clone(),
+            })
+            .collect();
+        for i in 0..batch.num_rows() {
+            rows.push(columns.iter().map(|c| cell(c, i)).collect());
+        }
+    }
+    Table {
+        parquet_columns,
+        arrow_columns,
+        rows,
+    }
+}
+
+fn cell(c: &ArrayRef, i: usize) -> Cell {
+    if c.is_null(i) {
+        return Cell::Null;
+    }
+    match c.data_type() {
+        DataType::Utf8 => Cell::Str(c.as_string::<i32>().value(i).to_owned()),
+        DataType::Int64 => Cell::Int(c.as_primitive::<Int64Type>().value(i)),
+        DataType::Float64 => Cell::Float(c.as_primitive::<Float64Type>().value(i)),
+        DataType::Boolean => Cell::Bool(c.as_boolean().value(i)),
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => {
+            Cell::Ts(c.as_primitive::<TimestampMicrosecondType>().value(i))
+        }
+        t => panic!("unexpected column type {t} in digest_stats"),
+    }
+}
+
+fn same(a: &Cell, b: &Cell) -> bool {
+    match (a, b) {
+        (Cell::Float(x), Cell::Float(y)) => (x - y).abs() <= 1e-12 * x.abs().max(y.abs()).max(1.0),
+        _ => a == b,
+    }
+}
+
+/// Asserts that Spark's table equals blobtier's: Parquet column types, Arrow schema, row count
+/// and order, and every cell. Lists up to 20 differing cells.
+fn assert_same(spark: &Table, blobtier: &Table) {
+    assert_eq!(
+        spark.arrow_columns, blobtier.arrow_columns,
+        "column names or types differ (left: Spark, right: blobtier)"
+    );
+    assert_eq!(
+        spark.parquet_columns, blobtier.parquet_columns,
+        "Parquet column types differ (left: Spark, right: blobtier)"
+    );
+    let digest = blobtier.col("digest");
+    let spark_digests: Vec<&Cell> = spark.rows.iter().map(|r| &r[digest]).collect();
+    let blobtier_digests: Vec<&Cell> = blobtier.rows.iter().map(|r| &r[digest]).collect();
+    assert_eq!(
+        spark_digests, blobtier_digests,
+        "rows differ in number, digests or order (left: Spark, right: blobtier)"
+    );
+    let mut diffs = Vec::new();
+    for (s, b) in spark.rows.iter().zip(&blobtier.rows) {
+        for (j, (name, _)) in blobtier.arrow_columns.iter().enumerate() {
+            if !same(&s[j], &b[j]) {
+                diffs.push(format!(
+                    "{:?} {name}: Spark {:?}, blobtier {:?}",
+                    b[digest], s[j], b[j]
+                ));
+            }
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} cells differ, e.g.:\n{}",
+        diffs.len(),
+        diffs[..diffs.len().min(20)].join("\n")
+    );
+}
+
+/// Runs `blobtier stats` and then the Spark runner with the same arguments on `lake` (Spark
+/// replaces blobtier's partition, as a re-run does), and compares the two outputs.
+fn compare_runs(lake: &Path, as_of: NaiveDate, args: &[&str], scratch: &Path) -> Table {
+    let out = run(blobtier()
+        .args(["stats", "--as-of", &as_of.to_string()])
+        .args(args)
+        .arg("--lake")
+        .arg(lake));
+    out.assert_success();
+    let ours = read_partition(lake, as_of);
+    let out = spark_stats(lake, as_of, args, scratch);
+    out.assert_success();
+    assert!(
+        out.stdout.contains(&format!(
+            "digest_stats: {}/digest_stats/as_of={as_of}/part-0.parquet ({} rows",
+            lake.display(),
+            ours.rows.len()
+        )),
+        "{out}"
+    );
+    let theirs = read_partition(lake, as_of);
+    assert_same(&theirs, &ours);
+    // Nothing left behind: no staging directory, no lock.
+    let tmp = walk(&lake.join("_tmp"));
+    assert!(tmp.is_empty(), "left in `_tmp`: {tmp:?}");
+    assert!(!lake.join("_lock").exists(), "the runner left `_lock`");
+    ours
+}
+
+fn digest(i: u64) -> Cell {
+    Cell::Str(format!("sha256:{:064x}", 0xdead_0000_u64 + i))
+}
+
+#[test]
+fn spark_runner_matches_blobtier_stats_on_the_edge_case_lake() {
+    let t = tempfile::tempdir().unwrap();
+    let as_of = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    // Window edges at 00:00:00 and 23:59:59, IPv6 clients, scanners, one digest under several
+    // repositories, 3 digests only in the logs, 5 only in the inventory, pulls after as-of.
+    let (lake, _, _) = setup(t.path(), as_of);
+    let table = compare_runs(&lake, as_of, &[], &t.path().join("spark"));
+
+    // The comparison covered the edge cases, not just an empty table.
+    let (d, inv, pulls90, ratio7) = (
+        table.col("digest"),
+        table.col("in_inventory"),
+        table.col("pulls_90d"),
+        table.col("unique_pull_ratio_7d"),
+    );
+    let row = |i| table.rows.iter().find(|r| r[d] == digest(i)).unwrap();
+    assert_eq!(table.rows.len(), 43);
+    assert_eq!(row(41)[inv], Cell::Bool(false), "log-only digest");
+    assert_eq!(row(36)[pulls90], Cell::Int(0), "inventory-only digest");
+    assert_eq!(row(36)[ratio7], Cell::Null);
+    assert!(matches!(row(2)[ratio7], Cell::Float(_)), "edge digest");
+}
+
+#[test]
+fn spark_runner_matches_a_backfill_with_more_windows_and_scanners() {
+    let t = tempfile::tempdir().unwrap();
+    let as_of = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    let (lake, _, inv) = setup(t.path(), as_of);
+    // A backfill 20 days back: the snapshot of as_of is newer and must be passed over for the
+    // older one, and the 20 days of later pulls ignored.
+    let back = as_of - chrono::Duration::days(20);
+    let older = t.path().join("older");
+    let manifest = write_inventory(
+        &older,
+        "registry-prod",
+        &(back - chrono::Duration::days(1)).to_string(),
+        &inv[..30],
+    );
+    run(blobtier()
+        .args(["ingest", "--lake"])
+        .arg(&lake)
+        .arg("--inventory")
+        .arg(&manifest))
+    .assert_success();
+    // Unsorted, with a duplicate: both normalise to 1,7,14,30,60,90,120.
+    let args = ["--windows", "120,1,7,14,30,7,60,90", "--include-scanners"];
+    let table = compare_runs(&lake, back, &args, &t.path().join("spark"));
+    table.col("pulls_1d");
+    table.col("pulls_120d");
+    // 30 blobs in the older snapshot plus the digests pulled but not in it.
+    let inv_col = table.col("in_inventory");
+    let in_inventory = table
+        .rows
+        .iter()
+        .filter(|r| r[inv_col] == Cell::Bool(true))
+        .count();
+    assert_eq!(in_inventory, 30);
+}
+
+/// A lake with an inventory but no logs yet: the runner registers an empty `pulls` table of
+/// blobtier's schema (there is no Parquet to infer one from).
+#[test]
+fn spark_runner_matches_blobtier_without_any_pulls() {
+    let t = tempfile::tempdir().unwrap();
+    let as_of = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    let rows: Vec<InvRow> = (0..3u64)
+        .map(|i| {
+            let h = format!("{:064x}", 0xdead_0000_u64 + i);
+            (
+                format!("docker/registry/v2/blobs/sha256/{}/{h}/data", &h[..2]),
+                100 + i,
+                format!("2026-0{}-03T03:04:05.000Z", i + 1),
+                "STANDARD".to_string(),
+            )
+        })
+        .chain([(
+            "docker/registry/v2/repositories/team1/api/_layers/sha256/00/link".to_string(),
+            71,
+            "2026-01-01T00:00:00.000Z".to_string(),
+            "STANDARD".to_string(),
+        )])
+        .collect();
+    let manifest = write_inventory(t.path(), "registry-prod", &as_of.to_string(), &rows);
+    let lake = t.path().join("lake");
+    run(blobtier()
+        .args(["ingest", "--lake"])
+        .arg(&lake)
+        .arg("--inventory")
+        .arg(&manifest))
+    .assert_success();
+    assert!(!lake.join("pulls").exists() || walk(&lake.join("pulls")).is_empty());
+    let table = compare_runs(&lake, as_of, &[], &t.path().join("spark"));
+    assert_eq!(table.rows.len(), 3);
+}
+
+/// The demo's lake (`blobtier demo` on `sample-data/`, written to a temp directory). The sample
+/// data arrives with the demo; until then there is nothing to compare and the test says so.
+#[test]
+fn spark_runner_matches_blobtier_on_the_sample_data_lake() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sample = root.join("sample-data");
+    if !sample.join("logs").is_dir() {
+        eprintln!("spark: no `{}` yet; nothing to compare", sample.display());
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let demo = t.path().join("demo");
+    run(blobtier()
+        .arg("demo")
+        .arg("--sample-data")
+        .arg(&sample)
+        .arg("--out")
+        .arg(&demo))
+    .assert_success();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&fs::read(sample.join("expected.json")).unwrap()).unwrap();
+    let end = NaiveDate::parse_from_str(expected["end_date"].as_str().unwrap(), "%Y-%m-%d")
+        .expect("end_date in expected.json");
+    let table = compare_runs(&demo.join("lake"), end, &[], &t.path().join("spark"));
+    assert!(!table.rows.is_empty());
+}
