@@ -17,6 +17,7 @@ sql = sqltemplate.expand(text, windows, sqltemplate.params(as_of, windows), "duc
 snaps = sorted(d for d in os.listdir(f"{lake}/inventory") if d.startswith("snapshot=") and d[9:] <= as_of)
 con = duckdb.connect()
 con.execute("SET threads = 2")
+con.execute("SET TimeZone = 'UTC'")
 con.execute(f"CREATE VIEW pulls AS SELECT * FROM read_parquet('{lake}/pulls/*/*.parquet', hive_partitioning = true, hive_types = {{'date': VARCHAR}})")
 con.execute(f"CREATE VIEW inventory AS SELECT * FROM read_parquet('{lake}/inventory/{snaps[-1]}/*.parquet')")
 con.execute(f"COPY ({sql}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")

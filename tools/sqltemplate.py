@@ -77,7 +77,12 @@ def expand(text, windows, params, dialect):
         a, b = _split_top_comma(call[len("days_between(") : -1])
         return DIALECTS[dialect](a, b)
 
-    return re.sub(r"\{\{(.*?)\}\}", macro, s)
+    s = re.sub(r"\{\{(.*?)\}\}", macro, s)
+    if dialect == "trino":
+        # Trino/Athena quote identifiers with double quotes only; the queries use backticks
+        # for identifiers and never double quotes.
+        s = s.replace("`", '"')
+    return s
 
 
 if __name__ == "__main__":
