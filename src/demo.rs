@@ -28,6 +28,9 @@ pub enum Error {
     /// Plan.
     #[error(transparent)]
     Plan(#[from] crate::plan::Error),
+    /// Report.
+    #[error(transparent)]
+    Report(#[from] crate::report::Error),
     /// IO.
     #[error(transparent)]
     Io(#[from] crate::io::IoError),
@@ -86,6 +89,14 @@ pub fn run_demo(sample: &Path, out: &Path) -> Result<Outcome, Error> {
         },
     )?;
     let p = crate::plan::run_plan(&lake, end, &cfg, None)?;
+    let r = crate::report::run_report(
+        &lake,
+        &crate::report::ReportOptions {
+            as_of: end,
+            out: None,
+        },
+        &cfg,
+    )?;
     let t = &p.totals;
     outln!(
         "blobtier demo: sample data of {} days ending {end}, lake at {}",
@@ -117,6 +128,7 @@ pub fn run_demo(sample: &Path, out: &Path) -> Result<Outcome, Error> {
         p.hot_set.pull_share_7d * 100.0
     );
     outln!("  plan: {}", crate::plan::plan_path(&lake, end).display());
+    outln!("  report: {}", r.dir.join("report.html").display());
     Ok(if m.bad_files.is_empty() {
         Outcome::Success
     } else {

@@ -1,5 +1,5 @@
 //! `blobtier run`: the nightly job. Ingests what is new from every configured source and the
-//! newest inventory report on or before as-of, then computes stats and the plan for as-of
+//! newest inventory report on or before as-of, then computes stats, the plan and the dry-run cost report for as-of
 //! (default: yesterday, UTC). `apply` stays a separate, explicit step.
 //!
 //! - One job at a time: `_run_lock` is held for the whole job (a second run exits 2 naming
@@ -49,6 +49,9 @@ pub enum Error {
     /// Plan.
     #[error(transparent)]
     Plan(#[from] crate::plan::Error),
+    /// Report.
+    #[error(transparent)]
+    Report(#[from] crate::report::Error),
 }
 
 /// Options of one run.
@@ -79,6 +82,8 @@ pub struct RunRecord {
     pub coverage: crate::stats::coverage::Coverage,
     /// Plan summary.
     pub plan: crate::plan::PlanSummary,
+    /// Where the dry-run cost report is.
+    pub report: PathBuf,
 }
 
 /// The newest `…/<YYYY-MM-DDTHH-MMZ>/manifest.json` under `spec` whose date is on or before `as_of`.
@@ -199,6 +204,17 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
     )?;
     timings.insert("plan".into(), json!(t.elapsed().as_secs_f64()));
 
+    let t = Instant::now();
+    let report = crate::report::run_report(
+        &lake,
+        &crate::report::ReportOptions {
+            as_of: opts.as_of,
+            out: None,
+        },
+        cfg,
+    )?;
+    timings.insert("report".into(), json!(t.elapsed().as_secs_f64()));
+
     let (outcome, label) = if hold.is_some() && !opts.allow_gaps {
         (Outcome::ItemFailures, "held_down")
     } else if !ingest.bad_files.is_empty() {
@@ -215,6 +231,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
         stats_rows: stats.df.height(),
         coverage,
         plan,
+        report: report.dir,
     };
     let path = lake.root().join("_runs").join(format!("{run_id}.json"));
     crate::io::atomic_write(

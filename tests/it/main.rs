@@ -11,5 +11,6 @@ mod report;
 mod run;
 mod s3_ingest;
 mod s3_smoke;
+mod sample_data;
 mod spark;
 mod stats;
