@@ -20,5 +20,18 @@ con.execute("SET threads = 2")
 con.execute("SET TimeZone = 'UTC'")
 con.execute(f"CREATE VIEW pulls AS SELECT * FROM read_parquet('{lake}/pulls/*/*.parquet', hive_partitioning = true, hive_types = {{'date': VARCHAR}})")
 con.execute(f"CREATE VIEW inventory AS SELECT * FROM read_parquet('{lake}/inventory/{snaps[-1]}/*.parquet')")
+# Tables the benchmark lake does not have (no manifest requests, no image graph): empty, with
+# the lake's schemas (src/stats/mod.rs `empty_table`).
+EMPTY = {
+    "manifest_pulls": "repo VARCHAR, reference VARCHAR, client VARCHAR, ua VARCHAR, ua_class VARCHAR, source VARCHAR, requests BIGINT, first_at TIMESTAMPTZ, last_at TIMESTAMPTZ, date VARCHAR",
+    "tags": "repo VARCHAR, tag VARCHAR, manifest VARCHAR, link_fingerprint VARCHAR",
+    "manifest_refs": "manifest VARCHAR, digest VARCHAR, role VARCHAR",
+    "blob_refs": "digest VARCHAR, role VARCHAR, media_type VARCHAR, in_storage BOOLEAN, size BIGINT, ref_manifests BIGINT, ref_repos BIGINT, ref_tags BIGINT, referenced_by_tag BOOLEAN",
+}
+for table, cols in EMPTY.items():
+    if table == "manifest_pulls" and os.path.isdir(f"{lake}/manifest_pulls"):
+        con.execute(f"CREATE VIEW manifest_pulls AS SELECT * FROM read_parquet('{lake}/manifest_pulls/*/*.parquet', hive_partitioning = true, hive_types = {{'date': VARCHAR}})")
+    else:
+        con.execute(f"CREATE TABLE {table} ({cols})")
 con.execute(f"COPY ({sql}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
 print(con.execute(f"SELECT COUNT(*) FROM read_parquet('{out}')").fetchone()[0])

@@ -5,6 +5,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 N=${1:-5000000}
 build_release
+build_generator
 VENV=$(bench_venv)
 DATA="$OUT/data-$N"
 if [ ! -f "$DATA/expected.json" ]; then

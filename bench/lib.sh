@@ -17,8 +17,15 @@ bench_venv() {
 }
 
 build_release() {
-  (cd "$ROOT" && cargo build --release --locked --bin blobtier --example gen-sample >&2)
-  BLOBTIER="$ROOT/target/release/blobtier"
+  # BLOBTIER=/path/to/blobtier benchmarks a binary built earlier.
+  if [ -z "${BLOBTIER:-}" ]; then
+    (cd "$ROOT" && cargo build --release --locked --bin blobtier >&2)
+    BLOBTIER="$ROOT/target/release/blobtier"
+  fi
+}
+
+build_generator() {
+  (cd "$ROOT" && cargo build --release --locked --example gen-sample >&2)
   GEN="$ROOT/target/release/examples/gen-sample"
 }
 

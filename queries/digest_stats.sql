@@ -6,7 +6,11 @@
 --   ${name}                  a parameter (dates are 'YYYY-MM-DD' strings)
 --   -- @each window / @end   the enclosed lines repeated for each window N, {N} → N
 --   {{days_between(a, b)}}   whole days from date a to date b: the one dialect difference
--- Tables: pulls (lake `pulls/`, hive column `date`), inventory (one snapshot).
+-- Tables: pulls (lake `pulls/`, hive column `date`), inventory (one snapshot),
+-- manifest_pulls (lake `manifest_pulls/`, hive column `date`), and one image-graph snapshot:
+-- tags (repo, tag → manifest), manifest_refs (manifest → every blob reachable from it, itself
+-- and index children included), blob_refs (per blob). Without a graph the last three are
+-- empty: manifest_pulls_* are then 0 and referenced_by_tag, ref_repos NULL (unknown).
 WITH p AS (
   SELECT
     digest,
@@ -22,15 +26,18 @@ WITH p AS (
   FROM pulls
   WHERE CAST(`date` AS DATE) <= CAST('${as_of}' AS DATE)
 ),
-agg AS (
+-- Per (digest, client) first: a client counts in window N when its latest counted pull is
+-- inside the window, so distinct clients become plain sums (COUNT(DISTINCT …) per window
+-- was the slowest and most memory-hungry part of this query on every engine).
+pc AS (
   SELECT
     digest,
+    client,
     -- @each window
     SUM(CASE WHEN counted = 1 AND day > CAST('${from_{N}}' AS DATE) THEN pulls ELSE 0 END) AS pulls_{N}d,
-    COUNT(DISTINCT CASE WHEN counted = 1 AND day > CAST('${from_{N}}' AS DATE) THEN client END) AS unique_clients_{N}d,
     -- @end
+    MAX(CASE WHEN counted = 1 THEN day END) AS client_last_day,
     SUM(CASE WHEN day > CAST('${from_30}' AS DATE) THEN bytes ELSE 0 END) AS bytes_served_30d,
-    COUNT(DISTINCT CASE WHEN counted = 1 AND day > CAST('${from_90}' AS DATE) THEN repo END) AS repos_90d,
     SUM(CASE WHEN counted = 1 AND day > CAST('${from_30}' AS DATE) THEN pulls ELSE 0 END) AS counted_pulls_30d,
     SUM(CASE WHEN counted = 1 AND ua_class = 'ci' AND day > CAST('${from_30}' AS DATE) THEN pulls ELSE 0 END) AS ci_pulls_30d,
     SUM(CASE WHEN ua_class = 'scanner' AND day > CAST('${from_30}' AS DATE) THEN pulls ELSE 0 END) AS scanner_pulls_30d,
@@ -38,7 +45,36 @@ agg AS (
     MIN(CASE WHEN counted = 1 THEN first_at END) AS first_pull_at,
     SUM(CASE WHEN day > CAST('${from_max}' AS DATE) THEN pulls ELSE 0 END) AS pulls_longest
   FROM p
+  GROUP BY digest, client
+),
+rp0 AS (
+  SELECT digest, repo
+  FROM p
+  WHERE counted = 1 AND repo IS NOT NULL AND day > CAST('${from_90}' AS DATE)
+  GROUP BY digest, repo
+),
+rp AS (
+  SELECT digest AS r_digest, COUNT(*) AS repos_90d FROM rp0 GROUP BY digest
+),
+agg0 AS (
+  SELECT
+    digest,
+    -- @each window
+    SUM(pulls_{N}d) AS pulls_{N}d,
+    SUM(CASE WHEN client IS NOT NULL AND client_last_day > CAST('${from_{N}}' AS DATE) THEN 1 ELSE 0 END) AS unique_clients_{N}d,
+    -- @end
+    SUM(bytes_served_30d) AS bytes_served_30d,
+    SUM(counted_pulls_30d) AS counted_pulls_30d,
+    SUM(ci_pulls_30d) AS ci_pulls_30d,
+    SUM(scanner_pulls_30d) AS scanner_pulls_30d,
+    MAX(last_pull_at) AS last_pull_at,
+    MIN(first_pull_at) AS first_pull_at,
+    SUM(pulls_longest) AS pulls_longest
+  FROM pc
   GROUP BY digest
+),
+agg AS (
+  SELECT * FROM agg0 LEFT JOIN rp ON agg0.digest = rp.r_digest
 ),
 inv AS (
   SELECT digest AS inv_digest, bucket, `key`, version_id, etag, size, storage_class, last_modified
@@ -47,9 +83,51 @@ inv AS (
 ),
 joined AS (
   SELECT * FROM inv FULL OUTER JOIN agg ON inv.inv_digest = agg.digest
+),
+mp AS (
+  SELECT
+    repo,
+    reference,
+    requests,
+    last_at,
+    CAST(`date` AS DATE) AS day,
+    CASE WHEN ua_class = 'scanner' AND NOT ${include_scanners} THEN 0 ELSE 1 END AS counted
+  FROM manifest_pulls
+  WHERE CAST(`date` AS DATE) <= CAST('${as_of}' AS DATE)
+),
+-- A pull by tag is resolved through the snapshot's tags; a pull by digest names the manifest.
+mres AS (
+  SELECT
+    COALESCE(t.manifest, mp.reference) AS pulled_manifest,
+    mp.requests AS requests,
+    mp.last_at AS last_at,
+    mp.day AS day,
+    mp.counted AS counted
+  FROM mp LEFT JOIN tags t ON mp.repo = t.repo AND mp.reference = t.tag
+),
+magg AS (
+  SELECT
+    r.digest AS m_digest,
+    SUM(CASE WHEN mres.counted = 1 AND mres.day > CAST('${from_30}' AS DATE) THEN mres.requests ELSE 0 END) AS m_pulls_30d,
+    SUM(CASE WHEN mres.counted = 1 AND mres.day > CAST('${from_90}' AS DATE) THEN mres.requests ELSE 0 END) AS m_pulls_90d,
+    MAX(CASE WHEN mres.counted = 1 THEN mres.last_at END) AS m_last_at
+  FROM mres JOIN manifest_refs r ON mres.pulled_manifest = r.manifest
+  GROUP BY r.digest
+),
+refs AS (
+  SELECT digest AS ref_digest, referenced_by_tag AS ref_by_tag, ref_repos AS ref_repo_count
+  FROM blob_refs
+),
+keyed AS (
+  SELECT COALESCE(inv_digest, digest) AS row_digest, * FROM joined
+),
+graphed AS (
+  SELECT * FROM keyed
+  LEFT JOIN magg ON keyed.row_digest = magg.m_digest
+  LEFT JOIN refs ON keyed.row_digest = refs.ref_digest
 )
 SELECT
-  COALESCE(inv_digest, digest) AS digest,
+  row_digest AS digest,
   bucket,
   `key`,
   version_id,
@@ -76,7 +154,12 @@ SELECT
   CAST(COALESCE(scanner_pulls_30d, 0) AS BIGINT) AS scanner_pulls_30d,
   last_pull_at,
   CAST({{days_between(CAST(last_pull_at AS DATE), CAST('${as_of}' AS DATE))}} AS BIGINT) AS days_since_last_pull,
-  first_pull_at
-FROM joined
+  first_pull_at,
+  CAST(COALESCE(m_pulls_30d, 0) AS BIGINT) AS manifest_pulls_30d,
+  CAST(COALESCE(m_pulls_90d, 0) AS BIGINT) AS manifest_pulls_90d,
+  m_last_at AS last_manifest_pull_at,
+  ref_by_tag AS referenced_by_tag,
+  CAST(ref_repo_count AS BIGINT) AS ref_repos
+FROM graphed
 WHERE inv_digest IS NOT NULL OR pulls_longest > 0
 ORDER BY digest, bucket
