@@ -2,8 +2,10 @@
 
     spark-submit spark/run_stats.py --lake PATH --as-of YYYY-MM-DD [--windows 7,30,90] [--include-scanners]
 
-Registers the lake's `pulls` (Hive-partitioned, `date` kept a string) and the latest `inventory`
-snapshot on or before as-of as temp views, runs queries/digest_stats.sql expanded by
+Registers the lake's `pulls` and `manifest_pulls` (Hive-partitioned, `date` kept a string), the
+latest `inventory` snapshot on or before as-of and the latest image-graph snapshot on or before
+as-of (`blob_refs`, `manifest_refs`, `tags`: the newest part file of each, as blobtier reads them)
+as temp views, runs queries/digest_stats.sql expanded by
 tools/sqltemplate.py for dialect `spark`, and writes LAKE/digest_stats/as_of=DATE/part-0.parquet
 with blobtier's layout and schema (staged under LAKE/_tmp/, then renamed into place).
 
@@ -36,6 +38,20 @@ PULLS_DDL = (
     "digest STRING, client STRING, repo STRING, ua_class STRING, source STRING, "
     "pulls BIGINT, bytes BIGINT, first_at TIMESTAMP, last_at TIMESTAMP, `date` STRING"
 )
+# The schemas of the other tables the query reads, for lakes that do not have them (yet).
+EMPTY_DDL = {
+    "manifest_pulls": (
+        "repo STRING, reference STRING, client STRING, ua STRING, ua_class STRING, "
+        "source STRING, requests BIGINT, first_at TIMESTAMP, last_at TIMESTAMP, `date` STRING"
+    ),
+    "blob_refs": (
+        "digest STRING, role STRING, media_type STRING, in_storage BOOLEAN, size BIGINT, "
+        "ref_manifests BIGINT, ref_repos BIGINT, ref_tags BIGINT, referenced_by_tag BOOLEAN"
+    ),
+    "manifest_refs": "manifest STRING, digest STRING, role STRING",
+    "tags": "repo STRING, tag STRING, manifest STRING, link_fingerprint STRING",
+}
+GRAPH_TABLES = ("blob_refs", "manifest_refs", "tags")
 
 
 def fail(message, code=1):
@@ -100,13 +116,28 @@ class Lake:
         if not self.fs.rename(src, dst):
             fail(f"could not rename `{src}` to `{dst}`")
 
-    def latest_snapshot(self, as_of):
+    def latest_snapshot(self, as_of, table="inventory"):
         best = None
-        for p in self.glob(self.root, "inventory", "snapshot=*"):
+        for p in self.glob(self.root, table, "snapshot=*"):
             m = re.fullmatch(r"snapshot=(\d{4}-\d{2}-\d{2})", p.getName())
             if m and m.group(1) <= as_of.isoformat() and (best is None or m.group(1) > best[0]):
                 best = (m.group(1), p.toString())
         return best
+
+    def graph_snapshot(self, as_of):
+        """The newest part file of each graph table in the latest `blob_refs` snapshot on or
+        before as-of (a later run of the same day supersedes earlier parts), or None."""
+        snap = self.latest_snapshot(as_of, "blob_refs")
+        if snap is None:
+            return None
+        files = {}
+        for table in GRAPH_TABLES:
+            parts = sorted(p.toString() for p in
+                           self.glob(self.root, table, f"snapshot={snap[0]}", "part-*.parquet"))
+            if not parts:
+                return None
+            files[table] = parts[-1]
+        return snap[0], files
 
     def lock(self):
         """Takes blobtier's writer lock `_lock` (`<pid> <host>`), as every blobtier writer does."""
@@ -176,6 +207,19 @@ def main(argv):
         else:  # a lake with an inventory but no logs yet
             pulls = spark.createDataFrame([], PULLS_DDL)
         pulls.createOrReplaceTempView("pulls")
+        if lake.glob(a.lake, "manifest_pulls", "date=*", "*.parquet"):
+            mp = (spark.read.option("basePath", f"{a.lake}/manifest_pulls")
+                  .parquet(f"{a.lake}/manifest_pulls"))
+        else:
+            mp = spark.createDataFrame([], EMPTY_DDL["manifest_pulls"])
+        mp.createOrReplaceTempView("manifest_pulls")
+        graph = lake.graph_snapshot(a.as_of)
+        for table in GRAPH_TABLES:
+            if graph is None:
+                df = spark.createDataFrame([], EMPTY_DDL[table])
+            else:
+                df = spark.read.parquet(graph[1][table])
+            df.createOrReplaceTempView(table)
 
         params = sqltemplate.params(a.as_of, a.windows, a.include_scanners)
         sql = sqltemplate.expand(read_query(), a.windows, params, "spark")
@@ -200,8 +244,9 @@ def main(argv):
         lake.fs.delete(staging, True)
         staging = None
         rows = spark.read.parquet(target.toString()).count()
+        graph_note = f", image graph {graph[0]}" if graph else ""
         print(f"digest_stats: {target}/part-0.parquet ({rows} rows, inventory snapshot "
-              f"{snapshot[0]}, {time.monotonic() - started:.1f} s)")
+              f"{snapshot[0]}{graph_note}, {time.monotonic() - started:.1f} s)")
     finally:
         if staging is not None:
             lake.fs.delete(staging, True)

@@ -85,6 +85,12 @@ pub struct IngestArgs {
     #[arg(long = "inventory", value_name = "MANIFEST")]
     pub inventory: Vec<String>,
 
+    /// The registry's storage, the directory that holds `docker/registry/v2/` (a
+    /// filesystem-driver directory, or s3://bucket/prefix for the S3 driver): read its
+    /// manifests and tags and write the image graph (`blob_refs`, `manifest_refs`, `tags`)
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub registry_storage: Option<String>,
+
     /// Store client addresses as logged instead of a keyed hash
     #[arg(long)]
     pub raw_clients: bool,

@@ -62,6 +62,9 @@ pub struct RawRun {
     pub windows: Option<Vec<u32>>,
     /// Oldest acceptable inventory snapshot, in days before as-of. Default 3.
     pub max_inventory_age_days: Option<u32>,
+    /// The registry's storage (`DIR` or `s3://bucket/prefix`, the directory that holds
+    /// `docker/registry/v2/`): the image graph is rebuilt on every run. Default: none.
+    pub registry_storage: Option<String>,
 }
 
 /// `[plan]`: the tiering policy and the cost model's choices.
@@ -96,6 +99,17 @@ pub struct RawPlan {
     pub include_repos: Option<Vec<String>>,
     /// Never blobs referenced by one of these repositories (globs).
     pub exclude_repos: Option<Vec<String>>,
+    /// A manifest pull counts as a use of every blob the manifest references (through
+    /// indexes): `pulls_30d`/`pulls_90d` become at least `manifest_pulls_30d`/`_90d` and
+    /// `days_since_last_pull` at most the days since the last manifest pull. Default true.
+    pub count_manifest_pulls: Option<bool>,
+    /// Which blobs may go to GLACIER or DEEP_ARCHIVE (classes the registry cannot serve
+    /// without a restore): `untagged` (default; the image graph shows no current tag reaches
+    /// the blob), `unreferenced` (no manifest references it at all: what `registry
+    /// garbage-collect` would delete), or `untagged_or_unknown` (also blobs the lake has no
+    /// image graph for; for lakes without `--registry-storage`, at your own risk). A blob the
+    /// graph shows a current tag reaches never goes there, whatever this says.
+    pub archive_scope: Option<String>,
     /// A pricing TOML file instead of the built-in us-east-1 table.
     pub pricing: Option<PathBuf>,
     /// Per-bucket overrides: `[plan.buckets.<name>] method = "lifecycle"`, `versioned = true`.
@@ -250,6 +264,8 @@ pub struct RunConfig {
     pub windows: Vec<u32>,
     /// Maximum inventory age.
     pub max_inventory_age_days: u32,
+    /// The registry's storage for the image graph.
+    pub registry_storage: Option<String>,
 }
 
 /// How client addresses are stored.
@@ -347,6 +363,10 @@ pub struct PlanConfig {
     pub include_repos: Vec<glob::Pattern>,
     /// Repository exclude globs.
     pub exclude_repos: Vec<glob::Pattern>,
+    /// A manifest pull counts as a use of every blob it references.
+    pub count_manifest_pulls: bool,
+    /// Which blobs may go to a class that needs a restore.
+    pub archive_scope: ArchiveScope,
     /// Pricing file (None = built-in).
     pub pricing: Option<PathBuf>,
     /// Per-bucket (method, versioned).
@@ -355,6 +375,28 @@ pub struct PlanConfig {
     pub tiers: Vec<TierRule>,
     /// Hot-set byte cap.
     pub hot_set_max_bytes: u64,
+}
+
+/// Which blobs may go to GLACIER or DEEP_ARCHIVE (`plan.archive_scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveScope {
+    /// Blobs no current tag reaches (they may still be pullable by digest).
+    Untagged,
+    /// Blobs no manifest references (what garbage collection would delete).
+    Unreferenced,
+    /// Blobs no current tag reaches, or whose reach is unknown (no image graph).
+    UntaggedOrUnknown,
+}
+
+impl ArchiveScope {
+    /// Name in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArchiveScope::Untagged => "untagged",
+            ArchiveScope::Unreferenced => "unreferenced",
+            ArchiveScope::UntaggedOrUnknown => "untagged_or_unknown",
+        }
+    }
 }
 
 /// The default tier rules (first match wins).
@@ -385,9 +427,15 @@ pub fn default_tiers(min_age_days: u32) -> Vec<RawTier> {
             "STANDARD_IA",
             true,
         ),
-        // A registry cannot serve GLACIER/DEEP_ARCHIVE blobs without a restore: only for blobs
-        // no live image references, which needs the image graph. Off by default.
-        t("archive", "FALSE".into(), "DEEP_ARCHIVE", false),
+        // A registry cannot serve GLACIER/DEEP_ARCHIVE blobs without a restore. The plan keeps
+        // every blob a current tag reaches out of them (`plan.archive_scope`), whatever the
+        // rule says; still off by default: an untagged image can be pulled by digest.
+        t(
+            "archive",
+            "COALESCE(days_since_last_pull, 100000) >= 180 AND age_days >= 180 AND referenced_by_tag = FALSE".into(),
+            "DEEP_ARCHIVE",
+            false,
+        ),
     ]
 }
 
@@ -584,6 +632,7 @@ impl RawConfig {
             inventory: self.run.inventory,
             windows,
             max_inventory_age_days: self.run.max_inventory_age_days.unwrap_or(3),
+            registry_storage: self.run.registry_storage,
         };
         let apply_allow = self.apply.allow.unwrap_or_default();
         for (i, a) in apply_allow.iter().enumerate() {
@@ -700,6 +749,19 @@ fn validate_plan(p: RawPlan, h: RawHotSet, errors: &mut Vec<ConfigError>) -> Pla
         errors,
     );
     let method = method_of("plan.method", p.method.as_deref(), errors);
+    let archive_scope = match one_of(
+        "plan.archive_scope",
+        p.archive_scope,
+        "untagged",
+        &["untagged", "unreferenced", "untagged_or_unknown"],
+        errors,
+    )
+    .as_str()
+    {
+        "unreferenced" => ArchiveScope::Unreferenced,
+        "untagged_or_unknown" => ArchiveScope::UntaggedOrUnknown,
+        _ => ArchiveScope::Untagged,
+    };
     let versioned = p.versioned.unwrap_or(false);
     let mut buckets = std::collections::BTreeMap::new();
     for (name, b) in p.buckets {
@@ -770,6 +832,8 @@ fn validate_plan(p: RawPlan, h: RawHotSet, errors: &mut Vec<ConfigError>) -> Pla
         exclude_keys: globs("plan.exclude_keys", p.exclude_keys, errors),
         include_repos: globs("plan.include_repos", p.include_repos, errors),
         exclude_repos: globs("plan.exclude_repos", p.exclude_repos, errors),
+        count_manifest_pulls: p.count_manifest_pulls.unwrap_or(true),
+        archive_scope,
         pricing: p.pricing,
         buckets,
         tiers,

@@ -78,6 +78,7 @@ pub fn run_demo(sample: &Path, out: &Path) -> Result<Outcome, Error> {
             .filter(|m| m.contains("daily-csv"))
             .cloned()
             .collect(),
+        registry_storage: None,
     };
     let m = crate::ingest::ingest(&lake, &req, &cfg, &Storage::new(false))?;
     let s = crate::stats::run_stats(

@@ -12,7 +12,8 @@ pub enum Setup {
     S3Access,
     /// The registry's own JSON logs (logrus `formatter: json`), e.g. shipped to files.
     RegistryJson,
-    /// Registry notification envelopes collected by a webhook receiver, one per line.
+    /// Registry notification envelopes collected by a webhook receiver (compact or
+    /// pretty-printed, back to back).
     Notifications,
 }
 
@@ -21,7 +22,7 @@ pub fn template(setup: Setup) -> String {
     let logs = match setup {
         Setup::S3Access => "  \"s3-access:s3://my-registry-logs/access/\",   # S3 server access logs of the registry bucket",
         Setup::RegistryJson => "  \"registry-json:/var/log/registry/\",          # logrus JSON lines (gzip/zstd read by content)",
-        Setup::Notifications => "  \"notifications:/var/lib/registry-events/\",   # one {\"events\":[...]} envelope per line",
+        Setup::Notifications => "  \"notifications:/var/lib/registry-events/\",   # {\"events\":[...]} envelopes, back to back",
     };
     format!(
         r#"# blobtier configuration (see README.md and docs/). Unknown keys are errors.
@@ -39,6 +40,10 @@ logs = [
 inventory = "s3://my-inventory-bucket/my-registry-bucket/daily/"
 windows = [7, 30, 90]
 max_inventory_age_days = 3
+# The registry's storage (the directory that holds docker/registry/v2/, local or
+# s3://bucket/prefix): manifests are read from it to build the image graph (which blobs a
+# current tag reaches), so that manifest pulls count and no tagged blob is ever archived.
+# registry_storage = "s3://my-registry-bucket/"
 
 [ingest]
 # Client addresses are stored as a keyed hash. Prefer the BLOBTIER_CLIENT_KEY environment
@@ -64,6 +69,8 @@ restore_tier = "bulk"         # bulk | standard | expedited
 include_intelligent_tiering = false
 # exclude_keys = ["docker/registry/v2/blobs/sha256/ab/*"]
 # exclude_repos = ["base/*"]  # needs _layers link keys in the inventory
+count_manifest_pulls = true   # a manifest pull is a use of every blob it references
+archive_scope = "untagged"    # untagged | unreferenced | untagged_or_unknown: who may go to GLACIER/DEEP_ARCHIVE
 # Tier rules replace the defaults (hot, warm, cold, cool); first match wins:
 # [[plan.tiers]]
 # name = "hot"
@@ -106,6 +113,7 @@ pub fn resolved(cfg: &Config) -> serde_json::Value {
             "inventory": cfg.run.inventory,
             "windows": cfg.run.windows,
             "max_inventory_age_days": cfg.run.max_inventory_age_days,
+            "registry_storage": cfg.run.registry_storage,
         },
         "ingest": {
             "client_identity": match &cfg.ingest.client_identity {
@@ -130,6 +138,8 @@ pub fn resolved(cfg: &Config) -> serde_json::Value {
             "noncurrent_days": p.noncurrent_days,
             "restore_tier": p.restore_tier,
             "include_intelligent_tiering": p.include_intelligent_tiering,
+            "count_manifest_pulls": p.count_manifest_pulls,
+            "archive_scope": p.archive_scope.as_str(),
             "tiers": p.tiers.iter().map(|t| serde_json::json!({"name": t.name, "when": t.when, "class": t.class})).collect::<Vec<_>>(),
             "pricing": p.pricing.as_ref().map(|x| x.display().to_string()).unwrap_or_else(|| "built-in us-east-1".into()),
             "hot_set_max_bytes": p.hot_set_max_bytes,

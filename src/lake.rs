@@ -237,6 +237,12 @@ impl Staging {
         self.dir.join(rel)
     }
 
+    /// Where the file whose final path is `rel` is (or will be) staged, without adding it to
+    /// the files to publish (to read back a staged output).
+    pub fn staged_path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
     /// Publishes every staged file, then the ledger entry (the commit point).
     pub fn commit(self, ledger: &serde_json::Value) -> Result<(), LakeError> {
         let ledger_rel = format!("_ledger/{}.json", self.run_id);

@@ -129,6 +129,7 @@ pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
             let req = ingest::IngestRequest {
                 logs: a.logs,
                 inventories: a.inventory,
+                registry_storage: a.registry_storage,
             };
             let m = ingest::ingest(&lake, &req, &cfg, &storage)?;
             print_json(&m);

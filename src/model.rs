@@ -100,7 +100,7 @@ pub enum LogFormat {
     RegistryJson,
     /// CNCF distribution (or nginx) Apache combined access log.
     RegistryCombined,
-    /// Registry notification envelopes, one JSON envelope per line.
+    /// Registry notification envelopes (compact or pretty-printed, back to back).
     Notifications,
 }
 

@@ -29,6 +29,9 @@ pub enum StorageError {
     /// An `s3://` URI that does not parse.
     #[error("invalid S3 URI `{0}`: expected `s3://bucket/prefix`")]
     BadS3Uri(String),
+    /// An object or file that does not exist.
+    #[error("`{0}` not found")]
+    NotFound(String),
     /// An S3 call failed.
     #[error("S3 {op} failed on `s3://{bucket}/{key}`: {message}")]
     S3 {
@@ -89,10 +92,92 @@ pub fn parse_s3_uri(uri: &str) -> Result<(String, String), StorageError> {
     Ok((bucket.to_owned(), key.to_owned()))
 }
 
-/// S3 access shared by a run: one client, one small runtime.
+/// S3 access shared by a run: one small runtime and two clients: one with the SDK's retries
+/// (listing and single reads), one without for [`S3::get_many`], which retries itself and
+/// counts every attempt.
 pub struct S3 {
     rt: tokio::runtime::Runtime,
     client: aws_sdk_s3::Client,
+    reader: aws_sdk_s3::Client,
+}
+
+/// Attempts per object in [`S3::get_many`].
+pub const READ_ATTEMPTS: u32 = 5;
+
+/// What [`Storage::read_many`] did.
+#[derive(Debug, Default)]
+pub struct ReadMany {
+    /// One result per location, in input order; a missing object is [`StorageError::NotFound`].
+    pub results: Vec<Result<Vec<u8>, StorageError>>,
+    /// Requests sent (S3 attempts; local reads count one each).
+    pub requests: u64,
+    /// Attempts that were retries.
+    pub retries: u64,
+}
+
+/// Whether a failed GetObject is worth another attempt, and whether it means "no such key".
+fn classify_read<E>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> (bool, bool) {
+    use aws_sdk_s3::error::SdkError;
+    match e {
+        SdkError::ServiceError(se) => match se.raw().status().as_u16() {
+            404 => (false, true),
+            429 | 500..=599 => (true, false),
+            _ => (false, false),
+        },
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => (true, false),
+        SdkError::DispatchFailure(d) => (!d.is_user(), false),
+        _ => (false, false),
+    }
+}
+
+/// Exponential backoff from 100 ms, capped at 3.2 s, with jitter derived from the key (no RNG
+/// state: retries of different keys spread out, and a test run is reproducible).
+fn read_backoff(attempt: u32, key: &str) -> std::time::Duration {
+    let base = 100u64 << attempt.saturating_sub(1).min(5);
+    let h = xxhash_rust::xxh3::xxh3_64_with_seed(key.as_bytes(), u64::from(attempt));
+    std::time::Duration::from_millis(base / 2 + h % (base / 2 + 1))
+}
+
+async fn get_with_retry(
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+) -> (Result<Vec<u8>, StorageError>, u32) {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (retry, message) = match client.get_object().bucket(&bucket).key(&key).send().await {
+            Ok(resp) => match resp.body.collect().await {
+                Ok(b) => return (Ok(b.into_bytes().to_vec()), attempt),
+                Err(e) => (true, sdk_message(&e)),
+            },
+            Err(e) => {
+                let (retry, not_found) = classify_read(&e);
+                if not_found {
+                    return (
+                        Err(StorageError::NotFound(format!("s3://{bucket}/{key}"))),
+                        attempt,
+                    );
+                }
+                (retry, sdk_message(&e))
+            }
+        };
+        if !retry || attempt >= READ_ATTEMPTS {
+            return (
+                Err(StorageError::S3 {
+                    op: "GetObject",
+                    bucket,
+                    key,
+                    message: format!("{message} (attempt {attempt})"),
+                }),
+                attempt,
+            );
+        }
+        tracing::debug!(bucket, key, attempt, error = %message, "retrying a read");
+        tokio::time::sleep(read_backoff(attempt, &key)).await;
+    }
 }
 
 impl std::fmt::Debug for S3 {
@@ -125,9 +210,57 @@ impl S3 {
             let conf = aws_sdk_s3::config::Builder::from(&shared)
                 .force_path_style(path_style)
                 .build();
-            aws_sdk_s3::Client::from_conf(conf)
+            let reader = aws_sdk_s3::config::Builder::from(&shared)
+                .force_path_style(path_style)
+                .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+                .build();
+            (
+                aws_sdk_s3::Client::from_conf(conf),
+                aws_sdk_s3::Client::from_conf(reader),
+            )
         });
-        Ok(S3 { rt, client })
+        let (client, reader) = client;
+        Ok(S3 { rt, client, reader })
+    }
+
+    /// GETs `keys` of `bucket` with at most `concurrency` requests in flight, each retried on
+    /// 5xx, 429, timeouts and connection errors (up to [`READ_ATTEMPTS`] attempts, exponential
+    /// backoff with jitter); 404 is [`StorageError::NotFound`] at once. Results in input order.
+    pub fn get_many(&self, bucket: &str, keys: &[String], concurrency: usize) -> ReadMany {
+        self.rt.block_on(async {
+            let mut results: Vec<Option<Result<Vec<u8>, StorageError>>> =
+                (0..keys.len()).map(|_| None).collect();
+            let mut set = tokio::task::JoinSet::new();
+            let (mut next, mut requests, mut retries) = (0usize, 0u64, 0u64);
+            loop {
+                while set.len() < concurrency.max(1) && next < keys.len() {
+                    let (i, client) = (next, self.reader.clone());
+                    let (bucket, key) = (bucket.to_owned(), keys[i].clone());
+                    set.spawn(async move {
+                        let (r, attempts) = get_with_retry(client, bucket, key).await;
+                        (i, r, attempts)
+                    });
+                    next += 1;
+                }
+                match set.join_next().await {
+                    None => break,
+                    Some(Ok((i, r, attempts))) => {
+                        requests += u64::from(attempts);
+                        retries += u64::from(attempts - 1);
+                        results[i] = Some(r);
+                    }
+                    Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
+                }
+            }
+            ReadMany {
+                results: results
+                    .into_iter()
+                    .map(|r| r.expect("every key was read"))
+                    .collect(),
+                requests,
+                retries,
+            }
+        })
     }
 
     /// Lists every object under `prefix`.
@@ -276,6 +409,73 @@ impl Storage {
         }
     }
 
+    /// Reads many small objects or files (manifests, link files): S3 objects with
+    /// [`S3::get_many`] (bounded concurrency, retries), local files in parallel.
+    pub fn read_many(&self, locs: &[Location], concurrency: usize) -> ReadMany {
+        use rayon::prelude::*;
+        let mut out = ReadMany {
+            results: (0..locs.len()).map(|_| Ok(Vec::new())).collect(),
+            ..Default::default()
+        };
+        let mut by_bucket: std::collections::BTreeMap<&str, Vec<(usize, String)>> =
+            Default::default();
+        let local: Vec<(usize, Result<Vec<u8>, StorageError>)> = locs
+            .par_iter()
+            .enumerate()
+            .filter_map(|(i, l)| match l {
+                Location::Local(p) => Some((
+                    i,
+                    fs::read(p).map_err(|e| {
+                        if e.kind() == io::ErrorKind::NotFound {
+                            StorageError::NotFound(p.display().to_string())
+                        } else {
+                            StorageError::Io(IoError {
+                                op: "failed to read",
+                                path: p.clone(),
+                                source: e,
+                            })
+                        }
+                    }),
+                )),
+                Location::S3 { .. } => None,
+            })
+            .collect();
+        out.requests += local.len() as u64;
+        for (i, r) in local {
+            out.results[i] = r;
+        }
+        for (i, l) in locs.iter().enumerate() {
+            if let Location::S3 { bucket, key } = l {
+                by_bucket.entry(bucket).or_default().push((i, key.clone()));
+            }
+        }
+        for (bucket, items) in by_bucket {
+            let s3 = match self.s3() {
+                Ok(s3) => s3,
+                Err(e) => {
+                    let message = e.to_string();
+                    for (i, key) in items {
+                        out.results[i] = Err(StorageError::S3 {
+                            op: "GetObject",
+                            bucket: bucket.to_owned(),
+                            key,
+                            message: message.clone(),
+                        });
+                    }
+                    continue;
+                }
+            };
+            let keys: Vec<String> = items.iter().map(|(_, k)| k.clone()).collect();
+            let r = s3.get_many(bucket, &keys, concurrency);
+            out.requests += r.requests;
+            out.retries += r.retries;
+            for ((i, _), res) in items.into_iter().zip(r.results) {
+                out.results[i] = res;
+            }
+        }
+        out
+    }
+
     /// Whether an input exists (used to find inventory data files next to a manifest).
     pub fn exists(&self, loc: &Location) -> bool {
         match loc {
@@ -390,6 +590,37 @@ mod tests {
             .unwrap()
             .read_to_end(&mut out)
             .is_err());
+    }
+
+    #[test]
+    fn read_backoff_grows_within_bounds() {
+        for attempt in 1..=8 {
+            let base = 100u64 << (attempt - 1).min(5);
+            for key in ["a", "docker/registry/v2/blobs/sha256/00/x/data"] {
+                let d = read_backoff(attempt, key).as_millis() as u64;
+                assert!((base / 2..=base).contains(&d), "{attempt} {key}: {d}");
+                assert_eq!(read_backoff(attempt, key), read_backoff(attempt, key));
+            }
+        }
+    }
+
+    #[test]
+    fn read_many_local_keeps_order_and_reports_missing_files() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b) = (t.path().join("a"), t.path().join("b"));
+        std::fs::write(&a, b"one").unwrap();
+        std::fs::write(&b, b"two").unwrap();
+        let locs = [
+            Location::Local(b.clone()),
+            Location::Local(t.path().join("missing")),
+            Location::Local(a.clone()),
+        ];
+        let r = Storage::new(false).read_many(&locs, 4);
+        assert_eq!(r.requests, 3);
+        assert_eq!(r.retries, 0);
+        assert_eq!(r.results[0].as_deref().unwrap(), b"two");
+        assert!(matches!(r.results[1], Err(StorageError::NotFound(_))));
+        assert_eq!(r.results[2].as_deref().unwrap(), b"one");
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Reads one log input: decompresses by content, hashes the raw bytes, splits the text into
-//! blocks at line boundaries and parses the blocks in parallel (rayon) into [`Aggregates`],
+//! blocks at record boundaries and parses the blocks in parallel (rayon) into [`Aggregates`],
 //! counters and quarantined lines. Memory is bounded by a few blocks plus the aggregates.
+//!
+//! A record is a line, except for `notifications`, whose records are envelopes that may span
+//! several lines ([`notifications::envelopes`]); a record's line number is the line it starts on.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
@@ -13,6 +16,7 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::config::IngestConfig;
 use crate::ingest::client::normalize_addr;
 use crate::ingest::event::{Event, LineOutcome, ParseFn, ParseOptions, Reject, MAX_LINE};
+use crate::ingest::parse::notifications;
 use crate::ingest::tables::{day_of, Aggregates, RejectRow};
 use crate::model::{LogFormat, UaClass};
 
@@ -23,7 +27,7 @@ const BLOCK: usize = 4 << 20;
 /// Counts for one input (also the ledger record's numbers).
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
 pub struct Counts {
-    /// Non-empty lines read.
+    /// Non-empty lines read (for `notifications`, envelopes: one may span several lines).
     pub lines: u64,
     /// Pull events.
     pub pulls: u64,
@@ -119,12 +123,27 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-/// Splits a reader into blocks that end at a newline; yields `(first_line_no, bytes)`.
+/// Splits a reader into blocks that end at a record boundary (`cut` gives the end of the last
+/// whole record in a buffer, `None` if there is none yet); yields `(first_line_no, bytes)`.
 struct Blocks<R> {
     r: R,
     carry: Vec<u8>,
     next_line: u64,
     done: bool,
+    cut: fn(&[u8]) -> Option<usize>,
+}
+
+/// The end of the last whole line.
+fn line_cut(buf: &[u8]) -> Option<usize> {
+    memchr::memrchr(b'\n', buf).map(|i| i + 1)
+}
+
+/// Where a block of `format` may end.
+fn cut_for(format: LogFormat) -> fn(&[u8]) -> Option<usize> {
+    match format {
+        LogFormat::Notifications => notifications::block_cut,
+        _ => line_cut,
+    }
 }
 
 impl<R: Read> Iterator for Blocks<R> {
@@ -137,7 +156,7 @@ impl<R: Read> Iterator for Blocks<R> {
         let start = buf.len();
         buf.resize(start.max(BLOCK) + BLOCK, 0);
         let mut filled = start;
-        // Read until at least one newline is present beyond `start` or EOF.
+        // Read until a block's worth is buffered and a record boundary is present, or EOF.
         loop {
             if filled == buf.len() {
                 buf.resize(buf.len() * 2, 0);
@@ -149,7 +168,7 @@ impl<R: Read> Iterator for Blocks<R> {
                 }
                 Ok(n) => {
                     filled += n;
-                    if filled >= BLOCK && memchr::memrchr(b'\n', &buf[..filled]).is_some() {
+                    if filled >= BLOCK && (self.cut)(&buf[..filled]).is_some() {
                         break;
                     }
                 }
@@ -162,8 +181,7 @@ impl<R: Read> Iterator for Blocks<R> {
         }
         buf.truncate(filled);
         if !self.done {
-            let cut =
-                memchr::memrchr(b'\n', &buf).expect("loop ends with a newline when not at EOF") + 1;
+            let cut = (self.cut)(&buf).expect("loop ends with a record boundary when not at EOF");
             self.carry = buf[cut..].to_vec();
             buf.truncate(cut);
         }
@@ -224,7 +242,13 @@ fn parse_block(
             }
         }
     };
-    for (line_no, mut line) in (first_line + 1..).zip(block.split(|&b| b == b'\n')) {
+    let records: Box<dyn Iterator<Item = (u64, &[u8])> + '_> = match format {
+        LogFormat::Notifications => Box::new(
+            notifications::envelopes(block).map(move |(off, rec)| (first_line + 1 + off, rec)),
+        ),
+        _ => Box::new((first_line + 1..).zip(block.split(|&b| b == b'\n'))),
+    };
+    for (line_no, mut line) in records {
         if let Some(l) = line.strip_suffix(b"\r") {
             line = l;
         }
@@ -330,6 +354,7 @@ pub fn read_log(
         carry: Vec::new(),
         next_line: 0,
         done: false,
+        cut: cut_for(format),
     };
     let merged = blocks
         .par_bridge()
@@ -388,6 +413,7 @@ mod tests {
             carry: Vec::new(),
             next_line: 0,
             done: false,
+            cut: line_cut,
         }
         .map(|b| b.unwrap())
         .collect();
@@ -400,6 +426,48 @@ mod tests {
             joined.extend_from_slice(b);
         }
         assert_eq!(joined, text);
+    }
+
+    /// Pretty-printed envelopes spread over several blocks: none is split, every pull is
+    /// counted once, and a reject names the line its envelope starts on.
+    #[test]
+    fn pretty_printed_notifications_across_blocks() {
+        let sample = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/written/notifications-pretty.json"
+        ))
+        .unwrap();
+        // The fourth envelope (lines 89-117) is a blob GET.
+        let blob: String = sample
+            .lines()
+            .skip(88)
+            .take(29)
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(blob.starts_with('{') && blob.ends_with('}'));
+        let n = 12_000u64;
+        let mut text = String::new();
+        for _ in 0..n {
+            text.push_str(&blob);
+            text.push('\n');
+        }
+        assert!(text.len() > 2 * BLOCK, "several blocks");
+        text.push_str("{\n   \"events\": [\n");
+        let bad_line = n * 29 + 1;
+        let cfg = crate::config::RawConfig::default()
+            .validate(&Default::default())
+            .unwrap();
+        let r = read_log(
+            LogFormat::Notifications,
+            Box::new(io::Cursor::new(text.into_bytes())),
+            &cfg.ingest,
+        )
+        .unwrap();
+        assert_eq!(r.counts.pulls, n);
+        assert_eq!(r.counts.lines, n + 1);
+        assert_eq!(r.counts.rejects.get("bad_json"), Some(&1));
+        assert_eq!(r.rejects.len(), 1);
+        assert_eq!(r.rejects[0].line, bad_line);
     }
 
     #[test]

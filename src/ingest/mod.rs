@@ -13,8 +13,10 @@
 
 pub mod client;
 pub mod event;
+pub mod graph;
 pub mod inventory;
 pub mod logs;
+pub mod manifest;
 pub mod parse;
 pub mod tables;
 
@@ -79,6 +81,9 @@ pub enum Error {
     /// Inventory.
     #[error(transparent)]
     Inventory(#[from] inventory::InventoryError),
+    /// Image graph (`--registry-storage`).
+    #[error(transparent)]
+    Graph(#[from] graph::GraphError),
 }
 
 /// Result alias.
@@ -117,6 +122,8 @@ pub struct IngestRequest {
     pub logs: Vec<LogSpec>,
     /// Inventory manifests.
     pub inventories: Vec<String>,
+    /// The registry's storage (`DIR` or `s3://bucket/prefix`): build the image graph.
+    pub registry_storage: Option<String>,
 }
 
 /// Per-input outcome for the summary.
@@ -167,6 +174,9 @@ pub struct IngestMetrics {
     pub bad_files: Vec<BadFile>,
     /// Per input.
     pub inputs: Vec<InputSummary>,
+    /// The image graph, when `--registry-storage` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph: Option<graph::GraphMetrics>,
 }
 
 #[derive(Default)]
@@ -248,6 +258,11 @@ pub fn ingest(
         )
     };
     let started = chrono::Utc::now();
+    let graph_root = req
+        .registry_storage
+        .as_deref()
+        .map(graph::Root::parse)
+        .transpose()?;
     let idx = load_index(lake)?;
     let mut metrics = IngestMetrics::default();
 
@@ -409,7 +424,7 @@ pub fn ingest(
         inv_outputs.push((key, m));
     }
 
-    let nothing_new = ledger_inputs.is_empty() && inv_outputs.is_empty();
+    let nothing_new = ledger_inputs.is_empty() && inv_outputs.is_empty() && graph_root.is_none();
     if nothing_new {
         tracing::info!(skipped = metrics.files_skipped, "nothing new to ingest");
         return Ok(metrics);
@@ -443,12 +458,18 @@ pub fn ingest(
             }
         }
     }
+    let mut staged_inventories: Vec<(String, String, std::path::PathBuf)> = Vec::new();
     for (key, m) in &inv_outputs {
         let rel = format!(
             "inventory/snapshot={}/part-{run_id}-{}.parquet",
             m.snapshot_date(),
             sanitize(&m.source_bucket)
         );
+        staged_inventories.push((
+            m.source_bucket.clone(),
+            m.snapshot_date(),
+            staging.staged_path(&rel),
+        ));
         let mut batches = Vec::new();
         let mut files = Vec::new();
         let mut rows = 0;
@@ -494,6 +515,52 @@ pub fn ingest(
             counts: None,
         });
     }
+    let mut graph_parts = Vec::new();
+    if let Some(root) = &graph_root {
+        let keys = match root {
+            graph::Root::Local(_) => graph::KeySource::Walk,
+            graph::Root::S3 { bucket, .. } => inventory_for(lake, bucket, &staged_inventories)
+                .unwrap_or(graph::KeySource::Listing),
+        };
+        let built = graph::build(graph::Input {
+            root,
+            keys,
+            lake,
+            storage,
+            today: started.date_naive(),
+        })?;
+        tracing::info!(
+            manifests = built.metrics.manifests,
+            fetched = built.metrics.manifests_fetched,
+            blobs = built.metrics.blobs,
+            unreferenced = built.metrics.blobs_unreferenced,
+            "built the image graph"
+        );
+        for (table, schema, batch) in [
+            ("blob_refs", graph::blob_refs_schema(), &built.blob_refs),
+            (
+                "manifest_refs",
+                graph::manifest_refs_schema(),
+                &built.manifest_refs,
+            ),
+            ("tags", graph::tags_schema(), &built.tags),
+        ] {
+            let rel = format!("{table}/snapshot={}/{part}", built.snapshot);
+            write_parquet(&staging.path_for(&rel), schema, std::slice::from_ref(batch))?;
+            metrics.outputs.push(rel.clone());
+            graph_parts.push(rel);
+        }
+        if let Some(batch) = &built.new_manifests {
+            let rel = format!("manifests/{part}");
+            write_parquet(
+                &staging.path_for(&rel),
+                graph::manifests_schema(),
+                std::slice::from_ref(batch),
+            )?;
+            metrics.outputs.push(rel);
+        }
+        metrics.graph = Some(built.metrics);
+    }
     if !rejects.is_empty() {
         let rel = format!("_rejects/date={}/{part}", started.format("%Y-%m-%d"));
         write_parquet(
@@ -515,12 +582,14 @@ pub fn ingest(
         "outputs": metrics.outputs,
         "totals": metrics.totals,
         "bad_files": metrics.bad_files,
+        "graph": metrics.graph,
     });
     if std::env::var_os("BLOBTIER_TEST_PAUSE_BEFORE_COMMIT").is_some() {
         // Test hook: lets the crash test kill the process with every output staged.
         std::thread::sleep(std::time::Duration::from_secs(30));
     }
     staging.commit(&ledger)?;
+    graph::prune_superseded(lake, &graph_parts);
     tracing::info!(
         files = metrics.files_read,
         skipped = metrics.files_skipped,
@@ -530,6 +599,52 @@ pub fn ingest(
     );
     drop(lock);
     Ok(metrics)
+}
+
+/// The inventory snapshot to take the registry's keys from: one of `bucket` staged by this run,
+/// else the newest in the lake (its part files for `bucket`).
+fn inventory_for(
+    lake: &Lake,
+    bucket: &str,
+    staged: &[(String, String, std::path::PathBuf)],
+) -> Option<graph::KeySource> {
+    if let Some((_, date, path)) = staged
+        .iter()
+        .filter(|(b, _, _)| b == bucket)
+        .max_by(|a, b| a.1.cmp(&b.1))
+    {
+        return Some(graph::KeySource::Inventory(
+            date.clone(),
+            vec![path.clone()],
+        ));
+    }
+    let suffix = format!("-{}.parquet", sanitize(bucket));
+    let mut snapshots: Vec<(String, Vec<std::path::PathBuf>)> =
+        std::fs::read_dir(lake.root().join("inventory"))
+            .ok()?
+            .flatten()
+            .filter_map(|e| {
+                let date = e
+                    .file_name()
+                    .to_string_lossy()
+                    .strip_prefix("snapshot=")?
+                    .to_owned();
+                let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(e.path())
+                    .ok()?
+                    .flatten()
+                    .map(|f| f.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().ends_with(&suffix))
+                    })
+                    .collect();
+                files.sort();
+                (!files.is_empty()).then_some((date, files))
+            })
+            .collect();
+    snapshots.sort();
+    let (date, files) = snapshots.pop()?;
+    Some(graph::KeySource::Inventory(date, files))
 }
 
 fn sanitize(s: &str) -> String {

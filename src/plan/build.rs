@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::config::{MoveMethod, PlanConfig};
+use crate::config::{ArchiveScope, MoveMethod, PlanConfig};
 use crate::cost::{self, Prices, StorageClass};
 use crate::plan::file::PlanRow;
 
@@ -40,6 +40,12 @@ pub struct Blob {
     pub target_class: Option<String>,
     /// Repositories that reference the blob (from layer links), if known.
     pub repos: Vec<String>,
+    /// Reachable from a current tag (`None`: the lake has no image graph for it).
+    pub referenced_by_tag: Option<bool>,
+    /// Repositories whose manifests reference the blob (`None`: no image graph).
+    pub ref_repos: Option<i64>,
+    /// Days since the last pull of a manifest that references the blob (`None`: none known).
+    pub days_since_last_manifest_pull: Option<i64>,
 }
 
 /// Everything a decision needs besides the blob.
@@ -130,12 +136,16 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
     if from == StorageClass::IntelligentTiering && !cfg.include_intelligent_tiering {
         return keep(row, "kept:intelligent_tiering");
     }
-    if size < cfg.min_size {
+    // A blob a current tag reaches must be servable: a registry cannot serve GLACIER or
+    // DEEP_ARCHIVE without a restore, so `docker pull` of that tag is broken until it is back.
+    let tagged = b.referenced_by_tag == Some(true);
+    if size < cfg.min_size && !(tagged && is_archive(from)) {
         return keep(row, "kept:too_small");
     }
-    // Archived blobs that clients asked for: restore, then back to STANDARD.
+    // Archived blobs that a current tag needs or that clients asked for: restore, then back
+    // to STANDARD.
     if is_archive(from) {
-        if b.pulls[1] > 0 {
+        if tagged || b.pulls[1] > 0 {
             let input = cost::MoveInput {
                 from,
                 to: StorageClass::Standard,
@@ -154,7 +164,12 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
             row.tier = "reheat".into();
             row.action = "restore".into();
             row.method = "copy".into();
-            row.reason = "restore:pulled".into();
+            row.reason = if tagged {
+                "restore:tagged"
+            } else {
+                "restore:pulled"
+            }
+            .into();
             row.monthly_cost_after = ev.monthly_after;
             row.one_time_cost = ev.one_time.total;
             row.payback_days = ev.payback_days;
@@ -174,6 +189,21 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
         let reason = format!("kept:{}", row.tier);
         return keep(row, &reason);
     }
+    if is_archive(to) {
+        // Only blobs the image graph shows no current tag reaches (`plan.archive_scope`).
+        match (b.referenced_by_tag, b.ref_repos) {
+            (Some(true), _) => return keep(row, "kept:tagged"),
+            (None, _) if cfg.archive_scope != ArchiveScope::UntaggedOrUnknown => {
+                return keep(row, "kept:graph_unknown")
+            }
+            (Some(false), refs)
+                if cfg.archive_scope == ArchiveScope::Unreferenced && refs != Some(0) =>
+            {
+                return keep(row, "kept:referenced")
+            }
+            _ => {}
+        }
+    }
     let down =
         cost::monthly_storage(ctx.prices, to, size) < cost::monthly_storage(ctx.prices, from, size);
     if down && ctx.hold_down.is_some() {
@@ -183,6 +213,10 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
     if down && b.pulls[0] > 0 {
         // A safety net under any rule: nothing pulled in the last 7 days moves down.
         return keep(row, "kept:recent");
+    }
+    if down && cfg.count_manifest_pulls && b.days_since_last_manifest_pull.is_some_and(|d| d < 7) {
+        // The same net for images pulled by clients that had the blob cached.
+        return keep(row, "kept:recent_manifest_pull");
     }
     if down && (b.age_days as f64) < f64::from(cost::min_days(ctx.prices, from)) {
         return keep(row, "kept:min_duration");
@@ -232,6 +266,47 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
     row
 }
 
+/// The `digest_stats` that tier rules and decisions see. With an image graph
+/// (`last_manifest_pull_at` present) it gains `days_since_last_manifest_pull`, and, when
+/// `count_manifest_pulls`, a manifest pull counts as a use of every blob it reaches:
+/// `pulls_30d`/`pulls_90d` are raised to `manifest_pulls_30d`/`_90d`, `last_pull_at` and
+/// `days_since_last_pull` take the later of the two. (`pulls_7d` has no manifest counterpart;
+/// `kept:recent_manifest_pull` is its safety net.) Older stats without the columns pass as is.
+pub fn plan_view(
+    stats: LazyFrame,
+    as_of_day: i32,
+    count_manifest_pulls: bool,
+) -> PolarsResult<LazyFrame> {
+    let mut lf = stats;
+    let schema = lf.collect_schema()?;
+    if !schema.contains("last_manifest_pull_at") {
+        return Ok(lf);
+    }
+    let since = (lit(as_of_day)
+        - col("last_manifest_pull_at")
+            .cast(DataType::Date)
+            .cast(DataType::Int32))
+    .cast(DataType::Int64)
+    .alias("days_since_last_manifest_pull");
+    lf = lf.with_column(since);
+    if count_manifest_pulls {
+        lf = lf.with_columns([
+            polars::lazy::dsl::max_horizontal([col("pulls_30d"), col("manifest_pulls_30d")])?
+                .alias("pulls_30d"),
+            polars::lazy::dsl::max_horizontal([col("pulls_90d"), col("manifest_pulls_90d")])?
+                .alias("pulls_90d"),
+            polars::lazy::dsl::min_horizontal([
+                col("days_since_last_pull"),
+                col("days_since_last_manifest_pull"),
+            ])?
+            .alias("days_since_last_pull"),
+            polars::lazy::dsl::max_horizontal([col("last_pull_at"), col("last_manifest_pull_at")])?
+                .alias("last_pull_at"),
+        ]);
+    }
+    Ok(lf)
+}
+
 /// Reads `digest_stats` with the tier rules applied, into blobs (inventory rows only).
 pub fn load_blobs(
     stats: LazyFrame,
@@ -265,10 +340,26 @@ pub fn load_blobs(
         i("pulls_90d")?,
         i("days_since_last_pull")?,
     );
+    // Image-graph columns: absent from stats written before the graph existed.
+    let opt_i = |n: &str| -> PolarsResult<Option<Int64Chunked>> {
+        match df.column(n) {
+            Ok(c) => Ok(Some(c.cast(&DataType::Int64)?.i64()?.clone())),
+            Err(_) => Ok(None),
+        }
+    };
+    let tagged = match df.column("referenced_by_tag") {
+        Ok(c) => Some(c.cast(&DataType::Boolean)?.bool()?.clone()),
+        Err(_) => None,
+    };
+    let (ref_repos, since_manifest) =
+        (opt_i("ref_repos")?, opt_i("days_since_last_manifest_pull")?);
     let mut out = Vec::with_capacity(df.height());
     for r in 0..df.height() {
         let d = digest.get(r).unwrap_or_default().to_string();
         out.push(Blob {
+            referenced_by_tag: tagged.as_ref().and_then(|c| c.get(r)),
+            ref_repos: ref_repos.as_ref().and_then(|c| c.get(r)),
+            days_since_last_manifest_pull: since_manifest.as_ref().and_then(|c| c.get(r)),
             repos: repos.get(&d).cloned().unwrap_or_default(),
             digest: d,
             bucket: bucket.get(r).unwrap_or_default().to_string(),
@@ -377,30 +468,40 @@ mod tests {
             (0i64..50, 0i64..200, 0i64..600),
             proptest::option::of(0i64..400),
             0usize..5,
+            (
+                proptest::option::of(any::<bool>()),
+                proptest::option::of(0i64..3),
+                proptest::option::of(0i64..60),
+            ),
         )
-            .prop_map(|(size, class, age, (p7, p30, p90), since, rule)| {
-                let tiers = [
-                    ("hot", "STANDARD"),
-                    ("warm", "STANDARD"),
-                    ("cold", "GLACIER_IR"),
-                    ("cool", "STANDARD_IA"),
-                    ("archive", "DEEP_ARCHIVE"),
-                ];
-                let (tier, target) = tiers[rule];
-                Blob {
-                    digest: format!("sha256:{:064x}", size),
-                    bucket: "b".into(),
-                    key: format!("docker/registry/v2/blobs/sha256/00/{size:064x}/data"),
-                    size: size as i64,
-                    storage_class: CLASSES[class].into(),
-                    age_days: age,
-                    pulls: [p7, p7 + p30, p7 + p30 + p90],
-                    days_since_last_pull: since,
-                    tier: Some(tier.into()),
-                    target_class: Some(target.into()),
-                    ..Default::default()
-                }
-            })
+            .prop_map(
+                |(size, class, age, (p7, p30, p90), since, rule, (tagged, refs, msince))| {
+                    let tiers = [
+                        ("hot", "STANDARD"),
+                        ("warm", "STANDARD"),
+                        ("cold", "GLACIER_IR"),
+                        ("cool", "STANDARD_IA"),
+                        ("archive", "DEEP_ARCHIVE"),
+                    ];
+                    let (tier, target) = tiers[rule];
+                    Blob {
+                        digest: format!("sha256:{:064x}", size),
+                        bucket: "b".into(),
+                        key: format!("docker/registry/v2/blobs/sha256/00/{size:064x}/data"),
+                        size: size as i64,
+                        storage_class: CLASSES[class].into(),
+                        age_days: age,
+                        pulls: [p7, p7 + p30, p7 + p30 + p90],
+                        days_since_last_pull: since,
+                        tier: Some(tier.into()),
+                        target_class: Some(target.into()),
+                        referenced_by_tag: tagged,
+                        ref_repos: refs,
+                        days_since_last_manifest_pull: msince,
+                        ..Default::default()
+                    }
+                },
+            )
     }
 
     fn rank(c: &str) -> u8 {
@@ -435,6 +536,21 @@ mod tests {
                 prop_assert_eq!(&r.to_class, &r.from_class);
                 prop_assert_eq!(r.one_time_cost, 0.0);
             }
+            // A blob a current tag reaches, or of unknown reach, never lands in a class that
+            // needs a restore; a tagged one already there is restored.
+            if b.referenced_by_tag != Some(false) && r.action != "none" {
+                prop_assert!(rank(&r.to_class) < 3, "{r:?}");
+            }
+            if b.referenced_by_tag == Some(true)
+                && rank(&b.storage_class) == 3
+                && r.reason != "kept:protected"
+            {
+                prop_assert_eq!(r.action.as_str(), "restore", "{:?}", r);
+            }
+            // A manifest pulled in the last 7 days keeps its blobs from moving down.
+            if b.days_since_last_manifest_pull.is_some_and(|d| d < 7) && r.action == "transition" {
+                prop_assert!(rank(&r.to_class) <= rank(&r.from_class), "{r:?}");
+            }
             // INTELLIGENT_TIERING objects are left alone by default.
             if b.storage_class == "INTELLIGENT_TIERING" {
                 prop_assert_eq!(r.action.as_str(), "none");
@@ -442,6 +558,171 @@ mod tests {
             // Deterministic.
             prop_assert_eq!(decide(&ctx, &b), r);
         }
+    }
+
+    /// The image-graph protections, one blob at a time. See: issue 7.
+    #[test]
+    fn graph_protections_and_their_reasons() {
+        let prices = Prices::builtin();
+        let mut cfg = cfg();
+        let untagged = Blob {
+            digest: "sha256:bb".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            size: 1 << 30,
+            storage_class: "STANDARD".into(),
+            age_days: 400,
+            tier: Some("archive".into()),
+            target_class: Some("DEEP_ARCHIVE".into()),
+            referenced_by_tag: Some(false),
+            ref_repos: Some(1),
+            ..Default::default()
+        };
+        let decide_with = |cfg: &PlanConfig, b: &Blob| {
+            let ctx = Context {
+                prices: &prices,
+                cfg,
+                as_of: 20_000,
+                hold_down: None,
+            };
+            let r = decide(&ctx, b);
+            (r.action, r.to_class, r.reason)
+        };
+        let moved = (
+            "transition".to_string(),
+            "DEEP_ARCHIVE".to_string(),
+            "moved:archive".to_string(),
+        );
+        assert_eq!(decide_with(&cfg, &untagged), moved);
+        let reason = |cfg: &PlanConfig, b: Blob| decide_with(cfg, &b).2;
+        let tagged = Blob {
+            referenced_by_tag: Some(true),
+            ..untagged.clone()
+        };
+        assert_eq!(reason(&cfg, tagged.clone()), "kept:tagged");
+        let unknown = Blob {
+            referenced_by_tag: None,
+            ref_repos: None,
+            ..untagged.clone()
+        };
+        assert_eq!(reason(&cfg, unknown.clone()), "kept:graph_unknown");
+        cfg.archive_scope = ArchiveScope::UntaggedOrUnknown;
+        assert_eq!(decide_with(&cfg, &unknown), moved);
+        assert_eq!(reason(&cfg, tagged.clone()), "kept:tagged");
+        cfg.archive_scope = ArchiveScope::Untagged;
+        // A GLACIER_IR target is instant: tags do not matter.
+        let ir = Blob {
+            target_class: Some("GLACIER_IR".into()),
+            tier: Some("cold".into()),
+            ..tagged.clone()
+        };
+        assert_eq!(reason(&cfg, ir), "moved:cold");
+        // Image pulled by a client with the blob cached three days ago.
+        let manifest_pulled = Blob {
+            days_since_last_manifest_pull: Some(3),
+            ..untagged.clone()
+        };
+        assert_eq!(
+            reason(&cfg, manifest_pulled.clone()),
+            "kept:recent_manifest_pull"
+        );
+        cfg.count_manifest_pulls = false;
+        assert_eq!(decide_with(&cfg, &manifest_pulled), moved);
+        cfg.count_manifest_pulls = true;
+        // Only garbage: referenced by an untagged manifest is not enough.
+        cfg.archive_scope = ArchiveScope::Unreferenced;
+        assert_eq!(reason(&cfg, untagged.clone()), "kept:referenced");
+        let garbage = Blob {
+            ref_repos: Some(0),
+            ..untagged.clone()
+        };
+        assert_eq!(decide_with(&cfg, &garbage), moved);
+        cfg.archive_scope = ArchiveScope::Untagged;
+        // Already in DEEP_ARCHIVE and a current tag needs it (even a small one): restore.
+        for size in [1 << 30, 1024] {
+            let archived = Blob {
+                storage_class: "DEEP_ARCHIVE".into(),
+                size,
+                ..tagged.clone()
+            };
+            assert_eq!(
+                decide_with(&cfg, &archived),
+                (
+                    "restore".to_string(),
+                    "STANDARD".to_string(),
+                    "restore:tagged".to_string()
+                )
+            );
+        }
+        let archived_untagged = Blob {
+            storage_class: "DEEP_ARCHIVE".into(),
+            ..untagged
+        };
+        assert_eq!(reason(&cfg, archived_untagged), "kept:archived");
+    }
+
+    /// Manifest pulls raise the pull columns the rules see. See: issue 7.
+    #[test]
+    fn plan_view_counts_manifest_pulls_as_uses() {
+        let us = |d: i64| d * 86_400_000_000;
+        let df = DataFrame::new_infer_height(vec![
+            Column::new("pulls_30d".into(), [0i64, 5, 2]),
+            Column::new("pulls_90d".into(), [0i64, 5, 9]),
+            Column::new("days_since_last_pull".into(), [None, Some(1i64), Some(40)]),
+            Column::new(
+                "last_pull_at".into(),
+                [None, Some(us(19_999)), Some(us(19_960))],
+            )
+            .cast(&DataType::Datetime(
+                TimeUnit::Microseconds,
+                Some(TimeZone::UTC),
+            ))
+            .unwrap(),
+            Column::new("manifest_pulls_30d".into(), [3i64, 1, 0]),
+            Column::new("manifest_pulls_90d".into(), [4i64, 1, 0]),
+            Column::new(
+                "last_manifest_pull_at".into(),
+                [Some(us(19_998) + 5), Some(us(19_990)), None],
+            )
+            .cast(&DataType::Datetime(
+                TimeUnit::Microseconds,
+                Some(TimeZone::UTC),
+            ))
+            .unwrap(),
+        ])
+        .unwrap();
+        let get = |count: bool| {
+            plan_view(df.clone().lazy(), 20_000, count)
+                .unwrap()
+                .collect()
+                .unwrap()
+        };
+        let on = get(true);
+        let i = |df: &DataFrame, n: &str| -> Vec<Option<i64>> {
+            let c = df.column(n).unwrap().i64().unwrap().clone();
+            (0..c.len()).map(|k| c.get(k)).collect()
+        };
+        assert_eq!(i(&on, "pulls_30d"), [Some(3), Some(5), Some(2)]);
+        assert_eq!(i(&on, "pulls_90d"), [Some(4), Some(5), Some(9)]);
+        assert_eq!(
+            i(&on, "days_since_last_manifest_pull"),
+            [Some(2), Some(10), None]
+        );
+        assert_eq!(i(&on, "days_since_last_pull"), [Some(2), Some(1), Some(40)]);
+        let off = get(false);
+        assert_eq!(i(&off, "pulls_30d"), [Some(0), Some(5), Some(2)]);
+        assert_eq!(i(&off, "days_since_last_pull"), [None, Some(1), Some(40)]);
+        assert_eq!(
+            i(&off, "days_since_last_manifest_pull"),
+            [Some(2), Some(10), None]
+        );
+        // Stats written before the image graph existed pass unchanged.
+        let old = df.drop("last_manifest_pull_at").unwrap();
+        let same = plan_view(old.clone().lazy(), 20_000, true)
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert!(same.equals_missing(&old));
     }
 
     #[test]
@@ -452,6 +733,7 @@ mod tests {
             prices: &prices,
             cfg: &cfg,
             as_of: 20_000,
+            hold_down: None,
         };
         let b = Blob {
             digest: "sha256:aa".into(),

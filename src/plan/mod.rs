@@ -271,9 +271,11 @@ pub fn run_plan(
     let stats = LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), ScanArgsParquet::default())
         .map_err(Error::Query)?;
     let repos = repos_by_digest(lake, as_of)?;
+    let day = (as_of - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
+    let stats =
+        build::plan_view(stats, day, cfg.plan.count_manifest_pulls).map_err(Error::Query)?;
     let blobs = build::load_blobs(stats, &policy::tier_sql(&cfg.plan.tiers), &repos)
         .map_err(Error::Query)?;
-    let day = (as_of - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
     let ctx = build::Context {
         prices: &prices,
         cfg: &cfg.plan,

@@ -15,35 +15,6 @@ use crate::stats::template::{expand, Dialect};
 /// tables (so it can never drift from the query).
 pub fn stats_schema(windows: &[u32]) -> PolarsResult<DataFrame> {
     polars::error::set_warning_function(|_, _| {});
-    let ts = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
-    let s = |n: &str| Column::new_empty(n.into(), &DataType::String);
-    let pulls = DataFrame::new_infer_height(vec![
-        s("digest"),
-        s("client"),
-        s("repo"),
-        s("ua_class"),
-        s("source"),
-        Column::new_empty("pulls".into(), &DataType::Int64),
-        Column::new_empty("bytes".into(), &DataType::Int64),
-        Column::new_empty("first_at".into(), &ts),
-        Column::new_empty("last_at".into(), &ts),
-        s("date"),
-    ])?;
-    let inventory = DataFrame::new_infer_height(vec![
-        s("bucket"),
-        s("key"),
-        s("version_id"),
-        Column::new_empty("is_latest".into(), &DataType::Boolean),
-        Column::new_empty("is_delete_marker".into(), &DataType::Boolean),
-        Column::new_empty("size".into(), &DataType::Int64),
-        Column::new_empty("last_modified".into(), &ts),
-        s("etag"),
-        s("storage_class"),
-        s("intelligent_tiering_access_tier"),
-        s("digest"),
-        s("kind"),
-        s("repo"),
-    ])?;
     let opts = crate::stats::StatsOptions {
         as_of: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date"),
         windows: windows.to_vec(),
@@ -57,8 +28,16 @@ pub fn stats_schema(windows: &[u32]) -> PolarsResult<DataFrame> {
     )
     .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
     let mut ctx = SQLContext::new();
-    ctx.register("pulls", pulls.lazy());
-    ctx.register("inventory", inventory.lazy());
+    for table in [
+        "pulls",
+        "manifest_pulls",
+        "inventory",
+        "blob_refs",
+        "manifest_refs",
+        "tags",
+    ] {
+        ctx.register(table, crate::stats::empty_table(table)?.lazy());
+    }
     ctx.execute(&sql)?.collect()
 }
 

@@ -339,6 +339,10 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
     )));
     d.extend(chart("pulls_vs_ratio.svg"));
 
+    if let Some(u) = &s.unreferenced {
+        unreferenced_section(&mut d, u);
+    }
+
     if let Some(bt) = &s.backtest {
         backtest_section(&mut d, bt);
     }
@@ -440,6 +444,38 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
             .collect(),
     ));
     d
+}
+
+fn unreferenced_section(d: &mut Vec<Block>, u: &super::Unreferenced) {
+    d.push(Block::Heading("Unreferenced blobs".into()));
+    d.push(Block::Para(format!(
+        "{} blobs ({}) are referenced by no manifest of any repository: `registry \
+         garbage-collect` would delete them. They cost {} a month now, {} after the plan ({} of \
+         them move). blobtier reports them and never deletes anything; run the registry's \
+         garbage collection (registry in read-only mode) to reclaim them.",
+        n(u.blobs),
+        bytes(u.bytes),
+        money(u.monthly_cost_now),
+        money(u.monthly_cost_after),
+        n(u.planned_moves)
+    )));
+    if !u.largest.is_empty() {
+        d.push(table(
+            &["Blob", "Size", "Class", "Monthly cost now"],
+            &[false, true, false, true],
+            u.largest
+                .iter()
+                .map(|b| {
+                    vec![
+                        short(&b.digest),
+                        bytes(b.size.max(0) as u64),
+                        b.storage_class.clone(),
+                        money(b.monthly_cost_now),
+                    ]
+                })
+                .collect(),
+        ));
+    }
 }
 
 fn backtest_section(d: &mut Vec<Block>, bt: &super::backtest::Backtest) {

@@ -272,6 +272,9 @@ pub struct StatRow {
     pub unique_pull_ratio_30d: Option<f64>,
     /// Days since the last pull.
     pub days_since_last_pull: Option<i64>,
+    /// Repositories whose manifests reach the blob (None: no image graph, or stats written
+    /// before it existed).
+    pub ref_repos: Option<i64>,
 }
 
 /// Reads `digest_stats/as_of=D/`.
@@ -301,9 +304,15 @@ pub fn read_stats(dir: &Path) -> Result<Vec<StatRow>> {
     } else {
         None
     };
+    let ref_repos = if c.has("ref_repos") {
+        Some(c.i64("ref_repos")?)
+    } else {
+        None
+    };
     let mut out = Vec::with_capacity(df.height());
     for i in 0..df.height() {
         out.push(StatRow {
+            ref_repos: ref_repos.as_ref().and_then(|r| r.get(i)),
             digest: digest.get(i).unwrap_or_default().to_string(),
             bucket: bucket.get(i).map(str::to_string),
             key: key.get(i).map(str::to_string),
@@ -426,6 +435,40 @@ pub struct Summary {
     pub assumptions: Assumptions,
     /// The latest backtest on or before as-of, if any.
     pub backtest: Option<backtest::Backtest>,
+    /// Blobs no manifest references (None without an image graph).
+    pub unreferenced: Option<Unreferenced>,
+}
+
+/// Blobs in the inventory that no manifest revision of any repository references
+/// (`ref_repos = 0`): what `registry garbage-collect` would delete, and what they cost.
+/// blobtier only reports them; it never deletes anything.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Unreferenced {
+    /// Blobs.
+    pub blobs: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Their monthly cost now (USD, from `decisions`).
+    pub monthly_cost_now: f64,
+    /// Their monthly cost after the plan (USD).
+    pub monthly_cost_after: f64,
+    /// Of the blobs, those the plan moves.
+    pub planned_moves: u64,
+    /// The costliest, at most [`TOP_MOVES`].
+    pub largest: Vec<UnreferencedBlob>,
+}
+
+/// One unreferenced blob.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnreferencedBlob {
+    /// Digest.
+    pub digest: String,
+    /// Bytes.
+    pub size: i64,
+    /// Current class.
+    pub storage_class: String,
+    /// Monthly cost now (USD).
+    pub monthly_cost_now: f64,
 }
 
 /// Price table identity.
@@ -1100,6 +1143,7 @@ pub fn summarize(i: &Inputs<'_>) -> Summary {
     }
     let hot_set = hot_set(i, &inv);
     let pull_through = pull_through(i.stats);
+    let unreferenced = unreferenced(i);
 
     // Data quality.
     let ps = i.plan_summary;
@@ -1232,7 +1276,51 @@ pub fn summarize(i: &Inputs<'_>) -> Summary {
         data_quality: dq,
         assumptions,
         backtest: i.backtest.clone(),
+        unreferenced,
     }
+}
+
+/// Sums the decisions of the blobs no manifest references (None when no stats row carries
+/// `ref_repos`, i.e. the lake has no image graph for as-of).
+fn unreferenced(i: &Inputs<'_>) -> Option<Unreferenced> {
+    if i.stats.iter().all(|s| s.ref_repos.is_none()) {
+        return None;
+    }
+    let garbage: std::collections::HashSet<&str> = i
+        .stats
+        .iter()
+        .filter(|s| s.in_inventory && s.ref_repos == Some(0))
+        .map(|s| s.digest.as_str())
+        .collect();
+    let mut u = Unreferenced::default();
+    let mut rows: Vec<&PlanRow> = i
+        .rows
+        .iter()
+        .filter(|r| garbage.contains(r.digest.as_str()))
+        .collect();
+    for r in &rows {
+        u.blobs += 1;
+        u.bytes += r.size.max(0) as u64;
+        u.monthly_cost_now += r.monthly_cost_now;
+        u.monthly_cost_after += r.monthly_cost_after;
+        u.planned_moves += u64::from(r.action != "none");
+    }
+    rows.sort_by(|a, b| {
+        b.monthly_cost_now
+            .total_cmp(&a.monthly_cost_now)
+            .then(a.digest.cmp(&b.digest))
+    });
+    u.largest = rows
+        .into_iter()
+        .take(TOP_MOVES)
+        .map(|r| UnreferencedBlob {
+            digest: r.digest.clone(),
+            size: r.size,
+            storage_class: r.from_class.clone(),
+            monthly_cost_now: r.monthly_cost_now,
+        })
+        .collect();
+    Some(u)
 }
 
 fn list_days(days: &[String]) -> String {

@@ -1,11 +1,13 @@
 //! Stats: per-digest pull windows, unique clients and unique-pull ratio, joined with the
-//! latest inventory snapshot on or before as-of. The analytics live in `queries/*.sql`
-//! (portable SQL run by Polars' streaming engine); this module only registers the lake's
-//! tables, fills in parameters and writes the result atomically to
-//! `digest_stats/as_of=DATE/`. Inputs after as-of are never read, so a backfill is
-//! reproducible.
+//! latest inventory snapshot on or before as-of, and with the latest image-graph snapshot on or
+//! before as-of (manifest pulls propagated to every blob they reach, `referenced_by_tag`,
+//! `ref_repos`). The analytics live in `queries/*.sql` (portable SQL run by Polars' streaming
+//! engine); this module only registers the lake's tables, fills in parameters and writes the
+//! result atomically to `digest_stats/as_of=DATE/`. Inputs after as-of are never read, so a
+//! backfill is reproducible.
 
 pub mod coverage;
+pub mod partition;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -85,6 +87,8 @@ pub struct StatsResult {
     pub path: PathBuf,
     /// The inventory snapshot used.
     pub snapshot: String,
+    /// The image-graph snapshot used, if the lake has one on or before as-of.
+    pub graph_snapshot: Option<String>,
     /// The stats table.
     pub df: DataFrame,
     /// By storage class.
@@ -130,22 +134,103 @@ fn scan_dir(path: &Path, hive: bool) -> PolarsResult<LazyFrame> {
     LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), args)
 }
 
-/// An empty `pulls` table (a lake with an inventory but no logs yet).
-fn empty_pulls() -> PolarsResult<LazyFrame> {
+/// An empty table of the lake's schema for `table` (one the stats query reads): for a lake
+/// without logs, without manifest requests or without an image graph, and for the schema
+/// checks of tier rules.
+pub fn empty_table(table: &str) -> PolarsResult<DataFrame> {
     let ts = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
-    let df = DataFrame::new_infer_height(vec![
-        Column::new_empty("digest".into(), &DataType::String),
-        Column::new_empty("client".into(), &DataType::String),
-        Column::new_empty("repo".into(), &DataType::String),
-        Column::new_empty("ua_class".into(), &DataType::String),
-        Column::new_empty("source".into(), &DataType::String),
-        Column::new_empty("pulls".into(), &DataType::Int64),
-        Column::new_empty("bytes".into(), &DataType::Int64),
-        Column::new_empty("first_at".into(), &ts),
-        Column::new_empty("last_at".into(), &ts),
-        Column::new_empty("date".into(), &DataType::String),
-    ])?;
-    Ok(df.lazy())
+    let s = |n: &str| Column::new_empty(n.into(), &DataType::String);
+    let i = |n: &str| Column::new_empty(n.into(), &DataType::Int64);
+    let b = |n: &str| Column::new_empty(n.into(), &DataType::Boolean);
+    let t = |n: &str| Column::new_empty(n.into(), &ts);
+    let cols = match table {
+        "pulls" => vec![
+            s("digest"),
+            s("client"),
+            s("repo"),
+            s("ua_class"),
+            s("source"),
+            i("pulls"),
+            i("bytes"),
+            t("first_at"),
+            t("last_at"),
+            s("date"),
+        ],
+        "manifest_pulls" => vec![
+            s("repo"),
+            s("reference"),
+            s("client"),
+            s("ua"),
+            s("ua_class"),
+            s("source"),
+            i("requests"),
+            t("first_at"),
+            t("last_at"),
+            s("date"),
+        ],
+        "inventory" => vec![
+            s("bucket"),
+            s("key"),
+            s("version_id"),
+            b("is_latest"),
+            b("is_delete_marker"),
+            i("size"),
+            t("last_modified"),
+            s("etag"),
+            s("storage_class"),
+            s("intelligent_tiering_access_tier"),
+            s("digest"),
+            s("kind"),
+            s("repo"),
+        ],
+        "tags" => vec![s("repo"), s("tag"), s("manifest"), s("link_fingerprint")],
+        "manifest_refs" => vec![s("manifest"), s("digest"), s("role")],
+        "blob_refs" => vec![
+            s("digest"),
+            s("role"),
+            s("media_type"),
+            b("in_storage"),
+            i("size"),
+            i("ref_manifests"),
+            i("ref_repos"),
+            i("ref_tags"),
+            b("referenced_by_tag"),
+        ],
+        other => {
+            return Err(PolarsError::ComputeError(
+                format!("no such lake table `{other}`").into(),
+            ))
+        }
+    };
+    DataFrame::new_infer_height(cols)
+}
+
+/// The image-graph tables of the latest snapshot on or before `as_of`: the date and the
+/// newest part file of `blob_refs`, `manifest_refs` and `tags` (all written by one run).
+pub fn graph_snapshot(lake: &Lake, as_of: NaiveDate) -> Option<(String, [PathBuf; 3])> {
+    let (date, blob_refs) = crate::ingest::graph::latest_part(lake, "blob_refs", Some(as_of))?;
+    let newest = |table: &str| -> Option<PathBuf> {
+        let dir = lake.root().join(table).join(format!("snapshot={date}"));
+        fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("part-") && n.ends_with(".parquet"))
+            })
+            .max()
+    };
+    let (manifest_refs, tags) = (newest("manifest_refs")?, newest("tags")?);
+    Some((date, [blob_refs, manifest_refs, tags]))
+}
+
+fn scan_file(path: &Path) -> PolarsResult<LazyFrame> {
+    LazyFrame::scan_parquet(
+        PlRefPath::new(path.display().to_string().as_str()),
+        ScanArgsParquet::default(),
+    )
 }
 
 fn has_parquet(dir: &Path) -> bool {
@@ -226,22 +311,17 @@ pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
     )
     .map_err(|source| Error::Template { query: q, source })?;
     tracing::debug!(query = q, sql = %sql, "expanded query");
+    let graph = graph_snapshot(lake, opts.as_of);
+    // Every aggregate is per digest: run the query once per digest range and append the
+    // results in range order, so memory is bounded by one range (see `partition`).
     let pulls_dir = lake.root().join("pulls");
-    let pulls = if has_parquet(&pulls_dir) {
-        scan_dir(&pulls_dir, true)
-    } else {
-        empty_pulls()
-    }
-    .map_err(qerr(q))?;
-    let inventory = scan_dir(&inv_dir, false).map_err(qerr(q))?;
-    let mut ctx = SQLContext::new();
-    ctx.register("pulls", pulls);
-    ctx.register("inventory", inventory);
-    let lf = ctx.execute(&sql).map_err(qerr(q))?;
-    let mut df = lf
-        .collect_with_engine(Engine::Streaming)
-        .map_err(qerr(q))?
-        .unwrap_single();
+    let k = match std::env::var(partition::ENV_RANGES)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        Some(k @ (1 | 16 | 256)) => k,
+        _ => partition::choose(partition::parquet_bytes(&pulls_dir)),
+    };
     let rel = format!("digest_stats/as_of={}", opts.as_of);
     let run_id = format!(
         "stats-{}-{}",
@@ -254,19 +334,106 @@ pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
         .at("failed to create", &new_dir)
         .map_err(LakeError::from)?;
     let file = new_dir.join("part-0.parquet");
-    {
-        let f = fs::File::create(&file)
-            .at("failed to create", &file)
-            .map_err(LakeError::from)?;
-        ParquetWriter::new(f)
-            .with_compression(ParquetCompression::Zstd(None))
-            .finish(&mut df)
+    let mut writer: Option<polars::io::parquet::write::BatchedWriter<fs::File>> = None;
+    for (lo, hi) in partition::ranges(k) {
+        let in_range = |lf: LazyFrame| -> LazyFrame {
+            let mut e: Option<Expr> = None;
+            if let Some(lo) = &lo {
+                e = Some(col("digest").gt_eq(lit(lo.clone())));
+            }
+            if let Some(hi) = &hi {
+                let h = col("digest").lt(lit(hi.clone()));
+                e = Some(match e {
+                    Some(x) => x.and(h),
+                    None => h,
+                });
+            }
+            match e {
+                Some(e) => lf.filter(e),
+                None => lf,
+            }
+        };
+        let mut ctx = SQLContext::new();
+        for table in ["pulls", "manifest_pulls"] {
+            let dir = lake.root().join(table);
+            let lf = if has_parquet(&dir) {
+                scan_dir(&dir, true)
+            } else {
+                empty_table(table).map(DataFrame::lazy)
+            }
             .map_err(qerr(q))?;
+            ctx.register(table, if table == "pulls" { in_range(lf) } else { lf });
+        }
+        ctx.register(
+            "inventory",
+            in_range(scan_dir(&inv_dir, false).map_err(qerr(q))?),
+        );
+        for (i, table) in ["blob_refs", "manifest_refs", "tags"]
+            .into_iter()
+            .enumerate()
+        {
+            let lf = match &graph {
+                Some((_, files)) => scan_file(&files[i]),
+                None => empty_table(table).map(DataFrame::lazy),
+            }
+            .map_err(qerr(q))?;
+            ctx.register(table, if table == "tags" { lf } else { in_range(lf) });
+        }
+        let lf = ctx.execute(&sql).map_err(qerr(q))?;
+        let part = lf
+            .collect_with_engine(Engine::Streaming)
+            .map_err(qerr(q))?
+            .unwrap_single();
+        tracing::debug!(range = ?lo, rows = part.height(), "stats range");
+        if writer.is_none() {
+            let f = fs::File::create(&file)
+                .at("failed to create", &file)
+                .map_err(LakeError::from)?;
+            writer = Some(
+                ParquetWriter::new(f)
+                    .with_compression(ParquetCompression::Zstd(None))
+                    .batched(&part.schema())
+                    .map_err(qerr(q))?,
+            );
+        }
+        if let Some(w) = writer.as_mut() {
+            w.write_batch(&part).map_err(qerr(q))?;
+        }
+    }
+    if let Some(w) = writer {
+        w.finish().map_err(qerr(q))?;
         fs::File::open(&file)
             .and_then(|f| f.sync_all())
             .at("failed to sync", &file)
             .map_err(LakeError::from)?;
     }
+    // The summaries read back only the columns they need.
+    let df = LazyFrame::scan_parquet(
+        PlRefPath::new(file.to_string_lossy().as_ref()),
+        ScanArgsParquet::default(),
+    )
+    .and_then(|lf| {
+        let want = [
+            "digest",
+            "storage_class",
+            "size",
+            "in_inventory",
+            "pulls_30d",
+            "pulls_90d",
+            "unique_clients_30d",
+            "unique_pull_ratio_30d",
+            "referenced_by_tag",
+            "ref_repos",
+        ];
+        let schema = lf.clone().collect_schema()?;
+        let cols: Vec<Expr> = want
+            .iter()
+            .filter(|c| schema.contains(c))
+            .map(|c| col(*c))
+            .collect();
+        lf.select(cols).collect()
+    })
+    .map_err(qerr(q))?;
     let target = lake.root().join(&rel);
     if let Some(parent) = target.parent() {
         fs::create_dir_all(parent)
@@ -291,6 +458,7 @@ pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
     Ok(StatsResult {
         path: target.join("part-0.parquet"),
         snapshot,
+        graph_snapshot: graph.map(|(d, _)| d),
         df,
         by_class,
         top,
@@ -326,6 +494,23 @@ pub fn print_summary(s: &StatsResult) {
         s.snapshot
     );
     outln!("pulled in 90 days: {pulled90}; never pulled in 90 days: {}; absent from inventory: {absent}", n - pulled90);
+    match &s.graph_snapshot {
+        Some(g) => {
+            let count = |name: &str, pred: &dyn Fn(&Column) -> Option<usize>| {
+                s.df.column(name).ok().and_then(pred).unwrap_or(0)
+            };
+            let tagged = count("referenced_by_tag", &|c| {
+                c.bool().ok().and_then(|b| b.sum()).map(|n| n as usize)
+            });
+            let unreferenced = count("ref_repos", &|c| {
+                c.i64().ok().map(|c| c.equal(0).sum().unwrap_or(0) as usize)
+            });
+            outln!("image graph snapshot {g}: reachable from a tag: {tagged}; referenced by no manifest: {unreferenced}");
+        }
+        None => outln!(
+            "no image graph on or before as-of: referenced_by_tag is unknown (ingest with --registry-storage)"
+        ),
+    }
     outln!("\nby storage class:\n{}", render_table(&s.by_class));
     outln!("top digests by pulls_30d:\n{}", render_table(&s.top));
 }

@@ -121,7 +121,7 @@ fn stats_of_the_written_combined_lines_match_the_hand_computed_table() {
     let file = walk(&lake.join("digest_stats")).pop().unwrap();
     let v = read_rows(&file);
     //            digest  pulls_7d unique_7d bytes_30d repos_90d ci_share_30d
-    let want: [(&str, i64, i64, i64, i64, Option<f64>); 4] = [
+    let want: [Expected; 4] = [
         (D07, 1, 1, 0, 1, Some(0.0)),
         (D3E, 2, 2, 3402451 + 1048576, 1, Some(1.0)),
         (NEVER, 0, 0, 0, 0, None),
@@ -139,6 +139,8 @@ fn stats_of_the_written_combined_lines_match_the_hand_computed_table() {
 }
 
 type Row = (String, i64, i64, i64, i64, Option<f64>);
+/// digest, pulls_7d, unique_clients_7d, bytes_served_30d, repos_90d, ci_share_30d.
+type Expected = (&'static str, i64, i64, i64, i64, Option<f64>);
 
 fn read_rows(file: &Path) -> Vec<Row> {
     use arrow::array::{Array, AsArray};

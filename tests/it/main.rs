@@ -6,7 +6,9 @@ mod support;
 
 mod apply;
 mod fixtures;
+mod graph;
 mod ingest;
+mod registry;
 mod report;
 mod run;
 mod s3_ingest;

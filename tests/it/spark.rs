@@ -474,3 +474,31 @@ fn spark_runner_matches_blobtier_on_the_sample_data_lake() {
     let table = compare_runs(&demo.join("lake"), end, &[], &t.path().join("spark"));
     assert!(!table.rows.is_empty());
 }
+
+/// A lake with an image graph and manifest pulls, from a real registry (tests/it/registry.rs):
+/// the graph columns (`manifest_pulls_*` through tags and indexes, `last_manifest_pull_at`,
+/// `referenced_by_tag`, `ref_repos`) agree too. See: issue 7.
+#[test]
+fn spark_runner_matches_blobtier_on_a_real_registry_lake() {
+    let t = tempfile::tempdir().unwrap();
+    let (lake, today, x) = crate::registry::scenario_lake(t.path());
+    let table = compare_runs(&lake, today, &[], &t.path().join("spark"));
+    assert_eq!(table.rows.len(), x.digests.len());
+    let (d, tagged, mp) = (
+        table.col("digest"),
+        table.col("referenced_by_tag"),
+        table.col("manifest_pulls_30d"),
+    );
+    let row = |name: &str| {
+        let digest = Cell::Str(x.digests[name].clone());
+        table.rows.iter().find(|r| r[d] == digest).unwrap()
+    };
+    assert_eq!(row("O1")[tagged], Cell::Bool(false));
+    assert_eq!(row("B")[tagged], Cell::Bool(true));
+    assert_eq!(row("B")[mp], Cell::Int(9));
+    assert_eq!(
+        row("AMD")[mp],
+        Cell::Int(1),
+        "reached through the index only"
+    );
+}

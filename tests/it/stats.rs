@@ -533,6 +533,13 @@ fn stats_match_an_independent_fold_over_the_raw_events() {
         .arg(&lake))
     .assert_success();
     assert_eq!(read_stats(&lake, as_of, &windows), got);
+    // Run per digest range (as for large lakes): the same rows, in the same order.
+    run(blobtier()
+        .args(["stats", "--as-of", "2026-11-26", "--lake"])
+        .arg(&lake)
+        .env("BLOBTIER_STATS_RANGES", "16"))
+    .assert_success();
+    assert_eq!(read_stats(&lake, as_of, &windows), got);
 }
 
 #[test]

@@ -1,5 +1,10 @@
-//! Registry notification envelopes (`formats.md` §3.5), one compact JSON envelope
-//! `{"events":[…]}` per line, as a receiving endpoint would store them.
+//! Registry notification envelopes (`formats.md` §3.5) `{"events":[…]}`, as a receiving
+//! endpoint stores them: back to back, each either compact on one line or pretty-printed over
+//! several lines (the registry itself sends them pretty-printed with three-space indentation).
+//! [`envelopes`] splits a block of such a file into envelopes, each with the number of the line
+//! it starts on (so a reject names the line where its envelope begins); [`block_cut`] says where
+//! a block may end. A line that starts with `{` in its first column always starts a new envelope,
+//! so one truncated envelope cannot swallow the ones after it.
 //!
 //! Each `pull` event whose `request.method` is `GET` is used: a manifest media type gives a
 //! manifest request (reference = `target.tag`, else `target.digest`), anything else (blobs
@@ -151,6 +156,96 @@ fn push_events<'a>(env: Envelope<'a>, out: &mut Vec<Event<'a>>) -> Result<(), Re
     Ok(())
 }
 
+/// Where a block of a notifications input may end: just after the last newline that is
+/// followed by `{` in the first column (the start of an envelope), or `None` if there is none.
+pub fn block_cut(buf: &[u8]) -> Option<usize> {
+    memchr::memmem::rfind(buf, b"\n{").map(|i| i + 1)
+}
+
+/// Splits `block` (whole envelopes, as cut by [`block_cut`]) into envelopes; see [`Envelopes`].
+pub fn envelopes(block: &[u8]) -> Envelopes<'_> {
+    Envelopes {
+        buf: block,
+        pos: 0,
+        line: 0,
+    }
+}
+
+/// Iterator over the envelopes of a block: `(line, bytes)` where `line` is the 0-based number,
+/// within the block, of the line the envelope starts on.
+///
+/// An envelope is a top-level JSON object or array, found by counting brackets outside strings.
+/// Whitespace between envelopes is skipped. Text at the top level that is not JSON is returned
+/// up to the end of its line (the parser rejects it). An envelope still open when a line starts
+/// with `{`, or at the end of the block, is returned as it is (the parser rejects it).
+#[derive(Debug, Clone)]
+pub struct Envelopes<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    line: u64,
+}
+
+impl<'a> Iterator for Envelopes<'a> {
+    type Item = (u64, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let buf = self.buf;
+        while self.pos < buf.len() && buf[self.pos].is_ascii_whitespace() {
+            if buf[self.pos] == b'\n' {
+                self.line += 1;
+            }
+            self.pos += 1;
+        }
+        if self.pos >= buf.len() {
+            return None;
+        }
+        let (start, start_line) = (self.pos, self.line);
+        if !matches!(buf[start], b'{' | b'[') {
+            let end = memchr::memchr(b'\n', &buf[start..]).map_or(buf.len(), |i| start + i);
+            self.pos = end;
+            return Some((start_line, &buf[start..end]));
+        }
+        let (mut depth, mut in_string, mut escaped) = (0u32, false, false);
+        while self.pos < buf.len() {
+            let c = buf[self.pos];
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if c == b'\\' {
+                    escaped = true;
+                } else if c == b'"' || c == b'\n' {
+                    // A raw newline cannot be inside a JSON string: the envelope is broken.
+                    in_string = false;
+                }
+            } else {
+                match c {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            self.pos += 1;
+                            return Some((start_line, &buf[start..self.pos]));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if c == b'\n' {
+                self.line += 1;
+                if buf.get(self.pos + 1) == Some(&b'{') {
+                    // A new envelope starts in the first column: this one was truncated.
+                    let end = self.pos;
+                    self.pos += 1;
+                    return Some((start_line, &buf[start..end]));
+                }
+            }
+            self.pos += 1;
+        }
+        Some((start_line, &buf[start..]))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +258,10 @@ mod tests {
     const WRITTEN: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/written/notifications.jsonl"
+    );
+    const PRETTY: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/written/notifications-pretty.json"
     );
 
     /// A real sample as one compact line: HTTP headers (up to the first blank line of a
@@ -319,6 +418,68 @@ mod tests {
         assert_eq!(events, want);
     }
 
+    /// Pretty-printed envelopes as distribution 2.8.2 sends them (captured from a real
+    /// registry), then a truncated one, a compact one, two compact ones on one line and a line
+    /// that is not JSON: every envelope is found, with the line it starts on.
+    #[test]
+    fn pretty_printed_envelopes_back_to_back() {
+        let text = std::fs::read(PRETTY).unwrap();
+        let got: Vec<(u64, Result<LineOutcome, Reject>, usize)> = envelopes(&text)
+            .map(|(line, rec)| {
+                let mut out = Vec::new();
+                let r = parse(rec, &ParseOptions::default(), &mut out);
+                (line + 1, r, out.len())
+            })
+            .collect();
+        use LineOutcome::*;
+        assert_eq!(
+            got,
+            vec![
+                (1, Ok(Ignored("no_pull_events")), 0), // a HEAD pull
+                (30, Ok(Used), 1),                     // OCI index by tag
+                (60, Ok(Used), 1),                     // its arm64 manifest by digest
+                (89, Ok(Used), 1),                     // blob GET
+                (118, Ok(Used), 1),                    // blob GET
+                (147, Err(Reject::BadJson), 0),        // truncated after 12 lines
+                (159, Ok(Used), 1),                    // compact, one line
+                (160, Ok(Used), 1),                    // two compact envelopes on one line
+                (160, Ok(Used), 1),
+                (161, Err(Reject::BadJson), 0), // not JSON
+            ]
+        );
+        let mut out = Vec::new();
+        let (_, index) = envelopes(&text).nth(1).unwrap();
+        parse(index, &ParseOptions::default(), &mut out).unwrap();
+        let Event::Manifest(m) = &out[0] else {
+            panic!("{out:?}")
+        };
+        assert_eq!((&*m.repo, &*m.reference), ("team/multi", "v1"));
+        assert_eq!(m.ts, 1_795_809_218_000_307);
+        // A block may end only where an envelope starts in the first column; cutting there
+        // and splitting both halves finds the same envelopes.
+        let cut = block_cut(&text).unwrap();
+        assert_eq!(&text[cut..cut + 10], b"{\"events\":");
+        let halves: Vec<&[u8]> = envelopes(&text[..cut])
+            .chain(envelopes(&text[cut..]))
+            .map(|(_, r)| r)
+            .collect();
+        let whole: Vec<&[u8]> = envelopes(&text).map(|(_, r)| r).collect();
+        assert_eq!(halves, whole);
+        // One envelope per line: the same records as splitting at newlines.
+        let compact = std::fs::read(WRITTEN).unwrap();
+        let by_line: Vec<&[u8]> = compact
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        let lines: Vec<u64> = envelopes(&compact).map(|(l, _)| l).collect();
+        assert_eq!(lines, (0..by_line.len() as u64).collect::<Vec<_>>());
+        assert_eq!(
+            envelopes(&compact).map(|(_, r)| r).collect::<Vec<_>>(),
+            by_line
+        );
+        assert_eq!(envelopes(b" \n\t\n").count(), 0);
+    }
+
     #[test]
     #[ignore = "reads the non-redistributable samples in ../shared/samples; run locally with --ignored"]
     fn local_unlicensed_samples() {
@@ -388,6 +549,34 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
             let _ = parse(&bytes, &ParseOptions::default(), &mut Vec::new());
+        }
+
+        /// Envelopes are disjoint, in order, cover every byte that is not whitespace between
+        /// them, and their line numbers count the newlines before them.
+        #[test]
+        fn envelopes_partition_any_input(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just("{".to_string()), Just("}".to_string()), Just("[".to_string()),
+                    Just("]".to_string()), Just("\"".to_string()), Just("\\".to_string()),
+                    Just("\n".to_string()), Just(" ".to_string()), Just("x".to_string()),
+                    Just("\n{".to_string()),
+                ],
+                0..60,
+            )
+        ) {
+            let text = parts.concat().into_bytes();
+            let mut end = 0usize;
+            for (line, rec) in envelopes(&text) {
+                prop_assert!(!rec.is_empty());
+                let start = rec.as_ptr() as usize - text.as_ptr() as usize;
+                prop_assert!(start >= end);
+                prop_assert!(text[end..start].iter().all(u8::is_ascii_whitespace));
+                let newlines = text[..start].iter().filter(|&&b| b == b'\n').count() as u64;
+                prop_assert_eq!(line, newlines);
+                end = start + rec.len();
+            }
+            prop_assert!(text[end..].iter().all(u8::is_ascii_whitespace));
         }
 
         #[test]

@@ -7,5 +7,6 @@
 pub mod cli;
 pub mod fault_proxy;
 pub mod localstack;
+pub mod registry;
 
 pub use localstack::{block_on, localstack, LocalStack};
