@@ -79,6 +79,7 @@ pub fn run_demo(sample: &Path, out: &Path) -> Result<Outcome, Error> {
             .cloned()
             .collect(),
         registry_storage: None,
+        graph_date: None,
     };
     let m = crate::ingest::ingest(&lake, &req, &cfg, &Storage::new(false))?;
     let s = crate::stats::run_stats(

@@ -130,6 +130,7 @@ pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
                 logs: a.logs,
                 inventories: a.inventory,
                 registry_storage: a.registry_storage,
+                graph_date: None,
             };
             let m = ingest::ingest(&lake, &req, &cfg, &storage)?;
             print_json(&m);

@@ -165,6 +165,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
             .collect(),
         inventories,
         registry_storage: cfg.run.registry_storage.clone(),
+        graph_date: Some(opts.as_of),
     };
     let ingest = crate::ingest::ingest(&lake, &req, cfg, &storage)?;
     timings.insert("ingest".into(), json!(t.elapsed().as_secs_f64()));

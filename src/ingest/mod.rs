@@ -124,6 +124,10 @@ pub struct IngestRequest {
     pub inventories: Vec<String>,
     /// The registry's storage (`DIR` or `s3://bucket/prefix`): build the image graph.
     pub registry_storage: Option<String>,
+    /// The snapshot date of a graph whose keys come from a directory walk or a listing
+    /// (default: the run's UTC date). `run` passes its as-of, so that the stats it computes
+    /// next use the graph it just built.
+    pub graph_date: Option<chrono::NaiveDate>,
 }
 
 /// Per-input outcome for the summary.
@@ -527,7 +531,7 @@ pub fn ingest(
             keys,
             lake,
             storage,
-            today: started.date_naive(),
+            today: req.graph_date.unwrap_or_else(|| started.date_naive()),
         })?;
         tracing::info!(
             manifests = built.metrics.manifests,

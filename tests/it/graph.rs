@@ -263,3 +263,85 @@ fn graph_columns_match_a_fold_over_manifest_pulls() {
         assert_eq!(r["manifest_pulls_90d"], 0, "{r:?}");
     }
 }
+
+/// `blobtier run` with `[run] registry_storage`: the graph it builds carries the run's as-of
+/// (yesterday), so the stats of that day use it.
+#[test]
+fn run_builds_the_graph_its_stats_use() {
+    let t = tempfile::tempdir().unwrap();
+    let storage = t.path().join("storage");
+    let v2 = storage.join("docker/registry/v2");
+    let (layer, config) = (put_blob(&v2, b"a layer"), put_blob(&v2, b"a config"));
+    let unused = put_blob(&v2, b"left behind");
+    let m = image(&v2, &config, &[&layer]);
+    revision(&v2, "team/app", &m);
+    link(
+        &v2,
+        "repositories/team/app/_manifests/tags/v1/current/link",
+        &m,
+    );
+    let as_of = chrono::Utc::now().date_naive() - Duration::days(1);
+    let logs = t.path().join("logs");
+    fs::create_dir_all(&logs).unwrap();
+    fs::write(
+        logs.join("registry.log"),
+        manifest_get(
+            as_of.and_hms_opt(10, 0, 0).unwrap(),
+            "team/app",
+            "v1",
+            "containerd/1.7",
+        ),
+    )
+    .unwrap();
+    let mut inv: Vec<InvRow> = Vec::new();
+    for f in walk(&storage) {
+        let key = f
+            .strip_prefix(&storage)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        inv.push((
+            key,
+            1000,
+            "2026-01-01T00:00:00.000Z".into(),
+            "STANDARD".into(),
+        ));
+    }
+    let inv_root = t.path().join("inv");
+    write_inventory(&inv_root, "registry", &as_of.to_string(), &inv);
+    let lake = t.path().join("lake");
+    let cfg = t.path().join("blobtier.toml");
+    fs::write(
+        &cfg,
+        format!(
+            "[run]\nlake = \"{}\"\nlogs = [\"registry-json:{}\"]\ninventory = \"{}\"\nregistry_storage = \"{}\"\n\n[ingest]\nclient_key = \"a-test-key-of-at-least-16-bytes\"\n",
+            lake.display(),
+            logs.display(),
+            inv_root.join("dest/registry/cfg").display(),
+            storage.display()
+        ),
+    )
+    .unwrap();
+    let out = run(blobtier().arg("--config").arg(&cfg).args([
+        "run",
+        "--allow-gaps",
+        "--as-of",
+        &as_of.to_string(),
+    ]));
+    assert!(out.code() == 0 || out.code() == 1, "{out}");
+    assert!(
+        lake.join(format!("blob_refs/snapshot={as_of}")).is_dir(),
+        "{out}"
+    );
+    let files = walk(&lake.join(format!("digest_stats/as_of={as_of}")));
+    let rows: BTreeMap<String, BTreeMap<String, Value>> = read_rows(&files[0])
+        .into_iter()
+        .map(|r| (r["digest"].as_str().unwrap().to_owned(), r))
+        .collect();
+    for d in [&layer, &config, &m] {
+        assert_eq!(rows[d.as_str()]["referenced_by_tag"], true, "{d}");
+        assert_eq!(rows[d.as_str()]["manifest_pulls_30d"], 1, "{d}");
+    }
+    assert_eq!(rows[&unused]["referenced_by_tag"], false);
+    assert_eq!(rows[&unused]["ref_repos"], 0);
+}
