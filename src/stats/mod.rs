@@ -392,7 +392,7 @@ pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
             writer = Some(
                 ParquetWriter::new(f)
                     .with_compression(ParquetCompression::Zstd(None))
-                    .batched(&part.schema())
+                    .batched(part.schema())
                     .map_err(qerr(q))?,
             );
         }
