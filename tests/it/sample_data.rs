@@ -67,7 +67,9 @@ fn pulls_per_day(lake: &Path) -> BTreeMap<String, i64> {
             .unwrap()
             .trim_start_matches("date=")
             .to_string();
-        let n: i64 = read_i64_by(std::slice::from_ref(&f), "digest", "pulls").values().sum();
+        let n: i64 = read_i64_by(std::slice::from_ref(&f), "digest", "pulls")
+            .values()
+            .sum();
         *out.entry(day).or_default() += n;
     }
     out
