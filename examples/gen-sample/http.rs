@@ -371,7 +371,7 @@ pub(crate) fn duration_ns(req: &Req, v: &View) -> u64 {
         _ => 1_500_000 + h % 25_000_000,
     };
     // A few slow ones.
-    if h % 97 == 0 {
+    if h.is_multiple_of(97) {
         base * 40 + 1_234_567_891
     } else {
         base

@@ -302,7 +302,7 @@ fn build_objects(ctx: &Ctx) -> Objects {
             b"version: 0.1\nstorage:\n  s3:\n    bucket: registry-prod\n",
         ),
         (
-            "reports/dt=2026-11-01/usage.csv",
+            "reports/dt=2026-07-01/usage.csv",
             b"repo,pulls\nteam1/api,1204\n",
         ),
         ("scratch/caf\u{e9} notes.txt", b"migration notes\n"),
@@ -495,29 +495,37 @@ fn stats(rows: &[Row]) -> Value {
     })
 }
 
+/// Blobs of the latest snapshot: current (latest version not a delete marker) and listed at
+/// all (any version, delete markers included).
+pub(crate) struct InLatest {
+    pub(crate) current: HashSet<u32>,
+    pub(crate) listed: HashSet<u32>,
+}
+
 /// Writes both snapshots and the Parquet copy; returns the expected-values section.
 /// `last_pull[k][blob]` = last pull at or before snapshot `k` (or `i64::MIN`).
 pub(crate) fn write(
     ctx: &Arc<Ctx>,
     snaps: [i64; 2],
     last_pull: &[Vec<i64>; 2],
-) -> io::Result<(Value, HashSet<u32>)> {
+) -> io::Result<(Value, InLatest)> {
     let ob = build_objects(ctx);
     let root = &ctx.out;
     let mut out = Vec::new();
-    let mut in_latest: HashSet<u32> = HashSet::new();
+    let mut in_latest = InLatest {
+        current: HashSet::new(),
+        listed: HashSet::new(),
+    };
     for (k, &t) in snaps.iter().enumerate() {
         let mut rows = rows_at(ctx, &ob, t, &last_pull[k]);
         if k == 0 {
             for o in &ob.objs {
                 if let Some(b) = o.blob {
-                    if o.vers
-                        .iter()
-                        .filter(|v| v.created <= t)
-                        .next_back()
-                        .is_some_and(|v| !v.dm)
-                    {
-                        in_latest.insert(b);
+                    if let Some(v) = o.vers.iter().rfind(|v| v.created <= t) {
+                        in_latest.listed.insert(b);
+                        if !v.dm {
+                            in_latest.current.insert(b);
+                        }
                     }
                 }
             }

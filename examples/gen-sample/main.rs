@@ -95,6 +95,16 @@ pub(crate) struct Params {
     pub(crate) s3_incident_slot_hours: i64,
     pub(crate) s3_shards: u32,
     pub(crate) s3_p_late: f64,
+    /// Delivery incidents: (start as a fraction of the window, length in days).
+    pub(crate) s3_incidents: Vec<(f64, i64)>,
+    /// Share of the registry-internal S3 reads (link lookups) that are rendered.
+    pub(crate) s3_internal: f64,
+    /// Days covered by one combined access log file.
+    pub(crate) combined_roll_days: u32,
+    /// Days covered by one notifications file.
+    pub(crate) notify_roll_days: u32,
+    /// Days with a storm of unauthenticated `GET /v2/` retries (fractions of the window).
+    pub(crate) storms: Vec<f64>,
     pub(crate) gz_level: u32,
     pub(crate) zstd_level: i32,
     pub(crate) bad_every: u64,
@@ -109,23 +119,28 @@ impl Params {
         Params {
             repos: 40,
             base_repos: 6,
-            images_per_repo: 4.0,
+            images_per_repo: 2.6,
             ci: 6,
             nodes: 24,
             humans: 60,
-            rate: 9.0,
+            rate: 3.0,
             target_lines: None,
             rollout_nodes: 1.2,
-            scanner_repos: 1.0,
+            scanner_repos: 0.35,
             big_blobs: false,
             s3_slot_hours: 8,
-            s3_incident_slot_hours: 24 * 6,
+            s3_incident_slot_hours: 24 * 10,
             s3_shards: 1,
             s3_p_late: 0.0,
+            s3_incidents: vec![(0.12, 10), (0.45, 10), (0.78, 10)],
+            s3_internal: 0.35,
+            notify_roll_days: 30,
+            combined_roll_days: 7,
+            storms: vec![0.08, 0.25, 0.41, 0.58, 0.74, 0.9],
             gz_level: 9,
             zstd_level: 19,
             bad_every: 250,
-            bad_p: 0.12,
+            bad_p: 1.0,
             bad_p_s3: 1.0,
             inv_files: 3,
             parquet_files: 2,
@@ -152,6 +167,11 @@ impl Params {
             s3_incident_slot_hours: 1,
             s3_shards: (n / 2_000_000).clamp(1, 8) as u32,
             s3_p_late: 0.002,
+            s3_incidents: vec![(0.22, 5), (0.64, 4)],
+            s3_internal: 1.0,
+            notify_roll_days: 1,
+            combined_roll_days: 1,
+            storms: vec![0.08, 0.25, 0.41, 0.58, 0.74, 0.9],
             gz_level: if n > 1_000_000 { 1 } else { 6 },
             zstd_level: 3,
             bad_every: 250,
@@ -171,6 +191,18 @@ pub(crate) struct Ctx {
     pub(crate) win: Window,
     pub(crate) out: PathBuf,
     pub(crate) access_key: String,
+}
+
+/// A per-format renderer fed with day batches in order.
+pub(crate) trait DayWriter: Send {
+    /// Renders one day.
+    fn day(&mut self, batch: &DayBatch) -> std::io::Result<()>;
+    /// Closes what is still open.
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// The report (taken once, at the end).
+    fn take_report(&mut self) -> Report;
 }
 
 /// One day's requests, sorted by time.
@@ -252,48 +284,30 @@ fn main() -> Result<(), Box<dyn Error>> {
         win.last_day() - 7 * DAY + 3600 * NS,
     ];
 
-    // ---- writer threads ----
-    type Job = Arc<DayBatch>;
+    // ---- writer threads: one per format, fed the same day batches ----
     let mut senders = Vec::new();
-    let mut handles: Vec<thread::JoinHandle<std::io::Result<Report>>> = Vec::new();
-    macro_rules! spawn_writer {
-        ($name:literal, $make:expr, $finish:expr) => {{
-            let (tx, rx) = sync_channel::<Job>(2);
-            let c = Arc::clone(&ctx);
-            senders.push(tx);
-            handles.push(
-                thread::Builder::new()
-                    .name($name.into())
-                    .spawn(move || {
-                        let mut wr = $make(c);
-                        for b in rx {
-                            wr.day(&b)?;
-                        }
-                        #[allow(clippy::redundant_closure_call)]
-                        $finish(&mut wr)?;
-                        Ok(std::mem::take(&mut wr.report))
-                    })
-                    .expect("spawn writer thread"),
-            );
-        }};
+    let mut handles = Vec::new();
+    for name in ["s3", "json", "combined", "notify"] {
+        let (tx, rx) = sync_channel::<Arc<DayBatch>>(2);
+        let c = Arc::clone(&ctx);
+        senders.push(tx);
+        let h = thread::Builder::new().name(name.into()).spawn(
+            move || -> std::io::Result<Report> {
+                let mut wr: Box<dyn DayWriter> = match name {
+                    "s3" => Box::new(s3log::S3Writer::new(c)),
+                    "json" => Box::new(registry::JsonWriter::new(c)),
+                    "combined" => Box::new(registry::CombinedWriter::new(c)),
+                    _ => Box::new(notify::NotifyWriter::new(c)),
+                };
+                for b in rx {
+                    wr.day(&b)?;
+                }
+                wr.finish()?;
+                Ok(wr.take_report())
+            },
+        )?;
+        handles.push(h);
     }
-    spawn_writer!("s3", s3log::S3Writer::new, |w: &mut s3log::S3Writer| w
-        .finish());
-    spawn_writer!(
-        "json",
-        registry::JsonWriter::new,
-        |_: &mut registry::JsonWriter| std::io::Result::Ok(())
-    );
-    spawn_writer!(
-        "combined",
-        registry::CombinedWriter::new,
-        |_: &mut registry::CombinedWriter| std::io::Result::Ok(())
-    );
-    spawn_writer!(
-        "notify",
-        notify::NotifyWriter::new,
-        |_: &mut notify::NotifyWriter| std::io::Result::Ok(())
-    );
 
     // ---- day loop ----
     let nb = ctx.w.blobs.len();
@@ -321,8 +335,6 @@ fn main() -> Result<(), Box<dyn Error>> {
     writeln!(pulls_csv, "day,digest,pulls")?;
     let mut pending: Vec<Req> = Vec::new();
     let mut rate = ctx.p.rate;
-    let mut ratio = 10.0; // registry requests per unit of rate (learned)
-    let (mut reqs_so_far, mut rate_so_far) = (0u64, 0f64);
     let weight = |d: u32| {
         let wd = ((win.start / DAY + i64::from(d)) + 3).rem_euclid(7);
         if wd >= 5 {
@@ -331,6 +343,21 @@ fn main() -> Result<(), Box<dyn Error>> {
             1.0
         }
     };
+    // Registry requests per unit of rate, learned as days go by; calibrated first on two
+    // throw-away generations of day 0 (each day has its own random stream, so this does not
+    // change what is generated).
+    let mut ratio = 10.0;
+    if let Some(n) = ctx.p.target_lines {
+        let wsum: f64 = (0..win.days).map(weight).sum();
+        for _ in 0..2 {
+            let probe_rate = (n as f64 * weight(0) / wsum / ratio).max(0.5);
+            let mut probe = Vec::new();
+            traffic::gen_day(&ctx, 0, probe_rate, &mut probe);
+            let reqs = probe.iter().filter(|r| r.op.is_registry()).count();
+            ratio = (reqs as f64 / probe_rate).max(0.1);
+        }
+    }
+    let (mut reqs_so_far, mut rate_so_far) = (0u64, 0f64);
     for day in 0..win.days {
         let d0 = win.start + i64::from(day) * DAY;
         let d1 = d0 + DAY;
@@ -473,7 +500,7 @@ fn expected_json(
     t: &Truth,
     reps: [&Report; 4],
     inventory: Value,
-    in_latest: &std::collections::HashSet<u32>,
+    in_latest: &inventory::InLatest,
 ) -> Value {
     let w = &ctx.w;
     let ppd = per_day(ctx, &t.pulls_per_day);
@@ -514,14 +541,19 @@ fn expected_json(
         .map(|(b, &n)| (n, format!("sha256:{}", w.blobs[b].hex())))
         .collect();
     pulled.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    let absent: Vec<String> = t
-        .per_blob
-        .iter()
-        .enumerate()
-        .filter(|(b, &n)| n > 0 && !in_latest.contains(&(*b as u32)))
-        .map(|(b, _)| format!("sha256:{}", w.blobs[b].hex()))
-        .collect();
+    let pulled_where = |f: &dyn Fn(u32) -> bool| -> Vec<String> {
+        t.per_blob
+            .iter()
+            .enumerate()
+            .filter(|(b, &n)| n > 0 && f(*b as u32))
+            .map(|(b, _)| format!("sha256:{}", w.blobs[b].hex()))
+            .collect()
+    };
+    let absent = pulled_where(&|b| !in_latest.listed.contains(&b));
+    let deleted =
+        pulled_where(&|b| in_latest.listed.contains(&b) && !in_latest.current.contains(&b));
     let never_pulled = in_latest
+        .current
         .iter()
         .filter(|&&b| t.per_blob[b as usize] == 0)
         .count();
@@ -559,6 +591,7 @@ fn expected_json(
             "days": args.days,
             "synthetic": true,
         },
+        "end_date": ymd(ctx.win.last_day()),
         "window": {
             "first_day": ymd(ctx.win.start),
             "last_day": ymd(ctx.win.last_day()),
@@ -587,9 +620,10 @@ fn expected_json(
         "inventory": {
             "bucket": http::BUCKET,
             "snapshots": inventory,
-            "blob_digests_in_latest_snapshot": in_latest.len(),
+            "blob_digests_in_latest_snapshot": in_latest.current.len(),
             "never_pulled_blobs_in_latest_snapshot": never_pulled,
             "pulled_digests_absent_from_latest_snapshot": absent,
+            "pulled_digests_deleted_in_latest_snapshot": deleted,
             "garbage_collected_digests": gc,
         },
         "top_pulled_digests": pulled.iter().take(10).map(|(n, d)| json!({"digest": d, "pulls": n})).collect::<Vec<_>>(),
@@ -619,8 +653,8 @@ It models one CNCF distribution registry storing blobs in the S3 bucket `registr
 The same {} blob pulls ({} manifest requests) are rendered in four formats:\n\n\
 - `logs/s3-access/`: S3 server access logs (plain text, named by delivery time).\n\
 - `logs/registry-json/`: the registry's logrus JSON log, one gzip file per day (one day is\n  zstd without an extension); some days also carry the Apache access lines.\n\
-- `logs/registry-combined/`: Apache combined access log, one zstd file per day.\n\
-- `logs/notifications/`: notification envelopes, one JSON envelope per line, gzip.\n\
+- `logs/registry-combined/`: Apache combined access log, zstd, a new file every {} day(s).\n\
+- `logs/notifications/`: notification envelopes, one JSON envelope per line, gzip, a new file\n  every {} day(s).\n\
 - `inventory/`: S3 Inventory (all versions) of `registry-prod`: CSV snapshots at the last day\n  01:00Z and seven days earlier, and the latest one as Parquet.\n\n\
 `expected.json` holds the ground truth computed from the generator's event model (pulls per\n\
 day and format, rejects by reason with file and line, inventory statistics), and\n\
@@ -638,6 +672,8 @@ repository for the model and the counting rules.\n",
         ctx.w.blobs.len(),
         t.pulls,
         t.manifest_requests,
+        ctx.p.combined_roll_days,
+        ctx.p.notify_roll_days,
     )
 }
 

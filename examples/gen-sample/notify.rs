@@ -39,6 +39,8 @@ pub(crate) struct NotifyWriter {
     pub(crate) report: Report,
     bad: BadPlan,
     rng: Rng,
+    /// The open file and the day it started.
+    cur: Option<(u32, Sink)>,
 }
 
 impl NotifyWriter {
@@ -55,6 +57,7 @@ impl NotifyWriter {
             report: Report::default(),
             bad,
             rng,
+            cur: None,
         }
     }
 
@@ -201,11 +204,25 @@ impl NotifyWriter {
         );
     }
 
-    /// Writes one day's file.
-    pub(crate) fn day(&mut self, batch: &DayBatch) -> io::Result<()> {
+    /// Writes one day's envelopes (a new file every `notify_roll_days` days).
+    pub(crate) fn write_day(&mut self, batch: &DayBatch) -> io::Result<()> {
         let ctx = Arc::clone(&self.ctx);
-        let rel = format!("logs/notifications/events-{}.jsonl.gz", ymd(batch.d0));
-        let mut sink = Sink::create(&ctx.out, &rel, Enc::Gz(ctx.p.gz_level))?;
+        let roll = ctx.p.notify_roll_days.max(1);
+        if self
+            .cur
+            .as_ref()
+            .is_none_or(|(start, _)| batch.day >= start + roll)
+        {
+            if let Some((_, s)) = self.cur.take() {
+                self.report.close(s)?;
+            }
+            let rel = format!("logs/notifications/events-{}.jsonl.gz", ymd(batch.d0));
+            self.cur = Some((
+                batch.day,
+                Sink::create(&ctx.out, &rel, Enc::Gz(ctx.p.gz_level))?,
+            ));
+        }
+        let (start, mut sink) = self.cur.take().expect("file opened above");
         let mut pending: [Vec<String>; 2] = [Vec::new(), Vec::new()];
         let mut target = [1usize, 1usize];
         let mut ev = String::with_capacity(1024);
@@ -231,7 +248,16 @@ impl NotifyWriter {
                 self.write_envelope(&mut sink, evs, batch.d0)?;
             }
         }
-        self.report.close(sink)
+        self.cur = Some((start, sink));
+        Ok(())
+    }
+
+    /// Closes the open file.
+    pub(crate) fn close_all(&mut self) -> io::Result<()> {
+        if let Some((_, s)) = self.cur.take() {
+            self.report.close(s)?;
+        }
+        Ok(())
     }
 
     fn write_envelope(&mut self, sink: &mut Sink, mut evs: Vec<String>, ts: i64) -> io::Result<()> {
@@ -301,5 +327,19 @@ fn blob_target<'a>(b: &crate::world::Blob, repo: &'a str, from: Option<&'a str>)
         from,
         kind: "blobs",
         tag: None,
+    }
+}
+
+impl crate::DayWriter for NotifyWriter {
+    fn day(&mut self, batch: &DayBatch) -> io::Result<()> {
+        self.write_day(batch)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.close_all()
+    }
+
+    fn take_report(&mut self) -> Report {
+        std::mem::take(&mut self.report)
     }
 }

@@ -48,7 +48,7 @@ fn nginx_quote(out: &mut String, s: &str) {
 /// Which days' JSON files also carry the Apache access lines (a contiguous block).
 fn foreign_days(days: u32) -> std::ops::Range<u32> {
     let start = days * 2 / 5;
-    start..(start + (days / 9).max(2)).min(days)
+    start..(start + (days / 30).max(2)).min(days)
 }
 
 /// The day whose JSON file is zstd-compressed and named without extension.
@@ -169,7 +169,7 @@ impl JsonWriter {
     }
 
     /// Writes one day's file.
-    pub(crate) fn day(&mut self, batch: &DayBatch) -> io::Result<()> {
+    pub(crate) fn write_day(&mut self, batch: &DayBatch) -> io::Result<()> {
         let ctx = Arc::clone(&self.ctx);
         let d0 = batch.d0;
         let (rel, enc) = if batch.day == zstd_day(ctx.win.days) {
@@ -349,6 +349,8 @@ pub(crate) struct CombinedWriter {
     pub(crate) report: Report,
     bad: BadPlan,
     buf: String,
+    /// The open file and the day it started.
+    cur: Option<(u32, Sink)>,
 }
 
 impl CombinedWriter {
@@ -371,14 +373,29 @@ impl CombinedWriter {
             report: Report::default(),
             bad,
             buf: String::with_capacity(1024),
+            cur: None,
         }
     }
 
-    /// Writes one day's file.
-    pub(crate) fn day(&mut self, batch: &DayBatch) -> io::Result<()> {
+    /// Writes one day's lines (a new file every `combined_roll_days` days, like logrotate).
+    pub(crate) fn write_day(&mut self, batch: &DayBatch) -> io::Result<()> {
         let ctx = Arc::clone(&self.ctx);
-        let rel = format!("logs/registry-combined/access-{}.log.zst", ymd(batch.d0));
-        let mut sink = Sink::create(&ctx.out, &rel, Enc::Zst(ctx.p.zstd_level))?;
+        let roll = ctx.p.combined_roll_days.max(1);
+        if self
+            .cur
+            .as_ref()
+            .is_none_or(|(start, _)| batch.day >= start + roll)
+        {
+            if let Some((_, s)) = self.cur.take() {
+                self.report.close(s)?;
+            }
+            let rel = format!("logs/registry-combined/access-{}.log.zst", ymd(batch.d0));
+            self.cur = Some((
+                batch.day,
+                Sink::create(&ctx.out, &rel, Enc::Zst(ctx.p.zstd_level))?,
+            ));
+        }
+        let (start, mut sink) = self.cur.take().expect("file opened above");
         for req in batch.reqs.iter().filter(|r| r.op.is_registry()) {
             let v = http::view(&ctx, req);
             self.buf.clear();
@@ -389,7 +406,16 @@ impl CombinedWriter {
                 self.report.bad_line(&mut sink, &line, kind)?;
             }
         }
-        self.report.close(sink)
+        self.cur = Some((start, sink));
+        Ok(())
+    }
+
+    /// Closes the open file.
+    pub(crate) fn close_all(&mut self) -> io::Result<()> {
+        if let Some((_, s)) = self.cur.take() {
+            self.report.close(s)?;
+        }
+        Ok(())
     }
 
     fn malformed(&mut self, ts: i64, kind: Reject) -> String {
@@ -429,5 +455,29 @@ impl CombinedWriter {
             l.push('"');
         }
         l
+    }
+}
+
+impl crate::DayWriter for JsonWriter {
+    fn day(&mut self, batch: &DayBatch) -> io::Result<()> {
+        self.write_day(batch)
+    }
+
+    fn take_report(&mut self) -> Report {
+        std::mem::take(&mut self.report)
+    }
+}
+
+impl crate::DayWriter for CombinedWriter {
+    fn day(&mut self, batch: &DayBatch) -> io::Result<()> {
+        self.write_day(batch)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.close_all()
+    }
+
+    fn take_report(&mut self) -> Report {
+        std::mem::take(&mut self.report)
     }
 }

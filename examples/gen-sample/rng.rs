@@ -157,11 +157,6 @@ impl Weighted {
         Weighted { cum }
     }
 
-    /// True when nothing can be drawn.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.cum.last().is_none_or(|&t| t <= 0.0)
-    }
-
     /// Draws an index (the table must not be empty).
     pub(crate) fn sample(&self, rng: &mut Rng) -> usize {
         let total = *self.cum.last().expect("sample on an empty table");

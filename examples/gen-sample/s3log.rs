@@ -73,18 +73,21 @@ impl S3Writer {
             ctx.p.bad_p_s3,
             Rng::stream(ctx.seed, "bad-s3", 0),
             &[
-                Reject::TooFewFields,
                 Reject::BadQuoting,
+                Reject::TooFewFields,
                 Reject::BadTimestamp,
-                Reject::BadNumber,
                 Reject::BadDigest,
+                Reject::BadNumber,
             ],
         );
         let days = i64::from(ctx.win.days);
-        let incidents = [(days * 22 / 100, 5), (days * 64 / 100, 4)]
+        let incidents = ctx
+            .p
+            .s3_incidents
             .iter()
+            .map(|&(f, len)| ((days as f64 * f) as i64, len))
             .filter(|(start, len)| start + len < days - 1)
-            .map(|&(start, len)| Incident {
+            .map(|(start, len)| Incident {
                 from: ctx.win.start + start * DAY,
                 to: ctx.win.start + (start + len) * DAY,
             })
@@ -253,38 +256,42 @@ impl S3Writer {
                 let m = &w.blobs[im.manifest as usize];
                 let name = repo_name(im.repo);
                 let hex = m.hex();
-                match by {
-                    By::Latest | By::Tag => {
-                        let tag = if by == By::Latest {
-                            "latest"
-                        } else {
-                            im.tag.as_str()
-                        };
-                        v.push(internal(
-                            ts - 6 * MS,
-                            "REST.GET.OBJECT",
-                            reg_key(name, &format!("_manifests/tags/{tag}/current/link")),
-                            200,
-                            Some(71),
-                        ));
-                    }
-                    By::Digest => {
-                        v.push(internal(
-                            ts - 6 * MS,
-                            "REST.HEAD.OBJECT",
-                            reg_key(name, &format!("_manifests/revisions/sha256/{hex}/link")),
-                            200,
-                            Some(71),
-                        ));
+                {
+                    match by {
+                        By::Latest | By::Tag => {
+                            let tag = if by == By::Latest {
+                                "latest"
+                            } else {
+                                im.tag.as_str()
+                            };
+                            v.push(internal(
+                                ts - 6 * MS,
+                                "REST.GET.OBJECT",
+                                reg_key(name, &format!("_manifests/tags/{tag}/current/link")),
+                                200,
+                                Some(71),
+                            ));
+                        }
+                        By::Digest => {
+                            v.push(internal(
+                                ts - 6 * MS,
+                                "REST.HEAD.OBJECT",
+                                reg_key(name, &format!("_manifests/revisions/sha256/{hex}/link")),
+                                200,
+                                Some(71),
+                            ));
+                        }
                     }
                 }
-                v.push(internal(
-                    ts - 3 * MS,
-                    "REST.GET.OBJECT",
-                    blob_key(&hex),
-                    200,
-                    Some(m.size),
-                ));
+                {
+                    v.push(internal(
+                        ts - 3 * MS,
+                        "REST.GET.OBJECT",
+                        blob_key(&hex),
+                        200,
+                        Some(m.size),
+                    ));
+                }
             }
             Op::ManifestMissing { repo, tag } => {
                 let tag = crate::traffic::TYPO_TAGS[tag as usize];
@@ -495,6 +502,27 @@ impl S3Writer {
             }
             Op::BaseUnauth | Op::BaseOk => {}
         }
+        if ctx.p.s3_internal < 1.0 {
+            // The small preset renders only a share of the registry's own bookkeeping
+            // (link reads and writes, upload scratch files) to stay small. Kept always:
+            // client requests, errors, copies, deletes of blobs, and manifest content reads
+            // behind a client GET.
+            let head = matches!(
+                req.op,
+                Op::ManifestGet { head: true, .. } | Op::BlobHead { .. }
+            );
+            v.retain(|r| {
+                r.presigned
+                    || r.status >= 400
+                    || r.op.starts_with("REST.COPY")
+                    || (r.op == "REST.DELETE.OBJECT"
+                        && r.key.starts_with("docker/registry/v2/blobs"))
+                    || (r.op == "REST.GET.OBJECT"
+                        && r.key.starts_with("docker/registry/v2/blobs")
+                        && !head)
+                    || rng.chance(ctx.p.s3_internal)
+            });
+        }
         v
     }
 
@@ -600,7 +628,7 @@ impl S3Writer {
     }
 
     /// Writes the records of one day's requests, closing files delivered before the day.
-    pub(crate) fn day(&mut self, batch: &DayBatch) -> io::Result<()> {
+    pub(crate) fn write_day(&mut self, batch: &DayBatch) -> io::Result<()> {
         let ctx = Arc::clone(&self.ctx);
         self.close_before(batch.d0)?;
         for req in &batch.reqs {
@@ -640,7 +668,7 @@ impl S3Writer {
     }
 
     /// Closes every open file.
-    pub(crate) fn finish(&mut self) -> io::Result<()> {
+    pub(crate) fn close_all(&mut self) -> io::Result<()> {
         self.close_before(i64::MAX)
     }
 }
@@ -698,4 +726,18 @@ fn malformed(ctx: &Ctx, rng: &mut Rng, ts: i64, kind: Reject) -> String {
         fmtu::base64(&rng.bytes::<56>())
     );
     l
+}
+
+impl crate::DayWriter for S3Writer {
+    fn day(&mut self, batch: &DayBatch) -> io::Result<()> {
+        self.write_day(batch)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.close_all()
+    }
+
+    fn take_report(&mut self) -> Report {
+        std::mem::take(&mut self.report)
+    }
 }

@@ -163,20 +163,22 @@ pub(crate) struct BadPlan {
 impl BadPlan {
     /// `every` good lines per malformed line at most; `p` = chance per opportunity.
     pub(crate) fn new(every: u64, p: f64, rng: Rng, kinds: &'static [Reject]) -> Self {
-        let mut rng = rng;
-        let next = rng.index(kinds.len());
+        // Kinds come in the given order (most important first), so that small outputs with few
+        // opportunities still get the important ones.
         BadPlan {
             every,
             p,
             rng,
             kinds,
-            next,
+            next: 0,
         }
     }
 
-    /// A malformed kind to insert now into `sink`, if one is due.
+    /// A malformed kind to insert now into `sink`, if one is due: each time the file reaches
+    /// another `every` good lines there is one chance `p`.
     pub(crate) fn due(&mut self, sink: &Sink) -> Option<Reject> {
-        if sink.good >= self.every * (sink.bad + 1) && self.rng.chance(self.p) {
+        let mark = sink.good > 0 && sink.good.is_multiple_of(self.every);
+        if mark && sink.bad < sink.good / self.every && self.rng.chance(self.p) {
             let k = self.kinds[self.next % self.kinds.len()];
             self.next += 1;
             Some(k)

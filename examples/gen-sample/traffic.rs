@@ -223,7 +223,7 @@ pub(crate) fn gen_day(ctx: &Ctx, day: u32, rate: f64, v: &mut Vec<Req>) {
         .filter(|a| a.started >= d0 && a.started < d1)
     {
         let mut o = Out {
-            v,
+            v: &mut *v,
             rng: Rng::new(mix(ctx.seed, a.up)),
             client: a.client,
             inst: (a.up & 1) as u8,
@@ -249,7 +249,7 @@ pub(crate) fn gen_day(ctx: &Ctx, day: u32, rate: f64, v: &mut Vec<Req>) {
     let gi = &w.images[w.gc_image as usize];
     if let Some(del) = gi.deleted.filter(|&t| t >= d0 && t < d1) {
         let mut o = Out {
-            v,
+            v: &mut *v,
             rng: Rng::new(rng.next_u64()),
             client: w.humans[0],
             inst: 0,
@@ -261,7 +261,7 @@ pub(crate) fn gen_day(ctx: &Ctx, day: u32, rate: f64, v: &mut Vec<Req>) {
     for (b, blob) in w.blobs.iter().enumerate() {
         if let Some(t) = blob.gc.filter(|&t| t >= d0 && t < d1) {
             let mut o = Out {
-                v,
+                v: &mut *v,
                 rng: Rng::new(mix(ctx.seed ^ 0x6C, b as u64)),
                 client: w.registry[0],
                 inst: 0,
@@ -303,15 +303,8 @@ pub(crate) fn gen_day(ctx: &Ctx, day: u32, rate: f64, v: &mut Vec<Req>) {
         if rng.chance(0.5) {
             if let Some(ai) = w.latest_at(r, t) {
                 if w.images[ai as usize].pushed < d0 {
-                    pull_image(
-                        ctx,
-                        &mut rng,
-                        v,
-                        t2 + rng.range(MIN, 5 * MIN),
-                        client,
-                        ai,
-                        NO_CACHE,
-                    );
+                    let t3 = t2 + rng.range(MIN, 5 * MIN);
+                    pull_image(ctx, &mut rng, v, t3, client, ai, NO_CACHE);
                 }
             }
         }
@@ -355,7 +348,7 @@ pub(crate) fn gen_day(ctx: &Ctx, day: u32, rate: f64, v: &mut Vec<Req>) {
         if day % every != (s as u32) % every {
             continue;
         }
-        let k = ((ctx.p.scanner_repos * mult).round() as usize).min(n_repos);
+        let k = rng.around(ctx.p.scanner_repos * mult).min(n_repos);
         let mut t = d0 + hour * HOUR + rng.range(0, 30 * MIN);
         let offset = (day as usize * k + s * 7) % n_repos;
         let client = if s == 3 {
@@ -378,14 +371,15 @@ pub(crate) fn gen_day(ctx: &Ctx, day: u32, rate: f64, v: &mut Vec<Req>) {
     for _ in 0..rng.around(rate * 0.02) {
         let img = pullable[weights.sample(&mut rng)];
         let m = *rng.pick(&w.mirrors);
-        pull_image(ctx, &mut rng, v, any_time(&mut rng), m, img, NO_CACHE);
+        let t = any_time(&mut rng);
+        pull_image(ctx, &mut rng, v, t, m, img, NO_CACHE);
     }
 
     // ---- noise: typos and stale digests ----
     for _ in 0..rng.around(rate * 0.04 + 0.3) {
         let h = *rng.pick(&w.humans);
         let mut o = Out {
-            v,
+            v: &mut *v,
             rng: Rng::new(rng.next_u64()),
             client: h,
             inst: rng.below(2) as u8,
@@ -402,13 +396,35 @@ pub(crate) fn gen_day(ctx: &Ctx, day: u32, rate: f64, v: &mut Vec<Req>) {
     for _ in 0..rng.around(rate * 0.015 + 0.1) {
         let n = *rng.pick(&w.nodes);
         let mut o = Out {
-            v,
+            v: &mut *v,
             rng: Rng::new(rng.next_u64()),
             client: n,
             inst: rng.below(2) as u8,
         };
         let repo = rng.index(n_repos) as u32;
         o.emit(any_time(&mut rng), Op::BlobMissing { repo });
+    }
+
+    // ---- a client retrying `GET /v2/` without credentials (broken credential helper) ----
+    if !last
+        && ctx
+            .p
+            .storms
+            .iter()
+            .any(|&f| (f64::from(ctx.win.days) * f) as u32 == day)
+    {
+        let c = w.ci[rng.index(w.ci.len())];
+        let mut o = Out {
+            v: &mut *v,
+            rng: Rng::new(rng.next_u64()),
+            client: c,
+            inst: 0,
+        };
+        let mut t = d0 + rng.range(8 * HOUR, 15 * HOUR);
+        for _ in 0..rng.range(250, 270) {
+            o.emit(t, Op::BaseUnauth);
+            t += rng.range(7 * NS, 12 * NS);
+        }
     }
 
     // ---- pulls exactly at the day boundary ----
@@ -418,7 +434,7 @@ pub(crate) fn gen_day(ctx: &Ctx, day: u32, rate: f64, v: &mut Vec<Req>) {
         let client = w.ci[rng.index(w.ci.len())];
         let repo = im.repo;
         let mut o = Out {
-            v,
+            v: &mut *v,
             rng: Rng::new(rng.next_u64()),
             client,
             inst: 0,
@@ -526,7 +542,7 @@ fn push_session(ctx: &Ctx, rng: &mut Rng, v: &mut Vec<Req>, img: u32, d0: i64) {
         1.0
     };
     let mut o = Out {
-        v,
+        v: &mut *v,
         rng: Rng::new(rng.next_u64()),
         client,
         inst: rng.below(2) as u8,
@@ -562,7 +578,7 @@ fn pull_image(
         By::Tag
     };
     let mut o = Out {
-        v,
+        v: &mut *v,
         rng: Rng::new(rng.next_u64()),
         client,
         inst: rng.below(2) as u8,

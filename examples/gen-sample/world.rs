@@ -281,7 +281,7 @@ enum Special {
     Late,
 }
 
-fn repo_names(n_app: usize, rng: &mut Rng) -> Vec<String> {
+fn repo_names(n_app: usize, with_ml: bool, rng: &mut Rng) -> Vec<String> {
     let mut names = Vec::with_capacity(n_app);
     let mut combos: Vec<String> = TEAMS
         .iter()
@@ -298,10 +298,15 @@ fn repo_names(n_app: usize, rng: &mut Rng) -> Vec<String> {
             names.push((*e).to_string());
         }
     }
+    if with_ml && names.len() < n_app {
+        names.push("ml/trainer".to_string());
+    }
     let mut k = 0usize;
     while names.len() < n_app {
         if k < combos.len() {
-            names.push(combos[k].clone());
+            if !names.contains(&combos[k]) {
+                names.push(combos[k].clone());
+            }
         } else {
             names.push(format!(
                 "team{}/{}",
@@ -496,7 +501,10 @@ impl World {
             .collect();
         let mut ranks: Vec<usize> = (0..n_app).collect();
         rng.shuffle(&mut ranks);
-        for (i, name) in repo_names(n_app, &mut rng).into_iter().enumerate() {
+        for (i, name) in repo_names(n_app, p.big_blobs, &mut rng)
+            .into_iter()
+            .enumerate()
+        {
             let base_repo = if name.starts_with("base/") {
                 None
             } else {
@@ -527,8 +535,8 @@ impl World {
         }
         let act_sum: f64 = repos[n_base..].iter().map(|r| r.activity).sum();
         let app_images = (p.images_per_repo * n_app as f64).round() as usize;
-        for r in n_base..repos.len() {
-            let share = repos[r].activity / act_sum;
+        for (r, repo) in repos.iter().enumerate().skip(n_base) {
+            let share = repo.activity / act_sum;
             let n = ((app_images as f64 * share).round() as usize).max(1);
             for _ in 0..n {
                 specs.push(Spec {
@@ -587,14 +595,10 @@ impl World {
                 // OS layer, sometimes kept from the previous version, then runtime layers.
                 match prev {
                     Some(pi) if rng.chance(0.3) => layers.push(pi.layers[0]),
-                    _ => layers.push(new_blob(
-                        &mut blobs,
-                        &mut rng,
-                        rng_size(&mut rng, 28.0 * MIB, 0.6, 2.0 * MIB, 300.0 * MIB),
-                        BlobKind::Layer,
-                        t,
-                        true,
-                    )),
+                    _ => {
+                        let s = rng_size(&mut rng, 28.0 * MIB, 0.6, 2.0 * MIB, 300.0 * MIB);
+                        layers.push(new_blob(&mut blobs, &mut rng, s, BlobKind::Layer, t, true))
+                    }
                 }
                 for _ in 0..rng.range(0, 3) {
                     let s = rng_size(&mut rng, 60.0 * MIB, 0.8, MIB, 900.0 * MIB);
@@ -702,7 +706,7 @@ impl World {
                 deps: deps_of,
                 pushed: t,
                 pop: 0.0,
-                oci: r % 2 == 0,
+                oci: r.is_multiple_of(2),
                 steps,
                 deleted: None,
             });
