@@ -935,6 +935,45 @@ fn markdown_report_matches_the_snapshot() {
     }
 }
 
+/// The report of `blobtier demo` on `sample-data/`, compared with the committed
+/// `tests/fixtures/report/sample-data-report.md` after filtering volatile values.
+/// Regenerate with `BLOBTIER_UPDATE_SNAPSHOTS=1 cargo test --test it report::sample_data`.
+#[test]
+fn sample_data_report_matches_the_snapshot() {
+    let t = tempfile::tempdir().unwrap();
+    let out = crate::support::cli::run(
+        crate::support::cli::blobtier()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["demo", "--out"])
+            .arg(t.path().join("demo")),
+    );
+    assert_eq!(out.code(), 0, "{out}");
+    let md = t
+        .path()
+        .join("demo/lake/reports/as_of=2026-11-26/report.md");
+    let got = filter_volatile(&fs::read_to_string(&md).unwrap());
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report/sample-data-report.md");
+    if std::env::var_os("BLOBTIER_UPDATE_SNAPSHOTS").is_some() {
+        fs::write(&path, &got).unwrap();
+    }
+    let want = fs::read_to_string(&path).unwrap_or_else(|e| panic!("`{}`: {e}", path.display()));
+    if got != want {
+        let first = got
+            .lines()
+            .zip(want.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.lines().count().min(want.lines().count()));
+        panic!(
+            "report.md of sample-data differs from `{}` from line {}:\n  got:  {:?}\n  want: {:?}",
+            path.display(),
+            first + 1,
+            got.lines().nth(first),
+            want.lines().nth(first)
+        );
+    }
+}
+
 #[test]
 fn report_without_a_plan_exits_2_naming_the_commands_to_run() {
     let t = tempfile::tempdir().unwrap();
