@@ -8,6 +8,7 @@ mod apply;
 mod fixtures;
 mod graph;
 mod ingest;
+mod plan_golden;
 mod registry;
 mod report;
 mod run;

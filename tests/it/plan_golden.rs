@@ -1,0 +1,171 @@
+//! Golden test of `plan` on `sample-data/`: the moves to GLACIER_IR and STANDARD_IA are
+//! recomputed here from `digest_stats` with the price table's numbers written out by hand.
+//! See: issue 4.
+//!
+//! Prices (pricing/us-east-1.toml, us-east-1, 2026-08-18), GB = 2^30 bytes:
+//! STANDARD 0.023 $/GB-month, GET 0.0004 $/1000; STANDARD_IA 0.0125 $/GB-month, 128 KiB
+//! minimum, retrieval 0.01 $/GB, GET 0.001 $/1000, PUT/COPY 0.01 $/1000; GLACIER_IR
+//! 0.004 $/GB-month, 128 KiB minimum, retrieval 0.03 $/GB, GET 0.01 $/1000, PUT/COPY 0.02 $/1000.
+//!
+//! Default rules: `cold` = no pull for ≥ 90 days and age ≥ 90 → GLACIER_IR; `cool` = no pull
+//! for ≥ 30 days → STANDARD_IA (first match wins, after `hot` and `warm`). A STANDARD blob of
+//! size S GiB with no pull in 90 days (expected pulls 0, estimator `rate_90d` = pulls_90d / 3)
+//! moving to GLACIER_IR saves (0.023 − 0.004)·S $/month for a one-time COPY of $0.00002: it
+//! pays back within 180 days iff 0.00002 / (0.019·S / 30) ≤ 180, i.e. S ≥ 1.754e-4 GiB
+//! (≈ 188 KiB); its 12-month net saving is 12·0.019·S − 0.00002.
+//! A STANDARD blob moving to STANDARD_IA with e = pulls_90d / 3 expected pulls a month:
+//! now 0.023·S + e·0.0000004; after 0.0125·S + e·(0.01·S + 0.000001); one-time $0.00001.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Float64Type};
+
+use crate::ingest::walk;
+use crate::support::cli::{blobtier, run};
+
+type Cols = BTreeMap<String, Vec<Option<String>>>;
+
+fn read(
+    file: &Path,
+    str_cols: &[&str],
+    num_cols: &[&str],
+) -> (Cols, BTreeMap<String, Vec<Option<f64>>>) {
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        fs::File::open(file).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let (mut s, mut n): (Cols, BTreeMap<String, Vec<Option<f64>>>) = Default::default();
+    for b in reader {
+        let b = b.unwrap();
+        for c in str_cols {
+            let a = arrow::compute::cast(b.column_by_name(c).unwrap(), &DataType::Utf8).unwrap();
+            let a = a.as_string::<i32>();
+            s.entry(c.to_string())
+                .or_default()
+                .extend((0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i).to_string())));
+        }
+        for c in num_cols {
+            let a = arrow::compute::cast(b.column_by_name(c).unwrap(), &DataType::Float64).unwrap();
+            let a = a.as_primitive::<Float64Type>();
+            n.entry(c.to_string())
+                .or_default()
+                .extend((0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i))));
+        }
+    }
+    (s, n)
+}
+
+#[test]
+fn sample_data_plan_moves_exactly_the_hand_computed_blobs() {
+    let t = tempfile::tempdir().unwrap();
+    let out = run(blobtier()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["demo", "--out"])
+        .arg(t.path().join("demo")));
+    assert_eq!(out.code(), 0, "{out}");
+    let lake = t.path().join("demo/lake");
+    let stats = walk(&lake.join("digest_stats")).pop().unwrap();
+    let (s, n) = read(
+        &stats,
+        &["digest", "storage_class"],
+        &[
+            "size",
+            "age_days",
+            "days_since_last_pull",
+            "pulls_7d",
+            "pulls_30d",
+            "pulls_90d",
+        ],
+    );
+    let gib = (1u64 << 30) as f64;
+    let mut want_cold = BTreeMap::new();
+    let mut want_cool = BTreeMap::new();
+    for i in 0..s["digest"].len() {
+        let (Some(d), Some(class), Some(size)) =
+            (&s["digest"][i], &s["storage_class"][i], n["size"][i])
+        else {
+            continue;
+        };
+        if class != "STANDARD" || size < 131072.0 || n["pulls_7d"][i].unwrap_or(0.0) >= 20.0 {
+            continue;
+        }
+        let since = n["days_since_last_pull"][i].unwrap_or(100000.0);
+        let age = n["age_days"][i].unwrap_or(0.0);
+        let (p30, p90) = (
+            n["pulls_30d"][i].unwrap_or(0.0),
+            n["pulls_90d"][i].unwrap_or(0.0),
+        );
+        if p30 > 0.0 || age < 30.0 {
+            continue; // warm
+        }
+        let sz = size / gib;
+        if since >= 90.0 && age >= 90.0 {
+            // cold: no pulls in 90 days, so no access costs.
+            let saving = (0.023 - 0.004) * sz;
+            if 0.00002 / (saving / 30.0) <= 180.0 {
+                want_cold.insert(d.clone(), 12.0 * saving - 0.00002);
+            }
+        } else if since >= 30.0 {
+            let e = p90 / 3.0;
+            let now = 0.023 * sz + e * 0.0000004;
+            let after = 0.0125 * sz + e * (0.01 * sz + 0.000001);
+            let saving = now - after;
+            if saving > 0.0 && 0.00001 / (saving / 30.0) <= 180.0 && 12.0 * saving - 0.00001 > 0.0 {
+                want_cool.insert(d.clone(), 12.0 * saving - 0.00001);
+            }
+        }
+    }
+    let decisions = walk(&lake.join("decisions")).pop().unwrap();
+    let (ds, dn) = read(
+        &decisions,
+        &["digest", "reason", "from_class"],
+        &["net_savings_12m"],
+    );
+    let (mut got_cold, mut got_cool) = (BTreeMap::new(), BTreeMap::new());
+    for i in 0..ds["digest"].len() {
+        if ds["from_class"][i].as_deref() != Some("STANDARD") {
+            continue;
+        }
+        let d = ds["digest"][i].clone().unwrap();
+        let v = dn["net_savings_12m"][i].unwrap();
+        match ds["reason"][i].as_deref() {
+            Some("moved:cold") => {
+                got_cold.insert(d, v);
+            }
+            Some("moved:cool") => {
+                got_cool.insert(d, v);
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        !want_cold.is_empty() && !want_cool.is_empty(),
+        "the sample must exercise both tiers"
+    );
+    assert_eq!(
+        got_cold.keys().collect::<Vec<_>>(),
+        want_cold.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        got_cool.keys().collect::<Vec<_>>(),
+        want_cool.keys().collect::<Vec<_>>()
+    );
+    for (d, w) in want_cold.iter().chain(want_cool.iter()) {
+        let g = got_cold.get(d).or_else(|| got_cool.get(d)).unwrap();
+        assert!(
+            (g - w).abs() < 1e-9,
+            "{d}: net 12-month saving {g} vs hand-computed {w}"
+        );
+    }
+    eprintln!(
+        "golden: {} cold moves, {} cool moves, net 12-month savings ${:.4}",
+        want_cold.len(),
+        want_cool.len(),
+        want_cold.values().chain(want_cool.values()).sum::<f64>()
+    );
+}
