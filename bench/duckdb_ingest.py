@@ -38,7 +38,7 @@ if fmt == "s3-access":
              ['ts', 'ip', 'op', 'key', 'status', 'sent', 'ua', 'auth']) AS r
       FROM l
     )
-    SELECT strptime(r.ts, '%d/%b/%Y:%H:%M:%S %z') AS ts,
+    SELECT try_strptime(r.ts, '%d/%b/%Y:%H:%M:%S %z') AS ts,
            'sha256:' || regexp_extract(r.key, '([0-9a-f]{{64}})/data$', 1) AS digest,
            r.ip AS client, NULL AS repo, trim(r.ua, '"') AS ua,
            TRY_CAST(NULLIF(r.sent, '-') AS BIGINT) AS bytes
@@ -56,7 +56,7 @@ elif fmt == "registry-json":
     ]
     pulls = f"""
     WITH j AS ({" UNION ALL ".join(parts)})
-    SELECT CAST("time" AS TIMESTAMPTZ) AS ts,
+    SELECT TRY_CAST("time" AS TIMESTAMPTZ) AS ts,
            regexp_extract("http.request.uri", '/blobs/(sha256:[0-9a-f]{{64}})', 1) AS digest,
            regexp_replace("http.request.remoteaddr", ':\\d+$', '') AS client,
            regexp_extract("http.request.uri", '^/v2/(.+)/blobs/', 1) AS repo,
@@ -73,7 +73,7 @@ elif fmt == "registry-combined":
              ['ip', 'ts', 'method', 'uri', 'status', 'size', 'ua']) AS r
       FROM l
     )
-    SELECT strptime(r.ts, '%d/%b/%Y:%H:%M:%S %z') AS ts,
+    SELECT try_strptime(r.ts, '%d/%b/%Y:%H:%M:%S %z') AS ts,
            regexp_extract(r.uri, '/blobs/(sha256:[0-9a-f]{{64}})', 1) AS digest,
            r.ip AS client, regexp_extract(r.uri, '^/v2/(.+)/blobs/', 1) AS repo, r.ua AS ua,
            TRY_CAST(NULLIF(r.size, '-') AS BIGINT) AS bytes
@@ -89,7 +89,7 @@ elif fmt == "notifications":
     ]
     pulls = f"""
     WITH j AS ({" UNION ALL ".join(parts)}), e AS (SELECT unnest(events) AS e FROM j)
-    SELECT CAST(e."timestamp" AS TIMESTAMPTZ) AS ts, e.target.digest AS digest,
+    SELECT TRY_CAST(e."timestamp" AS TIMESTAMPTZ) AS ts, e.target.digest AS digest,
            regexp_replace(e.request.addr, ':\\d+$', '') AS client, e.target.repository AS repo,
            e.request.useragent AS ua, e.target.size AS bytes
     FROM e
@@ -110,6 +110,7 @@ con.execute(
                   WHEN lower(ua) SIMILAR TO '.*(docker/|podman).*' THEN 'human' ELSE 'other' END AS ua_class,
              COUNT(*) AS pulls, SUM(COALESCE(bytes, 0)) AS bytes, MIN(ts) AS first_at, MAX(ts) AS last_at
       FROM ({pulls})
+      WHERE ts IS NOT NULL AND digest <> ''
       GROUP BY ALL
     ) TO '{out}' (FORMAT parquet, PARTITION_BY ("date"), COMPRESSION zstd)
     """
