@@ -935,9 +935,8 @@ fn markdown_report_matches_the_snapshot() {
     }
 }
 
-/// The report of `blobtier demo` on `sample-data/`, compared with the committed
-/// `tests/fixtures/report/sample-data-report.md` after filtering volatile values.
-/// Regenerate with `BLOBTIER_UPDATE_SNAPSHOTS=1 cargo test --test it report::sample_data`.
+/// The report of `blobtier demo` on `sample-data/` as an insta snapshot, after filtering
+/// volatile values (version, plan hash).
 #[test]
 fn sample_data_report_matches_the_snapshot() {
     let t = tempfile::tempdir().unwrap();
@@ -952,26 +951,9 @@ fn sample_data_report_matches_the_snapshot() {
         .path()
         .join("demo/lake/reports/as_of=2026-11-26/report.md");
     let got = filter_volatile(&fs::read_to_string(&md).unwrap());
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report/sample-data-report.md");
-    if std::env::var_os("BLOBTIER_UPDATE_SNAPSHOTS").is_some() {
-        fs::write(&path, &got).unwrap();
-    }
-    let want = fs::read_to_string(&path).unwrap_or_else(|e| panic!("`{}`: {e}", path.display()));
-    if got != want {
-        let first = got
-            .lines()
-            .zip(want.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or(got.lines().count().min(want.lines().count()));
-        panic!(
-            "report.md of sample-data differs from `{}` from line {}:\n  got:  {:?}\n  want: {:?}",
-            path.display(),
-            first + 1,
-            got.lines().nth(first),
-            want.lines().nth(first)
-        );
-    }
+    // insta snapshot in tests/it/snapshots/; review a change with `cargo insta review`, or accept
+    // it with `INSTA_UPDATE=always cargo test --test it report::sample_data`.
+    insta::assert_snapshot!("sample_data_report", got);
 }
 
 #[test]
