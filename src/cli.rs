@@ -312,11 +312,3 @@ pub struct DemoArgs {
     #[arg(long, default_value = "blobtier-demo", value_name = "DIR")]
     pub out: PathBuf,
 }
-
-/// A stage whose issue has not landed yet.
-#[derive(Debug, Args)]
-pub struct Unimplemented {
-    /// Arguments (ignored)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub args: Vec<String>,
-}

@@ -46,8 +46,6 @@ pub enum Outcome {
     Success,
     /// Finished, but some items failed (exit 1).
     ItemFailures,
-    /// The command is not implemented yet (exit 2).
-    NotImplemented,
 }
 
 impl Outcome {
@@ -56,7 +54,6 @@ impl Outcome {
         match self {
             Outcome::Success => 0,
             Outcome::ItemFailures => 1,
-            Outcome::NotImplemented => 2,
         }
     }
 }
