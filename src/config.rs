@@ -167,7 +167,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
         "t" | "tb" | "tib" => 1 << 40,
         _ => return None,
     };
-    (n >= 0.0).then(|| (n * mult as f64).round() as u64)
+    (n >= 0.0 && n.is_finite()).then(|| (n * mult as f64).round() as u64)
 }
 
 /// `[ingest]`.

@@ -139,23 +139,9 @@ pub struct Options {
     pub no_fsync: bool,
 }
 
-/// Parses a size with a unit: `42`, `128KiB`, `5 GiB`, `100GB` (GB = GiB, as S3 bills).
+/// Parses a size with a unit (`42`, `128KiB`, `5 GiB`); the one parser is [`crate::config::parse_size`].
 pub fn parse_size(s: &str) -> Option<u64> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        _ => return None,
-    };
-    (n >= 0.0 && n.is_finite()).then(|| (n * mult as f64).round() as u64)
+    crate::config::parse_size(s)
 }
 
 /// Validated run settings.
