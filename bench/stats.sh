@@ -16,14 +16,7 @@ SIZES=("$@")
     rm -rf "$lake/digest_stats" "$lake/_tmp" "$lake/_lock"
     read -r bt_s bt_rss < <(measure "blobtier-stats-$n" "$BLOBTIER" stats --lake "$lake" --as-of 2026-11-26)
     read -r dd_s dd_rss < <(measure "duckdb-stats-$n" "$VENV/bin/python" "$ROOT/bench/duckdb_stats.py" "$lake" 2026-11-26 "$OUT/duckdb-stats-$n.parquet")
-    same=$("$VENV/bin/python" - "$lake/digest_stats/as_of=2026-11-26/part-0.parquet" "$OUT/duckdb-stats-$n.parquet" <<'PY'
-import sys, duckdb
-a, b = sys.argv[1], sys.argv[2]
-q = "SELECT digest, bucket, pulls_7d, pulls_30d, pulls_90d, unique_clients_7d, unique_clients_30d, unique_clients_90d, bytes_served_30d, repos_90d, scanner_pulls_30d, age_days, days_since_last_pull FROM read_parquet('{}')"
-d = duckdb.connect().execute(f"SELECT COUNT(*) FROM (({q.format(a)}) EXCEPT ALL ({q.format(b)})) UNION ALL SELECT COUNT(*) FROM (({q.format(b)}) EXCEPT ALL ({q.format(a)}))").fetchall()
-print("yes" if d == [(0,), (0,)] else f"NO {d}")
-PY
-)
+    same=$("$VENV/bin/python" "$ROOT/bench/compare_stats.py" "$lake/digest_stats/as_of=2026-11-26/part-0.parquet" "$OUT/duckdb-stats-$n.parquet")
     python3 - "$n" "$digests" "$clients" "$bt_s" "$bt_rss" "$dd_s" "$dd_rss" "$same" <<'PY'
 import sys
 n, d, c = map(int, sys.argv[1:4]); bt, btr, dd, ddr = map(float, sys.argv[4:8]); same = sys.argv[8]

@@ -5,7 +5,6 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -57,6 +56,15 @@ pub enum WriteError {
         #[source]
         source: parquet::errors::ParquetError,
     },
+    /// Preparing the rows (concatenating, sorting).
+    #[error("failed to prepare the rows of `{}`", path.display())]
+    Arrow {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: arrow::error::ArrowError,
+    },
 }
 
 /// Creates `path`'s parent directories.
@@ -95,6 +103,11 @@ pub fn sync_dir(dir: &Path) -> Result<(), IoError> {
         .at("failed to sync directory", dir)
 }
 
+/// Rows per Parquet row group in everything blobtier writes. Small on purpose: tables are
+/// written sorted by digest, and digest-range readers (`stats::partition`) skip every row
+/// group whose digest statistics miss their range, so a range reads little more than itself.
+pub const ROW_GROUP_ROWS: usize = 16_384;
+
 /// Writes record batches to a zstd-compressed Parquet file at `path` (not atomically: callers
 /// write into a staging area and publish with renames).
 pub fn write_parquet(
@@ -102,26 +115,67 @@ pub fn write_parquet(
     schema: SchemaRef,
     batches: &[RecordBatch],
 ) -> Result<u64, WriteError> {
-    ensure_parent(path)?;
-    let file = File::create(path).at("failed to create", path)?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
-        ))
-        .set_max_row_group_row_count(Some(1 << 20))
-        .set_created_by(format!("blobtier {}", env!("CARGO_PKG_VERSION")))
-        .build();
-    let perr = |source| WriteError::Parquet {
-        path: path.to_owned(),
-        source,
-    };
-    let mut w = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props)).map_err(perr)?;
-    let mut rows = 0u64;
+    let mut w = ParquetStream::create(path, schema)?;
     for b in batches {
-        rows += b.num_rows() as u64;
-        w.write(b).map_err(perr)?;
+        w.write(b)?;
     }
-    let file = w.into_inner().map_err(perr)?;
-    file.sync_all().at("failed to sync", path)?;
-    Ok(rows)
+    w.finish()
+}
+
+/// A Parquet file written batch by batch (zstd, [`ROW_GROUP_ROWS`]-row groups), synced on
+/// [`ParquetStream::finish`]. Not atomic: callers write into a staging area.
+pub struct ParquetStream {
+    path: PathBuf,
+    writer: ArrowWriter<File>,
+    rows: u64,
+}
+
+impl ParquetStream {
+    /// Creates (truncates) `path` and its parent directories.
+    pub fn create(path: &Path, schema: SchemaRef) -> Result<Self, WriteError> {
+        ensure_parent(path)?;
+        let file = File::create(path).at("failed to create", path)?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
+            ))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_created_by(format!("blobtier {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|source| {
+            WriteError::Parquet {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            writer,
+            rows: 0,
+        })
+    }
+
+    /// Appends a batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), WriteError> {
+        self.rows += batch.num_rows() as u64;
+        self.writer
+            .write(batch)
+            .map_err(|source| WriteError::Parquet {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Closes the file, syncs it and returns the number of rows written.
+    pub fn finish(self) -> Result<u64, WriteError> {
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|source| WriteError::Parquet {
+                path: self.path.clone(),
+                source,
+            })?;
+        file.sync_all().at("failed to sync", &self.path)?;
+        Ok(self.rows)
+    }
 }

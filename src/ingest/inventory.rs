@@ -260,6 +260,26 @@ pub fn load_manifest(storage: &Storage, spec: &str) -> Result<Manifest, Inventor
     })
 }
 
+/// The inventory rows of `batches` as one batch sorted by digest, bucket, key, version id
+/// (rows without a digest first).
+pub fn sort_by_digest(batches: &[RecordBatch]) -> Result<RecordBatch, arrow::error::ArrowError> {
+    use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn};
+    let all = concat_batches(&inventory_schema(), batches)?;
+    let key = |name: &str| -> Result<SortColumn, arrow::error::ArrowError> {
+        let i = all.schema().index_of(name)?;
+        Ok(SortColumn {
+            values: Arc::clone(all.column(i)),
+            options: None,
+        })
+    };
+    let cols = ["digest", "bucket", "key", "version_id"]
+        .into_iter()
+        .map(key)
+        .collect::<Result<Vec<_>, _>>()?;
+    let idx = lexsort_to_indices(&cols, None)?;
+    take_record_batch(&all, &idx)
+}
+
 /// Schema of `inventory/snapshot=…/part-*.parquet`.
 pub fn inventory_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![

@@ -491,10 +491,17 @@ pub fn ingest(
             }
             batches.push(df.batch);
         }
+        // Sorted by digest (then bucket, key, version) so that digest-range readers (stats)
+        // skip the row groups outside their range.
+        let sorted =
+            inventory::sort_by_digest(&batches).map_err(|source| crate::io::WriteError::Arrow {
+                path: staging.path_for(&rel),
+                source,
+            })?;
         write_parquet(
             &staging.path_for(&rel),
             inventory::inventory_schema(),
-            &batches,
+            std::slice::from_ref(&sorted),
         )?;
         metrics.outputs.push(rel);
         metrics.inventory_rows += rows;

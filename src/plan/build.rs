@@ -382,11 +382,18 @@ pub fn load_blobs(
     Ok(out)
 }
 
-/// Decides every blob (in parallel) and returns the rows sorted by bucket, key, version.
+/// Decides every blob (in parallel) and returns the rows sorted by digest, bucket, key,
+/// version (the order of `digest_stats`, so that chunks by digest range concatenate into
+/// one sorted plan).
 pub fn decide_all(ctx: &Context<'_>, blobs: &[Blob]) -> Vec<PlanRow> {
     let mut rows: Vec<PlanRow> = blobs.par_iter().map(|b| decide(ctx, b)).collect();
     rows.sort_by(|a, b| {
-        (&a.bucket, &a.key, &a.version_id).cmp(&(&b.bucket, &b.key, &b.version_id))
+        (&a.digest, &a.bucket, &a.key, &a.version_id).cmp(&(
+            &b.digest,
+            &b.bucket,
+            &b.key,
+            &b.version_id,
+        ))
     });
     rows
 }
@@ -419,23 +426,31 @@ pub struct Totals {
 /// Sums decisions.
 pub fn totals(rows: &[PlanRow]) -> Totals {
     let mut t = Totals::default();
-    for r in rows {
-        t.blobs += 1;
-        t.bytes += r.size.max(0) as u64;
-        t.monthly_cost_now += r.monthly_cost_now;
-        t.monthly_cost_after += r.monthly_cost_after;
-        *t.by_reason.entry(r.reason.clone()).or_default() += 1;
-        if r.action != "none" {
-            t.actions += 1;
-            t.bytes_moved += r.size.max(0) as u64;
-            t.one_time_cost += r.one_time_cost;
-            t.net_savings_12m += r.net_savings_12m;
-            *t.by_move
-                .entry(format!("{} -> {}", r.from_class, r.to_class))
-                .or_default() += 1;
+    t.add(rows);
+    t
+}
+
+impl Totals {
+    /// Adds `rows` to the totals.
+    pub fn add(&mut self, rows: &[PlanRow]) {
+        let t = self;
+        for r in rows {
+            t.blobs += 1;
+            t.bytes += r.size.max(0) as u64;
+            t.monthly_cost_now += r.monthly_cost_now;
+            t.monthly_cost_after += r.monthly_cost_after;
+            *t.by_reason.entry(r.reason.clone()).or_default() += 1;
+            if r.action != "none" {
+                t.actions += 1;
+                t.bytes_moved += r.size.max(0) as u64;
+                t.one_time_cost += r.one_time_cost;
+                t.net_savings_12m += r.net_savings_12m;
+                *t.by_move
+                    .entry(format!("{} -> {}", r.from_class, r.to_class))
+                    .or_default() += 1;
+            }
         }
     }
-    t
 }
 
 #[cfg(test)]

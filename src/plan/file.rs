@@ -148,16 +148,32 @@ impl PlanRow {
 
 /// The content hash of `rows` (their `plan_id` fields are ignored).
 pub fn plan_id(rows: &[PlanRow]) -> String {
-    let mut h = Sha256::new();
+    let mut h = PlanHasher::default();
     for r in rows {
-        h.update(r.canonical().as_bytes());
-        h.update(b"\x1e");
+        h.add(r);
     }
-    format!("sha256:{}", hex::encode(h.finalize()))
+    h.finish()
+}
+
+/// [`plan_id`] computed incrementally, for plans written chunk by chunk.
+#[derive(Default)]
+pub struct PlanHasher(Sha256);
+
+impl PlanHasher {
+    /// Adds the next row of the plan.
+    pub fn add(&mut self, row: &PlanRow) {
+        self.0.update(row.canonical().as_bytes());
+        self.0.update(b"\x1e");
+    }
+
+    /// The id of the rows added so far.
+    pub fn finish(self) -> String {
+        format!("sha256:{}", hex::encode(self.0.finalize()))
+    }
 }
 
 /// Rows as one record batch.
-pub fn to_batch(rows: &[PlanRow]) -> RecordBatch {
+pub fn to_batch<'a>(rows: impl IntoIterator<Item = &'a PlanRow>) -> RecordBatch {
     let mut plan_id = StringBuilder::new();
     let mut as_of = Date32Builder::new();
     let mut bucket = StringBuilder::new();

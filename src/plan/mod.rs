@@ -27,7 +27,7 @@ use polars::prelude::*;
 
 use crate::config::Config;
 use crate::cost::Prices;
-use crate::io::{atomic_write, IoContext};
+use crate::io::{atomic_write, IoContext, ParquetStream};
 use crate::lake::{Lake, LakeError};
 
 /// Plan errors.
@@ -160,10 +160,52 @@ fn repos_by_digest(lake: &Lake, as_of: NaiveDate) -> Result<HashMap<String, Vec<
     Ok(out)
 }
 
-fn hot_set(rows: &[build::Blob], max_bytes: u64) -> (RecordBatch, HotSetSummary) {
-    let total7: i64 = rows.iter().map(|b| b.pulls[0]).sum();
-    let mut by: Vec<&build::Blob> = rows.iter().filter(|b| b.pulls[0] > 0).collect();
-    by.sort_by(|a, b| b.pulls[0].cmp(&a.pulls[0]).then(a.digest.cmp(&b.digest)));
+/// Blobs per planning chunk (Blob + PlanRow take about 1 KiB each).
+const PLAN_ROWS_PER_CHUNK: u64 = 500_000;
+
+/// Overrides the number of planning chunks (digest ranges): for tests.
+pub const ENV_CHUNKS: &str = "BLOBTIER_PLAN_CHUNKS";
+
+/// What the hot set needs of a blob pulled in the last 7 days.
+struct HotCandidate {
+    digest: Box<str>,
+    size: i64,
+    pulls_7d: i64,
+}
+
+/// Copies the staged plan file `src` to `dst` with every row's `plan_id` set to `id`,
+/// batch by batch, then removes `src`.
+fn fill_plan_id(src: &std::path::Path, dst: &std::path::Path, id: &str) -> Result<()> {
+    let bad = |e: &dyn std::fmt::Display| {
+        Error::File(file::PlanFileError::Invalid {
+            path: src.to_owned(),
+            reason: e.to_string(),
+        })
+    };
+    let f = fs::File::open(src)
+        .at("failed to open", src)
+        .map_err(LakeError::from)?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .map_err(|e| bad(&e))?
+        .build()
+        .map_err(|e| bad(&e))?;
+    let mut out = ParquetStream::create(dst, file::schema())?;
+    for b in reader {
+        let b = b.map_err(|e| bad(&e))?;
+        let mut cols = b.columns().to_vec();
+        cols[0] = Arc::new(arrow::array::StringArray::from(vec![id; b.num_rows()]));
+        let b = RecordBatch::try_new(file::schema(), cols).map_err(|e| bad(&e))?;
+        out.write(&b)?;
+    }
+    out.finish()?;
+    fs::remove_file(src)
+        .at("failed to remove", src)
+        .map_err(LakeError::from)?;
+    Ok(())
+}
+
+fn hot_set(mut by: Vec<HotCandidate>, total7: i64, max_bytes: u64) -> (RecordBatch, HotSetSummary) {
+    by.sort_by(|a, b| b.pulls_7d.cmp(&a.pulls_7d).then(a.digest.cmp(&b.digest)));
     let (mut digest, mut size, mut pulls, mut rank, mut cum_bytes, mut share) = (
         StringBuilder::new(),
         Int64Builder::new(),
@@ -188,10 +230,10 @@ fn hot_set(rows: &[build::Blob], max_bytes: u64) -> (RecordBatch, HotSetSummary)
         }
         s.bytes += sz;
         s.digests += 1;
-        served += b.pulls[0];
+        served += b.pulls_7d;
         digest.append_value(&b.digest);
         size.append_value(b.size);
-        pulls.append_value(b.pulls[0]);
+        pulls.append_value(b.pulls_7d);
         rank.append_value(s.digests as i64);
         cum_bytes.append_value(s.bytes as i64);
         share.append_value(if total7 > 0 {
@@ -274,27 +316,13 @@ pub fn run_plan(
     let day = (as_of - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
     let stats =
         build::plan_view(stats, day, cfg.plan.count_manifest_pulls).map_err(Error::Query)?;
-    let blobs = build::load_blobs(stats, &policy::tier_sql(&cfg.plan.tiers), &repos)
-        .map_err(Error::Query)?;
+    let rules = policy::tier_sql(&cfg.plan.tiers);
     let ctx = build::Context {
         prices: &prices,
         cfg: &cfg.plan,
         as_of: day,
         hold_down: hold_down.clone(),
     };
-    let mut rows = build::decide_all(&ctx, &blobs);
-    let mut actions: Vec<file::PlanRow> = rows
-        .iter()
-        .filter(|r| r.action != "none")
-        .cloned()
-        .collect();
-    let id = file::plan_id(&actions);
-    for r in rows.iter_mut().chain(actions.iter_mut()) {
-        r.plan_id = id.clone();
-    }
-    let totals = build::totals(&rows);
-    let (hot, hot_summary) = hot_set(&blobs, cfg.plan.hot_set_max_bytes);
-
     let run_id = format!(
         "plan-{}-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ"),
@@ -302,12 +330,59 @@ pub fn run_plan(
     );
     let staging = lake.root().join("_tmp").join(&run_id);
     let d = |name: &str| staging.join(name);
-    crate::io::write_parquet(
-        &d("decisions").join("part-0.parquet"),
-        file::schema(),
-        &[file::to_batch(&rows)],
-    )?;
-    file::write(&d("plan").join("plan.parquet"), &actions)?;
+
+    // Chunk by digest range (digest_stats is sorted by digest, in small row groups), so memory
+    // is bounded by one chunk; the chunks' rows, each sorted by digest, bucket, key, version,
+    // concatenate into the sorted plan. The plan id is only known at the end: rows are
+    // written with an empty id first and the id is filled in by a second, streaming pass.
+    let chunks = match std::env::var(ENV_CHUNKS)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        Some(k) if k >= 1 => k,
+        _ => crate::stats::partition::parquet_rows(&stats_dir).div_ceil(PLAN_ROWS_PER_CHUNK),
+    };
+    let raw_decisions = d("raw-decisions.parquet");
+    let raw_actions = d("raw-plan.parquet");
+    let mut decisions_out = ParquetStream::create(&raw_decisions, file::schema())?;
+    let mut actions_out = ParquetStream::create(&raw_actions, file::schema())?;
+    let mut hasher = file::PlanHasher::default();
+    let mut totals = build::Totals::default();
+    let mut hot_candidates: Vec<HotCandidate> = Vec::new();
+    for (lo, hi) in crate::stats::partition::ranges(chunks as usize) {
+        let blobs = build::load_blobs(
+            crate::stats::partition::filter_range(stats.clone(), &lo, &hi),
+            &rules,
+            &repos,
+        )
+        .map_err(Error::Query)?;
+        hot_candidates.extend(
+            blobs
+                .iter()
+                .filter(|b| b.pulls[0] > 0)
+                .map(|b| HotCandidate {
+                    digest: b.digest.as_str().into(),
+                    size: b.size,
+                    pulls_7d: b.pulls[0],
+                }),
+        );
+        let rows = build::decide_all(&ctx, &blobs);
+        drop(blobs);
+        totals.add(&rows);
+        let actions: Vec<&file::PlanRow> = rows.iter().filter(|r| r.action != "none").collect();
+        for a in &actions {
+            hasher.add(a);
+        }
+        decisions_out.write(&file::to_batch(&rows))?;
+        actions_out.write(&file::to_batch(actions))?;
+    }
+    decisions_out.finish()?;
+    actions_out.finish()?;
+    let id = hasher.finish();
+    fill_plan_id(&raw_decisions, &d("decisions").join("part-0.parquet"), &id)?;
+    fill_plan_id(&raw_actions, &d("plan").join("plan.parquet"), &id)?;
+    let total_pulls_7d = hot_candidates.iter().map(|c| c.pulls_7d).sum();
+    let (hot, hot_summary) = hot_set(hot_candidates, total_pulls_7d, cfg.plan.hot_set_max_bytes);
     crate::io::write_parquet(&d("hot_set").join("part-0.parquet"), hot.schema(), &[hot])?;
     let outputs = vec![
         format!("decisions/as_of={as_of}/part-0.parquet"),

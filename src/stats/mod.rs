@@ -319,8 +319,8 @@ pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
     {
-        Some(k @ (1 | 16 | 256)) => k,
-        _ => partition::choose(partition::parquet_bytes(&pulls_dir)),
+        Some(k) if (1..=partition::MAX_RANGES).contains(&k) => k,
+        _ => partition::choose(partition::parquet_rows(&pulls_dir)),
     };
     let rel = format!("digest_stats/as_of={}", opts.as_of);
     let run_id = format!(
@@ -336,23 +336,7 @@ pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
     let file = new_dir.join("part-0.parquet");
     let mut writer: Option<polars::io::parquet::write::BatchedWriter<fs::File>> = None;
     for (lo, hi) in partition::ranges(k) {
-        let in_range = |lf: LazyFrame| -> LazyFrame {
-            let mut e: Option<Expr> = None;
-            if let Some(lo) = &lo {
-                e = Some(col("digest").gt_eq(lit(lo.clone())));
-            }
-            if let Some(hi) = &hi {
-                let h = col("digest").lt(lit(hi.clone()));
-                e = Some(match e {
-                    Some(x) => x.and(h),
-                    None => h,
-                });
-            }
-            match e {
-                Some(e) => lf.filter(e),
-                None => lf,
-            }
-        };
+        let in_range = |lf: LazyFrame| partition::filter_range(lf, &lo, &hi);
         let mut ctx = SQLContext::new();
         for table in ["pulls", "manifest_pulls"] {
             let dir = lake.root().join(table);
