@@ -15,6 +15,7 @@ import shutil
 import sys
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 lake, rows, digests, clients = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -56,6 +57,10 @@ for k, n in enumerate(counts):
         ORDER BY digest, client, repo, ua_class
         """
     ).to_arrow_table()
+    # Timestamps as blobtier writes them: microseconds, time zone "UTC".
+    for name in ("first_at", "last_at"):
+        i = tbl.schema.get_field_index(name)
+        tbl = tbl.set_column(i, name, tbl.column(name).cast(pa.timestamp("us", tz="UTC")))
     out = f"{lake}/pulls/date={day}"
     os.makedirs(out)
     pq.write_table(tbl, f"{out}/part-bench.parquet", compression="zstd", row_group_size=row_group)
@@ -79,5 +84,7 @@ inv = con.sql(
     ORDER BY digest
     """
 ).to_arrow_table()
+i = inv.schema.get_field_index("last_modified")
+inv = inv.set_column(i, "last_modified", inv.column("last_modified").cast(pa.timestamp("us", tz="UTC")))
 pq.write_table(inv, f"{lake}/inventory/snapshot={as_of}/part-bench.parquet", compression="zstd", row_group_size=row_group)
 print(total, inv.num_rows)

@@ -111,7 +111,7 @@ pub fn run_demo(sample: &Path, out: &Path) -> Result<Outcome, Error> {
         m.totals.pulls,
         m.totals.rejected(),
         m.inventory_rows,
-        s.df.height()
+        s.counts.rows
     );
     outln!(
         "  monthly cost now ${:.2} -> after the plan ${:.2}: {} of {} blobs move ({:.1} GiB), one-time ${:.2}, net 12-month savings ${:.2}",

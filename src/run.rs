@@ -230,7 +230,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
         outcome: label.into(),
         timings: serde_json::Value::Object(timings),
         ingest,
-        stats_rows: stats.df.height(),
+        stats_rows: stats.counts.rows,
         coverage,
         plan,
         report: report.dir,

@@ -282,6 +282,13 @@ pub fn plan_view(
     if !schema.contains("last_manifest_pull_at") {
         return Ok(lf);
     }
+    // One time zone for both timestamps ("UTC" and "Etc/UTC" are different dtypes to Polars;
+    // lakes written by other tools may carry either).
+    let utc = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+    lf = lf.with_columns([
+        col("last_pull_at").cast(utc.clone()),
+        col("last_manifest_pull_at").cast(utc),
+    ]);
     let since = (lit(as_of_day)
         - col("last_manifest_pull_at")
             .cast(DataType::Date)
@@ -457,6 +464,39 @@ impl Totals {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn plan_view_accepts_stats_whose_timestamps_name_utc_differently() {
+        // DuckDB/pyarrow write "Etc/UTC", blobtier writes "UTC": both must plan.
+        let etc = TimeZone::opt_try_new(Some("Etc/UTC")).unwrap();
+        let ts = |tz: Option<TimeZone>, v: Option<i64>| {
+            Column::new("x".into(), [v])
+                .cast(&DataType::Datetime(TimeUnit::Microseconds, tz))
+                .unwrap()
+        };
+        let day = 1_700_000_000_000_000i64;
+        let df = DataFrame::new_infer_height(vec![
+            ts(etc, Some(day)).with_name("last_pull_at".into()),
+            ts(Some(TimeZone::UTC), Some(day + 86_400_000_000))
+                .with_name("last_manifest_pull_at".into()),
+            Column::new("pulls_30d".into(), [1i64]),
+            Column::new("pulls_90d".into(), [2i64]),
+            Column::new("manifest_pulls_30d".into(), [3i64]),
+            Column::new("manifest_pulls_90d".into(), [4i64]),
+            Column::new("days_since_last_pull".into(), [Some(5i64)]),
+        ])
+        .unwrap();
+        let as_of = (day / 86_400_000_000) as i32 + 3;
+        let out = plan_view(df.lazy(), as_of, true)
+            .unwrap()
+            .collect()
+            .unwrap();
+        let i = |n: &str| out.column(n).unwrap().i64().unwrap().get(0);
+        assert_eq!(i("pulls_30d"), Some(3));
+        assert_eq!(i("pulls_90d"), Some(4));
+        assert_eq!(i("days_since_last_manifest_pull"), Some(2));
+        assert_eq!(i("days_since_last_pull"), Some(2));
+    }
 
     fn cfg() -> PlanConfig {
         crate::config::RawConfig::default()

@@ -69,6 +69,21 @@ pub enum Error {
 /// Result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Counts over a written `digest_stats` partition (computed by a streaming scan).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct StatsCounts {
+    /// Rows (digests).
+    pub rows: usize,
+    /// Rows present in the inventory snapshot.
+    pub in_inventory: usize,
+    /// Rows pulled in the last 90 days.
+    pub pulled_90d: usize,
+    /// Rows reachable from a current tag (0 without an image graph).
+    pub referenced_by_tag: usize,
+    /// Rows that no manifest references (0 without an image graph).
+    pub unreferenced: usize,
+}
+
 /// Options of one stats run.
 #[derive(Debug, Clone)]
 pub struct StatsOptions {
@@ -89,8 +104,8 @@ pub struct StatsResult {
     pub snapshot: String,
     /// The image-graph snapshot used, if the lake has one on or before as-of.
     pub graph_snapshot: Option<String>,
-    /// The stats table.
-    pub df: DataFrame,
+    /// Counts over the written table.
+    pub counts: StatsCounts,
     /// By storage class.
     pub by_class: DataFrame,
     /// Top digests by pulls.
@@ -320,7 +335,9 @@ pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
         .and_then(|v| v.parse::<usize>().ok())
     {
         Some(k) if (1..=partition::MAX_RANGES).contains(&k) => k,
-        _ => partition::choose(partition::parquet_rows(&pulls_dir)),
+        _ => partition::choose(
+            partition::parquet_rows(&pulls_dir) + partition::parquet_rows(&inv_dir),
+        ),
     };
     let rel = format!("digest_stats/as_of={}", opts.as_of);
     let run_id = format!(
@@ -391,33 +408,6 @@ pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
             .at("failed to sync", &file)
             .map_err(LakeError::from)?;
     }
-    // The summaries read back only the columns they need.
-    let df = LazyFrame::scan_parquet(
-        PlRefPath::new(file.to_string_lossy().as_ref()),
-        ScanArgsParquet::default(),
-    )
-    .and_then(|lf| {
-        let want = [
-            "digest",
-            "storage_class",
-            "size",
-            "in_inventory",
-            "pulls_30d",
-            "pulls_90d",
-            "unique_clients_30d",
-            "unique_pull_ratio_30d",
-            "referenced_by_tag",
-            "ref_repos",
-        ];
-        let schema = lf.clone().collect_schema()?;
-        let cols: Vec<Expr> = want
-            .iter()
-            .filter(|c| schema.contains(c))
-            .map(|c| col(*c))
-            .collect();
-        lf.select(cols).collect()
-    })
-    .map_err(qerr(q))?;
     let target = lake.root().join(&rel);
     if let Some(parent) = target.parent() {
         fs::create_dir_all(parent)
@@ -436,41 +426,81 @@ pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
     fs::remove_dir_all(&staging_dir)
         .at("failed to clean up", &staging_dir)
         .map_err(LakeError::from)?;
-    let by_class = summary(SUMMARY_BY_CLASS_SQL, "queries/summary_by_class.sql", &df)?;
-    let top = summary(SUMMARY_TOP_SQL, "queries/summary_top_pulled.sql", &df)?;
+    // Summaries and counts: streaming scans of the published file (only the columns they
+    // need), never the whole table in memory.
+    let published = target.join("part-0.parquet");
+    let by_class = summary(
+        SUMMARY_BY_CLASS_SQL,
+        "queries/summary_by_class.sql",
+        &published,
+    )?;
+    let top = summary(
+        SUMMARY_TOP_SQL,
+        "queries/summary_top_pulled.sql",
+        &published,
+    )?;
+    let counts = counts(&published).map_err(qerr(q))?;
     drop(lock);
     Ok(StatsResult {
         path: target.join("part-0.parquet"),
         snapshot,
         graph_snapshot: graph.map(|(d, _)| d),
-        df,
+        counts,
         by_class,
         top,
     })
 }
 
-fn summary(sql: &str, q: &'static str, df: &DataFrame) -> Result<DataFrame> {
+fn summary(sql: &str, q: &'static str, file: &Path) -> Result<DataFrame> {
     let mut ctx = SQLContext::new();
-    ctx.register("digest_stats", df.clone().lazy());
+    ctx.register("digest_stats", scan_file(file).map_err(qerr(q))?);
     ctx.execute(sql)
-        .and_then(|lf| lf.collect())
+        .and_then(|lf| lf.collect_with_engine(Engine::Streaming))
+        .map(|r| r.unwrap_single())
         .map_err(qerr(q))
+}
+
+/// [`StatsCounts`] of a `digest_stats` file, by a streaming scan.
+pub fn counts(file: &Path) -> PolarsResult<StatsCounts> {
+    let mut lf = scan_file(file)?;
+    let schema = lf.collect_schema()?;
+    let n = |e: Expr, name: &str| e.cast(DataType::Int64).sum().alias(name);
+    let mut aggs = vec![
+        len().alias("rows"),
+        n(col("in_inventory"), "in_inventory"),
+        n(col("pulls_90d").gt(lit(0)), "pulled_90d"),
+    ];
+    if schema.contains("referenced_by_tag") && schema.contains("ref_repos") {
+        aggs.push(n(col("referenced_by_tag"), "referenced_by_tag"));
+        aggs.push(n(col("ref_repos").eq(lit(0)), "unreferenced"));
+    }
+    let df = lf
+        .select(aggs)
+        .collect_with_engine(Engine::Streaming)?
+        .unwrap_single();
+    let get = |name: &str| -> usize {
+        df.column(name)
+            .ok()
+            .and_then(|c| c.cast(&DataType::Int64).ok())
+            .and_then(|c| c.i64().ok().and_then(|c| c.get(0)))
+            .unwrap_or(0)
+            .max(0) as usize
+    };
+    Ok(StatsCounts {
+        rows: get("rows"),
+        in_inventory: get("in_inventory"),
+        pulled_90d: get("pulled_90d"),
+        referenced_by_tag: get("referenced_by_tag"),
+        unreferenced: get("unreferenced"),
+    })
 }
 
 /// Prints the stats summary on stdout.
 pub fn print_summary(s: &StatsResult) {
-    let n = s.df.height();
-    let in_inv =
-        s.df.column("in_inventory")
-            .ok()
-            .and_then(|c| c.bool().ok().and_then(|b| b.sum()))
-            .unwrap_or(0) as usize;
-    let absent = n - in_inv;
-    let pulled90 =
-        s.df.column("pulls_90d")
-            .ok()
-            .and_then(|c| c.i64().ok().and_then(|c| c.gt(0).sum()))
-            .unwrap_or(0) as usize;
+    let c = s.counts;
+    let n = c.rows;
+    let absent = n - c.in_inventory;
+    let pulled90 = c.pulled_90d;
     outln!(
         "digest_stats: {} ({} rows, inventory snapshot {})",
         s.path.display(),
@@ -480,15 +510,7 @@ pub fn print_summary(s: &StatsResult) {
     outln!("pulled in 90 days: {pulled90}; never pulled in 90 days: {}; absent from inventory: {absent}", n - pulled90);
     match &s.graph_snapshot {
         Some(g) => {
-            let count = |name: &str, pred: &dyn Fn(&Column) -> Option<usize>| {
-                s.df.column(name).ok().and_then(pred).unwrap_or(0)
-            };
-            let tagged = count("referenced_by_tag", &|c| {
-                c.bool().ok().and_then(|b| b.sum()).map(|n| n as usize)
-            });
-            let unreferenced = count("ref_repos", &|c| {
-                c.i64().ok().map(|c| c.equal(0).sum().unwrap_or(0) as usize)
-            });
+            let (tagged, unreferenced) = (c.referenced_by_tag, c.unreferenced);
             outln!("image graph snapshot {g}: reachable from a tag: {tagged}; referenced by no manifest: {unreferenced}");
         }
         None => outln!(
