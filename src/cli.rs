@@ -21,7 +21,7 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Fewer logs (errors only)
+    /// Fewer logs (errors only) and no progress bars
     #[arg(short, long, global = true)]
     pub quiet: bool,
 

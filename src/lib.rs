@@ -32,6 +32,7 @@ pub mod lake;
 pub mod logging;
 pub mod model;
 pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod stats;

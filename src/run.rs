@@ -20,6 +20,7 @@ use serde_json::json;
 use crate::config::Config;
 use crate::ingest::{IngestRequest, LogSpec};
 use crate::lake::Lake;
+use crate::progress::stage;
 use crate::storage::{Location, Storage};
 use crate::Outcome;
 
@@ -177,13 +178,20 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
     );
 
     let t = Instant::now();
-    let stats = crate::stats::run_stats(
-        &lake,
-        &crate::stats::StatsOptions {
-            as_of: opts.as_of,
-            windows: cfg.run.windows.clone(),
-            include_scanners: false,
+    let stats = stage(
+        "stats",
+        "digest_stats",
+        || {
+            crate::stats::run_stats(
+                &lake,
+                &crate::stats::StatsOptions {
+                    as_of: opts.as_of,
+                    windows: cfg.run.windows.clone(),
+                    include_scanners: false,
+                },
+            )
         },
+        |s| format!("{} digests", s.df.height()),
     )?;
     timings.insert("stats".into(), json!(t.elapsed().as_secs_f64()));
 
@@ -198,22 +206,36 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
         }
     }
     let t = Instant::now();
-    let plan = crate::plan::run_plan(
-        &lake,
-        opts.as_of,
-        cfg,
-        if opts.allow_gaps { None } else { hold.clone() },
+    let plan = stage(
+        "plan",
+        "decisions and plan",
+        || {
+            crate::plan::run_plan(
+                &lake,
+                opts.as_of,
+                cfg,
+                if opts.allow_gaps { None } else { hold.clone() },
+            )
+        },
+        |p| format!("{} of {} blobs move", p.totals.actions, p.totals.blobs),
     )?;
     timings.insert("plan".into(), json!(t.elapsed().as_secs_f64()));
 
     let t = Instant::now();
-    let report = crate::report::run_report(
-        &lake,
-        &crate::report::ReportOptions {
-            as_of: opts.as_of,
-            out: None,
+    let report = stage(
+        "report",
+        "dry-run cost report",
+        || {
+            crate::report::run_report(
+                &lake,
+                &crate::report::ReportOptions {
+                    as_of: opts.as_of,
+                    out: None,
+                },
+                cfg,
+            )
         },
-        cfg,
+        |r| format!("written to {}", r.dir.display()),
     )?;
     timings.insert("report".into(), json!(t.elapsed().as_secs_f64()));
 

@@ -697,25 +697,17 @@ fn execute(
         let chains = Arc::new(chains);
         let priors = Arc::new(priors);
         let next = Arc::new(AtomicUsize::new(0));
-        let progress = {
-            let m = Arc::clone(&metrics);
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_secs(10)).await;
-                    let r = m.results();
-                    let finished: u64 = r.values().sum();
-                    info!(finished, of = pending_work, results = ?r, "apply progress");
-                }
-            })
-        };
+        let progress =
+            crate::progress::Progress::counter("apply", "actions", Some(pending_work as u64), true);
         let mut workers = Vec::new();
         for _ in 0..s.concurrency.min(chains.len().max(1)) {
-            let (ctx, chains, priors, next, limits) = (
+            let (ctx, chains, priors, next, limits, progress) = (
                 Arc::clone(&ctx),
                 Arc::clone(&chains),
                 Arc::clone(&priors),
                 Arc::clone(&next),
                 Arc::clone(&limits),
+                progress.clone(),
             );
             let (max_actions, max_bytes) = (opts.max_actions, s.max_bytes);
             workers.push(tokio::spawn(async move {
@@ -749,6 +741,8 @@ fn execute(
                         };
                         if go {
                             let _: Step = actions::run(&ctx, *a, priors.get(&a.i)).await;
+                            progress.inc(1);
+                            progress.add_bytes(size);
                         }
                     }
                 }
@@ -759,7 +753,12 @@ fn execute(
                 error!(error = %e, "an apply worker panicked");
             }
         }
-        progress.abort();
+        let results: Vec<String> = metrics
+            .results()
+            .iter()
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        progress.finish(results.join(", "));
         let ctx =
             Arc::try_unwrap(ctx).unwrap_or_else(|_| unreachable!("every worker has finished"));
         let Ctx { journal, fatal, .. } = ctx;

@@ -1606,11 +1606,23 @@ fn rows_for_the_same_key_run_one_after_the_other() {
             &bucket,
             "--concurrency",
             "32",
+            "-v",
         ])
         .envs(ls.env()));
     out.assert_success();
     let s = summary(&out);
     assert_eq!(n(&s["results"]["copied"]), 2 * KEYS as u64, "{s:#}");
+    // Progress without a terminal: one final line with the counts and bytes, no bar.
+    let done = format!(
+        "apply finished: copied {}: {}/{} actions (100%)",
+        2 * KEYS,
+        2 * KEYS,
+        2 * KEYS
+    );
+    assert!(out.stderr.contains(&done), "missing `{done}`:\n{out}");
+    assert_eq!(2 * KEYS * 64, 1536);
+    assert!(out.stderr.contains(", 1.5 KiB ("), "{out}");
+    assert!(!out.stderr.contains('\x1b'), "escape codes:\n{out}");
     let lines = journal(&journal_file(&t.path().join("journal"), &id));
     let pos = |i: usize, state: &str| {
         lines

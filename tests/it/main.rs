@@ -9,6 +9,7 @@ mod fixtures;
 mod graph;
 mod ingest;
 mod plan_golden;
+mod progress;
 mod registry;
 mod report;
 mod run;
