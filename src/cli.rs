@@ -265,9 +265,10 @@ pub struct ApplyArgs {
     #[arg(long, hide = true, value_name = "N")]
     pub restore_days: Option<i32>,
 
-    /// Do not fsync the journal (benchmarks only)
-    #[arg(long, hide = true)]
-    pub no_fsync: bool,
+    /// When the journal is fsynced: batched (default), every (each line, before the action
+    /// goes on) or off; the last two for benchmarks
+    #[arg(long, hide = true, default_value = "batched", value_name = "MODE")]
+    pub journal_fsync: crate::apply::journal::FsyncMode,
 }
 
 /// `run`.

@@ -211,7 +211,7 @@ pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
                 min_rps: a.min_rps,
                 restore_days: a.restore_days,
                 restore_tier: a.restore_tier,
-                no_fsync: a.no_fsync,
+                journal_fsync: a.journal_fsync,
             })?;
             print_json(&report.summary());
             Ok(if report.has_failures() {
