@@ -8,8 +8,11 @@
 //!   older than `run.max_inventory_age_days`, stats are still written but the plan holds every
 //!   move to a cheaper class back (`kept:coverage_gap`) and the run exits 1, unless
 //!   `--allow-gaps`.
+//! - Retention: with `[run.retention]` ages, whole partitions older than as-of − age are
+//!   deleted at the end ([`crate::retention`]); the ledger is kept, so ingest stays
+//!   incremental.
 //! - Every run leaves a record `_runs/<run id>.json`: inputs, rows, rejects, timings per
-//!   stage, outcome.
+//!   stage, what was pruned, outcome.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -85,6 +88,8 @@ pub struct RunRecord {
     pub plan: crate::plan::PlanSummary,
     /// Where the dry-run cost report is.
     pub report: PathBuf,
+    /// What `[run.retention]` pruned at the end of the run (`None`: no ages configured).
+    pub pruned: Option<crate::retention::PruneReport>,
 }
 
 /// The newest `…/<YYYY-MM-DDTHH-MMZ>/manifest.json` under `spec` whose date is on or before `as_of`.
@@ -239,6 +244,23 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
     )?;
     timings.insert("report".into(), json!(t.elapsed().as_secs_f64()));
 
+    // Retention last: every stage of this run has read what it needs. Whole partitions older
+    // than the configured ages go; the ledger stays, so inputs whose pulls were pruned are
+    // still known to ingest.
+    let pruned = if cfg.run.retention.is_empty() {
+        None
+    } else {
+        let t = Instant::now();
+        let p = stage(
+            "prune",
+            "partitions past their retention",
+            || crate::retention::prune(&lake, &cfg.run.retention, opts.as_of, false),
+            |p| format!("{} partitions, {} files", p.partitions, p.files),
+        )?;
+        timings.insert("prune".into(), json!(t.elapsed().as_secs_f64()));
+        Some(p)
+    };
+
     let (outcome, label) = if hold.is_some() && !opts.allow_gaps {
         (Outcome::ItemFailures, "held_down")
     } else if !ingest.bad_files.is_empty() {
@@ -256,6 +278,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
         coverage,
         plan,
         report: report.dir,
+        pruned,
     };
     let path = lake.root().join("_runs").join(format!("{run_id}.json"));
     crate::io::atomic_write(
