@@ -4,6 +4,7 @@
 
 mod support;
 
+mod analyst;
 mod apply;
 mod fixtures;
 mod graph;
