@@ -11,6 +11,7 @@ mod graph;
 mod ingest;
 mod plan_golden;
 mod progress;
+mod readme;
 mod registry;
 mod report;
 mod run;
