@@ -679,3 +679,62 @@ mod tests {
         assert!(matches!(load(&p), Err(JournalError::Version { .. })));
     }
 }
+
+#[cfg(test)]
+mod bench {
+    use super::*;
+
+    /// Not a test: what recording one action line costs the caller, against serialising it
+    /// alone, with lines 3 ms apart (an action's lines are sparse). Prints; asserts nothing.
+    /// `cargo test --lib -- --ignored --nocapture bench_record_cost`
+    #[test]
+    #[ignore = "benchmark; run by hand"]
+    fn bench_record_cost() {
+        let d = tempfile::tempdir().unwrap();
+        let hex = "abcdef0123456789".repeat(4);
+        let key = format!("docker/registry/v2/blobs/sha256/ab/{hex}/data");
+        let digest = format!("sha256:{hex}");
+        let l = ActionLine {
+            i: 17,
+            op: "copy",
+            bucket: "registry-prod",
+            key: &key,
+            version_id: None,
+            digest: &digest,
+            state: "done",
+            attempt: 1,
+            result: Some("copied"),
+            error_class: None,
+            error_code: None,
+            delay_ms: None,
+            elapsed_ms: Some(410),
+            message: None,
+        };
+        const N: u32 = 500;
+        let t = Instant::now();
+        for _ in 0..N {
+            std::hint::black_box(serde_json::to_string(&l).expect("serialises"));
+        }
+        let per = |s: f64| s / f64::from(N) * 1e6;
+        eprintln!(
+            "serialise only: {:.1} us/line",
+            per(t.elapsed().as_secs_f64())
+        );
+        for mode in [FsyncMode::Batched, FsyncMode::Off, FsyncMode::Every] {
+            let j = Journal::open(&d.path().join(format!("{mode:?}.jsonl")), mode).unwrap();
+            for _ in 0..N {
+                j.action(&l).unwrap();
+                std::thread::sleep(Duration::from_millis(3));
+            }
+            let s = j.close().unwrap();
+            eprintln!(
+                "{}: record {:.1} us/line (encode {:.1}, write {:.1}, fsync {:.1})",
+                mode.as_str(),
+                per(s.record_seconds),
+                per(s.encode_seconds),
+                per(s.write_seconds),
+                per(s.fsync_seconds)
+            );
+        }
+    }
+}
