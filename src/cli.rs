@@ -21,7 +21,7 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Fewer logs (errors only)
+    /// Fewer logs (errors only) and no progress bars
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
@@ -60,6 +60,8 @@ pub enum Command {
     Apply(Box<ApplyArgs>),
     /// The nightly job: ingest what is new, then stats and plan for as-of
     Run(RunArgs),
+    /// Delete partitions older than the `[run.retention]` ages (as `run` does at its end)
+    Prune(PruneArgs),
     /// Run the pipeline on `sample-data/` into `./blobtier-demo/`
     Demo(DemoArgs),
     /// Write a commented `blobtier.toml` for a common setup
@@ -265,9 +267,10 @@ pub struct ApplyArgs {
     #[arg(long, hide = true, value_name = "N")]
     pub restore_days: Option<i32>,
 
-    /// Do not fsync the journal (benchmarks only)
-    #[arg(long, hide = true)]
-    pub no_fsync: bool,
+    /// When the journal is fsynced: batched (default), every (each line, before the action
+    /// goes on) or off; the last two for benchmarks
+    #[arg(long, hide = true, default_value = "batched", value_name = "MODE")]
+    pub journal_fsync: crate::apply::journal::FsyncMode,
 }
 
 /// `run`.
@@ -280,6 +283,26 @@ pub struct RunArgs {
     /// Plan moves to cheaper classes even when days of logs are missing or the inventory is old
     #[arg(long)]
     pub allow_gaps: bool,
+}
+
+/// `prune`.
+///
+/// Deletes whole partitions (`table/key=DATE/`) dated before as-of minus the table's age in
+/// `[run.retention]`, and run records likewise; never the ledger, so inputs whose pulls were
+/// pruned are not ingested again. Prints what it deleted as JSON.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// The lake directory [default: `run.lake` of the config]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub lake: Option<PathBuf>,
+
+    /// The day the ages count back from, YYYY-MM-DD (default: yesterday, UTC)
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<chrono::NaiveDate>,
+
+    /// Only list what would be deleted
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `init`.

@@ -65,6 +65,39 @@ pub struct RawRun {
     /// The registry's storage (`DIR` or `s3://bucket/prefix`, the directory that holds
     /// `docker/registry/v2/`): the image graph is rebuilt on every run. Default: none.
     pub registry_storage: Option<String>,
+    /// `[run.retention]`: how long partitions are kept. Default: forever (nothing pruned).
+    #[serde(default)]
+    pub retention: RawRetention,
+}
+
+/// `[run.retention]`: per table, the age in days (relative to as-of) past which whole
+/// partitions are deleted at the end of `run` (and by `blobtier prune`). An absent key keeps
+/// that table forever. A partition dated D is deleted when D < as-of − N days.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    /// `pulls/` and `manifest_pulls/` (`date=`), the raw pulls. At least the longest stats
+    /// window (and at least 90: digest_stats always has 30- and 90-day columns).
+    pub pulls_days: Option<u32>,
+    /// `inventory/` (`snapshot=`); the newest snapshot on or before as-of is always kept.
+    pub inventory_days: Option<u32>,
+    /// The image graph, `blob_refs/`, `manifest_refs/`, `tags/` (`snapshot=`); the newest
+    /// snapshot on or before as-of is always kept.
+    pub graph_days: Option<u32>,
+    /// `digest_stats/` (`as_of=`).
+    pub digest_stats_days: Option<u32>,
+    /// `decisions/` (`as_of=`).
+    pub decisions_days: Option<u32>,
+    /// `plan/` and `hot_set/` (`as_of=`).
+    pub plan_days: Option<u32>,
+    /// `reports/` (`as_of=`).
+    pub reports_days: Option<u32>,
+    /// `backtests/` (`as_of=`).
+    pub backtests_days: Option<u32>,
+    /// `_rejects/` (`date=` of the ingest run), the quarantine of malformed lines.
+    pub rejects_days: Option<u32>,
+    /// `_runs/<run id>.json`, dated by the run id (when the run started, UTC).
+    pub runs_days: Option<u32>,
 }
 
 /// `[plan]`: the tiering policy and the cost model's choices.
@@ -266,7 +299,43 @@ pub struct RunConfig {
     pub max_inventory_age_days: u32,
     /// The registry's storage for the image graph.
     pub registry_storage: Option<String>,
+    /// Retention ages (validated: pulls kept at least [`RunConfig::longest_window`]).
+    pub retention: RawRetention,
 }
+
+impl RunConfig {
+    /// The longest window the stats read pulls for: the longest of `run.windows`, and at
+    /// least 90 (digest_stats always computes 30- and 90-day columns).
+    pub fn longest_window(&self) -> u32 {
+        self.windows.iter().copied().chain([90]).max().unwrap_or(90)
+    }
+}
+
+impl RawRetention {
+    /// Each key with its value, in config order.
+    pub fn entries(&self) -> [(&'static str, Option<u32>); 10] {
+        [
+            ("pulls_days", self.pulls_days),
+            ("inventory_days", self.inventory_days),
+            ("graph_days", self.graph_days),
+            ("digest_stats_days", self.digest_stats_days),
+            ("decisions_days", self.decisions_days),
+            ("plan_days", self.plan_days),
+            ("reports_days", self.reports_days),
+            ("backtests_days", self.backtests_days),
+            ("rejects_days", self.rejects_days),
+            ("runs_days", self.runs_days),
+        ]
+    }
+
+    /// Whether any table has an age.
+    pub fn is_empty(&self) -> bool {
+        self.entries().iter().all(|(_, v)| v.is_none())
+    }
+}
+
+/// Largest accepted retention age (100 years).
+pub const MAX_RETENTION_DAYS: u32 = 36_600;
 
 /// How client addresses are stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -626,14 +695,36 @@ impl RawConfig {
                 reason: format!("expected day counts between 1 and 3660, got {windows:?}"),
             });
         }
-        let run = RunConfig {
+        let mut run = RunConfig {
             lake: self.run.lake,
             logs,
             inventory: self.run.inventory,
             windows,
             max_inventory_age_days: self.run.max_inventory_age_days.unwrap_or(3),
             registry_storage: self.run.registry_storage,
+            retention: RawRetention::default(),
         };
+        let retention = self.run.retention;
+        for (key, v) in retention.entries() {
+            if let Some(v) = v.filter(|v| *v > MAX_RETENTION_DAYS) {
+                errors.push(ConfigError {
+                    key: format!("run.retention.{key}"),
+                    reason: format!("expected at most {MAX_RETENTION_DAYS} days, got `{v}`"),
+                });
+            }
+        }
+        if let Some(p) = retention.pulls_days {
+            let longest = run.longest_window();
+            if p < longest {
+                errors.push(ConfigError {
+                    key: "run.retention.pulls_days".into(),
+                    reason: format!(
+                        "expected at least the longest stats window, {longest} days (`run.windows`, and 90: digest_stats always has 90-day columns), got `{p}`"
+                    ),
+                });
+            }
+        }
+        run.retention = retention;
         let apply_allow = self.apply.allow.unwrap_or_default();
         for (i, a) in apply_allow.iter().enumerate() {
             if a.is_empty() || a.starts_with('/') || a.starts_with("s3://") {
@@ -898,6 +989,46 @@ mod tests {
                 "ingest.ua_classes.ci"
             ]
         );
+    }
+
+    #[test]
+    fn retention_is_validated_with_key_names() {
+        let load = |text: &str| {
+            RawConfig::from_toml(Path::new("b.toml"), text)
+                .map_err(|e| e.to_string())
+                .and_then(|r| {
+                    r.validate(&Overrides::default()).map_err(|e| {
+                        e.iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                })
+        };
+        let c = load("[run.retention]\npulls_days = 400\nplan_days = 0\n").unwrap();
+        assert_eq!(c.run.retention.pulls_days, Some(400));
+        assert_eq!(c.run.retention.plan_days, Some(0));
+        assert_eq!(c.run.retention.reports_days, None);
+        assert!(RawRetention::default().is_empty());
+        // Shorter than the longest window: 90 by default, 120 when configured.
+        let e = load("[run.retention]\npulls_days = 60\n").unwrap_err();
+        assert!(
+            e.starts_with("invalid `run.retention.pulls_days`: expected at least the longest stats window, 90 days"),
+            "{e}"
+        );
+        assert!(e.ends_with("got `60`"), "{e}");
+        let e = load("[run]\nwindows = [7, 120]\n[run.retention]\npulls_days = 100\n").unwrap_err();
+        assert!(e.contains("120 days"), "{e}");
+        load("[run]\nwindows = [7, 120]\n[run.retention]\npulls_days = 120\n").unwrap();
+        let e = load("[run.retention]\nreports_days = 99999\n").unwrap_err();
+        assert!(
+            e.starts_with("invalid `run.retention.reports_days`: expected at most 36600 days"),
+            "{e}"
+        );
+        let e = load("[run.retention]\npull_days = 400\n").unwrap_err();
+        assert!(e.contains("pull_days"), "{e}");
+        let e = load("[run.retention]\npulls_days = -1\n").unwrap_err();
+        assert!(e.contains("pulls_days"), "{e}");
     }
 
     #[test]

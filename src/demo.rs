@@ -8,6 +8,7 @@ use crate::config::{ClientIdentity, RawConfig};
 use crate::ingest::{IngestRequest, LogSpec};
 use crate::lake::Lake;
 use crate::model::LogFormat;
+use crate::progress::stage;
 use crate::storage::Storage;
 use crate::Outcome;
 
@@ -82,22 +83,41 @@ pub fn run_demo(sample: &Path, out: &Path) -> Result<Outcome, Error> {
         graph_date: None,
     };
     let m = crate::ingest::ingest(&lake, &req, &cfg, &Storage::new(false))?;
-    let s = crate::stats::run_stats(
-        &lake,
-        &crate::stats::StatsOptions {
-            as_of: end,
-            windows: vec![7, 30, 90],
-            include_scanners: false,
+    let s = stage(
+        "stats",
+        "digest_stats",
+        || {
+            crate::stats::run_stats(
+                &lake,
+                &crate::stats::StatsOptions {
+                    as_of: end,
+                    windows: vec![7, 30, 90],
+                    include_scanners: false,
+                },
+            )
         },
+        |s| format!("{} digests", s.df.height()),
     )?;
-    let p = crate::plan::run_plan(&lake, end, &cfg, None)?;
-    let r = crate::report::run_report(
-        &lake,
-        &crate::report::ReportOptions {
-            as_of: end,
-            out: None,
+    let p = stage(
+        "plan",
+        "decisions and plan",
+        || crate::plan::run_plan(&lake, end, &cfg, None),
+        |p| format!("{} of {} blobs move", p.totals.actions, p.totals.blobs),
+    )?;
+    let r = stage(
+        "report",
+        "dry-run cost report",
+        || {
+            crate::report::run_report(
+                &lake,
+                &crate::report::ReportOptions {
+                    as_of: end,
+                    out: None,
+                },
+                &cfg,
+            )
         },
-        &cfg,
+        |r| format!("written to {}", r.dir.display()),
     )?;
     let t = &p.totals;
     outln!(

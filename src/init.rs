@@ -45,6 +45,22 @@ max_inventory_age_days = 3
 # current tag reaches), so that manifest pulls count and no tagged blob is ever archived.
 # registry_storage = "s3://my-registry-bucket/"
 
+# Retention: at the end of each run, whole partitions dated before as-of minus N days are
+# deleted (also `blobtier prune`). A table without a key is kept forever. The ledger
+# (_ledger/) is never pruned: it keeps ingest from reading old log files again.
+[run.retention]
+pulls_days = 400              # pulls/ and manifest_pulls/; >= the longest window (and >= 90);
+                              # keep >= the largest days_since_last_pull threshold of the tiers
+inventory_days = 30           # inventory/ (the newest snapshot on or before as-of always stays)
+graph_days = 30               # blob_refs/, manifest_refs/, tags/ (likewise)
+digest_stats_days = 90
+decisions_days = 90
+plan_days = 90                # plan/ and hot_set/ (apply journals in _journal/ are kept)
+reports_days = 365
+backtests_days = 365
+rejects_days = 90             # _rejects/, the quarantined malformed lines
+runs_days = 365               # _runs/*.json run records
+
 [ingest]
 # Client addresses are stored as a keyed hash. Prefer the BLOBTIER_CLIENT_KEY environment
 # variable to writing the secret here (>= 16 bytes; keep it the same for the life of the lake).
@@ -114,6 +130,7 @@ pub fn resolved(cfg: &Config) -> serde_json::Value {
             "windows": cfg.run.windows,
             "max_inventory_age_days": cfg.run.max_inventory_age_days,
             "registry_storage": cfg.run.registry_storage,
+            "retention": cfg.run.retention.entries().iter().filter_map(|(k, v)| v.map(|v| (*k, v))).collect::<std::collections::BTreeMap<_, _>>(),
         },
         "ingest": {
             "client_identity": match &cfg.ingest.client_identity {
@@ -158,6 +175,8 @@ mod tests {
                 crate::config::RawConfig::from_toml(Path::new("t.toml"), &template(s)).unwrap();
             let cfg = raw.validate(&Default::default()).unwrap();
             assert_eq!(cfg.run.logs.len(), 1);
+            assert_eq!(cfg.run.retention.pulls_days, Some(400));
+            assert!(cfg.run.retention.entries().iter().all(|(_, v)| v.is_some()));
             crate::plan::policy::validate_rules(&cfg.plan.tiers, &cfg.run.windows).unwrap();
         }
     }

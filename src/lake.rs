@@ -165,7 +165,12 @@ impl Lake {
                         }
                     }
                 }
-                tracing::warn!(run_id, "rolled back an interrupted run");
+                if run_id.starts_with("prune-") {
+                    // Partitions a prune had already moved out of the lake: finish deleting.
+                    tracing::warn!(run_id, "finished an interrupted prune");
+                } else {
+                    tracing::warn!(run_id, "rolled back an interrupted run");
+                }
             }
             fs::remove_dir_all(&staging).at("failed to remove staging directory", &staging)?;
             n += 1;

@@ -32,7 +32,9 @@ pub mod lake;
 pub mod logging;
 pub mod model;
 pub mod plan;
+pub mod progress;
 pub mod report;
+pub mod retention;
 pub mod run;
 pub mod stats;
 pub mod storage;
@@ -210,7 +212,7 @@ pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
                 min_rps: a.min_rps,
                 restore_days: a.restore_days,
                 restore_tier: a.restore_tier,
-                no_fsync: a.no_fsync,
+                journal_fsync: a.journal_fsync,
             })?;
             print_json(&report.summary());
             Ok(if report.has_failures() {
@@ -233,6 +235,32 @@ pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
             )?;
             print_json(&record);
             Ok(outcome)
+        }
+        Command::Prune(a) => {
+            let cfg = load_config(cli.config.as_deref(), config::Overrides::default())?;
+            let dir = a
+                .lake
+                .or_else(|| cfg.run.lake.clone())
+                .ok_or(run::Error::Config {
+                    key: "run.lake",
+                    reason: "`blobtier prune` needs `--lake DIR` or `run.lake`".into(),
+                })?;
+            if cfg.run.retention.is_empty() {
+                return Err(run::Error::Config {
+                    key: "run.retention",
+                    reason: "sets no age (e.g. `pulls_days = 400`), so there is nothing to prune"
+                        .into(),
+                }
+                .into());
+            }
+            let as_of = a
+                .as_of
+                .unwrap_or_else(|| chrono::Utc::now().date_naive() - chrono::Duration::days(1));
+            let lake = lake::Lake::open(&dir).map_err(run::Error::from)?;
+            let r = retention::prune(&lake, &cfg.run.retention, as_of, a.dry_run)
+                .map_err(run::Error::from)?;
+            print_json(&r);
+            Ok(Outcome::Success)
         }
         Command::Report(a) => {
             let cfg = load_config(cli.config.as_deref(), config::Overrides::default())?;

@@ -1,6 +1,7 @@
 //! tracing setup: `blobtier=warn` by default (quiet for cron), `-v` info, `-vv` debug,
 //! `-q` errors only; `RUST_LOG` overrides; JSON lines with `--log-format json`; no colour
-//! when `NO_COLOR` is set or stderr is not a terminal.
+//! when `NO_COLOR` is set or stderr is not a terminal. Also picks how progress is shown
+//! ([`crate::progress`]): bars on a terminal with text logs, log lines otherwise.
 
 use std::io::IsTerminal;
 
@@ -18,10 +19,17 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormatArg) {
     };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("blobtier={level}")));
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let terminal = std::io::stderr().is_terminal();
+    let ansi = terminal && std::env::var_os("NO_COLOR").is_none();
+    crate::progress::init(crate::progress::choose(
+        quiet,
+        matches!(format, LogFormatArg::Text),
+        terminal,
+        std::env::var("TERM").ok().as_deref(),
+    ));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::progress::LogWriter)
         .with_target(false);
     let _ = match format {
         LogFormatArg::Text => b.with_ansi(ansi).try_init(),

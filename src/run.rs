@@ -8,8 +8,11 @@
 //!   older than `run.max_inventory_age_days`, stats are still written but the plan holds every
 //!   move to a cheaper class back (`kept:coverage_gap`) and the run exits 1, unless
 //!   `--allow-gaps`.
+//! - Retention: with `[run.retention]` ages, whole partitions older than as-of − age are
+//!   deleted at the end ([`crate::retention`]); the ledger is kept, so ingest stays
+//!   incremental.
 //! - Every run leaves a record `_runs/<run id>.json`: inputs, rows, rejects, timings per
-//!   stage, outcome.
+//!   stage, what was pruned, outcome.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -20,6 +23,7 @@ use serde_json::json;
 use crate::config::Config;
 use crate::ingest::{IngestRequest, LogSpec};
 use crate::lake::Lake;
+use crate::progress::stage;
 use crate::storage::{Location, Storage};
 use crate::Outcome;
 
@@ -84,6 +88,8 @@ pub struct RunRecord {
     pub plan: crate::plan::PlanSummary,
     /// Where the dry-run cost report is.
     pub report: PathBuf,
+    /// What `[run.retention]` pruned at the end of the run (`None`: no ages configured).
+    pub pruned: Option<crate::retention::PruneReport>,
 }
 
 /// The newest `…/<YYYY-MM-DDTHH-MMZ>/manifest.json` under `spec` whose date is on or before `as_of`.
@@ -177,13 +183,20 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
     );
 
     let t = Instant::now();
-    let stats = crate::stats::run_stats(
-        &lake,
-        &crate::stats::StatsOptions {
-            as_of: opts.as_of,
-            windows: cfg.run.windows.clone(),
-            include_scanners: false,
+    let stats = stage(
+        "stats",
+        "digest_stats",
+        || {
+            crate::stats::run_stats(
+                &lake,
+                &crate::stats::StatsOptions {
+                    as_of: opts.as_of,
+                    windows: cfg.run.windows.clone(),
+                    include_scanners: false,
+                },
+            )
         },
+        |s| format!("{} digests", s.df.height()),
     )?;
     timings.insert("stats".into(), json!(t.elapsed().as_secs_f64()));
 
@@ -198,24 +211,55 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
         }
     }
     let t = Instant::now();
-    let plan = crate::plan::run_plan(
-        &lake,
-        opts.as_of,
-        cfg,
-        if opts.allow_gaps { None } else { hold.clone() },
+    let plan = stage(
+        "plan",
+        "decisions and plan",
+        || {
+            crate::plan::run_plan(
+                &lake,
+                opts.as_of,
+                cfg,
+                if opts.allow_gaps { None } else { hold.clone() },
+            )
+        },
+        |p| format!("{} of {} blobs move", p.totals.actions, p.totals.blobs),
     )?;
     timings.insert("plan".into(), json!(t.elapsed().as_secs_f64()));
 
     let t = Instant::now();
-    let report = crate::report::run_report(
-        &lake,
-        &crate::report::ReportOptions {
-            as_of: opts.as_of,
-            out: None,
+    let report = stage(
+        "report",
+        "dry-run cost report",
+        || {
+            crate::report::run_report(
+                &lake,
+                &crate::report::ReportOptions {
+                    as_of: opts.as_of,
+                    out: None,
+                },
+                cfg,
+            )
         },
-        cfg,
+        |r| format!("written to {}", r.dir.display()),
     )?;
     timings.insert("report".into(), json!(t.elapsed().as_secs_f64()));
+
+    // Retention last: every stage of this run has read what it needs. Whole partitions older
+    // than the configured ages go; the ledger stays, so inputs whose pulls were pruned are
+    // still known to ingest.
+    let pruned = if cfg.run.retention.is_empty() {
+        None
+    } else {
+        let t = Instant::now();
+        let p = stage(
+            "prune",
+            "partitions past their retention",
+            || crate::retention::prune(&lake, &cfg.run.retention, opts.as_of, false),
+            |p| format!("{} partitions, {} files", p.partitions, p.files),
+        )?;
+        timings.insert("prune".into(), json!(t.elapsed().as_secs_f64()));
+        Some(p)
+    };
 
     let (outcome, label) = if hold.is_some() && !opts.allow_gaps {
         (Outcome::ItemFailures, "held_down")
@@ -234,6 +278,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
         coverage,
         plan,
         report: report.dir,
+        pruned,
     };
     let path = lake.root().join("_runs").join(format!("{run_id}.json"));
     crate::io::atomic_write(

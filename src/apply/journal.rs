@@ -8,12 +8,19 @@
 //! - `{"v":1,"type":"end","run","metrics":{…}}` when a run finishes.
 //!
 //! Durability: lines are written to the file (the OS page cache) as soon as the writer thread
-//! sees them, so a SIGKILL loses nothing that was handed over; fsync happens once per batch (at
-//! most every [`FSYNC_INTERVAL`]), so a power loss can lose the last few lines. That is safe
+//! sees them, so a SIGKILL loses at most the lines still queued (microseconds' worth); fsync
+//! happens once per batch (at most every [`FSYNC_INTERVAL`]), so a power loss can lose the last
+//! few lines. That is safe
 //! because the journal is not what makes apply exactly-once: every action re-checks the object in
 //! S3 before acting (HEAD first), so a lost `done` line only turns into `skipped:already_done` on
 //! the next run. The journal lets a rerun skip finished work without a request, and is the audit
 //! trail of what this tool did.
+//!
+//! Cost: [`FsyncMode::Batched`] keeps writes and fsyncs off the actions' path (recording a line
+//! is serialising it and a channel send). The journal counts its own time ([`WriterStats`]:
+//! time inside `record`, serialising, writes, fsyncs) so apply can report the journal's share
+//! of the actions' time exactly, whatever the noise of the S3 endpoint; `every` (fsync each
+//! line before returning) and `off` exist to measure that against (`docs/benchmarks.md`).
 //!
 //! A line cut by a crash is isolated (a newline is written first when the file does not end with
 //! one) and ignored when reading.
@@ -22,7 +29,8 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -198,26 +206,141 @@ enum Msg {
     Close,
 }
 
-/// Counters of the writer.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+/// When the journal is fsynced (`--journal-fsync`, hidden: the default is the one to use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncMode {
+    /// A writer thread appends each line at once and fsyncs at most every [`FSYNC_INTERVAL`];
+    /// recording a line only queues it.
+    #[default]
+    Batched,
+    /// Every record is written and fsynced before `record` returns (the naive journal; for
+    /// benchmarks).
+    Every,
+    /// Never fsynced (benchmarks only).
+    Off,
+}
+
+impl FsyncMode {
+    /// The flag value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FsyncMode::Batched => "batched",
+            FsyncMode::Every => "every",
+            FsyncMode::Off => "off",
+        }
+    }
+}
+
+impl std::str::FromStr for FsyncMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "batched" => Ok(FsyncMode::Batched),
+            "every" => Ok(FsyncMode::Every),
+            "off" => Ok(FsyncMode::Off),
+            _ => Err(format!("expected batched, every or off, got `{s}`")),
+        }
+    }
+}
+
+/// The journal's own time, counted by the journal itself (nanoseconds, summed over threads).
+#[derive(Debug, Default)]
+struct Clock {
+    /// Inside [`Journal::record`]: serialising the line and queueing it (batched, off) or
+    /// writing and fsyncing it (every). This is the time the journal adds to actions.
+    record_ns: AtomicU64,
+    /// The part of `record_ns` spent on action lines (not the run's `start` and `end` lines).
+    action_ns: AtomicU64,
+    /// Inside `record`, the journal's own work: serialising and queueing the line (no lock
+    /// waits, no IO).
+    encode_ns: AtomicU64,
+    /// `write` calls.
+    write_ns: AtomicU64,
+    /// `fsync` (`sync_data`) calls.
+    fsync_ns: AtomicU64,
+    lines: AtomicU64,
+    fsyncs: AtomicU64,
+}
+
+fn add_since(c: &AtomicU64, t: Instant) {
+    c.fetch_add(
+        u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+}
+
+/// What the journal did and the time it took (part of the apply summary).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct WriterStats {
+    /// The fsync mode.
+    pub mode: FsyncMode,
     /// Lines written by this run.
     pub lines: u64,
     /// fsync calls.
     pub fsyncs: u64,
+    /// Time spent inside `record` by the actions, summed over concurrent actions: the
+    /// journal's cost on the actions' path.
+    pub record_seconds: f64,
+    /// The part of `record_seconds` spent on action lines (the run's `start` and `end` lines
+    /// are outside every action).
+    pub action_record_seconds: f64,
+    /// Serialising and queueing lines (part of `record_seconds`).
+    pub encode_seconds: f64,
+    /// Time spent in `write` calls (on the writer thread when batched, inside `record` when
+    /// `every`).
+    pub write_seconds: f64,
+    /// Time spent in fsync calls (likewise).
+    pub fsync_seconds: f64,
 }
 
-/// An open journal: lines are queued to a writer thread that appends and fsyncs in batches.
+impl WriterStats {
+    /// The journal's own work (encoding, writes, fsyncs; no waiting), in seconds. Writes and
+    /// fsyncs are serial, so as a share of wall time this is at most about 1.
+    pub fn busy_seconds(&self) -> f64 {
+        self.encode_seconds + self.write_seconds + self.fsync_seconds
+    }
+}
+
+impl Clock {
+    fn stats(&self, mode: FsyncMode) -> WriterStats {
+        let secs = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 / 1e9;
+        WriterStats {
+            mode,
+            lines: self.lines.load(Ordering::Relaxed),
+            fsyncs: self.fsyncs.load(Ordering::Relaxed),
+            record_seconds: secs(&self.record_ns),
+            action_record_seconds: secs(&self.action_ns),
+            encode_seconds: secs(&self.encode_ns),
+            write_seconds: secs(&self.write_ns),
+            fsync_seconds: secs(&self.fsync_ns),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Sink {
+    /// Batched or off: lines go to a writer thread.
+    Thread {
+        tx: mpsc::Sender<Msg>,
+        handle: Mutex<Option<JoinHandle<Result<(), IoError>>>>,
+    },
+    /// Every: written and fsynced by the caller, one at a time.
+    Direct(Mutex<Option<File>>),
+}
+
+/// An open journal: lines are appended, and fsynced according to its [`FsyncMode`].
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
-    tx: mpsc::Sender<Msg>,
-    handle: std::sync::Mutex<Option<JoinHandle<Result<WriterStats, IoError>>>>,
+    mode: FsyncMode,
+    clock: Arc<Clock>,
+    sink: Sink,
 }
 
 impl Journal {
     /// Opens (creating) the journal for appending.
-    pub fn open(path: &Path, fsync: bool) -> Result<Journal, JournalError> {
+    pub fn open(path: &Path, mode: FsyncMode) -> Result<Journal, JournalError> {
         crate::io::ensure_parent(path)?;
         let mut file = OpenOptions::new()
             .create(true)
@@ -239,16 +362,28 @@ impl Journal {
         if let Some(dir) = path.parent() {
             crate::io::sync_dir(dir)?;
         }
-        let (tx, rx) = mpsc::channel::<Msg>();
-        let p = path.to_owned();
-        let handle = std::thread::Builder::new()
-            .name("blobtier-journal".into())
-            .spawn(move || writer(file, &p, rx, fsync))
-            .at("failed to start the journal writer", path)?;
+        let clock = Arc::new(Clock::default());
+        let sink = if mode == FsyncMode::Every {
+            Sink::Direct(Mutex::new(Some(file)))
+        } else {
+            let (tx, rx) = mpsc::channel::<Msg>();
+            let p = path.to_owned();
+            let c = Arc::clone(&clock);
+            let fsync = mode == FsyncMode::Batched;
+            let handle = std::thread::Builder::new()
+                .name("blobtier-journal".into())
+                .spawn(move || writer(file, &p, rx, fsync, &c))
+                .at("failed to start the journal writer", path)?;
+            Sink::Thread {
+                tx,
+                handle: Mutex::new(Some(handle)),
+            }
+        };
         Ok(Journal {
             path: path.to_owned(),
-            tx,
-            handle: std::sync::Mutex::new(Some(handle)),
+            mode,
+            clock,
+            sink,
         })
     }
 
@@ -257,8 +392,16 @@ impl Journal {
         &self.path
     }
 
-    /// Queues one record (a JSON object); the line starts with `"v":1,"type":<kind>`.
+    /// Records one line (a JSON object); the line starts with `"v":1,"type":<kind>`.
     pub fn record(&self, kind: &str, body: impl Serialize) -> Result<(), JournalError> {
+        let t = Instant::now();
+        let r = self.record_inner(kind, body);
+        add_since(&self.clock.record_ns, t);
+        r
+    }
+
+    fn record_inner(&self, kind: &str, body: impl Serialize) -> Result<(), JournalError> {
+        let t = Instant::now();
         let body = serde_json::to_string(&body).expect("journal records serialise");
         let rest = body
             .strip_prefix('{')
@@ -266,46 +409,91 @@ impl Journal {
         let kind = serde_json::to_string(kind).expect("strings serialise");
         let sep = if rest == "}" { "" } else { "," };
         let line = format!("{{\"v\":{VERSION},\"type\":{kind}{sep}{rest}\n");
-        self.tx
-            .send(Msg::Line(line.into_bytes()))
-            .map_err(|_| JournalError::WriterGone {
-                path: self.path.clone(),
-            })
+        match &self.sink {
+            Sink::Thread { tx, .. } => {
+                let r =
+                    tx.send(Msg::Line(line.into_bytes()))
+                        .map_err(|_| JournalError::WriterGone {
+                            path: self.path.clone(),
+                        });
+                add_since(&self.clock.encode_ns, t);
+                r
+            }
+            Sink::Direct(file) => {
+                add_since(&self.clock.encode_ns, t);
+                let mut g = file.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(f) = g.as_mut() else {
+                    return Err(JournalError::WriterGone {
+                        path: self.path.clone(),
+                    });
+                };
+                let t = Instant::now();
+                f.write_all(line.as_bytes())
+                    .at("failed to write", &self.path)?;
+                add_since(&self.clock.write_ns, t);
+                self.clock.lines.fetch_add(1, Ordering::Relaxed);
+                let t = Instant::now();
+                f.sync_data().at("failed to sync", &self.path)?;
+                add_since(&self.clock.fsync_ns, t);
+                self.clock.fsyncs.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        }
     }
 
     /// Queues an action line.
     pub fn action(&self, line: &ActionLine<'_>) -> Result<(), JournalError> {
-        self.record("action", line)
+        let t = Instant::now();
+        let r = self.record("action", line);
+        add_since(&self.clock.action_ns, t);
+        r
+    }
+
+    /// What the journal did so far (complete after [`Journal::close`]).
+    pub fn stats(&self) -> WriterStats {
+        self.clock.stats(self.mode)
     }
 
     /// Flushes, fsyncs and stops the writer; later records fail with `WriterGone`.
     pub fn close(&self) -> Result<WriterStats, JournalError> {
-        let _ = self.tx.send(Msg::Close);
-        let handle = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let Some(handle) = handle else {
-            return Err(JournalError::WriterGone {
-                path: self.path.clone(),
-            });
+        let gone = || JournalError::WriterGone {
+            path: self.path.clone(),
         };
-        match handle.join() {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(JournalError::WriterGone {
-                path: self.path.clone(),
-            }),
+        match &self.sink {
+            Sink::Thread { tx, handle } => {
+                let _ = tx.send(Msg::Close);
+                let handle = handle.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let Some(handle) = handle else {
+                    return Err(gone());
+                };
+                match handle.join() {
+                    Ok(r) => r?,
+                    Err(_) => return Err(gone()),
+                }
+            }
+            Sink::Direct(file) => {
+                if file
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take()
+                    .is_none()
+                {
+                    return Err(gone());
+                }
+            }
         }
+        Ok(self.stats())
     }
 }
 
 impl Drop for Journal {
     fn drop(&mut self) {
-        let h = self
-            .handle
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(h) = h {
-            let _ = self.tx.send(Msg::Close);
-            let _ = h.join();
+        if let Sink::Thread { tx, handle } = &mut self.sink {
+            let h = handle.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(h) = h {
+                let _ = tx.send(Msg::Close);
+                let _ = h.join();
+            }
         }
     }
 }
@@ -315,8 +503,8 @@ fn writer(
     path: &Path,
     rx: mpsc::Receiver<Msg>,
     fsync: bool,
-) -> Result<WriterStats, IoError> {
-    let mut stats = WriterStats::default();
+    clock: &Clock,
+) -> Result<(), IoError> {
     let mut dirty = false;
     let mut last_sync = Instant::now();
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
@@ -333,10 +521,10 @@ fn writer(
         } else {
             Some(rx.recv().unwrap_or(Msg::Close))
         };
-        let mut take = |m: Msg, buf: &mut Vec<u8>| match m {
+        let take = |m: Msg, buf: &mut Vec<u8>| match m {
             Msg::Line(l) => {
                 buf.extend_from_slice(&l);
-                stats.lines += 1;
+                clock.lines.fetch_add(1, Ordering::Relaxed);
                 false
             }
             Msg::Close => true,
@@ -352,20 +540,24 @@ fn writer(
         }
         if !buf.is_empty() {
             // One write per batch: the lines reach the page cache before anything else happens.
+            let t = Instant::now();
             file.write_all(&buf).at("failed to write", path)?;
+            add_since(&clock.write_ns, t);
             buf.clear();
             dirty = true;
         }
         if dirty && (closing || last_sync.elapsed() >= FSYNC_INTERVAL) {
             if fsync {
+                let t = Instant::now();
                 file.sync_data().at("failed to sync", path)?;
-                stats.fsyncs += 1;
+                add_since(&clock.fsync_ns, t);
+                clock.fsyncs.fetch_add(1, Ordering::Relaxed);
             }
             dirty = false;
             last_sync = Instant::now();
         }
     }
-    Ok(stats)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -396,7 +588,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = path_for(d.path(), "sha256:ab");
         assert!(p.ends_with("sha256-ab.jsonl"));
-        let j = Journal::open(&p, true).unwrap();
+        let j = Journal::open(&p, FsyncMode::Batched).unwrap();
         j.record("start", serde_json::json!({"plan_id": "sha256:ab"}))
             .unwrap();
         j.action(&line(0, "started", None)).unwrap();
@@ -433,12 +625,50 @@ mod tests {
         .unwrap();
         let h = load(&p).unwrap();
         assert_eq!(h.bad_lines, 1);
-        let j = Journal::open(&p, false).unwrap();
+        let j = Journal::open(&p, FsyncMode::Off).unwrap();
         j.action(&line(1, "done", Some("copied"))).unwrap();
         j.close().unwrap();
         let h = load(&p).unwrap();
         assert_eq!(h.bad_lines, 1);
         assert_eq!(h.actions.len(), 2);
+    }
+
+    /// Each mode writes the same lines; the journal accounts its fsyncs and its time.
+    #[test]
+    fn modes_write_the_same_lines_and_count_their_cost() {
+        for mode in [FsyncMode::Batched, FsyncMode::Every, FsyncMode::Off] {
+            let d = tempfile::tempdir().unwrap();
+            let p = d.path().join("j.jsonl");
+            let j = Journal::open(&p, mode).unwrap();
+            for i in 0..50 {
+                j.action(&line(i, "started", None)).unwrap();
+                j.action(&line(i, "done", Some("copied"))).unwrap();
+            }
+            let s = j.close().unwrap();
+            assert!(j.action(&line(0, "started", None)).is_err(), "{mode:?}");
+            assert_eq!(s.mode, mode);
+            assert_eq!(s.lines, 100, "{mode:?}");
+            match mode {
+                FsyncMode::Every => {
+                    assert_eq!(s.fsyncs, 100);
+                    // Writes and fsyncs happen inside `record`.
+                    assert!(s.record_seconds >= s.write_seconds + s.fsync_seconds);
+                }
+                FsyncMode::Batched => assert!((1..=100).contains(&s.fsyncs), "{s:?}"),
+                FsyncMode::Off => {
+                    assert_eq!(s.fsyncs, 0);
+                    assert_eq!(s.fsync_seconds, 0.0);
+                }
+            }
+            assert!(s.record_seconds >= s.encode_seconds && s.encode_seconds > 0.0);
+            assert!(s.write_seconds > 0.0, "{s:?}");
+            let h = load(&p).unwrap();
+            assert_eq!(h.actions.len(), 50);
+            assert!(h
+                .actions
+                .values()
+                .all(|a| *a == Prior::Done("copied".into())));
+        }
     }
 
     #[test]
@@ -447,5 +677,64 @@ mod tests {
         let p = d.path().join("j.jsonl");
         std::fs::write(&p, "{\"v\":2,\"type\":\"start\"}\n").unwrap();
         assert!(matches!(load(&p), Err(JournalError::Version { .. })));
+    }
+}
+
+#[cfg(test)]
+mod bench {
+    use super::*;
+
+    /// Not a test: what recording one action line costs the caller, against serialising it
+    /// alone, with lines 3 ms apart (an action's lines are sparse). Prints; asserts nothing.
+    /// `cargo test --lib -- --ignored --nocapture bench_record_cost`
+    #[test]
+    #[ignore = "benchmark; run by hand"]
+    fn bench_record_cost() {
+        let d = tempfile::tempdir().unwrap();
+        let hex = "abcdef0123456789".repeat(4);
+        let key = format!("docker/registry/v2/blobs/sha256/ab/{hex}/data");
+        let digest = format!("sha256:{hex}");
+        let l = ActionLine {
+            i: 17,
+            op: "copy",
+            bucket: "registry-prod",
+            key: &key,
+            version_id: None,
+            digest: &digest,
+            state: "done",
+            attempt: 1,
+            result: Some("copied"),
+            error_class: None,
+            error_code: None,
+            delay_ms: None,
+            elapsed_ms: Some(410),
+            message: None,
+        };
+        const N: u32 = 500;
+        let t = Instant::now();
+        for _ in 0..N {
+            std::hint::black_box(serde_json::to_string(&l).expect("serialises"));
+        }
+        let per = |s: f64| s / f64::from(N) * 1e6;
+        eprintln!(
+            "serialise only: {:.1} us/line",
+            per(t.elapsed().as_secs_f64())
+        );
+        for mode in [FsyncMode::Batched, FsyncMode::Off, FsyncMode::Every] {
+            let j = Journal::open(&d.path().join(format!("{mode:?}.jsonl")), mode).unwrap();
+            for _ in 0..N {
+                j.action(&l).unwrap();
+                std::thread::sleep(Duration::from_millis(3));
+            }
+            let s = j.close().unwrap();
+            eprintln!(
+                "{}: record {:.1} us/line (encode {:.1}, write {:.1}, fsync {:.1})",
+                mode.as_str(),
+                per(s.record_seconds),
+                per(s.encode_seconds),
+                per(s.write_seconds),
+                per(s.fsync_seconds)
+            );
+        }
     }
 }

@@ -224,6 +224,16 @@ pub struct RunInfo {
     pub journal_lines: u64,
     /// Journal fsyncs made by this run.
     pub journal_fsyncs: u64,
+    /// Journal fsync mode (`batched`; `every` and `off` for benchmarks).
+    pub journal_fsync: String,
+    /// The journal's own accounting of its time (`record_seconds` inside `record` summed over
+    /// actions; `encode_seconds`, `write_seconds`, `fsync_seconds`).
+    pub journal_time: super::journal::WriterStats,
+    /// Time actions spent inside the journal (`journal_time.action_record_seconds`) / total
+    /// action time (`duration_histogram.sum`): what the journal adds to every action.
+    pub journal_overhead: f64,
+    /// The journal's own work (encoding, writes, fsyncs) / wall time.
+    pub journal_busy_share: f64,
 }
 
 /// The JSON summary printed on stdout (and stored in the journal's `end` line).
@@ -380,6 +390,35 @@ pub fn prometheus(m: &ApplyMetrics) -> String {
         s,
         "blobtier_apply_run_duration_seconds {}",
         m.run.duration_seconds
+    );
+    head(
+        &mut s,
+        "blobtier_apply_journal_seconds_total",
+        "counter",
+        "Time the journal took, by part: record (inside record calls, summed over actions), encode, write, fsync.",
+    );
+    let jt = &m.run.journal_time;
+    for (part, v) in [
+        ("record", jt.record_seconds),
+        ("encode", jt.encode_seconds),
+        ("write", jt.write_seconds),
+        ("fsync", jt.fsync_seconds),
+    ] {
+        let _ = writeln!(
+            s,
+            "blobtier_apply_journal_seconds_total{{part=\"{part}\"}} {v}"
+        );
+    }
+    head(
+        &mut s,
+        "blobtier_apply_journal_overhead_ratio",
+        "gauge",
+        "Time actions spent in the journal / total action time, last run.",
+    );
+    let _ = writeln!(
+        s,
+        "blobtier_apply_journal_overhead_ratio {}",
+        m.run.journal_overhead
     );
     head(
         &mut s,

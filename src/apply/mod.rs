@@ -135,8 +135,8 @@ pub struct Options {
     pub restore_days: Option<i32>,
     /// Default restore tier (`bulk`, `standard`, `expedited`).
     pub restore_tier: Option<String>,
-    /// Turn journal fsync off (benchmarks only).
-    pub no_fsync: bool,
+    /// When the journal is fsynced (default batched; the others for benchmarks).
+    pub journal_fsync: journal::FsyncMode,
 }
 
 /// Parses a size with a unit (`42`, `128KiB`, `5 GiB`); the one parser is [`crate::config::parse_size`].
@@ -612,7 +612,7 @@ fn execute(
     if history.bad_lines > 0 {
         tracing::warn!(journal = %jpath.display(), lines = history.bad_lines, "ignoring journal lines that do not parse (cut by a crash?)");
     }
-    let journal = Journal::open(jpath, !opts.no_fsync)?;
+    let journal = Journal::open(jpath, opts.journal_fsync)?;
     let run_id = format!("{:016x}", retry::seed());
     journal.record(
         "start",
@@ -697,25 +697,17 @@ fn execute(
         let chains = Arc::new(chains);
         let priors = Arc::new(priors);
         let next = Arc::new(AtomicUsize::new(0));
-        let progress = {
-            let m = Arc::clone(&metrics);
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_secs(10)).await;
-                    let r = m.results();
-                    let finished: u64 = r.values().sum();
-                    info!(finished, of = pending_work, results = ?r, "apply progress");
-                }
-            })
-        };
+        let progress =
+            crate::progress::Progress::counter("apply", "actions", Some(pending_work as u64), true);
         let mut workers = Vec::new();
         for _ in 0..s.concurrency.min(chains.len().max(1)) {
-            let (ctx, chains, priors, next, limits) = (
+            let (ctx, chains, priors, next, limits, progress) = (
                 Arc::clone(&ctx),
                 Arc::clone(&chains),
                 Arc::clone(&priors),
                 Arc::clone(&next),
                 Arc::clone(&limits),
+                progress.clone(),
             );
             let (max_actions, max_bytes) = (opts.max_actions, s.max_bytes);
             workers.push(tokio::spawn(async move {
@@ -749,6 +741,8 @@ fn execute(
                         };
                         if go {
                             let _: Step = actions::run(&ctx, *a, priors.get(&a.i)).await;
+                            progress.inc(1);
+                            progress.add_bytes(size);
                         }
                     }
                 }
@@ -759,7 +753,12 @@ fn execute(
                 error!(error = %e, "an apply worker panicked");
             }
         }
-        progress.abort();
+        let results: Vec<String> = metrics
+            .results()
+            .iter()
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        progress.finish(results.join(", "));
         let ctx =
             Arc::try_unwrap(ctx).unwrap_or_else(|_| unreachable!("every worker has finished"));
         let Ctx { journal, fatal, .. } = ctx;
@@ -799,6 +798,10 @@ fn execute(
         journal: jpath.display().to_string(),
         journal_lines: 0,
         journal_fsyncs: 0,
+        journal_fsync: opts.journal_fsync.as_str().to_owned(),
+        journal_time: journal.stats(),
+        journal_overhead: 0.0,
+        journal_busy_share: 0.0,
     };
     let snapshot = metrics.snapshot(info.clone());
     journal.record(
@@ -812,7 +815,12 @@ fn execute(
     let stats = journal.close()?;
     info.journal_lines = stats.lines;
     info.journal_fsyncs = stats.fsyncs;
-    let summary = metrics.snapshot(info);
+    info.journal_time = stats;
+    let mut summary = metrics.snapshot(info);
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    summary.run.journal_overhead =
+        ratio(stats.action_record_seconds, summary.duration_histogram.sum);
+    summary.run.journal_busy_share = ratio(stats.busy_seconds(), summary.run.duration_seconds);
     if let Some(p) = &opts.metrics_file {
         crate::io::atomic_write(p, metrics::prometheus(&summary).as_bytes())?;
     }

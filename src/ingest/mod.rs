@@ -242,12 +242,35 @@ pub fn render_client(identity: &ClientIdentity, addr: &str) -> String {
     }
 }
 
-/// Runs one ingest into `lake`.
+/// Runs one ingest into `lake`, showing its progress (files and bytes read).
 pub fn ingest(
     lake: &Lake,
     req: &IngestRequest,
     cfg: &Config,
     storage: &Storage,
+) -> Result<IngestMetrics> {
+    let progress = crate::progress::Progress::counter("ingest", "files", Some(0), true);
+    match ingest_with(lake, req, cfg, storage, &progress) {
+        Ok(m) => {
+            progress.finish(format!(
+                "{} read, {} skipped, {} pulls",
+                m.files_read, m.files_skipped, m.totals.pulls
+            ));
+            Ok(m)
+        }
+        Err(e) => {
+            progress.abandon();
+            Err(e)
+        }
+    }
+}
+
+fn ingest_with(
+    lake: &Lake,
+    req: &IngestRequest,
+    cfg: &Config,
+    storage: &Storage,
+    progress: &crate::progress::Progress,
 ) -> Result<IngestMetrics> {
     let lock = lake.lock()?;
     lake.recover(&lock)?;
@@ -297,11 +320,14 @@ pub fn ingest(
     }
 
     // 2. Read new inputs.
+    progress.inc_total((listed.len() + req.inventories.len()) as u64);
+    progress.set_message("logs");
     let mut agg = Aggregates::default();
     let mut rejects: BTreeMap<String, Vec<RejectRow>> = BTreeMap::new();
     let mut ledger_inputs = Vec::new();
     let mut hashes_this_run: HashMap<String, String> = HashMap::new();
     for (format, l) in &listed {
+        progress.inc(1);
         let loc = l.location.to_string();
         if let Some((fp, _, _)) = idx.by_location.get(&loc) {
             if *fp == l.fingerprint {
@@ -321,6 +347,7 @@ pub fn ingest(
             reason: e.to_string(),
         };
         let res = logs::read_log(*format, raw, &cfg.ingest).map_err(unreadable)?;
+        progress.add_bytes(l.size);
         if let Some((_, old, run_id)) = idx.by_location.get(&loc) {
             if *old == res.content_hash {
                 // Touched but identical: nothing to do.
@@ -402,7 +429,9 @@ pub fn ingest(
     let mut inv_entries = Vec::new();
     let mut inv_outputs: Vec<(String, inventory::Manifest)> = Vec::new();
     let mut snapshots_this_run: HashSet<String> = HashSet::new();
+    progress.set_message("inventory");
     for spec in &req.inventories {
+        progress.inc(1);
         let m = inventory::load_manifest(storage, spec)?;
         let key = format!("{}@{}", m.source_bucket, m.snapshot_date());
         let loc = m.location.to_string();
@@ -478,8 +507,10 @@ pub fn ingest(
         let mut files = Vec::new();
         let mut rows = 0;
         let mut blobs = 0;
+        progress.inc_total(m.files.len() as u64);
         for i in 0..m.files.len() {
             let df = inventory::read_data_file(storage, m, i, &cfg.ingest.layout)?;
+            progress.inc(1);
             rows += df.rows;
             blobs += df.blobs;
             files.push(json!({"key": m.files[i].1, "md5": m.files[i].2, "rows": df.rows, "rejects": df.rejects.len()}));
@@ -528,6 +559,7 @@ pub fn ingest(
     }
     let mut graph_parts = Vec::new();
     if let Some(root) = &graph_root {
+        progress.set_message("image graph");
         let keys = match root {
             graph::Root::Local(_) => graph::KeySource::Walk,
             graph::Root::S3 { bucket, .. } => inventory_for(lake, bucket, &staged_inventories)

@@ -4,11 +4,14 @@
 
 mod support;
 
+mod analyst;
 mod apply;
 mod fixtures;
 mod graph;
 mod ingest;
 mod plan_golden;
+mod progress;
+mod readme;
 mod registry;
 mod report;
 mod run;

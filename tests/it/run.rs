@@ -186,3 +186,218 @@ fn a_second_concurrent_run_exits_2_naming_the_holder() {
     let out = nightly(&cfg, &[]);
     assert_eq!(out.code(), 0, "{out}");
 }
+
+fn partitions(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn dates(prefix: &str, from: i64, to: i64) -> Vec<String> {
+    // Days as-of − from ..= as-of − to, oldest first.
+    (to..=from)
+        .rev()
+        .map(|d| format!("{prefix}={}", as_of() - Days::days(d)))
+        .collect()
+}
+
+/// `pruned.tables.TABLE.pruned` of a run record, or `tables.TABLE.pruned` of `prune`'s output.
+fn pruned(rec: &serde_json::Value, table: &str) -> Vec<String> {
+    let report = rec.get("pruned").unwrap_or(rec);
+    report["tables"][table]["pruned"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `pruned.tables.{table}` in {rec:#}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Retention: at the end of `run`, whole partitions dated before as-of − age go, and only
+/// those; `blobtier prune` does the same on demand (a dry run lists exactly what it then
+/// deletes). The ledger stays, so the source still listing the old log files does not make a
+/// re-run read them again and the pruned days do not come back; a late file for a pruned day
+/// is ingested and pruned again by the same run.
+/// See: issue 8.
+#[test]
+fn retention_prunes_whole_old_partitions_and_ingest_stays_incremental() {
+    let t = tempfile::tempdir().unwrap();
+    let cfg = setup(t.path(), None);
+    let mut text = fs::read_to_string(&cfg).unwrap();
+    text.push_str(
+        "[run.retention]\npulls_days = 90\ndigest_stats_days = 30\ndecisions_days = 30\n\
+         plan_days = 30\nreports_days = 30\nrejects_days = 30\nruns_days = 30\n",
+    );
+    fs::write(&cfg, text).unwrap();
+    let lake = t.path().join("lake");
+
+    // Logs for as-of − 94 ..= as-of: the four days before as-of − 90 go.
+    let out = nightly(&cfg, &[]);
+    assert_eq!(out.code(), 0, "{out}");
+    let rec: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(rec["ingest"]["files_read"], 95);
+    assert_eq!(rec["plan"]["totals"]["actions"], 16);
+    assert_eq!(pruned(&rec, "pulls"), dates("date", 94, 91));
+    assert_eq!(
+        rec["pruned"]["tables"]["pulls"]["oldest_kept"],
+        (as_of() - Days::days(90)).to_string()
+    );
+    assert_eq!(
+        rec["pruned"]["tables"]["pulls"]["key"],
+        "run.retention.pulls_days"
+    );
+    assert_eq!(rec["pruned"]["tables"]["pulls"]["files"], 4);
+    assert_eq!(pruned(&rec, "manifest_pulls"), Vec::<String>::new());
+    assert_eq!(rec["pruned"]["partitions"], 4);
+    // Tables without an age are not looked at.
+    assert!(
+        rec["pruned"]["tables"].get("inventory").is_none(),
+        "{rec:#}"
+    );
+    assert_eq!(partitions(&lake.join("pulls")), dates("date", 90, 0));
+    // The record on disk says the same.
+    let runs = walk(&lake.join("_runs"));
+    assert_eq!(runs.len(), 1);
+    let on_disk: serde_json::Value = serde_json::from_slice(&fs::read(&runs[0]).unwrap()).unwrap();
+    assert_eq!(on_disk["pruned"], rec["pruned"]);
+    let plan_before = fs::read(lake.join(format!("plan/as_of={AS_OF}/plan.parquet"))).unwrap();
+
+    // Old partitions of the other tables (as an older nightly would have left them), one
+    // dated after as-of (a backfill must never delete newer data) and one that is no date.
+    let old = (as_of() - Days::days(31)).to_string();
+    let kept_edge = (as_of() - Days::days(30)).to_string();
+    let mut planted = Vec::new();
+    for table in ["digest_stats", "decisions", "plan", "hot_set", "reports"] {
+        for (d, goes) in [
+            (&old, true),
+            (&kept_edge, false),
+            (&"2026-12-24".to_string(), false),
+        ] {
+            let p = lake.join(format!("{table}/as_of={d}/part-x.parquet"));
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, b"12345678").unwrap();
+            if goes {
+                planted.push((table, format!("as_of={d}")));
+            }
+        }
+    }
+    fs::create_dir_all(lake.join("digest_stats/as_of=latest")).unwrap();
+    fs::create_dir_all(lake.join(format!("_rejects/date={old}"))).unwrap();
+    fs::write(
+        lake.join(format!("_rejects/date={old}/part-x.parquet")),
+        b"1",
+    )
+    .unwrap();
+    let old_run = format!(
+        "{}T033000000000Z-7.json",
+        (as_of() - Days::days(31)).format("%Y%m%d")
+    );
+    fs::write(lake.join("_runs").join(&old_run), b"{}").unwrap();
+
+    let prune = |extra: &[&str]| {
+        let out = run(blobtier()
+            .arg("--config")
+            .arg(&cfg)
+            .args(["prune", "--as-of", AS_OF])
+            .args(extra));
+        assert_eq!(out.code(), 0, "{out}");
+        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let dry = prune(&["--dry-run"]);
+    assert_eq!(dry["dry_run"], true);
+    for (table, name) in &planted {
+        assert_eq!(pruned(&dry, table), std::slice::from_ref(name), "{table}");
+        assert!(
+            lake.join(table).join(name).exists(),
+            "the dry run deleted {table}/{name}"
+        );
+    }
+    assert_eq!(pruned(&dry, "_rejects"), [format!("date={old}")]);
+    assert_eq!(pruned(&dry, "_runs"), std::slice::from_ref(&old_run));
+    assert_eq!(pruned(&dry, "pulls"), Vec::<String>::new());
+    assert_eq!(dry["partitions"], 7);
+    assert_eq!(dry["files"], 7);
+    assert_eq!(dry["bytes"], 5 * 8 + 1 + 2);
+    let done = prune(&["--lake", lake.to_str().unwrap()]);
+    assert_eq!(done["dry_run"], false);
+    assert_eq!(done["tables"], dry["tables"]);
+    for (table, name) in &planted {
+        assert!(
+            !lake.join(table).join(name).exists(),
+            "{table}/{name} is still there"
+        );
+        assert!(lake.join(table).join(format!("as_of={kept_edge}")).exists());
+        assert!(lake.join(table).join("as_of=2026-12-24").exists());
+    }
+    assert!(lake.join("digest_stats/as_of=latest").exists());
+    assert!(!lake.join("_runs").join(&old_run).exists());
+    assert!(lake
+        .join(format!("plan/as_of={AS_OF}/plan.parquet"))
+        .exists());
+    assert_eq!(partitions(&lake.join("_tmp")), Vec::<String>::new());
+
+    // The source still lists all 95 files: none is read again, no pruned day comes back, and
+    // the plan is the same.
+    let out = nightly(&cfg, &[]);
+    assert_eq!(out.code(), 0, "{out}");
+    let rec: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(rec["ingest"]["files_read"], 0);
+    // 95 log files and the inventory manifest.
+    assert_eq!(rec["ingest"]["files_skipped"], 96);
+    assert_eq!(rec["pruned"]["partitions"], 0, "{:#}", rec["pruned"]);
+    assert_eq!(partitions(&lake.join("pulls")), dates("date", 90, 0));
+    assert_eq!(
+        fs::read(lake.join(format!("plan/as_of={AS_OF}/plan.parquet"))).unwrap(),
+        plan_before
+    );
+    assert_eq!(walk(&lake.join("_ledger")).len(), 1);
+
+    // A late file for a pruned day: read (it is new), then its partition is pruned again.
+    let late = as_of() - Days::days(93);
+    fs::write(
+        t.path().join("logs").join(format!("{late}-23-00-00-LATE")),
+        s3_pull_line(
+            &late.format("%d/%b/%Y").to_string(),
+            "23:00:00",
+            "198.51.100.7",
+            &hex_of(1),
+            "containerd/1.7.13",
+            10,
+        ),
+    )
+    .unwrap();
+    let out = nightly(&cfg, &[]);
+    assert_eq!(out.code(), 0, "{out}");
+    let rec: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(rec["ingest"]["files_read"], 1);
+    assert_eq!(pruned(&rec, "pulls"), [format!("date={late}")]);
+    assert_eq!(partitions(&lake.join("pulls")), dates("date", 90, 0));
+    assert_eq!(walk(&lake.join("_ledger")).len(), 2);
+}
+
+/// `run.retention.pulls_days` shorter than the longest window is refused at load, naming the key.
+#[test]
+fn retention_shorter_than_the_longest_window_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let cfg = t.path().join("blobtier.toml");
+    fs::write(
+        &cfg,
+        "[run]\nwindows = [7, 30, 120]\n[run.retention]\npulls_days = 100\n",
+    )
+    .unwrap();
+    let out = run(blobtier()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["config", "check"]));
+    assert_eq!(out.code(), 2, "{out}");
+    assert!(
+        out.stderr.contains("invalid `run.retention.pulls_days`: expected at least the longest stats window, 120 days")
+            && out.stderr.contains("got `100`"),
+        "{out}"
+    );
+}
