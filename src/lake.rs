@@ -28,7 +28,7 @@ pub enum LakeError {
     #[error(transparent)]
     Io(#[from] IoError),
     /// Another process holds the lock.
-    #[error("lake `{}` is locked by another run ({holder}); remove `{}` if that process is gone", lake.display(), lock.display())]
+    #[error("lake `{}` is locked by another run ({holder}) holding `{}`; it is released when that process exits", lake.display(), lock.display())]
     Locked {
         /// The lake.
         lake: PathBuf,
@@ -47,27 +47,54 @@ pub enum LakeError {
     },
 }
 
+/// The holder named in a lock file (`pid <pid> <host>`). The holder writes it just after
+/// taking the lock, so an empty file is read again for a moment.
+fn read_holder(path: &Path) -> String {
+    for _ in 0..50 {
+        let text = fs::read_to_string(path).unwrap_or_default();
+        if !text.trim().is_empty() {
+            return format!("pid {}", text.trim());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    "holder unknown".into()
+}
+
+/// Removes the directories above `path` that are empty, up to (not including) `root`.
+pub fn remove_empty_parents(root: &Path, path: &Path) {
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d == root || !d.starts_with(root) || fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
 /// A lake directory.
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: PathBuf,
 }
 
-/// Held while a run writes; removed on drop.
+/// Held while a run writes: an exclusive `flock` on the lock file, which holds the holder's
+/// pid and host. Dropping it removes the file, then releases the lock.
 #[derive(Debug)]
 pub struct LockGuard {
     path: PathBuf,
+    _file: fs::File,
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
+        // Unlinked while still locked: a process that opened the old file before this and
+        // locks it afterwards sees that the path no longer names its file and starts over.
         let _ = fs::remove_file(&self.path);
     }
 }
 
-fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
+/// How often a lock is tried when the file it locked was replaced meanwhile.
+const LOCK_ATTEMPTS: usize = 16;
 
 impl Lake {
     /// Opens (creating if needed) a lake at `root`.
@@ -83,63 +110,79 @@ impl Lake {
         &self.root
     }
 
-    /// Takes the writer lock (`_lock`, holding the pid). A lock whose process is gone is
-    /// taken over.
+    /// Takes the writer lock (`_lock`).
     pub fn lock(&self) -> Result<LockGuard, LakeError> {
         self.lock_named("_lock")
     }
 
     /// Takes the lock file `name` in the lake (e.g. `_run_lock`, held by `run` for a whole
     /// nightly job while each stage takes `_lock`).
+    ///
+    /// The lock is an exclusive `flock` on the file, so the kernel releases it when its holder
+    /// dies, however it dies: a lock left by a killed run is free at once, and two runs that
+    /// find it at the same moment cannot both take it (a takeover by "is the pid alive?" can
+    /// let both win, or wrongly see a reused pid as alive). The file's content, `<pid>
+    /// <host>`, only serves to name the holder.
     pub fn lock_named(&self, name: &str) -> Result<LockGuard, LakeError> {
+        use std::os::unix::fs::MetadataExt;
         let path = self.root.join(name);
-        for _ in 0..2 {
-            match fs::OpenOptions::new()
+        for _ in 0..LOCK_ATTEMPTS {
+            let mut file = fs::OpenOptions::new()
+                .read(true)
                 .write(true)
-                .create_new(true)
+                .create(true)
+                .truncate(false)
                 .open(&path)
-            {
-                Ok(mut f) => {
-                    let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-                    writeln!(f, "{} {}", std::process::id(), host.trim())
-                        .at("failed to write", &path)?;
-                    f.sync_all().at("failed to sync", &path)?;
-                    return Ok(LockGuard { path });
+                .at("failed to open lock file", &path)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(LakeError::Locked {
+                        lake: self.root.clone(),
+                        lock: path.clone(),
+                        holder: read_holder(&path),
+                    })
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = fs::read_to_string(&path).unwrap_or_default();
-                    let pid: Option<u32> = holder
-                        .split_whitespace()
-                        .next()
-                        .and_then(|p| p.parse().ok());
-                    match pid {
-                        Some(pid) if pid_alive(pid) => {
-                            return Err(LakeError::Locked {
-                                lake: self.root.clone(),
-                                lock: path,
-                                holder: format!("pid {}", holder.trim()),
-                            })
-                        }
-                        _ => {
-                            tracing::warn!(lock = %path.display(), holder = holder.trim(), "taking over a stale lock");
-                            fs::remove_file(&path).at("failed to remove stale lock", &path)?;
-                        }
-                    }
-                }
-                Err(e) => {
+                Err(fs::TryLockError::Error(e)) => {
                     return Err(IoError {
-                        op: "failed to create lock",
+                        op: "failed to lock",
                         path,
                         source: e,
                     }
                     .into())
                 }
             }
+            // The previous holder may have removed the file between our open and our lock:
+            // then we locked an unlinked file, and must lock the one the path names now.
+            let ours = file.metadata().at("failed to stat", &path)?;
+            match fs::metadata(&path) {
+                Ok(m) if m.dev() == ours.dev() && m.ino() == ours.ino() => {}
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(IoError {
+                        op: "failed to stat",
+                        path,
+                        source: e,
+                    }
+                    .into())
+                }
+            }
+            let previous = fs::read_to_string(&path).unwrap_or_default();
+            if !previous.trim().is_empty() {
+                tracing::warn!(lock = %path.display(), holder = previous.trim(), "taking over the lock of a run that did not finish");
+            }
+            let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            file.set_len(0).at("failed to truncate", &path)?;
+            writeln!(file, "{} {}", std::process::id(), host.trim())
+                .at("failed to write", &path)?;
+            file.sync_all().at("failed to sync", &path)?;
+            return Ok(LockGuard { path, _file: file });
         }
         Err(LakeError::Locked {
             lake: self.root.clone(),
-            lock: path,
-            holder: "unknown".into(),
+            lock: path.clone(),
+            holder: read_holder(&path),
         })
     }
 
@@ -162,6 +205,8 @@ impl Lake {
                         let p = self.root.join(rel);
                         if p.exists() {
                             fs::remove_file(&p).at("failed to roll back", &p)?;
+                            // An empty `date=` directory would read as a day with logs.
+                            remove_empty_parents(&self.root, &p);
                         }
                     }
                 }
@@ -255,7 +300,12 @@ impl Staging {
         let bytes = serde_json::to_vec_pretty(ledger).expect("ledger JSON serialises");
         atomic_write(&ledger_tmp, &bytes)?;
         let mut dirs = std::collections::BTreeSet::new();
-        for rel in self.files.iter().chain(std::iter::once(&ledger_rel)) {
+        for (i, rel) in self
+            .files
+            .iter()
+            .chain(std::iter::once(&ledger_rel))
+            .enumerate()
+        {
             let from = self.dir.join(rel);
             let to = self.lake.root.join(rel);
             ensure_parent(&to)?;
@@ -263,11 +313,76 @@ impl Staging {
             if let Some(p) = to.parent() {
                 dirs.insert(p.to_owned());
             }
+            if i == 0 {
+                crate::crashpoint::pause("ingest:publishing");
+            }
         }
         for d in dirs {
             sync_dir(&d)?;
         }
         fs::remove_dir_all(&self.dir).at("failed to remove staging directory", &self.dir)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lock_names_its_holder_and_a_released_one_is_free() {
+        let t = tempfile::tempdir().unwrap();
+        let lake = Lake::open(t.path()).unwrap();
+        let held = lake.lock_named("_run_lock").unwrap();
+        // flock conflicts between two open files, even in one process.
+        let err = lake.lock_named("_run_lock").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("locked by another run")
+                && msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
+        drop(held);
+        assert!(!t.path().join("_run_lock").exists());
+        let again = lake.lock_named("_run_lock").unwrap();
+        drop(again);
+    }
+
+    #[test]
+    fn a_lock_file_left_behind_is_taken_over() {
+        let t = tempfile::tempdir().unwrap();
+        // What a killed holder leaves: the file, with nobody holding the flock.
+        fs::write(t.path().join("_lock"), "4194304 gone-host\n").unwrap();
+        let lake = Lake::open(t.path()).unwrap();
+        let g = lake.lock().unwrap();
+        let text = fs::read_to_string(t.path().join("_lock")).unwrap();
+        assert!(
+            text.starts_with(&format!("{} ", std::process::id())),
+            "{text}"
+        );
+        drop(g);
+    }
+
+    #[test]
+    fn rolling_back_removes_directories_it_emptied() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let lake = Lake::open(root).unwrap();
+        let rel = "pulls/date=2026-11-26/part-r1.parquet";
+        fs::create_dir_all(root.join("pulls/date=2026-11-25")).unwrap();
+        fs::write(root.join("pulls/date=2026-11-25/part-r0.parquet"), "x").unwrap();
+        fs::create_dir_all(root.join("_tmp/r1")).unwrap();
+        fs::write(
+            root.join("_tmp/r1/PUBLISH"),
+            format!("{rel}\n_ledger/r1.json\n"),
+        )
+        .unwrap();
+        ensure_parent(&root.join(rel)).unwrap();
+        fs::write(root.join(rel), "y").unwrap();
+        let g = lake.lock().unwrap();
+        assert_eq!(lake.recover(&g).unwrap(), 1);
+        assert!(!root.join("pulls/date=2026-11-26").exists());
+        assert!(root.join("pulls/date=2026-11-25/part-r0.parquet").exists());
+        assert!(!root.join("_tmp/r1").exists());
     }
 }

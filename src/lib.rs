@@ -24,6 +24,7 @@ pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod cost;
+pub mod crashpoint;
 pub mod demo;
 pub mod ingest;
 pub mod init;

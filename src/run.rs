@@ -235,6 +235,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
         plan,
         report: report.dir,
     };
+    crate::crashpoint::pause("run:record");
     let path = lake.root().join("_runs").join(format!("{run_id}.json"));
     crate::io::atomic_write(
         &path,
