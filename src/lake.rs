@@ -37,6 +37,11 @@ pub enum LakeError {
         /// The holder's description.
         holder: String,
     },
+    /// A command that works on directories was given an `s3://` lake.
+    #[error(
+        "`{0}` is an S3 lake: only `blobtier run` works on one (set `run.lake` in the config)"
+    )]
+    NotADirectory(String),
     /// A ledger file does not parse.
     #[error("corrupt ledger entry `{}`: {reason}", path.display())]
     CorruptLedger {
@@ -99,6 +104,9 @@ const LOCK_ATTEMPTS: usize = 16;
 impl Lake {
     /// Opens (creating if needed) a lake at `root`.
     pub fn open(root: &Path) -> Result<Lake, LakeError> {
+        if let Some(uri) = root.to_str().filter(|s| s.starts_with("s3:/")) {
+            return Err(LakeError::NotADirectory(uri.to_owned()));
+        }
         fs::create_dir_all(root).at("failed to create lake directory", root)?;
         Ok(Lake {
             root: root.to_owned(),

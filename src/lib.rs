@@ -35,6 +35,7 @@ pub mod model;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod s3lake;
 pub mod stats;
 pub mod storage;
 
