@@ -3,7 +3,9 @@
 //! (default: yesterday, UTC). `apply` stays a separate, explicit step.
 //!
 //! - One job at a time: `_run_lock` is held for the whole job (a second run exits 2 naming
-//!   the holder); each stage also takes the lake's writer lock.
+//!   the holder); each stage also takes the lake's writer lock. On an `s3://` lake the lock is
+//!   an object with a lease, and the job runs on a local mirror that is synced down first and
+//!   published after (see [`crate::s3lake`]).
 //! - Coverage guard: if a day of the longest window has no log input, or the inventory is
 //!   older than `run.max_inventory_age_days`, stats are still written but the plan holds every
 //!   move to a cheaper class back (`kept:coverage_gap`) and the run exits 1, unless
