@@ -293,7 +293,7 @@ impl LakeLocation {
                 bucket: bucket.to_owned(),
                 prefix,
             })
-        } else if s.is_empty() || s.contains("://") {
+        } else if s.is_empty() || s.contains("://") || s.starts_with("s3:") {
             Err(format!(
                 "expected `s3://bucket/prefix` or a directory, got `{s}`"
             ))
@@ -1063,7 +1063,7 @@ mod tests {
             );
             assert_eq!(parse(&l.to_string()).unwrap(), l);
         }
-        for bad in ["", "s3://", "s3:///p", "s3://b/a//c", "gs://b/p"] {
+        for bad in ["", "s3://", "s3:///p", "s3://b/a//c", "gs://b/p", "s3:/b/p"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

@@ -65,6 +65,45 @@ fn read_holder(path: &Path) -> String {
     "holder unknown".into()
 }
 
+/// Removes, below `dir` (but not in `skip`), the hidden temporaries that a killed process
+/// leaves: `.<name>.tmp-<pid>` (written, not yet renamed into place) and `.<name>.old-<pid>`
+/// (moved aside, not yet removed), if process `<pid>` is gone. Returns how many it removed.
+/// Best effort: what it cannot remove stays hidden from readers.
+fn sweep_leftovers(dir: &Path, skip: &Path) -> usize {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in rd.flatten() {
+        let path = e.path();
+        if path == skip {
+            continue;
+        }
+        let name = e.file_name().to_string_lossy().into_owned();
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        let leftover_of = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once(".tmp-").or_else(|| n.rsplit_once(".old-")))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        match leftover_of {
+            Some(pid) if !Path::new(&format!("/proc/{pid}")).exists() => {
+                let removed = if is_dir {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+                if removed.is_ok() {
+                    n += 1;
+                }
+            }
+            Some(_) => {}
+            None if is_dir => n += sweep_leftovers(&path, skip),
+            None => {}
+        }
+    }
+    n
+}
+
 /// Removes the directories above `path` that are empty, up to (not including) `root`.
 pub fn remove_empty_parents(root: &Path, path: &Path) {
     let mut dir = path.parent();
@@ -196,6 +235,10 @@ impl Lake {
 
     /// Rolls back or finishes any interrupted run (see the module docs). Call with the lock held.
     pub fn recover(&self, _lock: &LockGuard) -> Result<usize, LakeError> {
+        let swept = sweep_leftovers(&self.root, &self.root.join("_tmp"));
+        if swept > 0 {
+            tracing::warn!(entries = swept, lake = %self.root.display(), "removed temporary files of killed processes");
+        }
         let tmp = self.root.join("_tmp");
         let Ok(entries) = fs::read_dir(&tmp) else {
             return Ok(0);
@@ -392,5 +435,29 @@ mod tests {
         assert!(!root.join("pulls/date=2026-11-26").exists());
         assert!(root.join("pulls/date=2026-11-25/part-r0.parquet").exists());
         assert!(!root.join("_tmp/r1").exists());
+    }
+
+    #[test]
+    fn temporaries_of_dead_processes_are_swept_and_live_ones_kept() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let dead = 4_194_304 + 7; // above pid_max's largest value: never a live pid
+        let me = std::process::id();
+        let files = [
+            format!("_runs/.r1.json.tmp-{dead}"),
+            format!("reports/.as_of=2026-11-26.tmp-{dead}/report.html"),
+            format!("reports/.as_of=2026-11-26.old-{dead}/report.html"),
+            format!("_runs/.r2.json.tmp-{me}"),
+            format!("_tmp/r3/.x.tmp-{dead}"),
+            "pulls/date=2026-11-26/part-a.parquet".to_string(),
+            ".blobtier-mirror".to_string(),
+        ];
+        for f in &files {
+            ensure_parent(&root.join(f)).unwrap();
+            fs::write(root.join(f), "x").unwrap();
+        }
+        assert_eq!(sweep_leftovers(root, &root.join("_tmp")), 3);
+        let left: Vec<bool> = files.iter().map(|f| root.join(f).exists()).collect();
+        assert_eq!(left, [false, false, false, true, true, true, true]);
     }
 }

@@ -242,6 +242,19 @@ fn a_second_concurrent_run_exits_2_naming_the_holder() {
     assert_eq!(out.code(), 0, "{out}");
 }
 
+/// Temporary files and directories (`.<name>.tmp-<pid>`, `.<name>.old-<pid>`) under `dir`.
+pub fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    walk(dir)
+        .into_iter()
+        .filter(|p| {
+            p.strip_prefix(dir).unwrap().iter().any(|c| {
+                let c = c.to_string_lossy();
+                c.starts_with('.') && (c.contains(".tmp-") || c.contains(".old-"))
+            })
+        })
+        .collect()
+}
+
 /// Panics, naming only the entries that differ, unless two [`outputs`] are equal.
 #[track_caller]
 pub fn assert_same_outputs(
@@ -301,5 +314,7 @@ fn sigkill_at_every_stage_then_a_rerun_equals_an_uninterrupted_run() {
         );
         let tmp = walk(&lake.join("_tmp"));
         assert!(tmp.is_empty(), "after SIGKILL at `{point}`: {tmp:?}");
+        let left = leftovers(&lake);
+        assert!(left.is_empty(), "after SIGKILL at `{point}`: {left:?}");
     }
 }

@@ -15,8 +15,9 @@ use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::Utc;
 
+use crate::ingest::walk;
 use crate::ingest::{hex_of, s3_pull_line};
-use crate::run::{assert_same_outputs, config, inputs, nightly_cmd, outputs, AS_OF};
+use crate::run::{assert_same_outputs, config, inputs, leftovers, nightly_cmd, outputs, AS_OF};
 use crate::support::cli::{kill_at, pause_at, run, Output};
 use crate::support::localstack::{block_on, localstack};
 
@@ -588,6 +589,13 @@ fn sigkill_during_sync_and_publish_then_a_rerun_equals_an_uninterrupted_run() {
             }
         }
         assert_committed_and_unlocked(&bucket, s);
+        for mirror in walk(t).into_iter().filter_map(|p| {
+            let m = p.parent()?.to_owned();
+            (p.file_name()? == ".blobtier-mirror").then_some(m)
+        }) {
+            let left = leftovers(&mirror);
+            assert!(left.is_empty(), "{s}: {left:?}");
+        }
         let (got, runs) = s3_outputs(&bucket, s, t);
         assert_same_outputs(&got, &want, &format!("scenario `{s}`"));
         assert!(runs.split(',').all(|o| o == "\"success\""), "{s}: {runs}");
