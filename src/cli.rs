@@ -58,7 +58,12 @@ pub enum Command {
     Backtest(BacktestArgs),
     /// Execute a plan against S3 (prints what it would do unless --execute is given)
     Apply(Box<ApplyArgs>),
-    /// The nightly job: ingest what is new, then stats and plan for as-of
+    /// The nightly job: ingest what is new, then stats, plan and report for as-of
+    ///
+    /// Works on `run.lake` from the config: a directory, or `s3://bucket/prefix` (kept in a
+    /// local mirror, `run.lake_cache`, and published with one commit object). Exits 2 if
+    /// another run holds the lake's lock; a lock left by a killed run is taken over (on S3,
+    /// after its lease, `run.lock_lease`). See docs/nightly.md.
     Run(RunArgs),
     /// Delete partitions older than the `[run.retention]` ages (as `run` does at its end)
     Prune(PruneArgs),

@@ -51,8 +51,16 @@ pub struct RawApply {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRun {
-    /// The lake directory.
-    pub lake: Option<PathBuf>,
+    /// The lake: a directory, or `s3://bucket/prefix` (same layout; `run` works on a local
+    /// mirror and publishes to it, see `docs/nightly.md`). Required by `run`.
+    pub lake: Option<String>,
+    /// Local mirror of an `s3://` lake. Default: `$XDG_CACHE_HOME/blobtier/lake/<hash of the
+    /// URL>` (or `~/.cache/…`). Only with an `s3://` lake.
+    pub lake_cache: Option<PathBuf>,
+    /// Lease of the lock object of an `s3://` lake, a duration (`"10m"`, `"90s"`): renewed
+    /// every third of it while the run lives; a lock whose lease has run out is taken over.
+    /// At least 10 s. Default `"10m"`.
+    pub lock_lease: Option<String>,
     /// Log sources, `FORMAT:PATH` as for `ingest --logs`.
     pub logs: Option<Vec<String>>,
     /// Where inventory reports land: a directory or `s3://bucket/prefix` holding
@@ -284,11 +292,75 @@ pub struct Config {
     pub apply_allow: Vec<String>,
 }
 
+/// Where a lake is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LakeLocation {
+    /// A local directory.
+    Local(PathBuf),
+    /// `s3://bucket/prefix`.
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Key prefix: empty, or ending with `/`.
+        prefix: String,
+    },
+}
+
+impl LakeLocation {
+    /// Parses `run.lake`: `s3://bucket[/prefix]` or a path.
+    pub fn parse(s: &str) -> Result<LakeLocation, String> {
+        if let Some(rest) = s.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let prefix = prefix.trim_matches('/');
+            if bucket.is_empty() || prefix.contains("//") {
+                return Err(format!(
+                    "expected `s3://bucket/prefix` or a directory, got `{s}`"
+                ));
+            }
+            let prefix = if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            };
+            Ok(LakeLocation::S3 {
+                bucket: bucket.to_owned(),
+                prefix,
+            })
+        } else if s.is_empty() || s.contains("://") || s.starts_with("s3:") {
+            Err(format!(
+                "expected `s3://bucket/prefix` or a directory, got `{s}`"
+            ))
+        } else {
+            Ok(LakeLocation::Local(PathBuf::from(s)))
+        }
+    }
+}
+
+impl std::fmt::Display for LakeLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LakeLocation::Local(p) => write!(f, "{}", p.display()),
+            LakeLocation::S3 { bucket, prefix } => {
+                write!(f, "s3://{bucket}/{}", prefix.trim_end_matches('/'))
+            }
+        }
+    }
+}
+
+/// Default lease of an `s3://` lake's lock.
+pub const DEFAULT_LOCK_LEASE: std::time::Duration = std::time::Duration::from_secs(600);
+/// Shortest accepted lease.
+pub const MIN_LOCK_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Validated `[run]`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunConfig {
     /// Lake (required by `run`).
-    pub lake: Option<PathBuf>,
+    pub lake: Option<LakeLocation>,
+    /// Local mirror of an `s3://` lake, if set.
+    pub lake_cache: Option<PathBuf>,
+    /// Lease of an `s3://` lake's lock.
+    pub lock_lease: std::time::Duration,
     /// Log sources.
     pub logs: Vec<(crate::model::LogFormat, String)>,
     /// Inventory location.
@@ -695,8 +767,50 @@ impl RawConfig {
                 reason: format!("expected day counts between 1 and 3660, got {windows:?}"),
             });
         }
+        let lake = match self.run.lake.as_deref().map(LakeLocation::parse) {
+            None => None,
+            Some(Ok(l)) => Some(l),
+            Some(Err(reason)) => {
+                errors.push(ConfigError {
+                    key: "run.lake".into(),
+                    reason,
+                });
+                None
+            }
+        };
+        if self.run.lake_cache.is_some() && !matches!(lake, Some(LakeLocation::S3 { .. })) {
+            errors.push(ConfigError {
+                key: "run.lake_cache".into(),
+                reason: "only used with an `s3://` lake; remove it or set `run.lake = \"s3://…\"`"
+                    .into(),
+            });
+        }
+        let lock_lease = match self.run.lock_lease.as_deref() {
+            None => DEFAULT_LOCK_LEASE,
+            Some(s) => match humantime::parse_duration(s) {
+                Ok(d) if d >= MIN_LOCK_LEASE => d,
+                Ok(_) => {
+                    errors.push(ConfigError {
+                        key: "run.lock_lease".into(),
+                        reason: format!("expected at least 10s, got `{s}`"),
+                    });
+                    DEFAULT_LOCK_LEASE
+                }
+                Err(e) => {
+                    errors.push(ConfigError {
+                        key: "run.lock_lease".into(),
+                        reason: format!(
+                            "expected a duration such as `10m` or `90s`, got `{s}` ({e})"
+                        ),
+                    });
+                    DEFAULT_LOCK_LEASE
+                }
+            },
+        };
         let mut run = RunConfig {
-            lake: self.run.lake,
+            lake,
+            lake_cache: self.run.lake_cache,
+            lock_lease,
             logs,
             inventory: self.run.inventory,
             windows,
@@ -1054,5 +1168,55 @@ mod tests {
             .unwrap();
         assert_eq!(c.ingest.client_identity, None);
         assert_eq!(c.ingest.max_bad_ratio, 0.01);
+    }
+
+    #[test]
+    fn lake_is_a_directory_or_an_s3_prefix() {
+        let parse = LakeLocation::parse;
+        assert_eq!(
+            parse("/var/lib/blobtier/lake").unwrap(),
+            LakeLocation::Local("/var/lib/blobtier/lake".into())
+        );
+        for (uri, prefix) in [
+            ("s3://b", ""),
+            ("s3://b/", ""),
+            ("s3://b/lake", "lake/"),
+            ("s3://b/a/lake/", "a/lake/"),
+        ] {
+            let l = parse(uri).unwrap();
+            assert_eq!(
+                l,
+                LakeLocation::S3 {
+                    bucket: "b".into(),
+                    prefix: prefix.into()
+                },
+                "{uri}"
+            );
+            assert_eq!(parse(&l.to_string()).unwrap(), l);
+        }
+        for bad in ["", "s3://", "s3:///p", "s3://b/a//c", "gs://b/p", "s3:/b/p"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lake_cache_and_lease_are_checked_with_their_keys() {
+        let check = |toml: &str| {
+            RawConfig::from_toml(Path::new("b.toml"), toml)
+                .unwrap()
+                .validate(&Overrides::default())
+        };
+        let c = check("[run]\nlake = \"s3://b/p\"\nlock_lease = \"90s\"\n").unwrap();
+        assert_eq!(c.run.lock_lease, std::time::Duration::from_secs(90));
+        let c = check("[run]\nlake = \"s3://b/p\"\n").unwrap();
+        assert_eq!(c.run.lock_lease, DEFAULT_LOCK_LEASE);
+        let errs =
+            check("[run]\nlake = \"/l\"\nlake_cache = \"/c\"\nlock_lease = \"2s\"\n").unwrap_err();
+        let keys: Vec<_> = errs.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["run.lake_cache", "run.lock_lease"]);
+        let errs = check("[run]\nlake = \"s3:///p\"\nlock_lease = \"soon\"\n").unwrap_err();
+        let keys: Vec<_> = errs.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["run.lake", "run.lock_lease"]);
+        assert!(errs[1].reason.contains("`soon`"), "{}", errs[1].reason);
     }
 }

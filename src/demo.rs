@@ -96,7 +96,7 @@ pub fn run_demo(sample: &Path, out: &Path) -> Result<Outcome, Error> {
                 },
             )
         },
-        |s| format!("{} digests", s.df.height()),
+        |s| format!("{} digests", s.counts.rows),
     )?;
     let p = stage(
         "plan",

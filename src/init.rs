@@ -29,8 +29,17 @@ pub fn template(setup: Setup) -> String {
 # Precedence: command-line flag > BLOBTIER_* environment > this file > default.
 
 [run]
-# The lake: a directory of Hive-partitioned Parquet.
+# The lake: a directory of Hive-partitioned Parquet, or the same layout under an S3 prefix
+# ("s3://my-lake-bucket/blobtier/"), readable by Athena, Spark and DuckDB. With an s3:// lake,
+# `run` takes a lock object `_run_lock` there (a second run exits 2 naming the holder), works
+# on a local mirror, then uploads what changed, committing with the object `_lake_state.json`
+# last (docs/nightly.md). It needs s3:ListBucket, GetObject, PutObject and DeleteObject on
+# the prefix (deploy/iam-lake-s3.json).
 lake = "/var/lib/blobtier/lake"
+# lake_cache = "/var/cache/blobtier/lake"   # the local mirror of an s3:// lake
+#                                           # (default ~/.cache/blobtier/lake/<hash of the URL>)
+# lock_lease = "10m"   # s3:// lake: renewed every third of it; a lock whose lease ran out
+#                      # (its run was killed on another host) is taken over
 # Log sources, FORMAT:PATH; PATH is a file, directory, glob or s3://bucket/prefix.
 logs = [
 {logs}
@@ -124,7 +133,9 @@ pub fn resolved(cfg: &Config) -> serde_json::Value {
     let p = &cfg.plan;
     serde_json::json!({
         "run": {
-            "lake": cfg.run.lake,
+            "lake": cfg.run.lake.as_ref().map(|l| l.to_string()),
+            "lake_cache": cfg.run.lake_cache,
+            "lock_lease": humantime::format_duration(cfg.run.lock_lease).to_string(),
             "logs": cfg.run.logs.iter().map(|(f, p)| format!("{}:{p}", f.as_str())).collect::<Vec<_>>(),
             "inventory": cfg.run.inventory,
             "windows": cfg.run.windows,

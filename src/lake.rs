@@ -28,7 +28,7 @@ pub enum LakeError {
     #[error(transparent)]
     Io(#[from] IoError),
     /// Another process holds the lock.
-    #[error("lake `{}` is locked by another run ({holder}); remove `{}` if that process is gone", lake.display(), lock.display())]
+    #[error("lake `{}` is locked by another run ({holder}) holding `{}`; it is released when that process exits", lake.display(), lock.display())]
     Locked {
         /// The lake.
         lake: PathBuf,
@@ -37,6 +37,11 @@ pub enum LakeError {
         /// The holder's description.
         holder: String,
     },
+    /// A command that works on directories was given an `s3://` lake.
+    #[error(
+        "`{0}` is an S3 lake: only `blobtier run` works on one (set `run.lake` in the config)"
+    )]
+    NotADirectory(String),
     /// A ledger file does not parse.
     #[error("corrupt ledger entry `{}`: {reason}", path.display())]
     CorruptLedger {
@@ -47,31 +52,100 @@ pub enum LakeError {
     },
 }
 
+/// The holder named in a lock file (`pid <pid> <host>`). The holder writes it just after
+/// taking the lock, so an empty file is read again for a moment.
+fn read_holder(path: &Path) -> String {
+    for _ in 0..50 {
+        let text = fs::read_to_string(path).unwrap_or_default();
+        if !text.trim().is_empty() {
+            return format!("pid {}", text.trim());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    "holder unknown".into()
+}
+
+/// Removes, below `dir` (but not in `skip`), the hidden temporaries that a killed process
+/// leaves: `.<name>.tmp-<pid>` (written, not yet renamed into place) and `.<name>.old-<pid>`
+/// (moved aside, not yet removed), if process `<pid>` is gone. Returns how many it removed.
+/// Best effort: what it cannot remove stays hidden from readers.
+fn sweep_leftovers(dir: &Path, skip: &Path) -> usize {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in rd.flatten() {
+        let path = e.path();
+        if path == skip {
+            continue;
+        }
+        let name = e.file_name().to_string_lossy().into_owned();
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        let leftover_of = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once(".tmp-").or_else(|| n.rsplit_once(".old-")))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        match leftover_of {
+            Some(pid) if !Path::new(&format!("/proc/{pid}")).exists() => {
+                let removed = if is_dir {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+                if removed.is_ok() {
+                    n += 1;
+                }
+            }
+            Some(_) => {}
+            None if is_dir => n += sweep_leftovers(&path, skip),
+            None => {}
+        }
+    }
+    n
+}
+
+/// Removes the directories above `path` that are empty, up to (not including) `root`.
+pub fn remove_empty_parents(root: &Path, path: &Path) {
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d == root || !d.starts_with(root) || fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
 /// A lake directory.
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: PathBuf,
 }
 
-/// Held while a run writes; removed on drop.
+/// Held while a run writes: an exclusive `flock` on the lock file, which holds the holder's
+/// pid and host. Dropping it removes the file, then releases the lock.
 #[derive(Debug)]
 pub struct LockGuard {
     path: PathBuf,
+    _file: fs::File,
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
+        // Unlinked while still locked: a process that opened the old file before this and
+        // locks it afterwards sees that the path no longer names its file and starts over.
         let _ = fs::remove_file(&self.path);
     }
 }
 
-fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
+/// How often a lock is tried when the file it locked was replaced meanwhile.
+const LOCK_ATTEMPTS: usize = 16;
 
 impl Lake {
     /// Opens (creating if needed) a lake at `root`.
     pub fn open(root: &Path) -> Result<Lake, LakeError> {
+        if let Some(uri) = root.to_str().filter(|s| s.starts_with("s3:/")) {
+            return Err(LakeError::NotADirectory(uri.to_owned()));
+        }
         fs::create_dir_all(root).at("failed to create lake directory", root)?;
         Ok(Lake {
             root: root.to_owned(),
@@ -83,68 +157,88 @@ impl Lake {
         &self.root
     }
 
-    /// Takes the writer lock (`_lock`, holding the pid). A lock whose process is gone is
-    /// taken over.
+    /// Takes the writer lock (`_lock`).
     pub fn lock(&self) -> Result<LockGuard, LakeError> {
         self.lock_named("_lock")
     }
 
     /// Takes the lock file `name` in the lake (e.g. `_run_lock`, held by `run` for a whole
     /// nightly job while each stage takes `_lock`).
+    ///
+    /// The lock is an exclusive `flock` on the file, so the kernel releases it when its holder
+    /// dies, however it dies: a lock left by a killed run is free at once, and two runs that
+    /// find it at the same moment cannot both take it (a takeover by "is the pid alive?" can
+    /// let both win, or wrongly see a reused pid as alive). The file's content, `<pid>
+    /// <host>`, only serves to name the holder.
     pub fn lock_named(&self, name: &str) -> Result<LockGuard, LakeError> {
+        use std::os::unix::fs::MetadataExt;
         let path = self.root.join(name);
-        for _ in 0..2 {
-            match fs::OpenOptions::new()
+        for _ in 0..LOCK_ATTEMPTS {
+            let mut file = fs::OpenOptions::new()
+                .read(true)
                 .write(true)
-                .create_new(true)
+                .create(true)
+                .truncate(false)
                 .open(&path)
-            {
-                Ok(mut f) => {
-                    let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-                    writeln!(f, "{} {}", std::process::id(), host.trim())
-                        .at("failed to write", &path)?;
-                    f.sync_all().at("failed to sync", &path)?;
-                    return Ok(LockGuard { path });
+                .at("failed to open lock file", &path)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(LakeError::Locked {
+                        lake: self.root.clone(),
+                        lock: path.clone(),
+                        holder: read_holder(&path),
+                    })
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = fs::read_to_string(&path).unwrap_or_default();
-                    let pid: Option<u32> = holder
-                        .split_whitespace()
-                        .next()
-                        .and_then(|p| p.parse().ok());
-                    match pid {
-                        Some(pid) if pid_alive(pid) => {
-                            return Err(LakeError::Locked {
-                                lake: self.root.clone(),
-                                lock: path,
-                                holder: format!("pid {}", holder.trim()),
-                            })
-                        }
-                        _ => {
-                            tracing::warn!(lock = %path.display(), holder = holder.trim(), "taking over a stale lock");
-                            fs::remove_file(&path).at("failed to remove stale lock", &path)?;
-                        }
-                    }
-                }
-                Err(e) => {
+                Err(fs::TryLockError::Error(e)) => {
                     return Err(IoError {
-                        op: "failed to create lock",
+                        op: "failed to lock",
                         path,
                         source: e,
                     }
                     .into())
                 }
             }
+            // The previous holder may have removed the file between our open and our lock:
+            // then we locked an unlinked file, and must lock the one the path names now.
+            let ours = file.metadata().at("failed to stat", &path)?;
+            match fs::metadata(&path) {
+                Ok(m) if m.dev() == ours.dev() && m.ino() == ours.ino() => {}
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(IoError {
+                        op: "failed to stat",
+                        path,
+                        source: e,
+                    }
+                    .into())
+                }
+            }
+            let previous = fs::read_to_string(&path).unwrap_or_default();
+            if !previous.trim().is_empty() {
+                tracing::warn!(lock = %path.display(), holder = previous.trim(), "taking over the lock of a run that did not finish");
+            }
+            let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            file.set_len(0).at("failed to truncate", &path)?;
+            writeln!(file, "{} {}", std::process::id(), host.trim())
+                .at("failed to write", &path)?;
+            file.sync_all().at("failed to sync", &path)?;
+            return Ok(LockGuard { path, _file: file });
         }
         Err(LakeError::Locked {
             lake: self.root.clone(),
-            lock: path,
-            holder: "unknown".into(),
+            lock: path.clone(),
+            holder: read_holder(&path),
         })
     }
 
     /// Rolls back or finishes any interrupted run (see the module docs). Call with the lock held.
     pub fn recover(&self, _lock: &LockGuard) -> Result<usize, LakeError> {
+        let swept = sweep_leftovers(&self.root, &self.root.join("_tmp"));
+        if swept > 0 {
+            tracing::warn!(entries = swept, lake = %self.root.display(), "removed temporary files of killed processes");
+        }
         let tmp = self.root.join("_tmp");
         let Ok(entries) = fs::read_dir(&tmp) else {
             return Ok(0);
@@ -162,6 +256,8 @@ impl Lake {
                         let p = self.root.join(rel);
                         if p.exists() {
                             fs::remove_file(&p).at("failed to roll back", &p)?;
+                            // An empty `date=` directory would read as a day with logs.
+                            remove_empty_parents(&self.root, &p);
                         }
                     }
                 }
@@ -260,7 +356,12 @@ impl Staging {
         let bytes = serde_json::to_vec_pretty(ledger).expect("ledger JSON serialises");
         atomic_write(&ledger_tmp, &bytes)?;
         let mut dirs = std::collections::BTreeSet::new();
-        for rel in self.files.iter().chain(std::iter::once(&ledger_rel)) {
+        for (i, rel) in self
+            .files
+            .iter()
+            .chain(std::iter::once(&ledger_rel))
+            .enumerate()
+        {
             let from = self.dir.join(rel);
             let to = self.lake.root.join(rel);
             ensure_parent(&to)?;
@@ -268,11 +369,100 @@ impl Staging {
             if let Some(p) = to.parent() {
                 dirs.insert(p.to_owned());
             }
+            if i == 0 {
+                crate::crashpoint::pause("ingest:publishing");
+            }
         }
         for d in dirs {
             sync_dir(&d)?;
         }
         fs::remove_dir_all(&self.dir).at("failed to remove staging directory", &self.dir)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lock_names_its_holder_and_a_released_one_is_free() {
+        let t = tempfile::tempdir().unwrap();
+        let lake = Lake::open(t.path()).unwrap();
+        let held = lake.lock_named("_run_lock").unwrap();
+        // flock conflicts between two open files, even in one process.
+        let err = lake.lock_named("_run_lock").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("locked by another run")
+                && msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
+        drop(held);
+        assert!(!t.path().join("_run_lock").exists());
+        let again = lake.lock_named("_run_lock").unwrap();
+        drop(again);
+    }
+
+    #[test]
+    fn a_lock_file_left_behind_is_taken_over() {
+        let t = tempfile::tempdir().unwrap();
+        // What a killed holder leaves: the file, with nobody holding the flock.
+        fs::write(t.path().join("_lock"), "4194304 gone-host\n").unwrap();
+        let lake = Lake::open(t.path()).unwrap();
+        let g = lake.lock().unwrap();
+        let text = fs::read_to_string(t.path().join("_lock")).unwrap();
+        assert!(
+            text.starts_with(&format!("{} ", std::process::id())),
+            "{text}"
+        );
+        drop(g);
+    }
+
+    #[test]
+    fn rolling_back_removes_directories_it_emptied() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let lake = Lake::open(root).unwrap();
+        let rel = "pulls/date=2026-11-26/part-r1.parquet";
+        fs::create_dir_all(root.join("pulls/date=2026-11-25")).unwrap();
+        fs::write(root.join("pulls/date=2026-11-25/part-r0.parquet"), "x").unwrap();
+        fs::create_dir_all(root.join("_tmp/r1")).unwrap();
+        fs::write(
+            root.join("_tmp/r1/PUBLISH"),
+            format!("{rel}\n_ledger/r1.json\n"),
+        )
+        .unwrap();
+        ensure_parent(&root.join(rel)).unwrap();
+        fs::write(root.join(rel), "y").unwrap();
+        let g = lake.lock().unwrap();
+        assert_eq!(lake.recover(&g).unwrap(), 1);
+        assert!(!root.join("pulls/date=2026-11-26").exists());
+        assert!(root.join("pulls/date=2026-11-25/part-r0.parquet").exists());
+        assert!(!root.join("_tmp/r1").exists());
+    }
+
+    #[test]
+    fn temporaries_of_dead_processes_are_swept_and_live_ones_kept() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let dead = 4_194_304 + 7; // above pid_max's largest value: never a live pid
+        let me = std::process::id();
+        let files = [
+            format!("_runs/.r1.json.tmp-{dead}"),
+            format!("reports/.as_of=2026-11-26.tmp-{dead}/report.html"),
+            format!("reports/.as_of=2026-11-26.old-{dead}/report.html"),
+            format!("_runs/.r2.json.tmp-{me}"),
+            format!("_tmp/r3/.x.tmp-{dead}"),
+            "pulls/date=2026-11-26/part-a.parquet".to_string(),
+            ".blobtier-mirror".to_string(),
+        ];
+        for f in &files {
+            ensure_parent(&root.join(f)).unwrap();
+            fs::write(root.join(f), "x").unwrap();
+        }
+        assert_eq!(sweep_leftovers(root, &root.join("_tmp")), 3);
+        let left: Vec<bool> = files.iter().map(|f| root.join(f).exists()).collect();
+        assert_eq!(left, [false, false, false, true, true, true, true]);
     }
 }

@@ -24,6 +24,7 @@ pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod cost;
+pub mod crashpoint;
 pub mod demo;
 pub mod ingest;
 pub mod init;
@@ -36,6 +37,7 @@ pub mod progress;
 pub mod report;
 pub mod retention;
 pub mod run;
+pub mod s3lake;
 pub mod stats;
 pub mod storage;
 
@@ -238,13 +240,23 @@ pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
         }
         Command::Prune(a) => {
             let cfg = load_config(cli.config.as_deref(), config::Overrides::default())?;
-            let dir = a
-                .lake
-                .or_else(|| cfg.run.lake.clone())
-                .ok_or(run::Error::Config {
-                    key: "run.lake",
-                    reason: "`blobtier prune` needs `--lake DIR` or `run.lake`".into(),
-                })?;
+            let dir = match (a.lake, cfg.run.lake.clone()) {
+                (Some(d), _) | (None, Some(config::LakeLocation::Local(d))) => d,
+                (None, Some(config::LakeLocation::S3 { .. })) => {
+                    return Err(run::Error::Config {
+                        key: "run.lake",
+                        reason: "`blobtier prune` works on a local lake; an `s3://` lake is pruned by `blobtier run` (`[run.retention]`)".into(),
+                    }
+                    .into())
+                }
+                (None, None) => {
+                    return Err(run::Error::Config {
+                        key: "run.lake",
+                        reason: "`blobtier prune` needs `--lake DIR` or `run.lake`".into(),
+                    }
+                    .into())
+                }
+            };
             if cfg.run.retention.is_empty() {
                 return Err(run::Error::Config {
                     key: "run.retention",

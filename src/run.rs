@@ -3,7 +3,9 @@
 //! (default: yesterday, UTC). `apply` stays a separate, explicit step.
 //!
 //! - One job at a time: `_run_lock` is held for the whole job (a second run exits 2 naming
-//!   the holder); each stage also takes the lake's writer lock.
+//!   the holder); each stage also takes the lake's writer lock. On an `s3://` lake the lock is
+//!   an object with a lease, and the job runs on a local mirror that is synced down first and
+//!   published after (see [`crate::s3lake`]).
 //! - Coverage guard: if a day of the longest window has no log input, or the inventory is
 //!   older than `run.max_inventory_age_days`, stats are still written but the plan holds every
 //!   move to a cheaper class back (`kept:coverage_gap`) and the run exits 1, unless
@@ -14,16 +16,17 @@
 //! - Every run leaves a record `_runs/<run id>.json`: inputs, rows, rejects, timings per
 //!   stage, what was pruned, outcome.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use chrono::NaiveDate;
 use serde_json::json;
 
-use crate::config::Config;
+use crate::config::{Config, LakeLocation};
 use crate::ingest::{IngestRequest, LogSpec};
 use crate::lake::Lake;
 use crate::progress::stage;
+use crate::s3lake::lock::{Holder, S3Lock};
+use crate::s3lake::S3Lake;
 use crate::storage::{Location, Storage};
 use crate::Outcome;
 
@@ -56,6 +59,9 @@ pub enum Error {
     /// Report.
     #[error(transparent)]
     Report(#[from] crate::report::Error),
+    /// The `s3://` lake: lock, sync, publish.
+    #[error(transparent)]
+    S3Lake(#[from] crate::s3lake::Error),
 }
 
 /// Options of one run.
@@ -86,8 +92,8 @@ pub struct RunRecord {
     pub coverage: crate::stats::coverage::Coverage,
     /// Plan summary.
     pub plan: crate::plan::PlanSummary,
-    /// Where the dry-run cost report is.
-    pub report: PathBuf,
+    /// Where the dry-run cost report is (a directory, or its `s3://` URL).
+    pub report: String,
     /// What `[run.retention]` pruned at the end of the run (`None`: no ages configured).
     pub pruned: Option<crate::retention::PruneReport>,
 }
@@ -130,9 +136,18 @@ pub fn newest_manifest(
     Ok(best.map(|(_, p)| p))
 }
 
-/// Runs the nightly job.
+/// A run id: UTC time to the microsecond and the pid.
+fn new_run_id() -> String {
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ"),
+        std::process::id()
+    )
+}
+
+/// Runs the nightly job on the lake of `cfg` (a directory or `s3://bucket/prefix`).
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Error> {
-    let lake_dir: PathBuf = cfg.run.lake.clone().ok_or(Error::Config {
+    let location = cfg.run.lake.clone().ok_or(Error::Config {
         key: "run.lake",
         reason: "required by `blobtier run`".into(),
     })?;
@@ -142,20 +157,98 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
             reason: "expected at least one `FORMAT:PATH` source".into(),
         });
     }
-    let lake = Lake::open(&lake_dir)?;
-    let _job = lake.lock_named("_run_lock")?;
-    let run_id = format!(
-        "{}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ"),
-        std::process::id()
-    );
     let storage = Storage::new(cfg.s3_path_style);
-    let mut timings = serde_json::Map::new();
+    let run_id = new_run_id();
+    match location {
+        LakeLocation::Local(dir) => {
+            let lake = Lake::open(&dir)?;
+            let _job = lake.lock_named("_run_lock")?;
+            pipeline(
+                cfg,
+                opts,
+                &lake,
+                &storage,
+                &run_id,
+                None,
+                Default::default(),
+            )
+        }
+        LakeLocation::S3 { bucket, prefix } => {
+            run_s3(cfg, opts, &storage, &run_id, &bucket, &prefix)
+        }
+    }
+}
 
+/// The job on an `s3://` lake: lock, recover, sync the mirror down, run, publish, unlock
+/// (see [`crate::s3lake`]).
+fn run_s3(
+    cfg: &Config,
+    opts: &RunOptions,
+    storage: &Storage,
+    run_id: &str,
+    bucket: &str,
+    prefix: &str,
+) -> Result<(Outcome, RunRecord), Error> {
+    let s3 = storage.s3()?;
+    let remote = S3Lake::new(s3, bucket, prefix);
+    let url = remote.url();
+    let mirror = match &cfg.run.lake_cache {
+        Some(d) => d.clone(),
+        None => crate::s3lake::default_mirror(&url).ok_or(Error::Config {
+            key: "run.lake_cache",
+            reason: "required for an `s3://` lake when neither `XDG_CACHE_HOME` nor `HOME` is set"
+                .into(),
+        })?,
+    };
+    let lock = S3Lock::acquire(
+        s3,
+        bucket,
+        &remote.key(crate::s3lake::LOCK_KEY),
+        &url,
+        cfg.run.lock_lease,
+        Holder::current(run_id),
+    )?;
+    let result = std::thread::scope(|scope| {
+        let _renewing = lock.keep_alive(scope);
+        let t = Instant::now();
+        let mut committed = remote.recover()?;
+        let lake = Lake::open(&mirror)?;
+        let _job = lake.lock_named("_run_lock")?;
+        let down = remote.sync_down(&mut committed, lake.root())?;
+        let mut timings = serde_json::Map::new();
+        timings.insert("sync".into(), json!(t.elapsed().as_secs_f64()));
+        let (outcome, record) = pipeline(cfg, opts, &lake, storage, run_id, Some(&url), timings)?;
+        let t = Instant::now();
+        let up = remote.publish(&committed, lake.root(), run_id, &|| lock.check())?;
+        tracing::info!(
+            downloaded = down.objects,
+            uploaded = up.objects,
+            deleted = up.removed,
+            seconds = t.elapsed().as_secs_f64(),
+            lake = %url,
+            "run: published"
+        );
+        Ok::<_, Error>((outcome, record))
+    });
+    lock.release();
+    result
+}
+
+/// ingest → stats → plan → report on `lake`, then the run record `_runs/<run_id>.json`.
+/// `shown_root` is how the lake is named in the record (its URL, for a mirror).
+fn pipeline(
+    cfg: &Config,
+    opts: &RunOptions,
+    lake: &Lake,
+    storage: &Storage,
+    run_id: &str,
+    shown_root: Option<&str>,
+    mut timings: serde_json::Map<String, serde_json::Value>,
+) -> Result<(Outcome, RunRecord), Error> {
     let t = Instant::now();
     let inventories = match &cfg.run.inventory {
         None => Vec::new(),
-        Some(spec) => newest_manifest(&storage, spec, opts.as_of)?
+        Some(spec) => newest_manifest(storage, spec, opts.as_of)?
             .into_iter()
             .collect(),
     };
@@ -173,7 +266,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
         registry_storage: cfg.run.registry_storage.clone(),
         graph_date: Some(opts.as_of),
     };
-    let ingest = crate::ingest::ingest(&lake, &req, cfg, &storage)?;
+    let ingest = crate::ingest::ingest(lake, &req, cfg, storage)?;
     timings.insert("ingest".into(), json!(t.elapsed().as_secs_f64()));
     tracing::info!(
         files = ingest.files_read,
@@ -188,7 +281,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
         "digest_stats",
         || {
             crate::stats::run_stats(
-                &lake,
+                lake,
                 &crate::stats::StatsOptions {
                     as_of: opts.as_of,
                     windows: cfg.run.windows.clone(),
@@ -196,12 +289,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
                 },
             )
         },
-        |s| format!("{} digests", s.df.height()),
+        |s| format!("{} digests", s.counts.rows),
     )?;
     timings.insert("stats".into(), json!(t.elapsed().as_secs_f64()));
 
     let longest = cfg.run.windows.iter().copied().max().unwrap_or(90);
-    let coverage = crate::stats::coverage::coverage(&lake, opts.as_of, longest)?;
+    let coverage = crate::stats::coverage::coverage(lake, opts.as_of, longest)?;
     let hold = coverage.hold_reason(cfg.run.max_inventory_age_days);
     if let Some(why) = &hold {
         if opts.allow_gaps {
@@ -216,7 +309,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
         "decisions and plan",
         || {
             crate::plan::run_plan(
-                &lake,
+                lake,
                 opts.as_of,
                 cfg,
                 if opts.allow_gaps { None } else { hold.clone() },
@@ -232,7 +325,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
         "dry-run cost report",
         || {
             crate::report::run_report(
-                &lake,
+                lake,
                 &crate::report::ReportOptions {
                     as_of: opts.as_of,
                     out: None,
@@ -254,7 +347,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
         let p = stage(
             "prune",
             "partitions past their retention",
-            || crate::retention::prune(&lake, &cfg.run.retention, opts.as_of, false),
+            || crate::retention::prune(lake, &cfg.run.retention, opts.as_of, false),
             |p| format!("{} partitions, {} files", p.partitions, p.files),
         )?;
         timings.insert("prune".into(), json!(t.elapsed().as_secs_f64()));
@@ -268,8 +361,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
     } else {
         (Outcome::Success, "success")
     };
+    let report_dir = match (shown_root, report.dir.strip_prefix(lake.root())) {
+        (Some(root), Ok(rel)) => format!("{root}/{}", rel.display()),
+        _ => report.dir.display().to_string(),
+    };
     let record = RunRecord {
-        run_id: run_id.clone(),
+        run_id: run_id.to_owned(),
         as_of: opts.as_of,
         outcome: label.into(),
         timings: serde_json::Value::Object(timings),
@@ -277,9 +374,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Erro
         stats_rows: stats.counts.rows,
         coverage,
         plan,
-        report: report.dir,
+        report: report_dir,
         pruned,
     };
+    crate::crashpoint::pause("run:record");
     let path = lake.root().join("_runs").join(format!("{run_id}.json"));
     crate::io::atomic_write(
         &path,

@@ -186,7 +186,8 @@ impl std::fmt::Debug for S3 {
     }
 }
 
-fn sdk_message<E: std::error::Error>(e: &E) -> String {
+/// An SDK error with its chain of causes, on one line.
+pub(crate) fn sdk_message<E: std::error::Error>(e: &E) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(c) = src {
@@ -221,6 +222,17 @@ impl S3 {
         });
         let (client, reader) = client;
         Ok(S3 { rt, client, reader })
+    }
+
+    /// The client with the SDK's retries, for callers that make their own calls (the `s3://`
+    /// lake); drive its futures with [`S3::block_on`].
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+
+    /// Runs a future on this client's runtime (callable from several threads at once).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
     }
 
     /// GETs `keys` of `bucket` with at most `concurrency` requests in flight, each retried on
@@ -343,7 +355,8 @@ impl Storage {
         }
     }
 
-    fn s3(&self) -> Result<&S3, StorageError> {
+    /// The S3 access, created on first use.
+    pub fn s3(&self) -> Result<&S3, StorageError> {
         if let Some(s) = self.s3.get() {
             return Ok(s);
         }

@@ -627,10 +627,7 @@ fn ingest_with(
         "bad_files": metrics.bad_files,
         "graph": metrics.graph,
     });
-    if std::env::var_os("BLOBTIER_TEST_PAUSE_BEFORE_COMMIT").is_some() {
-        // Test hook: lets the crash test kill the process with every output staged.
-        std::thread::sleep(std::time::Duration::from_secs(30));
-    }
+    crate::crashpoint::pause("ingest:staged");
     staging.commit(&ledger)?;
     graph::prune_superseded(lake, &graph_parts);
     tracing::info!(

@@ -409,6 +409,9 @@ pub fn run_plan(
     .map_err(LakeError::from)?;
     for name in ["decisions", "plan", "hot_set"] {
         publish_dir(lake, &staging, &d(name), &format!("{name}/as_of={as_of}"))?;
+        if name == "decisions" {
+            crate::crashpoint::pause("plan:publishing");
+        }
     }
     fs::remove_dir_all(&staging)
         .at("failed to clean up", &staging)

@@ -1679,6 +1679,7 @@ pub(crate) fn write_dir(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
     if dir.exists() {
         fs::rename(dir, &old).at("failed to replace", dir)?;
     }
+    crate::crashpoint::pause("report:publishing");
     fs::rename(&tmp, dir).at("failed to rename into place", dir)?;
     crate::io::sync_dir(parent)?;
     if old.exists() {

@@ -420,6 +420,7 @@ pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
             .at("failed to replace", &target)
             .map_err(LakeError::from)?;
     }
+    crate::crashpoint::pause("stats:publishing");
     fs::rename(&new_dir, &target)
         .at("failed to publish", &target)
         .map_err(LakeError::from)?;

@@ -16,6 +16,7 @@ mod registry;
 mod report;
 mod run;
 mod s3_ingest;
+mod s3_lake;
 mod s3_smoke;
 mod sample_data;
 mod spark;

@@ -2,26 +2,26 @@
 //! guard, and mutual exclusion of concurrent runs.
 //! See: issue 8.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use chrono::{Duration as Days, NaiveDate};
 
 use crate::ingest::{hex_of, s3_pull_line, walk, KEY};
 use crate::stats::{write_inventory, InvRow};
-use crate::support::cli::{blobtier, run, Output};
+use crate::support::cli::{blobtier, kill_at, pause_at, run, Output};
 
-const AS_OF: &str = "2026-11-26";
+pub const AS_OF: &str = "2026-11-26";
 
-fn as_of() -> NaiveDate {
+pub fn as_of() -> NaiveDate {
     NaiveDate::parse_from_str(AS_OF, "%Y-%m-%d").unwrap()
 }
 
 /// One log file per day for `days` days ending on as-of: digests 0..4 pulled every day, so
 /// they stay; digests 4..20 are in the inventory and never pulled, so they go cold.
-fn write_day(logs: &Path, day: NaiveDate) {
+pub fn write_day(logs: &Path, day: NaiveDate) {
     let mut text = String::new();
     for i in 0..4u32 {
         text.push_str(&s3_pull_line(
@@ -40,7 +40,15 @@ fn write_day(logs: &Path, day: NaiveDate) {
     .unwrap();
 }
 
-fn setup(t: &Path, skip_day: Option<i64>) -> PathBuf {
+/// 95 days of logs under `t/logs` (all but `skip_day` days before as-of) and an inventory of
+/// 20 blobs under `t/inv`, with the config `t/blobtier.toml` for the lake `t/lake`.
+pub fn setup(t: &Path, skip_day: Option<i64>) -> PathBuf {
+    inputs(t, skip_day);
+    config(t, "blobtier", &t.join("lake").display().to_string(), "")
+}
+
+/// The inputs of [`setup`].
+pub fn inputs(t: &Path, skip_day: Option<i64>) {
     let logs = t.join("logs");
     fs::create_dir_all(&logs).unwrap();
     for d in 0..95 {
@@ -60,13 +68,17 @@ fn setup(t: &Path, skip_day: Option<i64>) -> PathBuf {
         })
         .collect();
     write_inventory(&t.join("inv"), "registry-prod", AS_OF, &rows);
-    let cfg = t.join("blobtier.toml");
+}
+
+/// A config `t/<name>.toml` that runs on the inputs of [`inputs`] into `lake` (a directory or
+/// an `s3://` URL), with `extra` lines in `[run]`.
+pub fn config(t: &Path, name: &str, lake: &str, extra: &str) -> PathBuf {
+    let cfg = t.join(format!("{name}.toml"));
     fs::write(
         &cfg,
         format!(
-            "[run]\nlake = \"{}\"\nlogs = [\"s3-access:{}\"]\ninventory = \"{}\"\n",
-            t.join("lake").display(),
-            logs.display(),
+            "[run]\nlake = \"{lake}\"\nlogs = [\"s3-access:{}\"]\ninventory = \"{}\"\n{extra}",
+            t.join("logs").display(),
             t.join("inv/dest/registry-prod/cfg").display()
         ),
     )
@@ -75,12 +87,69 @@ fn setup(t: &Path, skip_day: Option<i64>) -> PathBuf {
 }
 
 fn nightly(cfg: &Path, extra: &[&str]) -> Output {
-    run(blobtier()
-        .arg("--config")
+    run(nightly_cmd(cfg).args(extra))
+}
+
+/// `blobtier --config CFG run --as-of AS_OF` with the client key set.
+pub fn nightly_cmd(cfg: &Path) -> Command {
+    let mut cmd = blobtier();
+    cmd.arg("--config")
         .arg(cfg)
         .args(["run", "--as-of", AS_OF])
-        .args(extra)
-        .env("BLOBTIER_CLIENT_KEY", KEY))
+        .env("BLOBTIER_CLIENT_KEY", KEY);
+    cmd
+}
+
+/// What a run leaves in a lake directory, for comparing two lakes built from the same inputs:
+/// every file of the derived tables and reports (path → content hash); per partition of the
+/// ingested tables, the content hashes of its parts (part names carry run ids); every input
+/// of the ledger (location and content hash, once per ingest that read it); and the outcome
+/// of every run record. Temporary, hidden and lock files are left out.
+pub fn outputs(lake: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let rel = |p: &Path| p.strip_prefix(lake).unwrap().display().to_string();
+    let hash = |p: &Path| format!("{:x}", xxhash_rust::xxh3::xxh3_64(&fs::read(p).unwrap()));
+    for table in ["digest_stats", "decisions", "plan", "hot_set", "reports"] {
+        for p in walk(&lake.join(table)) {
+            if !rel(&p).contains("/.") {
+                out.insert(rel(&p), hash(&p));
+            }
+        }
+    }
+    for table in ["pulls", "manifest_pulls", "inventory", "_rejects"] {
+        let mut parts: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for p in walk(&lake.join(table)) {
+            if !rel(&p).contains("/.") {
+                let dir = rel(p.parent().unwrap());
+                parts.entry(dir).or_default().push(hash(&p));
+            }
+        }
+        for (dir, mut hashes) in parts {
+            hashes.sort();
+            out.insert(format!("{dir}/*"), hashes.join(","));
+        }
+    }
+    let mut inputs = Vec::new();
+    for p in walk(&lake.join("_ledger")) {
+        let v: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
+        for i in v["inputs"].as_array().unwrap() {
+            inputs.push(format!("{} {}", i["location"], i["content_hash"]));
+        }
+        for i in v["inventories"].as_array().unwrap() {
+            inputs.push(format!("{} {}", i["location"], i["manifest_md5"]));
+        }
+    }
+    inputs.sort();
+    out.insert("_ledger inputs".into(), inputs.join("\n"));
+    let mut outcomes = Vec::new();
+    for p in walk(&lake.join("_runs")) {
+        if !rel(&p).contains("/.") {
+            let v: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
+            outcomes.push(v["outcome"].to_string());
+        }
+    }
+    out.insert("_runs outcomes".into(), outcomes.join(","));
+    out
 }
 
 fn derived(lake: &Path) -> Vec<(PathBuf, Vec<u8>)> {
@@ -158,21 +227,7 @@ fn a_day_without_logs_holds_every_move_down_unless_allowed() {
 fn a_second_concurrent_run_exits_2_naming_the_holder() {
     let t = tempfile::tempdir().unwrap();
     let cfg = setup(t.path(), None);
-    let mut first = blobtier();
-    first
-        .arg("--config")
-        .arg(&cfg)
-        .args(["run", "--as-of", AS_OF])
-        .env("BLOBTIER_CLIENT_KEY", KEY)
-        .env("BLOBTIER_TEST_PAUSE_BEFORE_COMMIT", "1");
-    first.stdout(Stdio::null()).stderr(Stdio::null());
-    let mut child = first.spawn().unwrap();
-    let lock = t.path().join("lake/_run_lock");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !lock.exists() {
-        assert!(Instant::now() < deadline, "first run never took the lock");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = pause_at(&mut nightly_cmd(&cfg), "ingest:staged", t.path());
     let out = nightly(&cfg, &[]);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -400,4 +455,81 @@ fn retention_shorter_than_the_longest_window_is_refused() {
             && out.stderr.contains("got `100`"),
         "{out}"
     );
+}
+
+/// Temporary files and directories (`.<name>.tmp-<pid>`, `.<name>.old-<pid>`) under `dir`.
+pub fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    walk(dir)
+        .into_iter()
+        .filter(|p| {
+            p.strip_prefix(dir).unwrap().iter().any(|c| {
+                let c = c.to_string_lossy();
+                c.starts_with('.') && (c.contains(".tmp-") || c.contains(".old-"))
+            })
+        })
+        .collect()
+}
+
+/// Panics, naming only the entries that differ, unless two [`outputs`] are equal.
+#[track_caller]
+pub fn assert_same_outputs(
+    got: &BTreeMap<String, String>,
+    want: &BTreeMap<String, String>,
+    what: &str,
+) {
+    let keys: std::collections::BTreeSet<&String> = got.keys().chain(want.keys()).collect();
+    let diff: Vec<String> = keys
+        .into_iter()
+        .filter(|k| got.get(*k) != want.get(*k))
+        .map(|k| format!("{k}:\n  got:  {:?}\n  want: {:?}", got.get(k), want.get(k)))
+        .collect();
+    assert!(
+        diff.is_empty(),
+        "{what}: outputs differ\n{}",
+        diff.join("\n")
+    );
+}
+
+/// Every crash point of a run on a local lake, in the order a run reaches them.
+const LOCAL_POINTS: [&str; 6] = [
+    "ingest:staged",
+    "ingest:publishing",
+    "stats:publishing",
+    "plan:publishing",
+    "report:publishing",
+    "run:record",
+];
+
+#[test]
+fn sigkill_at_every_stage_then_a_rerun_equals_an_uninterrupted_run() {
+    let t = tempfile::tempdir().unwrap();
+    inputs(t.path(), None);
+    let reference = t.path().join("reference");
+    let cfg = config(t.path(), "reference", &reference.display().to_string(), "");
+    let out = run(&mut nightly_cmd(&cfg));
+    assert_eq!(out.code(), 0, "{out}");
+    let want = outputs(&reference);
+    assert!(
+        want.keys().any(|k| k.starts_with("digest_stats/")),
+        "{want:?}"
+    );
+    assert!(want.keys().any(|k| k.starts_with("reports/")), "{want:?}");
+
+    for point in LOCAL_POINTS {
+        let name = point.replace(':', "-");
+        let lake = t.path().join(&name);
+        let cfg = config(t.path(), &name, &lake.display().to_string(), "");
+        kill_at(&mut nightly_cmd(&cfg), point, t.path());
+        let out = run(&mut nightly_cmd(&cfg));
+        assert_eq!(out.code(), 0, "rerun after SIGKILL at `{point}`\n{out}");
+        assert_same_outputs(
+            &outputs(&lake),
+            &want,
+            &format!("after SIGKILL at `{point}`"),
+        );
+        let tmp = walk(&lake.join("_tmp"));
+        assert!(tmp.is_empty(), "after SIGKILL at `{point}`: {tmp:?}");
+        let left = leftovers(&lake);
+        assert!(left.is_empty(), "after SIGKILL at `{point}`: {left:?}");
+    }
 }

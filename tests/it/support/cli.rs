@@ -119,3 +119,50 @@ fn digest_into(root: &Path, dir: &Path, exclude: &[&Path], out: &mut BTreeMap<Pa
         out.insert(rel, xxhash_rust::xxh3::xxh3_64(&bytes));
     }
 }
+
+/// Starts `cmd` with the crash point `point` armed (`BLOBTIER_TEST_PAUSE_AT`, see
+/// `src/crashpoint.rs`), waits until the process is paused there, then kills it with SIGKILL
+/// and reaps it. Its stderr goes to `<scratch>/stderr-<point>`. Panics if the process exits
+/// before it gets there, or does not get there within a few minutes.
+pub fn kill_at(cmd: &mut Command, point: &str, scratch: &Path) {
+    let mut child = pause_at(cmd, point, scratch);
+    child.kill().expect("SIGKILL the paused run");
+    child.wait().expect("reap the killed run");
+}
+
+/// Like [`kill_at`], but returns the paused process (it goes on by itself after two minutes).
+pub fn pause_at(cmd: &mut Command, point: &str, scratch: &Path) -> std::process::Child {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let name = point.replace(':', "-");
+    let marker = scratch.join(format!("paused-{name}"));
+    let stderr_path = scratch.join(format!("stderr-{name}"));
+    let _ = std::fs::remove_file(&marker);
+    let stderr = std::fs::File::create(&stderr_path)
+        .unwrap_or_else(|e| panic!("create `{}`: {e}", stderr_path.display()));
+    cmd.env("BLOBTIER_TEST_PAUSE_AT", point)
+        .env("BLOBTIER_TEST_PAUSE_MARKER", &marker)
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
+    let log = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !marker.exists() {
+        if let Some(status) = child.try_wait().expect("poll the child") {
+            panic!(
+                "exited ({status}) before reaching `{point}`; stderr:\n{}",
+                log()
+            );
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("did not reach `{point}` in time; stderr:\n{}", log());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), point);
+    child
+}
