@@ -133,12 +133,24 @@ pub struct ParquetStream {
 impl ParquetStream {
     /// Creates (truncates) `path` and its parent directories.
     pub fn create(path: &Path, schema: SchemaRef) -> Result<Self, WriteError> {
+        Self::create_with(
+            path,
+            schema,
+            Compression::ZSTD(ZstdLevel::try_new(3).expect("3 is a valid zstd level")),
+        )
+    }
+
+    /// [`ParquetStream::create`] with another compression (e.g. none, for scratch files that
+    /// are read back once).
+    pub fn create_with(
+        path: &Path,
+        schema: SchemaRef,
+        compression: Compression,
+    ) -> Result<Self, WriteError> {
         ensure_parent(path)?;
         let file = File::create(path).at("failed to create", path)?;
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
-            ))
+            .set_compression(compression)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_created_by(format!("blobtier {}", env!("CARGO_PKG_VERSION")))
             .build();

@@ -344,8 +344,10 @@ pub fn run_plan(
     };
     let raw_decisions = d("raw-decisions.parquet");
     let raw_actions = d("raw-plan.parquet");
-    let mut decisions_out = ParquetStream::create(&raw_decisions, file::schema())?;
-    let mut actions_out = ParquetStream::create(&raw_actions, file::schema())?;
+    // Scratch files, read back once by `fill_plan_id`: not worth compressing.
+    let raw = parquet::basic::Compression::UNCOMPRESSED;
+    let mut decisions_out = ParquetStream::create_with(&raw_decisions, file::schema(), raw)?;
+    let mut actions_out = ParquetStream::create_with(&raw_actions, file::schema(), raw)?;
     let mut hasher = file::PlanHasher::default();
     let mut totals = build::Totals::default();
     let mut hot_candidates: Vec<HotCandidate> = Vec::new();
