@@ -61,8 +61,17 @@ struct Args {
     #[arg(long, value_name = "YYYY-MM-DD", default_value = "2026-11-26")]
     end_date: NaiveDate,
     /// Number of days of traffic, ending with `--end-date`
-    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(7..=400))]
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=400))]
     days: u32,
+    /// Log formats to write, comma-separated (default: all four); the inventory and the
+    /// ground truth are always written
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "FORMAT,...",
+          default_values_t = Format::ALL)]
+    formats: Vec<Format>,
+    /// Compression of the S3 access log files (`none`: plain text, as S3 delivers them;
+    /// `gzip` / `zstd` add `.gz` / `.zst` to the file names)
+    #[arg(long, value_enum, default_value_t = S3Compress::None)]
+    s3_compress: S3Compress,
     /// Output directory
     #[arg(long, value_name = "DIR", default_value = "sample-data")]
     out: PathBuf,
@@ -73,6 +82,67 @@ enum Size {
     Small,
     Medium,
     Large,
+}
+
+/// A log format (`--formats`), in the order of `expected.json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    S3Access,
+    RegistryJson,
+    RegistryCombined,
+    Notifications,
+}
+
+impl Format {
+    const ALL: [Format; 4] = [
+        Format::S3Access,
+        Format::RegistryJson,
+        Format::RegistryCombined,
+        Format::Notifications,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Format::S3Access => "s3-access",
+            Format::RegistryJson => "registry-json",
+            Format::RegistryCombined => "registry-combined",
+            Format::Notifications => "notifications",
+        }
+    }
+}
+
+/// Compression of the S3 access log files (`--s3-compress`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum S3Compress {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Args {
+    /// Which of `Format::ALL` are written.
+    fn enabled(&self) -> [bool; 4] {
+        Format::ALL.map(|f| self.formats.contains(&f))
+    }
+
+    /// The non-default options that change the output, as command-line text (empty by default).
+    fn extra_args(&self) -> String {
+        let mut s = String::new();
+        if self.enabled() != [true; 4] {
+            let names: Vec<&str> = Format::ALL
+                .iter()
+                .filter(|f| self.formats.contains(f))
+                .map(|f| f.name())
+                .collect();
+            s.push_str(&format!("--formats {} ", names.join(",")));
+        }
+        match self.s3_compress {
+            S3Compress::None => {}
+            S3Compress::Gzip => s.push_str("--s3-compress gzip "),
+            S3Compress::Zstd => s.push_str("--s3-compress zstd "),
+        }
+        s
+    }
 }
 
 /// Volume and layout knobs, derived from `--size` / `--lines-per-format`.
@@ -191,6 +261,8 @@ pub(crate) struct Ctx {
     pub(crate) win: Window,
     pub(crate) out: PathBuf,
     pub(crate) access_key: String,
+    /// Compression of the S3 access log files.
+    pub(crate) s3_enc: sink::Enc,
 }
 
 /// A per-format renderer fed with day batches in order.
@@ -269,6 +341,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         end: (end_day + 1) * DAY,
         days: args.days,
     };
+    let s3_enc = match args.s3_compress {
+        S3Compress::None => sink::Enc::Plain,
+        S3Compress::Gzip => sink::Enc::Gz(p.gz_level),
+        S3Compress::Zstd => sink::Enc::Zst(p.zstd_level),
+    };
+    let enabled = args.enabled();
     prepare_out(&args.out)?;
     let w = World::build(args.seed, &p, &win);
     let ctx = Arc::new(Ctx {
@@ -278,16 +356,24 @@ fn main() -> Result<(), Box<dyn Error>> {
         w,
         win,
         out: args.out.clone(),
+        s3_enc,
     });
     let snaps = [
         win.last_day() + 3600 * NS,
         win.last_day() - 7 * DAY + 3600 * NS,
     ];
 
-    // ---- writer threads: one per format, fed the same day batches ----
+    // ---- writer threads: one per written format, fed the same day batches ----
     let mut senders = Vec::new();
     let mut handles = Vec::new();
-    for name in ["s3", "json", "combined", "notify"] {
+    for (name, on) in ["s3", "json", "combined", "notify"]
+        .into_iter()
+        .zip(enabled)
+    {
+        if !on {
+            handles.push(None);
+            continue;
+        }
         let (tx, rx) = sync_channel::<Arc<DayBatch>>(2);
         let c = Arc::clone(&ctx);
         senders.push(tx);
@@ -306,7 +392,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 Ok(wr.take_report())
             },
         )?;
-        handles.push(h);
+        handles.push(Some(h));
     }
 
     // ---- day loop ----
@@ -349,12 +435,51 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut ratio = 10.0;
     if let Some(n) = ctx.p.target_lines {
         let wsum: f64 = (0..win.days).map(weight).sum();
-        for _ in 0..2 {
-            let probe_rate = (n as f64 * weight(0) / wsum / ratio).max(0.5);
+        let want = n as f64 * weight(0) / wsum;
+        let probe = |rate: f64| {
             let mut probe = Vec::new();
-            traffic::gen_day(&ctx, 0, probe_rate, &mut probe);
-            let reqs = probe.iter().filter(|r| r.op.is_registry()).count();
-            ratio = (reqs as f64 / probe_rate).max(0.1);
+            traffic::gen_day(&ctx, 0, rate, &mut probe);
+            probe.iter().filter(|r| r.op.is_registry()).count() as f64
+        };
+        let mut points = Vec::new();
+        for _ in 0..2 {
+            let probe_rate = (want / ratio).max(0.5);
+            let reqs = probe(probe_rate);
+            points.push((probe_rate, reqs));
+            ratio = (reqs / probe_rate).max(0.1);
+        }
+        // Windows shorter than a week leave the day-by-day feedback below too few days to
+        // correct the first day, and requests are not proportional to the rate (scheduled
+        // pushes, rollouts, scans): look for day 0's rate by secant steps, aiming at 0.5 % and
+        // keeping the closest probe (the count is not smooth in the rate: one day of ~40 M
+        // requests ends ~1.5 % off after 10 probes). Only for such windows, so that longer
+        // ones are generated exactly as before.
+        if win.days < 7 {
+            for _ in 0..8 {
+                let [(r0, q0), (r1, q1)] = [points[points.len() - 2], points[points.len() - 1]];
+                if (q1 - want).abs() <= want * 0.005 {
+                    break;
+                }
+                let mut next = if (q1 - q0).abs() > 0.0 && (q1 - q0) / (r1 - r0) > 0.0 {
+                    r1 + (want - q1) * (r1 - r0) / (q1 - q0)
+                } else {
+                    r1 * want / q1.max(1.0)
+                };
+                if !(next.is_finite() && next > 0.0) {
+                    next = r1 * want / q1.max(1.0);
+                }
+                let next = next.max(0.5);
+                points.push((next, probe(next)));
+            }
+            let &(r, q) = points
+                .iter()
+                .min_by(|a, b| (a.1 - want).abs().total_cmp(&(b.1 - want).abs()))
+                .expect("probed");
+            ratio = want / r;
+            eprintln!(
+                "gen-sample: day 0 calibrated to {q:.0} registry requests (target {want:.0}) after {} probes",
+                points.len()
+            );
         }
     }
     let (mut reqs_so_far, mut rate_so_far) = (0u64, 0f64);
@@ -406,9 +531,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     pulls_csv.finish()?;
     let mut reports = Vec::new();
     for h in handles {
-        reports.push(h.join().map_err(|_| "writer thread panicked")??);
+        reports.push(match h {
+            Some(h) => Some(h.join().map_err(|_| "writer thread panicked")??),
+            None => None,
+        });
     }
-    let [s3r, jsonr, combr, notr]: [Report; 4] = reports.try_into().map_err(|_| "four reports")?;
+    let [s3r, jsonr, combr, notr]: [Option<Report>; 4] =
+        reports.try_into().map_err(|_| "four reports")?;
 
     // ---- inventory ----
     let (inv, in_latest) = inventory::write(&ctx, snaps, &truth.last_pull)?;
@@ -418,7 +547,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         &ctx,
         &args,
         &truth,
-        [&s3r, &jsonr, &combr, &notr],
+        [s3r.as_ref(), jsonr.as_ref(), combr.as_ref(), notr.as_ref()],
         inv,
         &in_latest,
     );
@@ -426,14 +555,15 @@ fn main() -> Result<(), Box<dyn Error>> {
     text.push('\n');
     std::fs::write(args.out.join("expected.json"), text)?;
     std::fs::write(args.out.join("README.md"), readme(&args, &truth, &ctx))?;
+    let lines = |r: &Option<Report>| r.as_ref().map_or("-".to_string(), |r| r.lines.to_string());
     eprintln!(
         "gen-sample: {} pulls, {} manifest requests; lines s3={} json={} combined={} notifications={}; {:.1}s",
         truth.pulls,
         truth.manifest_requests,
-        s3r.lines,
-        jsonr.lines,
-        combr.lines,
-        notr.lines,
+        lines(&s3r),
+        lines(&jsonr),
+        lines(&combr),
+        lines(&notr),
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -498,7 +628,7 @@ fn expected_json(
     ctx: &Ctx,
     args: &Args,
     t: &Truth,
-    reps: [&Report; 4],
+    reps: [Option<&Report>; 4],
     inventory: Value,
     in_latest: &inventory::InLatest,
 ) -> Value {
@@ -512,6 +642,7 @@ fn expected_json(
     ];
     let mut formats = serde_json::Map::new();
     for (i, (name, r)) in names.iter().zip(reps).enumerate() {
+        let Some(r) = r else { continue };
         let mut f = json!({
             "dir": format!("logs/{name}"),
             "files": r.files,
@@ -565,6 +696,7 @@ fn expected_json(
         .collect();
     let mut malformed: Vec<Value> = Vec::new();
     for (name, r) in names.iter().zip(reps) {
+        let Some(r) = r else { continue };
         for m in &r.malformed {
             malformed.push(
                 json!({"format": name, "file": m.file, "line": m.line, "reason": m.reason.code()}),
@@ -576,11 +708,12 @@ fn expected_json(
     let mut v = json!({
         "generator": {
             "command": format!(
-                "cargo run --release --example gen-sample -- {}--seed {} --end-date {} --days {} --out {}",
+                "cargo run --release --example gen-sample -- {}{}--seed {} --end-date {} --days {} --out {}",
                 match args.lines_per_format {
                     Some(n) => format!("--lines-per-format {n} "),
                     None => format!("--size {} ", format!("{:?}", args.size).to_lowercase()),
                 },
+                args.extra_args(),
                 args.seed,
                 args.end_date,
                 args.days,
@@ -639,22 +772,52 @@ fn expected_json(
 
 fn readme(args: &Args, t: &Truth, ctx: &Ctx) -> String {
     let cmd = match args.lines_per_format {
-        Some(n) => format!("--lines-per-format {n}"),
-        None => format!("--size {}", format!("{:?}", args.size).to_lowercase()),
+        Some(n) => format!("--lines-per-format {n} {}", args.extra_args()),
+        None => format!(
+            "--size {} {}",
+            format!("{:?}", args.size).to_lowercase(),
+            args.extra_args()
+        ),
+    };
+    let s3_enc = match args.s3_compress {
+        S3Compress::None => "plain text",
+        S3Compress::Gzip => "gzip",
+        S3Compress::Zstd => "zstd",
+    };
+    let items = [
+        format!("- `logs/s3-access/`: S3 server access logs ({s3_enc}, named by delivery time).\n"),
+        "- `logs/registry-json/`: the registry's logrus JSON log, one gzip file per day (one day is\n  zstd without an extension); some days also carry the Apache access lines.\n".to_string(),
+        format!(
+            "- `logs/registry-combined/`: Apache combined access log, zstd, a new file every {} day(s).\n",
+            ctx.p.combined_roll_days
+        ),
+        format!(
+            "- `logs/notifications/`: notification envelopes, one JSON envelope per line, gzip, a new file\n  every {} day(s).\n",
+            ctx.p.notify_roll_days
+        ),
+    ];
+    let enabled = args.enabled();
+    let list: String = items
+        .iter()
+        .zip(enabled)
+        .filter(|(_, on)| *on)
+        .map(|(s, _)| s.as_str())
+        .collect();
+    let how_many = match enabled.iter().filter(|&&on| on).count() {
+        4 => "rendered in four formats".to_string(),
+        1 => "rendered in one format (the others were not requested)".to_string(),
+        n => format!("rendered in {n} formats (the others were not requested)"),
     };
     format!(
         "# Synthetic sample data (generated)\n\n\
 This directory is **synthetic**: it was produced by blobtier's seeded generator, not captured\n\
 from a real registry. Addresses are from documentation and private ranges, digests are random.\n\n\
 Regenerate it byte for byte with:\n\n\
-```\ncargo run --release --example gen-sample -- {cmd} --seed {} --end-date {} --days {} --out {}\n```\n\n\
+```\ncargo run --release --example gen-sample -- {cmd}--seed {} --end-date {} --days {} --out {}\n```\n\n\
 It models one CNCF distribution registry storing blobs in the S3 bucket `registry-prod`\n\
 (rootdirectory `\"\"`) over {} days ({} .. {}): {} repositories, {} images, {} blobs.\n\
-The same {} blob pulls ({} manifest requests) are rendered in four formats:\n\n\
-- `logs/s3-access/`: S3 server access logs (plain text, named by delivery time).\n\
-- `logs/registry-json/`: the registry's logrus JSON log, one gzip file per day (one day is\n  zstd without an extension); some days also carry the Apache access lines.\n\
-- `logs/registry-combined/`: Apache combined access log, zstd, a new file every {} day(s).\n\
-- `logs/notifications/`: notification envelopes, one JSON envelope per line, gzip, a new file\n  every {} day(s).\n\
+The same {} blob pulls ({} manifest requests) are {how_many}:\n\n\
+{list}\
 - `inventory/`: S3 Inventory (all versions) of `registry-prod`: CSV snapshots at the last day\n  01:00Z and seven days earlier, and the latest one as Parquet.\n\n\
 `expected.json` holds the ground truth computed from the generator's event model (pulls per\n\
 day and format, rejects by reason with file and line, inventory statistics), and\n\
@@ -672,8 +835,6 @@ repository for the model and the counting rules.\n",
         ctx.w.blobs.len(),
         t.pulls,
         t.manifest_requests,
-        ctx.p.combined_roll_days,
-        ctx.p.notify_roll_days,
     )
 }
 

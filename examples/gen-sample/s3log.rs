@@ -1,5 +1,6 @@
 //! Renders the S3 side of the traffic as S3 server access log records for bucket
-//! `registry-prod` (`logs/s3-access/<delivery time>-<unique>`, plain text).
+//! `registry-prod` (`logs/s3-access/<delivery time>-<unique>`, plain text; gzip or zstd with
+//! `--s3-compress`).
 //!
 //! Only what S3 sees: presigned (`QueryString`) GET/HEAD of blob data by clients following the
 //! registry's 307, and the registry's own `AuthHeader` traffic (link reads, manifest content,
@@ -136,8 +137,13 @@ impl S3Writer {
             self.ctx.seed ^ 0x5EED,
             (key.0 as u64) ^ (u64::from(key.1) << 40) ^ (u64::from(key.2) << 56),
         );
+        let ext = match self.ctx.s3_enc {
+            Enc::Plain => "",
+            Enc::Gz(_) => ".gz",
+            Enc::Zst(_) => ".zst",
+        };
         format!(
-            "logs/s3-access/{:04}-{:02}-{:02}-{:02}-{:02}-{:02}-{:016X}",
+            "logs/s3-access/{:04}-{:02}-{:02}-{:02}-{:02}-{:02}-{:016X}{ext}",
             t.y, t.mo, t.d, t.h, t.mi, t.s, u
         )
     }
@@ -646,7 +652,7 @@ impl S3Writer {
                 let name = self.file_name(key);
                 let sink = match self.open.entry(key) {
                     Entry::Occupied(e) => e.into_mut(),
-                    Entry::Vacant(e) => e.insert(Sink::create(&ctx.out, &name, Enc::Plain)?),
+                    Entry::Vacant(e) => e.insert(Sink::create(&ctx.out, &name, ctx.s3_enc)?),
                 };
                 sink.good_line(&self.buf)?;
                 if let Some(kind) = self.bad.due(sink) {
