@@ -419,6 +419,25 @@ impl<'a> S3Lake<'a> {
         }
     }
 
+    /// HeadObject of the lake object `rel` (the SDK's own result type).
+    #[allow(clippy::result_large_err)]
+    fn head(
+        &self,
+        rel: &str,
+    ) -> Result<
+        aws_sdk_s3::operation::head_object::HeadObjectOutput,
+        aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::head_object::HeadObjectError>,
+    > {
+        self.s3.block_on(
+            self.s3
+                .client()
+                .head_object()
+                .bucket(&self.bucket)
+                .key(self.key(rel))
+                .send(),
+        )
+    }
+
     fn shown(&self, rel: &str) -> String {
         format!("s3://{}/{}", self.bucket, self.key(rel))
     }
@@ -559,14 +578,7 @@ impl<'a> S3Lake<'a> {
         let mut ours: Vec<(&String, String)> = Vec::new();
         for rel in strays {
             // Only what blobtier uploaded: the prefix may hold other objects.
-            let head = self.s3.block_on(
-                self.s3
-                    .client()
-                    .head_object()
-                    .bucket(&self.bucket)
-                    .key(self.key(rel))
-                    .send(),
-            );
+            let head = self.head(rel);
             match head {
                 Ok(h) => match h.metadata().and_then(|m| m.get(META_RUN)) {
                     Some(run) => ours.push((rel, run.clone())),
@@ -935,14 +947,7 @@ impl<'a> S3Lake<'a> {
     /// After a failed condition on our own upload: whether the object holds what we uploaded
     /// (a first attempt that landed, answered with 412 on the SDK's retry). Its ETag if so.
     fn landed(&self, rel: &str, xxh3: &str) -> Result<Option<String>, Error> {
-        let head = self.s3.block_on(
-            self.s3
-                .client()
-                .head_object()
-                .bucket(&self.bucket)
-                .key(self.key(rel))
-                .send(),
-        );
+        let head = self.head(rel);
         match head {
             Ok(h) => Ok(h
                 .metadata()

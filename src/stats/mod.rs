@@ -352,33 +352,47 @@ pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
         .map_err(LakeError::from)?;
     let file = new_dir.join("part-0.parquet");
     let mut writer: Option<polars::io::parquet::write::BatchedWriter<fs::File>> = None;
-    for (lo, hi) in partition::ranges(k) {
-        let in_range = |lf: LazyFrame| partition::filter_range(lf, &lo, &hi);
-        let mut ctx = SQLContext::new();
-        for table in ["pulls", "manifest_pulls"] {
-            let dir = lake.root().join(table);
-            let lf = if has_parquet(&dir) {
-                scan_dir(&dir, true)
-            } else {
-                empty_table(table).map(DataFrame::lazy)
-            }
-            .map_err(qerr(q))?;
-            ctx.register(table, if table == "pulls" { in_range(lf) } else { lf });
+    // The tables, resolved once; each range registers them (cheap clones of the lazy scans)
+    // behind its digest filter. `tags` is keyed by tag, not digest, so it is never filtered.
+    let mut tables: Vec<(&str, LazyFrame, bool)> = Vec::new();
+    for table in ["pulls", "manifest_pulls"] {
+        let dir = lake.root().join(table);
+        let lf = if has_parquet(&dir) {
+            scan_dir(&dir, true)
+        } else {
+            empty_table(table).map(DataFrame::lazy)
         }
-        ctx.register(
-            "inventory",
-            in_range(scan_dir(&inv_dir, false).map_err(qerr(q))?),
-        );
-        for (i, table) in ["blob_refs", "manifest_refs", "tags"]
-            .into_iter()
-            .enumerate()
-        {
-            let lf = match &graph {
-                Some((_, files)) => scan_file(&files[i]),
-                None => empty_table(table).map(DataFrame::lazy),
-            }
-            .map_err(qerr(q))?;
-            ctx.register(table, if table == "tags" { lf } else { in_range(lf) });
+        .map_err(qerr(q))?;
+        tables.push((table, lf, table == "pulls"));
+    }
+    tables.push((
+        "inventory",
+        scan_dir(&inv_dir, false).map_err(qerr(q))?,
+        true,
+    ));
+    for (i, table) in ["blob_refs", "manifest_refs", "tags"]
+        .into_iter()
+        .enumerate()
+    {
+        let lf = match &graph {
+            Some((_, files)) => scan_file(&files[i]),
+            None => empty_table(table).map(DataFrame::lazy),
+        }
+        .map_err(qerr(q))?;
+        tables.push((table, lf, table != "tags"));
+    }
+    for (lo, hi) in partition::ranges(k) {
+        let mut ctx = SQLContext::new();
+        for (name, lf, by_digest) in &tables {
+            let lf = lf.clone();
+            ctx.register(
+                name,
+                if *by_digest {
+                    partition::filter_range(lf, &lo, &hi)
+                } else {
+                    lf
+                },
+            );
         }
         let lf = ctx.execute(&sql).map_err(qerr(q))?;
         let part = lf

@@ -22,62 +22,17 @@ die() {
     exit 1
 }
 
+name=install-duckdb
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-requirements="$here/requirements-duckdb.txt"
-[[ -r "$requirements" ]] || die "cannot read \`$requirements\`"
+# shellcheck source=tests/setup/venv-lib.sh
+source "$here/venv-lib.sh"
 
-command -v sha256sum >/dev/null || die "\`sha256sum\` not found (coreutils)"
-command -v flock >/dev/null || die "\`flock\` not found (util-linux)"
-key="$(sha256sum "$requirements" | cut -c1-12)"
-
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/blobtier"
-venv="$cache/venv-duckdb-$key"
-marker="$venv/.complete"
-python="${BLOBTIER_PYTHON:-python3}"
-
-# A venv is usable when its marker exists and its interpreter still starts (the base
-# interpreter it links to may have been removed or upgraded since).
-usable() {
-    [[ -f "$marker" ]] && "$venv/bin/python" -c '' 2>/dev/null
-}
-
-if usable; then
-    echo "$venv"
-    exit 0
-fi
-
-mkdir -p "$cache" || die "cannot create cache directory \`$cache\`"
-exec 9>"$venv.lock" || die "cannot open lock file \`$venv.lock\`"
-if ! flock -n 9; then
-    echo "install-duckdb: another process is installing; waiting for \`$venv.lock\`" >&2
-    flock -w 900 9 || die "timed out after 15 min waiting for \`$venv.lock\` (another install hung?)"
-fi
-
-# Another process may have finished the install while this one waited.
-if usable; then
-    echo "$venv"
-    exit 0
-fi
-
-start=$SECONDS
-echo "install-duckdb: installing DuckDB into \`$venv\` (about 20 s; 60 MB)" >&2
-rm -rf "$venv" || die "cannot remove incomplete venv \`$venv\`"
-
-command -v "$python" >/dev/null || die "\`$python\` not found; install Python 3.11 or set BLOBTIER_PYTHON"
-"$python" -m venv "$venv" >&2 ||
-    die "\`$python -m venv $venv\` failed (on Debian/Ubuntu: apt-get install python3-venv)"
-
-"$venv/bin/python" -m pip install \
-    --disable-pip-version-check --no-input --progress-bar off \
-    --requirement "$requirements" >&2 ||
-    die "\`pip install -r $requirements\` failed (see the pip output above; PyPI must be reachable)"
-
-# Run a query once, so a broken wheel fails here with DuckDB's own message.
-"$venv/bin/python" -c '
+check() {
+    # Run a query once, so a broken wheel fails here with DuckDB's own message.
+    "$1/bin/python" -c '
 import duckdb
 assert duckdb.sql("SELECT CAST(DATE '"'"'2026-11-26'"'"' - INTERVAL '"'"'30'"'"' DAY AS DATE) AS d").fetchall()[0][0].isoformat() == "2026-10-27"
 ' >&2 || die "DuckDB installed but did not run a query (see the Python error above)"
+}
 
-touch "$marker" || die "cannot write \`$marker\`"
-echo "install-duckdb: done in $((SECONDS - start)) s" >&2
-echo "$venv"
+venv_install duckdb "$here/requirements-duckdb.txt" 900 "installing DuckDB (about 20 s; 60 MB)" check

@@ -19,69 +19,24 @@ die() {
     exit 1
 }
 
+name=install-localstack
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-requirements="$here/requirements-localstack.txt"
-[[ -r "$requirements" ]] || die "cannot read \`$requirements\`"
+# shellcheck source=tests/setup/venv-lib.sh
+source "$here/venv-lib.sh"
 
-command -v sha256sum >/dev/null || die "\`sha256sum\` not found (coreutils)"
-command -v flock >/dev/null || die "\`flock\` not found (util-linux)"
-key="$(sha256sum "$requirements" | cut -c1-12)"
+check() {
+    # Check the imports that the test harness relies on, so a broken set of pins fails here with
+    # the Python traceback instead of as a server that never becomes healthy.
+    "$1/bin/python" -c 'import localstack.runtime.main, localstack.services.s3.provider' >&2 ||
+        die "LocalStack installed but importing it failed (see the traceback above)"
 
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/blobtier"
-venv="$cache/venv-localstack-$key"
-marker="$venv/.complete"
-python="${BLOBTIER_PYTHON:-python3}"
-
-# A venv is usable when its marker exists and its interpreter still starts (the base
-# interpreter it links to may have been removed or upgraded since).
-usable() {
-    [[ -f "$marker" ]] && "$venv/bin/python" -c '' 2>/dev/null
+    # Prebuild LocalStack's service catalog index. Otherwise every server builds it on its first
+    # request (3-5 s). The harness links it into each server's private FILESYSTEM_ROOT.
+    static="$1/localstack-fs/usr/lib/localstack"
+    mkdir -p "$static" || die "cannot create \`$static\`"
+    env OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$1/localstack-fs" \
+        "$1/bin/python" -m localstack.aws.spec >&2 ||
+        die "building LocalStack's service catalog failed (see the traceback above)"
 }
 
-if usable; then
-    echo "$venv"
-    exit 0
-fi
-
-mkdir -p "$cache" || die "cannot create cache directory \`$cache\`"
-exec 9>"$venv.lock" || die "cannot open lock file \`$venv.lock\`"
-if ! flock -n 9; then
-    echo "install-localstack: another process is installing; waiting for \`$venv.lock\`" >&2
-    flock -w 1800 9 || die "timed out after 30 min waiting for \`$venv.lock\` (another install hung?)"
-fi
-
-# Another process may have finished the install while this one waited.
-if usable; then
-    echo "$venv"
-    exit 0
-fi
-
-start=$SECONDS
-echo "install-localstack: installing LocalStack into \`$venv\` (about 1-3 min, 630 MB)" >&2
-rm -rf "$venv" || die "cannot remove incomplete venv \`$venv\`"
-
-command -v "$python" >/dev/null || die "\`$python\` not found; install Python 3.11 or set BLOBTIER_PYTHON"
-"$python" -m venv "$venv" >&2 ||
-    die "\`$python -m venv $venv\` failed (on Debian/Ubuntu: apt-get install python3-venv)"
-
-"$venv/bin/python" -m pip install \
-    --disable-pip-version-check --no-input --progress-bar off \
-    --requirement "$requirements" >&2 ||
-    die "\`pip install -r $requirements\` failed (see the pip output above; PyPI must be reachable)"
-
-# Check the imports that the test harness relies on, so a broken set of pins fails here with
-# the Python traceback instead of as a server that never becomes healthy.
-"$venv/bin/python" -c 'import localstack.runtime.main, localstack.services.s3.provider' >&2 ||
-    die "LocalStack installed but importing it failed (see the traceback above)"
-
-# Prebuild LocalStack's service catalog index. Otherwise every server builds it on its first
-# request (3-5 s). The harness links it into each server's private FILESYSTEM_ROOT.
-static="$venv/localstack-fs/usr/lib/localstack"
-mkdir -p "$static" || die "cannot create \`$static\`"
-env OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$venv/localstack-fs" \
-    "$venv/bin/python" -m localstack.aws.spec >&2 ||
-    die "building LocalStack's service catalog failed (see the traceback above)"
-
-touch "$marker" || die "cannot write \`$marker\`"
-echo "install-localstack: done in $((SECONDS - start)) s" >&2
-echo "$venv"
+venv_install localstack "$here/requirements-localstack.txt" 1800 "installing LocalStack (about 1-3 min, 630 MB)" check

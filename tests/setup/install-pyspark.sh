@@ -21,18 +21,10 @@ die() {
     exit 1
 }
 
+name=install-pyspark
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-requirements="$(cd "$here/../.." && pwd)/spark/requirements.txt"
-[[ -r "$requirements" ]] || die "cannot read \`$requirements\`"
-
-command -v sha256sum >/dev/null || die "\`sha256sum\` not found (coreutils)"
-command -v flock >/dev/null || die "\`flock\` not found (util-linux)"
-key="$(sha256sum "$requirements" | cut -c1-12)"
-
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/blobtier"
-venv="$cache/venv-pyspark-$key"
-marker="$venv/.complete"
-python="${BLOBTIER_PYTHON:-python3}"
+# shellcheck source=tests/setup/venv-lib.sh
+source "$here/venv-lib.sh"
 
 # Spark needs a JVM; say so before spending minutes on pip.
 if [[ -n "${JAVA_HOME:-}" ]]; then
@@ -44,63 +36,26 @@ fi
     die "no \`java\` on PATH and no JAVA_HOME: Spark 4 needs Java 17 or 21 (apt-get install openjdk-17-jre-headless)"
 "$java" -version >/dev/null 2>&1 || die "\`$java -version\` failed"
 
-# A venv is usable when its marker exists and its interpreter still starts (the base
-# interpreter it links to may have been removed or upgraded since).
-usable() {
-    [[ -f "$marker" ]] && "$venv/bin/python" -c '' 2>/dev/null
-}
+check() {
+    [[ -x "$1/bin/spark-submit" ]] || die "pyspark installed but \`$1/bin/spark-submit\` is missing"
 
-if usable; then
-    echo "$venv"
-    exit 0
-fi
-
-mkdir -p "$cache" || die "cannot create cache directory \`$cache\`"
-exec 9>"$venv.lock" || die "cannot open lock file \`$venv.lock\`"
-if ! flock -n 9; then
-    echo "install-pyspark: another process is installing; waiting for \`$venv.lock\`" >&2
-    flock -w 1800 9 || die "timed out after 30 min waiting for \`$venv.lock\` (another install hung?)"
-fi
-
-# Another process may have finished the install while this one waited.
-if usable; then
-    echo "$venv"
-    exit 0
-fi
-
-start=$SECONDS
-echo "install-pyspark: installing PySpark into \`$venv\` (2-3 min: a 456 MB sdist built locally; 520 MB)" >&2
-rm -rf "$venv" || die "cannot remove incomplete venv \`$venv\`"
-
-command -v "$python" >/dev/null || die "\`$python\` not found; install Python 3.11 or set BLOBTIER_PYTHON"
-"$python" -m venv "$venv" >&2 ||
-    die "\`$python -m venv $venv\` failed (on Debian/Ubuntu: apt-get install python3-venv)"
-
-"$venv/bin/python" -m pip install \
-    --disable-pip-version-check --no-input --progress-bar off \
-    --requirement "$requirements" >&2 ||
-    die "\`pip install -r $requirements\` failed (see the pip output above; PyPI must be reachable)"
-
-[[ -x "$venv/bin/spark-submit" ]] || die "pyspark installed but \`$venv/bin/spark-submit\` is missing"
-
-# Start Spark once and run a query, so a JVM that cannot start (wrong Java version, no loopback
-# address) fails here with Spark's own message instead of in the middle of a test.
-echo "install-pyspark: checking that Spark starts (local[1], 10-30 s)" >&2
-smoke="$(mktemp -d)" || die "cannot create a temp directory"
-trap 'rm -rf "$smoke"' EXIT
-cat >"$smoke/smoke.py" <<'PY'
+    # Start Spark once and run a query, so a JVM that cannot start (wrong Java version, no loopback
+    # address) fails here with Spark's own message instead of in the middle of a test.
+    echo "install-pyspark: checking that Spark starts (local[1], 10-30 s)" >&2
+    smoke="$(mktemp -d)" || die "cannot create a temp directory"
+    trap 'rm -rf "$smoke"' EXIT
+    cat >"$smoke/smoke.py" <<'PY'
 from pyspark.sql import SparkSession
 spark = SparkSession.builder.appName("install-pyspark").getOrCreate()
 assert spark.sql("SELECT datediff(DATE '2026-01-08', DATE '2026-01-01') AS d").first().d == 7
 spark.stop()
 PY
-env SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON="$venv/bin/python" PYSPARK_DRIVER_PYTHON="$venv/bin/python" \
-    SPARK_LOCAL_DIRS="$smoke" \
-    "$venv/bin/spark-submit" --master 'local[1]' --conf spark.ui.enabled=false --conf spark.log.level=WARN \
-    --conf spark.driver.bindAddress=127.0.0.1 --conf spark.driver.host=127.0.0.1 \
-    "$smoke/smoke.py" >&2 ||
-    die "PySpark installed but Spark did not run a query (see Spark's output above; it needs Java 17 or 21)"
+    env SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON="$1/bin/python" PYSPARK_DRIVER_PYTHON="$1/bin/python" \
+        SPARK_LOCAL_DIRS="$smoke" \
+        "$1/bin/spark-submit" --master 'local[1]' --conf spark.ui.enabled=false --conf spark.log.level=WARN \
+        --conf spark.driver.bindAddress=127.0.0.1 --conf spark.driver.host=127.0.0.1 \
+        "$smoke/smoke.py" >&2 ||
+        die "PySpark installed but Spark did not run a query (see Spark's output above; it needs Java 17 or 21)"
+}
 
-touch "$marker" || die "cannot write \`$marker\`"
-echo "install-pyspark: done in $((SECONDS - start)) s" >&2
-echo "$venv"
+venv_install pyspark "$(cd "$here/../.." && pwd)/spark/requirements.txt" 1800 "installing PySpark (2-3 min: a 456 MB sdist built locally; 520 MB)" check
