@@ -335,13 +335,12 @@ pub fn run_plan(
     // is bounded by one chunk; the chunks' rows, each sorted by digest, bucket, key, version,
     // concatenate into the sorted plan. The plan id is only known at the end: rows are
     // written with an empty id first and the id is filled in by a second, streaming pass.
-    let chunks = match std::env::var(ENV_CHUNKS)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        Some(k) if k >= 1 => k,
-        _ => crate::stats::partition::parquet_rows(&stats_dir).div_ceil(PLAN_ROWS_PER_CHUNK),
-    };
+    let chunks = crate::stats::partition::count_from_env(ENV_CHUNKS, || {
+        crate::stats::partition::choose_per(
+            crate::stats::partition::parquet_rows(&stats_dir),
+            PLAN_ROWS_PER_CHUNK,
+        )
+    });
     let raw_decisions = d("raw-decisions.parquet");
     let raw_actions = d("raw-plan.parquet");
     // Scratch files, read back once by `fill_plan_id`: not worth compressing.
@@ -351,7 +350,7 @@ pub fn run_plan(
     let mut hasher = file::PlanHasher::default();
     let mut totals = build::Totals::default();
     let mut hot_candidates: Vec<HotCandidate> = Vec::new();
-    for (lo, hi) in crate::stats::partition::ranges(chunks as usize) {
+    for (lo, hi) in crate::stats::partition::ranges(chunks) {
         let blobs = build::load_blobs(
             crate::stats::partition::filter_range(stats.clone(), &lo, &hi),
             &rules,

@@ -330,15 +330,9 @@ pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
     // Every aggregate is per digest: run the query once per digest range and append the
     // results in range order, so memory is bounded by one range (see `partition`).
     let pulls_dir = lake.root().join("pulls");
-    let k = match std::env::var(partition::ENV_RANGES)
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        Some(k) if (1..=partition::MAX_RANGES).contains(&k) => k,
-        _ => partition::choose(
-            partition::parquet_rows(&pulls_dir) + partition::parquet_rows(&inv_dir),
-        ),
-    };
+    let k = partition::count_from_env(partition::ENV_RANGES, || {
+        partition::choose(partition::parquet_rows(&pulls_dir) + partition::parquet_rows(&inv_dir))
+    });
     let rel = format!("digest_stats/as_of={}", opts.as_of);
     let run_id = format!(
         "stats-{}-{}",

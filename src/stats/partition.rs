@@ -3,8 +3,8 @@
 //! in range order gives exactly the result of one run — with memory bounded by one range.
 //!
 //! Registry digests are sha256 hex, uniform over the digest space, so equal slices of the hex
-//! space hold about equal numbers of rows. The number of ranges follows the number of `pulls`
-//! rows (read from the Parquet footers): about [`ROWS_PER_RANGE`] rows per range. `ingest`
+//! space hold about equal numbers of rows. The number of ranges follows the number of `pulls` plus
+//! inventory rows (read from the Parquet footers): about [`ROWS_PER_RANGE`] rows per range. `ingest`
 //! writes each day's pulls sorted by digest in small row groups, so a range reads only the
 //! row groups whose digest statistics overlap it.
 
@@ -59,7 +59,24 @@ pub fn filter_range(
 
 /// How many ranges for a `pulls` table of `rows` rows.
 pub fn choose(rows: u64) -> usize {
-    (rows.div_ceil(ROWS_PER_RANGE) as usize).clamp(1, MAX_RANGES)
+    choose_per(rows, ROWS_PER_RANGE)
+}
+
+/// Ranges of about `per_range` rows each for `rows` rows (1 ..= [`MAX_RANGES`]).
+pub fn choose_per(rows: u64, per_range: u64) -> usize {
+    (rows.div_ceil(per_range.max(1)) as usize).clamp(1, MAX_RANGES)
+}
+
+/// The count set by the environment variable `var` (1 ..= [`MAX_RANGES`], for tests and
+/// tuning), else `default()`.
+pub fn count_from_env(var: &str, default: impl FnOnce() -> usize) -> usize {
+    match std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        Some(k) if (1..=MAX_RANGES).contains(&k) => k,
+        _ => default(),
+    }
 }
 
 /// Rows of the Parquet files under `dir`, from their footers (files that cannot be read
@@ -138,5 +155,8 @@ mod tests {
         assert_eq!(choose(50_000_000), 50);
         assert_eq!(choose(500_000_000), 500);
         assert_eq!(choose(u64::MAX / 2), MAX_RANGES);
+        assert_eq!(choose_per(10_000_000, 500_000), 20);
+        assert_eq!(choose_per(1, 500_000), 1);
+        assert_eq!(choose_per(7, 0), 7);
     }
 }
