@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 lake, rows, digests, clients = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 as_of = dt.date.fromisoformat(sys.argv[5] if len(sys.argv) > 5 else "2026-11-26")
 days = int(sys.argv[6]) if len(sys.argv) > 6 else 90
-# Row groups as `blobtier ingest` bounds them (src/io.rs: PULLS_ROW_GROUP_ROWS).
-row_group = int(os.environ.get("ROW_GROUP_ROWS", 65536))
+# Row groups as `blobtier ingest` bounds them (src/io.rs: ROW_GROUP_ROWS).
+row_group = int(os.environ.get("ROW_GROUP_ROWS", 16384))
 
 shutil.rmtree(lake, ignore_errors=True)
 os.makedirs(lake)

@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowLeafColumn, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
 
 /// An IO error with the path it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -124,20 +126,34 @@ pub fn write_parquet(
 
 /// A Parquet file written batch by batch (zstd, [`ROW_GROUP_ROWS`]-row groups), synced on
 /// [`ParquetStream::finish`]. Not atomic: callers write into a staging area.
+///
+/// Row groups are cut at every [`ROW_GROUP_ROWS`] rows whatever the sizes of the batches
+/// written, so the same rows give the same file however they were batched. The columns of a
+/// row group are encoded and compressed in parallel (rayon), which is where writing spends
+/// its time.
 pub struct ParquetStream {
     path: PathBuf,
-    writer: ArrowWriter<File>,
+    schema: SchemaRef,
+    writer: SerializedFileWriter<File>,
+    factory: ArrowRowGroupWriterFactory,
+    pending: std::collections::VecDeque<RecordBatch>,
+    pending_rows: usize,
+    row_groups: usize,
     rows: u64,
+}
+
+/// zstd level of every Parquet file blobtier writes.
+const ZSTD_LEVEL: i32 = 1;
+
+/// The compression of every Parquet file blobtier writes.
+pub fn default_compression() -> Compression {
+    Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL).expect("a valid zstd level"))
 }
 
 impl ParquetStream {
     /// Creates (truncates) `path` and its parent directories.
     pub fn create(path: &Path, schema: SchemaRef) -> Result<Self, WriteError> {
-        Self::create_with(
-            path,
-            schema,
-            Compression::ZSTD(ZstdLevel::try_new(3).expect("3 is a valid zstd level")),
-        )
+        Self::create_with(path, schema, default_compression())
     }
 
     /// [`ParquetStream::create`] with another compression (e.g. none, for scratch files that
@@ -147,22 +163,40 @@ impl ParquetStream {
         schema: SchemaRef,
         compression: Compression,
     ) -> Result<Self, WriteError> {
+        Self::create_opts(path, schema, compression, &[])
+    }
+
+    /// [`ParquetStream::create_with`], with dictionary encoding off for `unique` columns:
+    /// columns whose values (almost) never repeat, such as object keys in a table with one
+    /// row per object, gain nothing from a dictionary but its cost.
+    pub fn create_opts(
+        path: &Path,
+        schema: SchemaRef,
+        compression: Compression,
+        unique: &[&str],
+    ) -> Result<Self, WriteError> {
         ensure_parent(path)?;
         let file = File::create(path).at("failed to create", path)?;
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(compression)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_created_by(format!("blobtier {}", env!("CARGO_PKG_VERSION")))
-            .build();
-        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|source| {
-            WriteError::Parquet {
-                path: path.to_owned(),
-                source,
-            }
-        })?;
+            .set_created_by(format!("blobtier {}", env!("CARGO_PKG_VERSION")));
+        for c in unique {
+            props = props
+                .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(*c), false);
+        }
+        let props = props.build();
+        let (writer, factory) = ArrowWriter::try_new(file, schema.clone(), Some(props))
+            .and_then(ArrowWriter::into_serialized_writer)
+            .map_err(pq_err(path))?;
         Ok(Self {
             path: path.to_owned(),
+            schema,
             writer,
+            factory,
+            pending: Default::default(),
+            pending_rows: 0,
+            row_groups: 0,
             rows: 0,
         })
     }
@@ -170,24 +204,253 @@ impl ParquetStream {
     /// Appends a batch.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), WriteError> {
         self.rows += batch.num_rows() as u64;
-        self.writer
-            .write(batch)
-            .map_err(|source| WriteError::Parquet {
-                path: self.path.clone(),
-                source,
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.pending_rows += batch.num_rows();
+        self.pending.push_back(batch.clone());
+        while self.pending_rows >= ROW_GROUP_ROWS {
+            let parts = self.take(ROW_GROUP_ROWS);
+            self.encode_group(&parts)?;
+        }
+        Ok(())
+    }
+
+    /// The first `n` pending rows, as slices of the pending batches.
+    fn take(&mut self, n: usize) -> Vec<RecordBatch> {
+        let mut out = Vec::new();
+        let mut need = n;
+        while need > 0 {
+            let b = self.pending.pop_front().expect("enough rows are pending");
+            if b.num_rows() <= need {
+                need -= b.num_rows();
+                out.push(b);
+            } else {
+                out.push(b.slice(0, need));
+                self.pending.push_front(b.slice(need, b.num_rows() - need));
+                need = 0;
+            }
+        }
+        self.pending_rows -= n;
+        out
+    }
+
+    /// Encodes one row group made of `parts` (column by column, in parallel) and appends it.
+    fn encode_group(&mut self, parts: &[RecordBatch]) -> Result<(), WriteError> {
+        use rayon::prelude::*;
+        let writers = self
+            .factory
+            .create_column_writers(self.row_groups)
+            .map_err(pq_err(&self.path))?;
+        // Leaves of every part, per leaf column (one per field for flat schemas).
+        let mut leaves: Vec<Vec<ArrowLeafColumn>> =
+            (0..writers.len()).map(|_| Vec::new()).collect();
+        for part in parts {
+            let mut at = 0;
+            for (field, column) in self.schema.fields().iter().zip(part.columns()) {
+                for leaf in compute_leaves(field, column).map_err(pq_err(&self.path))? {
+                    leaves[at].push(leaf);
+                    at += 1;
+                }
+            }
+        }
+        let chunks = writers
+            .into_par_iter()
+            .zip(leaves)
+            .map(|(mut w, leaves)| {
+                for leaf in &leaves {
+                    w.write(leaf)?;
+                }
+                w.close()
             })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(pq_err(&self.path))?;
+        let err = pq_err(&self.path);
+        let mut rg = self.writer.next_row_group().map_err(&err)?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut rg).map_err(&err)?;
+        }
+        rg.close().map_err(&err)?;
+        self.row_groups += 1;
+        Ok(())
     }
 
     /// Closes the file, syncs it and returns the number of rows written.
-    pub fn finish(self) -> Result<u64, WriteError> {
-        let file = self
-            .writer
-            .into_inner()
-            .map_err(|source| WriteError::Parquet {
-                path: self.path.clone(),
-                source,
-            })?;
+    pub fn finish(mut self) -> Result<u64, WriteError> {
+        if self.pending_rows > 0 {
+            let parts = self.take(self.pending_rows);
+            self.encode_group(&parts)?;
+        }
+        let file = self.writer.into_inner().map_err(pq_err(&self.path))?;
         file.sync_all().at("failed to sync", &self.path)?;
         Ok(self.rows)
+    }
+}
+
+/// Wraps a Parquet error with the file it concerns.
+fn pq_err(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> WriteError + '_ {
+    move |source| WriteError::Parquet {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Copies the Parquet file `src` to `dst` with one more column in front: `schema` is the
+/// schema of `dst`, `src` was written by [`ParquetStream`] with `schema` minus its first field
+/// (a string, and the same `unique` columns), and that column holds `value` in every row. The other columns' encoded bytes
+/// are copied as they are, not decoded and encoded again. Returns the number of rows.
+///
+/// This is how a file can carry a content hash of itself in a column (`plan_id`): the rows
+/// are written once, hashed on the way, and the hash is spliced in.
+pub fn splice_constant_column(
+    src: &Path,
+    dst: &Path,
+    schema: SchemaRef,
+    value: &str,
+    unique: &[&str],
+) -> Result<u64, WriteError> {
+    use parquet::column::writer::ColumnCloseResult;
+    use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
+    let input = File::open(src).at("failed to open", src)?;
+    let meta = ParquetMetaDataReader::new()
+        .with_page_index_policy(PageIndexPolicy::Optional)
+        .parse_and_finish(&input)
+        .map_err(pq_err(src))?;
+    let mut out = ParquetStream::create_opts(dst, schema.clone(), default_compression(), unique)?;
+    let page_index = meta.page_index();
+    for (rg_idx, rg) in meta.row_groups().iter().enumerate() {
+        let n = rg.num_rows() as usize;
+        let mut first = out
+            .factory
+            .create_column_writers(rg_idx)
+            .map_err(pq_err(dst))?
+            .into_iter()
+            .next()
+            .expect("the schema has a first column");
+        let values: arrow::array::ArrayRef = std::sync::Arc::new(
+            arrow::array::StringArray::from_iter_values(std::iter::repeat_n(value, n)),
+        );
+        for leaf in compute_leaves(schema.field(0), &values).map_err(pq_err(dst))? {
+            first.write(&leaf).map_err(pq_err(dst))?;
+        }
+        let first = first.close().map_err(pq_err(dst))?;
+        let dst_err = pq_err(dst);
+        let mut rg_out = out.writer.next_row_group().map_err(&dst_err)?;
+        first.append_to_row_group(&mut rg_out).map_err(&dst_err)?;
+        for (col_idx, column) in rg.columns().iter().enumerate() {
+            let close = ColumnCloseResult {
+                bytes_written: column.compressed_size() as u64,
+                rows_written: n as u64,
+                metadata: column.clone(),
+                bloom_filter: None,
+                column_index: page_index
+                    .and_then(|pi| pi.column_index(rg_idx, col_idx))
+                    .cloned(),
+                offset_index: page_index
+                    .and_then(|pi| pi.offset_index(rg_idx, col_idx))
+                    .cloned(),
+            };
+            rg_out.append_column(&input, close).map_err(&dst_err)?;
+        }
+        rg_out.close().map_err(&dst_err)?;
+        out.row_groups += 1;
+        out.rows += n as u64;
+    }
+    out.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use std::sync::Arc;
+
+    fn rows(n: usize) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let key = StringArray::from_iter_values((0..n).map(|i| format!("k{i:08}")));
+        let num = Int64Array::from_iter((0..n).map(|i| (i % 7 != 0).then_some(i as i64)));
+        RecordBatch::try_new(schema, vec![Arc::new(key), Arc::new(num)]).unwrap()
+    }
+
+    fn read(path: &Path) -> (Vec<RecordBatch>, Vec<i64>) {
+        let b = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
+        let groups = b
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows())
+            .collect();
+        (b.build().unwrap().map(Result::unwrap).collect(), groups)
+    }
+
+    #[test]
+    fn the_same_rows_give_the_same_bytes_however_they_are_batched() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = rows(40_000);
+        let write = |name: &str, cuts: &[usize]| {
+            let path = dir.path().join(name);
+            let mut w = ParquetStream::create(&path, all.schema()).unwrap();
+            let mut at = 0;
+            for &c in cuts.iter().chain([&all.num_rows()]) {
+                w.write(&all.slice(at, c - at)).unwrap();
+                at = c;
+            }
+            assert_eq!(w.finish().unwrap(), 40_000);
+            path
+        };
+        let one = write("one.parquet", &[]);
+        let many = write("many.parquet", &[1, 1, 5_000, 16_384, 16_385, 39_999]);
+        assert_eq!(fs::read(&one).unwrap(), fs::read(&many).unwrap());
+        let (batches, groups) = read(&one);
+        assert_eq!(groups, [16_384, 16_384, 7_232]);
+        let back = arrow::compute::concat_batches(&all.schema(), &batches).unwrap();
+        assert_eq!(back, all);
+    }
+
+    #[test]
+    fn splicing_a_constant_column_keeps_every_other_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let staged = dir.path().join("staged.parquet");
+        let all = rows(20_000);
+        let mut w =
+            ParquetStream::create_opts(&staged, all.schema(), default_compression(), &["key"])
+                .unwrap();
+        w.write(&all).unwrap();
+        w.finish().unwrap();
+        let mut fields = vec![Field::new("id", DataType::Utf8, false)];
+        fields.extend(all.schema().fields().iter().map(|f| f.as_ref().clone()));
+        let schema = Arc::new(Schema::new(fields));
+        let out = dir.path().join("out.parquet");
+        let n =
+            splice_constant_column(&staged, &out, schema.clone(), "sha256:abc", &["key"]).unwrap();
+        assert_eq!(n, 20_000);
+        let (batches, groups) = read(&out);
+        assert_eq!(groups, [16_384, 3_616]);
+        let back = arrow::compute::concat_batches(&schema, &batches).unwrap();
+        assert_eq!(back.schema(), schema);
+        let id = back.column(0).as_string::<i32>();
+        assert_eq!(id.len(), 20_000);
+        assert!(id.iter().all(|v| v == Some("sha256:abc")));
+        assert_eq!(back.project(&[1, 2]).unwrap(), all);
+        // Readers that skip pages by the (copied, shifted) page index see the same rows.
+        use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
+        use parquet::file::metadata::PageIndexPolicy;
+        let f = File::open(&out).unwrap();
+        let opts = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+        let b = ParquetRecordBatchReaderBuilder::try_new_with_options(f, opts).unwrap();
+        let pick = RowSelection::from(vec![RowSelector::skip(17_000), RowSelector::select(10)]);
+        let got: Vec<RecordBatch> = b
+            .with_row_selection(pick)
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let got = arrow::compute::concat_batches(&schema, &got).unwrap();
+        assert_eq!(got.project(&[1, 2]).unwrap(), all.slice(17_000, 10));
     }
 }

@@ -322,7 +322,9 @@ pub fn load_blobs(
 ) -> PolarsResult<Vec<Blob>> {
     let mut ctx = polars::sql::SQLContext::new();
     ctx.register("digest_stats", stats.filter(col("in_inventory")));
-    let df = ctx.execute(rules_sql)?.collect()?;
+    let mut df = ctx.execute(rules_sql)?.collect()?;
+    // One chunk per column: `get(r)` below is then a plain index.
+    df.rechunk_mut_par();
     let s = |n: &str| -> PolarsResult<StringChunked> {
         Ok(df.column(n)?.cast(&DataType::String)?.str()?.clone())
     };
@@ -360,32 +362,34 @@ pub fn load_blobs(
     };
     let (ref_repos, since_manifest) =
         (opt_i("ref_repos")?, opt_i("days_since_last_manifest_pull")?);
-    let mut out = Vec::with_capacity(df.height());
-    for r in 0..df.height() {
-        let d = digest.get(r).unwrap_or_default().to_string();
-        out.push(Blob {
-            referenced_by_tag: tagged.as_ref().and_then(|c| c.get(r)),
-            ref_repos: ref_repos.as_ref().and_then(|c| c.get(r)),
-            days_since_last_manifest_pull: since_manifest.as_ref().and_then(|c| c.get(r)),
-            repos: repos.get(&d).cloned().unwrap_or_default(),
-            digest: d,
-            bucket: bucket.get(r).unwrap_or_default().to_string(),
-            key: key.get(r).unwrap_or_default().to_string(),
-            version_id: version.get(r).map(str::to_string),
-            etag: etag.get(r).map(str::to_string),
-            size: size.get(r).unwrap_or(0),
-            storage_class: class.get(r).unwrap_or("STANDARD").to_string(),
-            age_days: age.get(r).unwrap_or(0),
-            pulls: [
-                p7.get(r).unwrap_or(0),
-                p30.get(r).unwrap_or(0),
-                p90.get(r).unwrap_or(0),
-            ],
-            days_since_last_pull: since.get(r),
-            tier: tier.get(r).map(str::to_string),
-            target_class: target.get(r).map(str::to_string),
-        });
-    }
+    let out = (0..df.height())
+        .into_par_iter()
+        .map(|r| {
+            let d = digest.get(r).unwrap_or_default().to_string();
+            Blob {
+                referenced_by_tag: tagged.as_ref().and_then(|c| c.get(r)),
+                ref_repos: ref_repos.as_ref().and_then(|c| c.get(r)),
+                days_since_last_manifest_pull: since_manifest.as_ref().and_then(|c| c.get(r)),
+                repos: repos.get(&d).cloned().unwrap_or_default(),
+                digest: d,
+                bucket: bucket.get(r).unwrap_or_default().to_string(),
+                key: key.get(r).unwrap_or_default().to_string(),
+                version_id: version.get(r).map(str::to_string),
+                etag: etag.get(r).map(str::to_string),
+                size: size.get(r).unwrap_or(0),
+                storage_class: class.get(r).unwrap_or("STANDARD").to_string(),
+                age_days: age.get(r).unwrap_or(0),
+                pulls: [
+                    p7.get(r).unwrap_or(0),
+                    p30.get(r).unwrap_or(0),
+                    p90.get(r).unwrap_or(0),
+                ],
+                days_since_last_pull: since.get(r),
+                tier: tier.get(r).map(str::to_string),
+                target_class: target.get(r).map(str::to_string),
+            }
+        })
+        .collect();
     Ok(out)
 }
 
@@ -440,21 +444,31 @@ pub fn totals(rows: &[PlanRow]) -> Totals {
 impl Totals {
     /// Adds `rows` to the totals.
     pub fn add(&mut self, rows: &[PlanRow]) {
+        use std::fmt::Write as _;
+        fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+            match map.get_mut(key) {
+                Some(n) => *n += 1,
+                None => {
+                    map.insert(key.to_string(), 1);
+                }
+            }
+        }
         let t = self;
+        let mut key = String::new();
         for r in rows {
             t.blobs += 1;
             t.bytes += r.size.max(0) as u64;
             t.monthly_cost_now += r.monthly_cost_now;
             t.monthly_cost_after += r.monthly_cost_after;
-            *t.by_reason.entry(r.reason.clone()).or_default() += 1;
+            bump(&mut t.by_reason, &r.reason);
             if r.action != "none" {
                 t.actions += 1;
                 t.bytes_moved += r.size.max(0) as u64;
                 t.one_time_cost += r.one_time_cost;
                 t.net_savings_12m += r.net_savings_12m;
-                *t.by_move
-                    .entry(format!("{} -> {}", r.from_class, r.to_class))
-                    .or_default() += 1;
+                key.clear();
+                let _ = write!(key, "{} -> {}", r.from_class, r.to_class);
+                bump(&mut t.by_move, &key);
             }
         }
     }

@@ -88,6 +88,10 @@ pub const COLUMNS: [&str; 20] = [
     "net_savings_12m",
 ];
 
+/// Columns of plan files whose values do not repeat (one row per object): written without
+/// a dictionary.
+pub const UNIQUE_COLUMNS: &[&str] = &["key", "etag", "digest"];
+
 /// Arrow schema of plan files.
 pub fn schema() -> SchemaRef {
     let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
@@ -119,30 +123,56 @@ pub fn schema() -> SchemaRef {
 impl PlanRow {
     /// Canonical text of every field but `plan_id`, `\x1f`-separated.
     pub fn canonical(&self) -> String {
-        let o = |v: &Option<String>| v.clone().unwrap_or_else(|| "\u{0}".into());
-        let fields = [
-            self.as_of.to_string(),
-            self.bucket.clone(),
-            self.key.clone(),
-            o(&self.version_id),
-            o(&self.etag),
-            self.size.to_string(),
-            self.digest.clone(),
-            self.from_class.clone(),
-            self.to_class.clone(),
-            self.tier.clone(),
-            self.action.clone(),
-            self.method.clone(),
-            self.reason.clone(),
-            format!("{:?}", self.expected_pulls_30d),
-            format!("{:?}", self.monthly_cost_now),
-            format!("{:?}", self.monthly_cost_after),
-            format!("{:?}", self.one_time_cost),
-            self.payback_days
-                .map_or_else(|| "\u{0}".into(), |v| format!("{v:?}")),
-            format!("{:?}", self.net_savings_12m),
-        ];
-        fields.join("\u{1f}")
+        let mut out = String::new();
+        self.write_canonical(&mut out);
+        out
+    }
+
+    /// Appends [`PlanRow::canonical`] to `out`.
+    fn write_canonical(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        const NONE: &str = "\u{0}";
+        const SEP: char = '\u{1f}';
+        let _ = write!(out, "{}{SEP}", self.as_of);
+        for v in [&self.bucket, &self.key] {
+            out.push_str(v);
+            out.push(SEP);
+        }
+        for v in [&self.version_id, &self.etag] {
+            out.push_str(v.as_deref().unwrap_or(NONE));
+            out.push(SEP);
+        }
+        let _ = write!(out, "{}{SEP}", self.size);
+        for v in [
+            &self.digest,
+            &self.from_class,
+            &self.to_class,
+            &self.tier,
+            &self.action,
+            &self.method,
+            &self.reason,
+        ] {
+            out.push_str(v);
+            out.push(SEP);
+        }
+        for v in [
+            self.expected_pulls_30d,
+            self.monthly_cost_now,
+            self.monthly_cost_after,
+            self.one_time_cost,
+        ] {
+            let _ = write!(out, "{v:?}{SEP}");
+        }
+        match self.payback_days {
+            Some(v) => {
+                let _ = write!(out, "{v:?}{SEP}");
+            }
+            None => {
+                out.push_str(NONE);
+                out.push(SEP);
+            }
+        }
+        let _ = write!(out, "{:?}", self.net_savings_12m);
     }
 }
 
@@ -157,12 +187,14 @@ pub fn plan_id(rows: &[PlanRow]) -> String {
 
 /// [`plan_id`] computed incrementally, for plans written chunk by chunk.
 #[derive(Default)]
-pub struct PlanHasher(Sha256);
+pub struct PlanHasher(Sha256, String);
 
 impl PlanHasher {
     /// Adds the next row of the plan.
     pub fn add(&mut self, row: &PlanRow) {
-        self.0.update(row.canonical().as_bytes());
+        self.1.clear();
+        row.write_canonical(&mut self.1);
+        self.0.update(self.1.as_bytes());
         self.0.update(b"\x1e");
     }
 
@@ -174,62 +206,58 @@ impl PlanHasher {
 
 /// Rows as one record batch.
 pub fn to_batch<'a>(rows: impl IntoIterator<Item = &'a PlanRow>) -> RecordBatch {
-    let mut plan_id = StringBuilder::new();
-    let mut as_of = Date32Builder::new();
-    let mut bucket = StringBuilder::new();
-    let mut key = StringBuilder::new();
-    let mut version = StringBuilder::new();
-    let mut etag = StringBuilder::new();
-    let mut size = Int64Builder::new();
-    let mut digest = StringBuilder::new();
-    let mut from = StringBuilder::new();
-    let mut to = StringBuilder::new();
-    let mut tier = StringBuilder::new();
-    let mut action = StringBuilder::new();
-    let mut method = StringBuilder::new();
-    let mut reason = StringBuilder::new();
-    let mut f: Vec<Float64Builder> = (0..6).map(|_| Float64Builder::new()).collect();
-    for r in rows {
-        plan_id.append_value(&r.plan_id);
-        as_of.append_value(r.as_of);
-        bucket.append_value(&r.bucket);
-        key.append_value(&r.key);
-        version.append_option(r.version_id.as_deref());
-        etag.append_option(r.etag.as_deref());
-        size.append_value(r.size);
-        digest.append_value(&r.digest);
-        from.append_value(&r.from_class);
-        to.append_value(&r.to_class);
-        tier.append_value(&r.tier);
-        action.append_value(&r.action);
-        method.append_value(&r.method);
-        reason.append_value(&r.reason);
-        f[0].append_value(r.expected_pulls_30d);
-        f[1].append_value(r.monthly_cost_now);
-        f[2].append_value(r.monthly_cost_after);
-        f[3].append_value(r.one_time_cost);
-        f[4].append_option(r.payback_days);
-        f[5].append_value(r.net_savings_12m);
-    }
-    let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(plan_id.finish()),
-        Arc::new(as_of.finish()),
-        Arc::new(bucket.finish()),
-        Arc::new(key.finish()),
-        Arc::new(version.finish()),
-        Arc::new(etag.finish()),
-        Arc::new(size.finish()),
-        Arc::new(digest.finish()),
-        Arc::new(from.finish()),
-        Arc::new(to.finish()),
-        Arc::new(tier.finish()),
-        Arc::new(action.finish()),
-        Arc::new(method.finish()),
-        Arc::new(reason.finish()),
-    ];
-    for mut b in f {
-        cols.push(Arc::new(b.finish()));
-    }
+    use rayon::prelude::*;
+    let rows: Vec<&PlanRow> = rows.into_iter().collect();
+    let rows = &rows;
+    // Column by column (in parallel), each builder sized up front.
+    let text = |get: fn(&PlanRow) -> Option<&str>| -> ArrayRef {
+        let bytes = rows.iter().map(|r| get(r).map_or(0, str::len)).sum();
+        let mut b = StringBuilder::with_capacity(rows.len(), bytes);
+        for r in rows {
+            b.append_option(get(r));
+        }
+        Arc::new(b.finish())
+    };
+    let float = |get: fn(&PlanRow) -> Option<f64>| -> ArrayRef {
+        let mut b = Float64Builder::with_capacity(rows.len());
+        for r in rows {
+            b.append_option(get(r));
+        }
+        Arc::new(b.finish())
+    };
+    let cols: Vec<ArrayRef> = (0..COLUMNS.len())
+        .into_par_iter()
+        .map(|c| match c {
+            0 => text(|r| Some(&r.plan_id)),
+            1 => {
+                let mut b = Date32Builder::with_capacity(rows.len());
+                rows.iter().for_each(|r| b.append_value(r.as_of));
+                Arc::new(b.finish()) as ArrayRef
+            }
+            2 => text(|r| Some(&r.bucket)),
+            3 => text(|r| Some(&r.key)),
+            4 => text(|r| r.version_id.as_deref()),
+            5 => text(|r| r.etag.as_deref()),
+            6 => {
+                let mut b = Int64Builder::with_capacity(rows.len());
+                rows.iter().for_each(|r| b.append_value(r.size));
+                Arc::new(b.finish()) as ArrayRef
+            }
+            7 => text(|r| Some(&r.digest)),
+            8 => text(|r| Some(&r.from_class)),
+            9 => text(|r| Some(&r.to_class)),
+            10 => text(|r| Some(&r.tier)),
+            11 => text(|r| Some(&r.action)),
+            12 => text(|r| Some(&r.method)),
+            13 => text(|r| Some(&r.reason)),
+            14 => float(|r| Some(r.expected_pulls_30d)),
+            15 => float(|r| Some(r.monthly_cost_now)),
+            16 => float(|r| Some(r.monthly_cost_after)),
+            17 => float(|r| Some(r.one_time_cost)),
+            18 => float(|r| r.payback_days),
+            _ => float(|r| Some(r.net_savings_12m)),
+        })
+        .collect();
     RecordBatch::try_new(schema(), cols).expect("columns match the plan schema")
 }
 

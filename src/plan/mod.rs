@@ -166,6 +166,26 @@ const PLAN_ROWS_PER_CHUNK: u64 = 500_000;
 /// Overrides the number of planning chunks (digest ranges): for tests.
 pub const ENV_CHUNKS: &str = "BLOBTIER_PLAN_CHUNKS";
 
+/// Wall time per planning phase, for `RUST_LOG=blobtier=debug`.
+#[derive(Default)]
+struct PhaseTimer(
+    Vec<(&'static str, std::time::Duration)>,
+    Option<std::time::Instant>,
+);
+
+impl PhaseTimer {
+    /// Charges the time since the last lap to `phase`.
+    fn lap(&mut self, phase: &'static str) {
+        let now = std::time::Instant::now();
+        let spent = self.1.map(|t| now - t).unwrap_or_default();
+        self.1 = Some(now);
+        match self.0.iter_mut().find(|(p, _)| *p == phase) {
+            Some((_, d)) => *d += spent,
+            None => self.0.push((phase, spent)),
+        }
+    }
+}
+
 /// What the hot set needs of a blob pulled in the last 7 days.
 struct HotCandidate {
     digest: Box<str>,
@@ -173,31 +193,34 @@ struct HotCandidate {
     pulls_7d: i64,
 }
 
-/// Copies the staged plan file `src` to `dst` with every row's `plan_id` set to `id`,
-/// batch by batch, then removes `src`.
+/// The plan schema without `plan_id`: staged rows, before the id is known.
+fn staged_schema() -> arrow::datatypes::SchemaRef {
+    Arc::new(
+        file::schema()
+            .project(&staged_columns())
+            .expect("columns exist"),
+    )
+}
+
+fn staged_columns() -> Vec<usize> {
+    (1..file::COLUMNS.len()).collect()
+}
+
+/// Writes `rows` to a staged file (every column but `plan_id`).
+fn write_staged<'a>(
+    out: &mut ParquetStream,
+    rows: impl IntoIterator<Item = &'a file::PlanRow>,
+) -> Result<()> {
+    let batch = file::to_batch(rows)
+        .project(&staged_columns())
+        .expect("columns exist");
+    Ok(out.write(&batch)?)
+}
+
+/// Copies the staged file `src` to `dst` with `plan_id` = `id` in every row (the other
+/// columns are copied encoded), then removes `src`.
 fn fill_plan_id(src: &std::path::Path, dst: &std::path::Path, id: &str) -> Result<()> {
-    let bad = |e: &dyn std::fmt::Display| {
-        Error::File(file::PlanFileError::Invalid {
-            path: src.to_owned(),
-            reason: e.to_string(),
-        })
-    };
-    let f = fs::File::open(src)
-        .at("failed to open", src)
-        .map_err(LakeError::from)?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-        .map_err(|e| bad(&e))?
-        .build()
-        .map_err(|e| bad(&e))?;
-    let mut out = ParquetStream::create(dst, file::schema())?;
-    for b in reader {
-        let b = b.map_err(|e| bad(&e))?;
-        let mut cols = b.columns().to_vec();
-        cols[0] = Arc::new(arrow::array::StringArray::from(vec![id; b.num_rows()]));
-        let b = RecordBatch::try_new(file::schema(), cols).map_err(|e| bad(&e))?;
-        out.write(&b)?;
-    }
-    out.finish()?;
+    crate::io::splice_constant_column(src, dst, file::schema(), id, file::UNIQUE_COLUMNS)?;
     fs::remove_file(src)
         .at("failed to remove", src)
         .map_err(LakeError::from)?;
@@ -334,29 +357,36 @@ pub fn run_plan(
     // Chunk by digest range (digest_stats is sorted by digest, in small row groups), so memory
     // is bounded by one chunk; the chunks' rows, each sorted by digest, bucket, key, version,
     // concatenate into the sorted plan. The plan id is only known at the end: rows are
-    // written with an empty id first and the id is filled in by a second, streaming pass.
+    // staged without the id, which is spliced in at the end (`fill_plan_id`).
     let chunks = crate::stats::partition::count_from_env(ENV_CHUNKS, || {
         crate::stats::partition::choose_per(
             crate::stats::partition::parquet_rows(&stats_dir),
             PLAN_ROWS_PER_CHUNK,
         )
     });
-    let raw_decisions = d("raw-decisions.parquet");
-    let raw_actions = d("raw-plan.parquet");
-    // Scratch files, read back once by `fill_plan_id`: not worth compressing.
-    let raw = parquet::basic::Compression::UNCOMPRESSED;
-    let mut decisions_out = ParquetStream::create_with(&raw_decisions, file::schema(), raw)?;
-    let mut actions_out = ParquetStream::create_with(&raw_actions, file::schema(), raw)?;
+    let raw_decisions = d("staged-decisions.parquet");
+    let raw_actions = d("staged-plan.parquet");
+    // Staged without `plan_id`, encoded as the final files are: `fill_plan_id` copies the
+    // encoded columns and adds the id.
+    let staged = |path: &std::path::Path| {
+        let c = crate::io::default_compression();
+        ParquetStream::create_opts(path, staged_schema(), c, file::UNIQUE_COLUMNS)
+    };
+    let mut decisions_out = staged(&raw_decisions)?;
+    let mut actions_out = staged(&raw_actions)?;
     let mut hasher = file::PlanHasher::default();
     let mut totals = build::Totals::default();
     let mut hot_candidates: Vec<HotCandidate> = Vec::new();
+    let mut timer = PhaseTimer::default();
     for (lo, hi) in crate::stats::partition::ranges(chunks) {
+        timer.lap("other");
         let blobs = build::load_blobs(
             crate::stats::partition::filter_range(stats.clone(), &lo, &hi),
             &rules,
             &repos,
         )
         .map_err(Error::Query)?;
+        timer.lap("load");
         hot_candidates.extend(
             blobs
                 .iter()
@@ -369,19 +399,32 @@ pub fn run_plan(
         );
         let rows = build::decide_all(&ctx, &blobs);
         drop(blobs);
-        totals.add(&rows);
+        timer.lap("decide");
         let actions: Vec<&file::PlanRow> = rows.iter().filter(|r| r.action != "none").collect();
-        for a in &actions {
-            hasher.add(a);
-        }
-        decisions_out.write(&file::to_batch(&rows))?;
-        actions_out.write(&file::to_batch(actions))?;
+        // Summing and hashing on one thread while the columns are encoded on the others.
+        let ((), written) = rayon::join(
+            || {
+                totals.add(&rows);
+                for a in &actions {
+                    hasher.add(a);
+                }
+            },
+            || -> Result<()> {
+                write_staged(&mut decisions_out, &rows)?;
+                write_staged(&mut actions_out, actions.iter().copied())
+            },
+        );
+        written?;
+        timer.lap("totals+hash+write");
     }
     decisions_out.finish()?;
     actions_out.finish()?;
+    timer.lap("write");
     let id = hasher.finish();
     fill_plan_id(&raw_decisions, &d("decisions").join("part-0.parquet"), &id)?;
     fill_plan_id(&raw_actions, &d("plan").join("plan.parquet"), &id)?;
+    timer.lap("fill_plan_id");
+    tracing::debug!(phases = ?timer.0, "plan phase times");
     let total_pulls_7d = hot_candidates.iter().map(|c| c.pulls_7d).sum();
     let (hot, hot_summary) = hot_set(hot_candidates, total_pulls_7d, cfg.plan.hot_set_max_bytes);
     crate::io::write_parquet(&d("hot_set").join("part-0.parquet"), hot.schema(), &[hot])?;
