@@ -120,6 +120,24 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
+/// Arrow schema of the `decisions` table: the plan columns, then
+/// `intelligent_tiering_monthly_cost`, what the blob would cost a month in
+/// INTELLIGENT_TIERING as it stands now ([`crate::plan::build::intelligent_tiering_cost`]),
+/// beside `monthly_cost_now` and `monthly_cost_after`.
+pub fn decisions_schema() -> SchemaRef {
+    let mut fields: Vec<Field> = schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new(
+        "intelligent_tiering_monthly_cost",
+        DataType::Float64,
+        false,
+    ));
+    Arc::new(Schema::new(fields))
+}
+
 impl PlanRow {
     /// Canonical text of every field but `plan_id`, `\x1f`-separated.
     pub fn canonical(&self) -> String {

@@ -193,34 +193,41 @@ struct HotCandidate {
     pulls_7d: i64,
 }
 
-/// The plan schema without `plan_id`: staged rows, before the id is known.
-fn staged_schema() -> arrow::datatypes::SchemaRef {
-    Arc::new(
-        file::schema()
-            .project(&staged_columns())
-            .expect("columns exist"),
-    )
+/// `schema` without `plan_id`: staged rows, before the id is known.
+fn staged(schema: &arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
+    let rest: Vec<usize> = (1..schema.fields().len()).collect();
+    Arc::new(schema.project(&rest).expect("columns exist"))
 }
 
-fn staged_columns() -> Vec<usize> {
-    (1..file::COLUMNS.len()).collect()
-}
-
-/// Writes `rows` to a staged file (every column but `plan_id`).
+/// Writes `rows` to a staged file (every column but `plan_id`), with the `decisions` column
+/// `intelligent_tiering_monthly_cost` when `it` is given.
 fn write_staged<'a>(
     out: &mut ParquetStream,
     rows: impl IntoIterator<Item = &'a file::PlanRow>,
+    it: Option<Vec<f64>>,
 ) -> Result<()> {
-    let batch = file::to_batch(rows)
-        .project(&staged_columns())
-        .expect("columns exist");
+    let batch = file::to_batch(rows);
+    let mut cols = batch.columns()[1..].to_vec();
+    let schema = match it {
+        Some(it) => {
+            cols.push(Arc::new(arrow::array::Float64Array::from(it)));
+            staged(&file::decisions_schema())
+        }
+        None => staged(&file::schema()),
+    };
+    let batch = RecordBatch::try_new(schema, cols).expect("columns match the staged schema");
     Ok(out.write(&batch)?)
 }
 
 /// Copies the staged file `src` to `dst` with `plan_id` = `id` in every row (the other
 /// columns are copied encoded), then removes `src`.
-fn fill_plan_id(src: &std::path::Path, dst: &std::path::Path, id: &str) -> Result<()> {
-    crate::io::splice_constant_column(src, dst, file::schema(), id, file::UNIQUE_COLUMNS)?;
+fn fill_plan_id(
+    src: &std::path::Path,
+    dst: &std::path::Path,
+    schema: arrow::datatypes::SchemaRef,
+    id: &str,
+) -> Result<()> {
+    crate::io::splice_constant_column(src, dst, schema, id, file::UNIQUE_COLUMNS)?;
     fs::remove_file(src)
         .at("failed to remove", src)
         .map_err(LakeError::from)?;
@@ -368,12 +375,12 @@ pub fn run_plan(
     let raw_actions = d("staged-plan.parquet");
     // Staged without `plan_id`, encoded as the final files are: `fill_plan_id` copies the
     // encoded columns and adds the id.
-    let staged = |path: &std::path::Path| {
+    let open = |path: &std::path::Path, schema| {
         let c = crate::io::default_compression();
-        ParquetStream::create_opts(path, staged_schema(), c, file::UNIQUE_COLUMNS)
+        ParquetStream::create_opts(path, staged(&schema), c, file::UNIQUE_COLUMNS)
     };
-    let mut decisions_out = staged(&raw_decisions)?;
-    let mut actions_out = staged(&raw_actions)?;
+    let mut decisions_out = open(&raw_decisions, file::decisions_schema())?;
+    let mut actions_out = open(&raw_actions, file::schema())?;
     let mut hasher = file::PlanHasher::default();
     let mut totals = build::Totals::default();
     let mut hot_candidates: Vec<HotCandidate> = Vec::new();
@@ -397,7 +404,8 @@ pub fn run_plan(
                     pulls_7d: b.pulls[0],
                 }),
         );
-        let rows = build::decide_all(&ctx, &blobs);
+        let (rows, it): (Vec<file::PlanRow>, Vec<f64>) =
+            build::decide_all(&ctx, &blobs).into_iter().unzip();
         drop(blobs);
         timer.lap("decide");
         let actions: Vec<&file::PlanRow> = rows.iter().filter(|r| r.action != "none").collect();
@@ -410,8 +418,8 @@ pub fn run_plan(
                 }
             },
             || -> Result<()> {
-                write_staged(&mut decisions_out, &rows)?;
-                write_staged(&mut actions_out, actions.iter().copied())
+                write_staged(&mut decisions_out, &rows, Some(it))?;
+                write_staged(&mut actions_out, actions.iter().copied(), None)
             },
         );
         written?;
@@ -421,8 +429,14 @@ pub fn run_plan(
     actions_out.finish()?;
     timer.lap("write");
     let id = hasher.finish();
-    fill_plan_id(&raw_decisions, &d("decisions").join("part-0.parquet"), &id)?;
-    fill_plan_id(&raw_actions, &d("plan").join("plan.parquet"), &id)?;
+    let decisions = d("decisions").join("part-0.parquet");
+    fill_plan_id(&raw_decisions, &decisions, file::decisions_schema(), &id)?;
+    fill_plan_id(
+        &raw_actions,
+        &d("plan").join("plan.parquet"),
+        file::schema(),
+        &id,
+    )?;
     timer.lap("fill_plan_id");
     tracing::debug!(phases = ?timer.0, "plan phase times");
     let total_pulls_7d = hot_candidates.iter().map(|c| c.pulls_7d).sum();

@@ -162,6 +162,52 @@ fn sample_data_plan_moves_exactly_the_hand_computed_blobs() {
             "{d}: net 12-month saving {g} vs hand-computed {w}"
         );
     }
+    // `intelligent_tiering_monthly_cost`, by hand for every blob no manifest pull touches
+    // (manifest pulls raise the pull columns the plan sees): the access tier by days since
+    // the last pull (or since written), Frequent 0.023, Infrequent (30+) 0.0125, Archive
+    // Instant (90+) 0.004 per GB-month, monitoring 0.0025/1000 from 128 KiB, GETs
+    // 0.0004/1000 at the expected 30-day pulls (a third of the 90-day pulls).
+    let (ms, mn) = read(&stats, &["digest"], &["manifest_pulls_90d"]);
+    let mut want_it = BTreeMap::new();
+    for i in 0..ms["digest"].len() {
+        let (Some(d), Some(size)) = (&ms["digest"][i], n["size"][i]) else {
+            continue;
+        };
+        if mn["manifest_pulls_90d"][i].unwrap_or(0.0) > 0.0 {
+            continue;
+        }
+        let days = n["days_since_last_pull"][i].or(n["age_days"][i]).unwrap();
+        let rate = match days {
+            _ if size < 131072.0 => 0.023,
+            d if d < 30.0 => 0.023,
+            d if d < 90.0 => 0.0125,
+            _ => 0.004,
+        };
+        let fee = if size >= 131072.0 { 0.0000025 } else { 0.0 };
+        let gets = n["pulls_90d"][i].unwrap_or(0.0) / 3.0;
+        want_it.insert(d.clone(), size / gib * rate + fee + gets * 0.0000004);
+    }
+    let (ids, idn) = read(
+        &decisions,
+        &["digest"],
+        &["intelligent_tiering_monthly_cost"],
+    );
+    let mut checked = 0;
+    for i in 0..ids["digest"].len() {
+        let d = ids["digest"][i].as_ref().unwrap();
+        if let Some(w) = want_it.get(d) {
+            let g = idn["intelligent_tiering_monthly_cost"][i].unwrap();
+            assert!(
+                (g - w).abs() < 1e-12,
+                "{d}: IT cost {g} vs hand-computed {w}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= want_it.len() && checked > 10,
+        "checked {checked} IT costs"
+    );
     eprintln!(
         "golden: {} cold moves, {} cool moves, net 12-month savings ${:.4}",
         want_cold.len(),
