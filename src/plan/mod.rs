@@ -24,6 +24,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use crate::config::Config;
 use crate::cost::Prices;
@@ -235,7 +236,9 @@ fn fill_plan_id(
 }
 
 fn hot_set(mut by: Vec<HotCandidate>, total7: i64, max_bytes: u64) -> (RecordBatch, HotSetSummary) {
-    by.sort_by(|a, b| b.pulls_7d.cmp(&a.pulls_7d).then(a.digest.cmp(&b.digest)));
+    // Most pulled first, then by digest; a digest stored under several keys has the same
+    // pulls and size in every row, so its rows end up next to each other.
+    by.par_sort_unstable_by(|a, b| b.pulls_7d.cmp(&a.pulls_7d).then(a.digest.cmp(&b.digest)));
     let (mut digest, mut size, mut pulls, mut rank, mut cum_bytes, mut share) = (
         StringBuilder::new(),
         Int64Builder::new(),
@@ -249,11 +252,12 @@ fn hot_set(mut by: Vec<HotCandidate>, total7: i64, max_bytes: u64) -> (RecordBat
         ..Default::default()
     };
     let mut served = 0i64;
-    let mut seen = std::collections::HashSet::new();
-    for b in by {
-        if !seen.insert(b.digest.clone()) {
+    let mut last: Option<&str> = None;
+    for b in &by {
+        if last == Some(&*b.digest) {
             continue;
         }
+        last = Some(&b.digest);
         let sz = b.size.max(0) as u64;
         if s.bytes + sz > max_bytes {
             continue;
@@ -331,6 +335,8 @@ pub fn run_plan(
     cfg: &Config,
     hold_down: Option<String>,
 ) -> Result<PlanSummary> {
+    let mut timer = PhaseTimer::default();
+    timer.lap("start");
     policy::validate_rules(&cfg.plan.tiers, &[7, 30, 90]).map_err(Error::Rules)?;
     let prices = load_prices(cfg)?;
     let lock = lake.lock()?;
@@ -342,7 +348,9 @@ pub fn run_plan(
     let glob = format!("{}/*.parquet", stats_dir.display());
     let stats = LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), ScanArgsParquet::default())
         .map_err(Error::Query)?;
+    timer.lap("validate+lock");
     let repos = repos_by_digest(lake, as_of)?;
+    timer.lap("repos");
     let day = (as_of - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
     let stats =
         build::plan_view(stats, day, cfg.plan.count_manifest_pulls).map_err(Error::Query)?;
@@ -384,7 +392,6 @@ pub fn run_plan(
     let mut hasher = file::PlanHasher::default();
     let mut totals = build::Totals::default();
     let mut hot_candidates: Vec<HotCandidate> = Vec::new();
-    let mut timer = PhaseTimer::default();
     for (lo, hi) in crate::stats::partition::ranges(chunks) {
         timer.lap("other");
         let blobs = build::load_blobs(
@@ -438,10 +445,10 @@ pub fn run_plan(
         &id,
     )?;
     timer.lap("fill_plan_id");
-    tracing::debug!(phases = ?timer.0, "plan phase times");
     let total_pulls_7d = hot_candidates.iter().map(|c| c.pulls_7d).sum();
     let (hot, hot_summary) = hot_set(hot_candidates, total_pulls_7d, cfg.plan.hot_set_max_bytes);
     crate::io::write_parquet(&d("hot_set").join("part-0.parquet"), hot.schema(), &[hot])?;
+    timer.lap("hot_set");
     let outputs = vec![
         format!("decisions/as_of={as_of}/part-0.parquet"),
         format!("plan/as_of={as_of}/plan.parquet"),
@@ -474,6 +481,8 @@ pub fn run_plan(
     fs::remove_dir_all(&staging)
         .at("failed to clean up", &staging)
         .map_err(LakeError::from)?;
+    timer.lap("publish");
+    tracing::debug!(phases = ?timer.0, "plan phase times");
     drop(lock);
     Ok(summary)
 }
