@@ -17,6 +17,8 @@ sql = sqltemplate.expand(text, windows, sqltemplate.params(as_of, windows), "duc
 snaps = sorted(d for d in os.listdir(f"{lake}/inventory") if d.startswith("snapshot=") and d[9:] <= as_of)
 con = duckdb.connect()
 con.execute("SET threads = 2")
+# Spill next to the output (and nowhere else), so a benchmark script can clean it up.
+con.execute(f"SET temp_directory = '{out}.tmp'")
 con.execute("SET TimeZone = 'UTC'")
 con.execute(f"CREATE VIEW pulls AS SELECT * FROM read_parquet('{lake}/pulls/*/*.parquet', hive_partitioning = true, hive_types = {{'date': VARCHAR}})")
 con.execute(f"CREATE VIEW inventory AS SELECT * FROM read_parquet('{lake}/inventory/{snaps[-1]}/*.parquet')")

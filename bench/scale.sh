@@ -22,8 +22,15 @@ as_of=2026-11-26
     gib=$(du -sb "$lake/pulls" | awk '{printf "%.1f", $1 / 2^30}')
     read -r bt_s bt_rss < <(measure "scale-stats-$n" "$BLOBTIER" stats --lake "$lake" --as-of $as_of)
     if [ -z "${SKIP_DUCKDB:-}" ]; then
-      read -r dd_s dd_rss < <(measure "scale-duckdb-$n" "$VENV/bin/python" "$ROOT/bench/duckdb_stats.py" "$lake" $as_of "$OUT/scale-duckdb-$n.parquet")
-      same=$("$VENV/bin/python" "$ROOT/bench/compare_stats.py" "$lake/digest_stats/as_of=$as_of/part-0.parquet" "$OUT/scale-duckdb-$n.parquet")
+      # DuckDB may fail (out of memory or of temp disk for its spill): record why, go on.
+      if dd=$(measure "scale-duckdb-$n" "$VENV/bin/python" "$ROOT/bench/duckdb_stats.py" "$lake" $as_of "$OUT/scale-duckdb-$n.parquet" 2>/dev/null); then
+        read -r dd_s dd_rss <<< "$dd"
+        same=$("$VENV/bin/python" "$ROOT/bench/compare_stats.py" "$lake/digest_stats/as_of=$as_of/part-0.parquet" "$OUT/scale-duckdb-$n.parquet")
+      else
+        dd_s=0; dd_rss=0
+        same="DuckDB failed after $(grep 'Elapsed' "$OUT/scale-duckdb-$n.time" | awk '{print $NF}') at $(grep 'Maximum resident' "$OUT/scale-duckdb-$n.time" | awk '{printf "%.0f", $NF / 1024}') MiB: $(grep -o '[A-Za-z]*Error: .*' "$OUT/scale-duckdb-$n.err" | tail -1 | cut -c1-120)"
+      fi
+      rm -rf "$OUT/scale-duckdb-$n.parquet.tmp"
       rm -f "$OUT/scale-duckdb-$n.parquet"
     else
       dd_s=0; dd_rss=0; same="not run"
