@@ -28,7 +28,7 @@ as_of=2026-11-26
         same=$("$VENV/bin/python" "$ROOT/bench/compare_stats.py" "$lake/digest_stats/as_of=$as_of/part-0.parquet" "$OUT/scale-duckdb-$n.parquet")
       else
         dd_s=0; dd_rss=0
-        same="DuckDB failed after $(grep 'Elapsed' "$OUT/scale-duckdb-$n.time" | awk '{print $NF}') at $(grep 'Maximum resident' "$OUT/scale-duckdb-$n.time" | awk '{printf "%.0f", $NF / 1024}') MiB: $(grep -o '[A-Za-z]*Error: .*' "$OUT/scale-duckdb-$n.err" | tail -1 | cut -c1-120)"
+        same="DuckDB failed after $(grep 'Elapsed' "$OUT/scale-duckdb-$n.time" | awk '{print $NF}') at $(grep 'Maximum resident' "$OUT/scale-duckdb-$n.time" | awk '{printf "%.0f", $NF / 1024}') MiB: $(grep -o '[A-Za-z]*Error: .*' "$OUT/scale-duckdb-$n.err" | tail -1 | sed 's/file "[^"]*"/a temp file/' | cut -c1-120)"
       fi
       rm -rf "$OUT/scale-duckdb-$n.parquet.tmp"
       rm -f "$OUT/scale-duckdb-$n.parquet"
