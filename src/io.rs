@@ -203,6 +203,20 @@ impl ParquetStream {
 
     /// Appends a batch.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), WriteError> {
+        // Same columns in the same order, by type (names and nullability are the file's).
+        let types = |s: &arrow::datatypes::Schema| -> Vec<arrow::datatypes::DataType> {
+            s.fields().iter().map(|f| f.data_type().clone()).collect()
+        };
+        if types(&batch.schema()) != types(&self.schema) {
+            return Err(WriteError::Arrow {
+                path: self.path.clone(),
+                source: arrow::error::ArrowError::SchemaError(format!(
+                    "batch columns {:?} do not match the file's {:?}",
+                    batch.schema().fields(),
+                    self.schema.fields()
+                )),
+            });
+        }
         self.rows += batch.num_rows() as u64;
         if batch.num_rows() == 0 {
             return Ok(());
@@ -410,6 +424,17 @@ mod tests {
         assert_eq!(groups, [16_384, 16_384, 7_232]);
         let back = arrow::compute::concat_batches(&all.schema(), &batches).unwrap();
         assert_eq!(back, all);
+    }
+
+    #[test]
+    fn a_batch_of_another_schema_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let all = rows(10);
+        let mut w = ParquetStream::create(&path, all.schema()).unwrap();
+        let err = w.write(&all.project(&[0]).unwrap()).unwrap_err();
+        assert!(matches!(err, WriteError::Arrow { .. }), "{err:?}");
+        assert!(err.to_string().contains("t.parquet"), "{err}");
     }
 
     #[test]
