@@ -142,43 +142,32 @@ pub struct ParquetStream {
     rows: u64,
 }
 
-/// zstd level of every Parquet file blobtier writes.
-const ZSTD_LEVEL: i32 = 1;
+/// zstd level of every Parquet file blobtier writes (also `stats`, through Polars).
+pub const ZSTD_LEVEL: i32 = 1;
 
 /// The compression of every Parquet file blobtier writes.
-pub fn default_compression() -> Compression {
+fn compression() -> Compression {
     Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL).expect("a valid zstd level"))
 }
 
 impl ParquetStream {
     /// Creates (truncates) `path` and its parent directories.
     pub fn create(path: &Path, schema: SchemaRef) -> Result<Self, WriteError> {
-        Self::create_with(path, schema, default_compression())
+        Self::create_unique(path, schema, &[])
     }
 
-    /// [`ParquetStream::create`] with another compression (e.g. none, for scratch files that
-    /// are read back once).
-    pub fn create_with(
+    /// [`ParquetStream::create`], with dictionary encoding off for `unique` columns: columns
+    /// whose values (almost) never repeat, such as object keys in a table with one row per
+    /// object, gain nothing from a dictionary but its cost.
+    pub fn create_unique(
         path: &Path,
         schema: SchemaRef,
-        compression: Compression,
-    ) -> Result<Self, WriteError> {
-        Self::create_opts(path, schema, compression, &[])
-    }
-
-    /// [`ParquetStream::create_with`], with dictionary encoding off for `unique` columns:
-    /// columns whose values (almost) never repeat, such as object keys in a table with one
-    /// row per object, gain nothing from a dictionary but its cost.
-    pub fn create_opts(
-        path: &Path,
-        schema: SchemaRef,
-        compression: Compression,
         unique: &[&str],
     ) -> Result<Self, WriteError> {
         ensure_parent(path)?;
         let file = File::create(path).at("failed to create", path)?;
         let mut props = WriterProperties::builder()
-            .set_compression(compression)
+            .set_compression(compression())
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_created_by(format!("blobtier {}", env!("CARGO_PKG_VERSION")));
         for c in unique {
@@ -330,7 +319,7 @@ pub fn splice_constant_column(
         .with_page_index_policy(PageIndexPolicy::Optional)
         .parse_and_finish(&input)
         .map_err(pq_err(src))?;
-    let mut out = ParquetStream::create_opts(dst, schema.clone(), default_compression(), unique)?;
+    let mut out = ParquetStream::create_unique(dst, schema.clone(), unique)?;
     let page_index = meta.page_index();
     for (rg_idx, rg) in meta.row_groups().iter().enumerate() {
         let n = rg.num_rows() as usize;
@@ -442,9 +431,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let staged = dir.path().join("staged.parquet");
         let all = rows(20_000);
-        let mut w =
-            ParquetStream::create_opts(&staged, all.schema(), default_compression(), &["key"])
-                .unwrap();
+        let mut w = ParquetStream::create_unique(&staged, all.schema(), &["key"]).unwrap();
         w.write(&all).unwrap();
         w.finish().unwrap();
         let mut fields = vec![Field::new("id", DataType::Utf8, false)];

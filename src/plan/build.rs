@@ -530,6 +530,16 @@ mod tests {
         assert_eq!(i("days_since_last_pull"), Some(2));
     }
 
+    /// The context of the unit tests: as of day 20,000, no coverage hold-down.
+    fn context<'a>(prices: &'a Prices, cfg: &'a PlanConfig) -> Context<'a> {
+        Context {
+            prices,
+            cfg,
+            as_of: 20_000,
+            hold_down: None,
+        }
+    }
+
     fn cfg() -> PlanConfig {
         crate::config::RawConfig::default()
             .validate(&Default::default())
@@ -820,12 +830,7 @@ mod tests {
     fn intelligent_tiering_cost_by_days_since_the_last_access() {
         let prices = Prices::builtin();
         let cfg = cfg();
-        let ctx = Context {
-            prices: &prices,
-            cfg: &cfg,
-            as_of: 20_000,
-            hold_down: None,
-        };
+        let ctx = context(&prices, &cfg);
         let gib = Blob {
             size: 1 << 30,
             age_days: 400,
@@ -865,12 +870,7 @@ mod tests {
     fn an_old_unpulled_gib_in_standard_moves_to_glacier_ir_and_pays_off() {
         let prices = Prices::builtin();
         let cfg = cfg();
-        let ctx = Context {
-            prices: &prices,
-            cfg: &cfg,
-            as_of: 20_000,
-            hold_down: None,
-        };
+        let ctx = context(&prices, &cfg);
         let b = Blob {
             digest: "sha256:aa".into(),
             bucket: "b".into(),

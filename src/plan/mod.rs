@@ -384,8 +384,7 @@ pub fn run_plan(
     // Staged without `plan_id`, encoded as the final files are: `fill_plan_id` copies the
     // encoded columns and adds the id.
     let open = |path: &std::path::Path, schema| {
-        let c = crate::io::default_compression();
-        ParquetStream::create_opts(path, staged(&schema), c, file::UNIQUE_COLUMNS)
+        ParquetStream::create_unique(path, staged(&schema), file::UNIQUE_COLUMNS)
     };
     let mut decisions_out = open(&raw_decisions, file::decisions_schema())?;
     let mut actions_out = open(&raw_actions, file::schema())?;

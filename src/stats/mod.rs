@@ -400,9 +400,9 @@ pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
                 .map_err(LakeError::from)?;
             writer = Some(
                 ParquetWriter::new(f)
-                    // Level 1, as every Parquet file blobtier writes (`io::default_compression`).
                     .with_compression(ParquetCompression::Zstd(Some(
-                        polars_utils::compression::ZstdLevel::try_new(1).map_err(qerr(q))?,
+                        polars_utils::compression::ZstdLevel::try_new(crate::io::ZSTD_LEVEL)
+                            .map_err(qerr(q))?,
                     )))
                     .batched(part.schema())
                     .map_err(qerr(q))?,
