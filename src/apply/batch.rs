@@ -236,26 +236,11 @@ mod tests {
 
     fn row(key: &str, class: &str, size: i64, version: Option<&str>) -> PlanRow {
         PlanRow {
-            plan_id: String::new(),
-            as_of: 0,
             bucket: "reg".into(),
-            key: key.into(),
             version_id: version.map(str::to_owned),
-            etag: None,
             size,
-            digest: "sha256:00".into(),
-            from_class: "STANDARD".into(),
             to_class: class.into(),
-            tier: "cold".into(),
-            action: "transition".into(),
-            method: "copy".into(),
-            reason: "r".into(),
-            expected_pulls_30d: 0.0,
-            monthly_cost_now: 0.0,
-            monthly_cost_after: 0.0,
-            one_time_cost: 0.0,
-            payback_days: None,
-            net_savings_12m: 0.0,
+            ..crate::apply::testing::row(key)
         }
     }
 

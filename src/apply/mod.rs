@@ -28,6 +28,8 @@ pub mod journal;
 pub mod metrics;
 pub mod retry;
 pub mod s3;
+#[cfg(test)]
+mod testing;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -841,28 +843,13 @@ fn execute(
 mod tests {
     use super::*;
 
-    fn row(bucket: &str, key: &str, action: &str, method: &str, to: &str) -> PlanRow {
+    fn row(key: &str, action: &str, method: &str, to: &str) -> PlanRow {
         PlanRow {
-            plan_id: String::new(),
-            as_of: 20_000,
-            bucket: bucket.into(),
-            key: key.into(),
-            version_id: None,
-            etag: Some("e".into()),
-            size: 100,
-            digest: "sha256:00".into(),
-            from_class: "STANDARD".into(),
             to_class: to.into(),
             tier: "cold".into(),
             action: action.into(),
             method: method.into(),
-            reason: "r".into(),
-            expected_pulls_30d: 0.0,
-            monthly_cost_now: 0.0,
-            monthly_cost_after: 0.0,
-            one_time_cost: 0.0,
-            payback_days: None,
-            net_savings_12m: 0.0,
+            ..testing::row(key)
         }
     }
 
@@ -880,10 +867,10 @@ mod tests {
     #[test]
     fn plan_actions_checks_rows() {
         let rows = vec![
-            row("b", "k0", "transition", "copy", "STANDARD_IA"),
-            row("b", "k1", "none", "copy", "STANDARD"),
-            row("b", "k2", "transition", "lifecycle", "GLACIER_IR"),
-            row("b", "k3", "restore", "copy", "STANDARD"),
+            row("k0", "transition", "copy", "STANDARD_IA"),
+            row("k1", "none", "copy", "STANDARD"),
+            row("k2", "transition", "lifecycle", "GLACIER_IR"),
+            row("k3", "restore", "copy", "STANDARD"),
         ];
         let a = plan_actions(&rows).unwrap();
         assert_eq!(
@@ -891,11 +878,11 @@ mod tests {
             vec![(0, Op::Copy), (2, Op::Lifecycle), (3, Op::Restore)]
         );
         let bad = vec![
-            row("b", "k0", "transition", "copy", "EXPRESS_ONEZONE"),
-            row("b", "k1", "transition", "lifecycle", "STANDARD"),
-            row("b", "k2", "delete", "copy", "STANDARD"),
-            row("b", "k3", "transition", "lifecycle", "GLACIER"),
-            row("b", "k4", "transition", "lifecycle", "DEEP_ARCHIVE"),
+            row("k0", "transition", "copy", "EXPRESS_ONEZONE"),
+            row("k1", "transition", "lifecycle", "STANDARD"),
+            row("k2", "delete", "copy", "STANDARD"),
+            row("k3", "transition", "lifecycle", "GLACIER"),
+            row("k4", "transition", "lifecycle", "DEEP_ARCHIVE"),
         ];
         let p = plan_actions(&bad).unwrap_err();
         assert_eq!(p.len(), 4, "{p:?}");
@@ -916,32 +903,34 @@ mod tests {
     #[test]
     fn settings_validate_flags() {
         assert!(settings(&Options::default()).is_ok());
-        let bad = Options {
-            concurrency: Some(0),
-            ..Default::default()
-        };
-        assert!(matches!(
-            settings(&bad),
-            Err(Error::InvalidArg {
-                flag: "--concurrency",
-                ..
-            })
-        ));
-        let bad = Options {
-            max_bytes: Some("lots".into()),
-            ..Default::default()
-        };
-        assert!(matches!(
-            settings(&bad),
-            Err(Error::InvalidArg {
-                flag: "--max-bytes",
-                ..
-            })
-        ));
-        let bad = Options {
-            multipart_threshold: Some("6GiB".into()),
-            ..Default::default()
-        };
-        assert!(settings(&bad).is_err());
+        let cases = [
+            (
+                "--concurrency",
+                Options {
+                    concurrency: Some(0),
+                    ..Default::default()
+                },
+            ),
+            (
+                "--max-bytes",
+                Options {
+                    max_bytes: Some("lots".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "--multipart-threshold",
+                Options {
+                    multipart_threshold: Some("6GiB".into()),
+                    ..Default::default()
+                },
+            ),
+        ];
+        for (flag, bad) in cases {
+            match settings(&bad) {
+                Err(Error::InvalidArg { flag: f, .. }) => assert_eq!(f, flag),
+                other => panic!("{flag}: {other:?}"),
+            }
+        }
     }
 }
