@@ -19,11 +19,21 @@
 //!   action exactly once;
 //! - apply never deletes an object or a version.
 //!
-//! Depends on `plan::file` and `model` only (plus `io`); nothing depends on it.
+//! Layout: this file validates the flags and the plan (`plan_actions`, the allow-list) and
+//! dispatches; `dry_run` (without `--execute`), `batch` (`--batch-manifest`) and `execute` (the
+//! run: journal, chains of one object's actions, workers, limits, metrics) do the rest;
+//! `actions/` holds one action's state machine, `journal` and `metrics` the run's records,
+//! `classify`, `retry` and `s3` the S3 calls.
+//!
+//! Depends on `plan::file` (the plan format) and `model` only, plus the base utilities `io`
+//! and `progress` (and `config::parse_size` until sizes move to `model`); nothing depends on
+//! it.
 
 pub mod actions;
 pub mod batch;
 pub mod classify;
+mod dry_run;
+mod execute;
 pub mod journal;
 pub mod metrics;
 pub mod retry;
@@ -31,22 +41,21 @@ pub mod s3;
 #[cfg(test)]
 mod testing;
 
-use std::collections::{BTreeMap, HashMap};
+pub use dry_run::{DryRun, Group, SampleRow};
+
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_s3::types::Tier;
-use serde::Serialize;
-use tracing::{error, info};
+use tracing::info;
 
 use crate::io::IoError;
 use crate::plan::file::{self, PlanFileError, PlanRow};
-use actions::{Action, Ctx, LifecycleRules, Op, Step, Tuning};
-use journal::{Journal, JournalError, Prior};
-use metrics::{ApplyMetrics, Metrics, RunInfo};
-use retry::{BackoffConfig, Pacer, PacerConfig};
+use actions::{Action, Op, Tuning};
+use journal::JournalError;
+use metrics::ApplyMetrics;
+use retry::{BackoffConfig, PacerConfig};
 
 /// apply's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -346,73 +355,6 @@ pub fn allowed(allow: &[String], bucket: &str, key: &str) -> bool {
     })
 }
 
-/// One group of the dry-run summary.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Group {
-    /// `copy`, `lifecycle`, `restore`.
-    pub action: String,
-    /// From.
-    pub from_class: String,
-    /// To.
-    pub to_class: String,
-    /// Actions.
-    pub count: u64,
-    /// Bytes.
-    pub bytes: u64,
-}
-
-/// A row of the dry-run sample.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct SampleRow {
-    /// Row index.
-    pub i: usize,
-    /// Action.
-    pub action: String,
-    /// `s3://bucket/key`.
-    pub object: String,
-    /// Version.
-    pub version_id: Option<String>,
-    /// Bytes.
-    pub size: i64,
-    /// From.
-    pub from_class: String,
-    /// To.
-    pub to_class: String,
-    /// Plan reason.
-    pub reason: String,
-}
-
-/// What `apply` without `--execute` prints.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct DryRun {
-    /// Always true.
-    pub dry_run: bool,
-    /// The plan.
-    pub plan: String,
-    /// Its id.
-    pub plan_id: String,
-    /// Rows in the plan.
-    pub rows: usize,
-    /// Rows with an action.
-    pub actions: usize,
-    /// Their bytes.
-    pub bytes: u64,
-    /// By action and classes.
-    pub groups: Vec<Group>,
-    /// Bytes by target class.
-    pub bytes_by_target_class: BTreeMap<String, u64>,
-    /// The first actions.
-    pub sample: Vec<SampleRow>,
-    /// The journal file a run would use.
-    pub journal: String,
-    /// Actions an earlier run finished (from the journal).
-    pub already_done: usize,
-    /// The allow-list.
-    pub allow: Vec<String>,
-    /// Why `--execute` would refuse, if it would.
-    pub execute_refusal: Option<String>,
-}
-
 /// What apply did.
 #[derive(Debug, Clone)]
 pub enum Report {
@@ -506,337 +448,15 @@ pub fn run(opts: &Options) -> Result<Report> {
         return Ok(Report::Batch(s));
     }
     if !opts.execute {
-        return Ok(Report::DryRun(dry_run(
+        return Ok(Report::DryRun(dry_run::dry_run(
             opts, &plan_id, &rows, &acts, &jpath,
         )?));
     }
     if opts.allow.is_empty() {
         return Err(Error::NoAllowList);
     }
-    let m = execute(opts, &settings, &plan_id, rows, acts, &jpath)?;
+    let m = execute::execute(opts, &settings, &plan_id, rows, acts, &jpath)?;
     Ok(Report::Executed(Box::new(m)))
-}
-
-fn dry_run(
-    opts: &Options,
-    plan_id: &str,
-    rows: &[PlanRow],
-    acts: &[Action],
-    jpath: &Path,
-) -> Result<DryRun> {
-    let mut groups: BTreeMap<(String, String, String), (u64, u64)> = BTreeMap::new();
-    let mut by_class: BTreeMap<String, u64> = BTreeMap::new();
-    let mut bytes = 0u64;
-    for a in acts {
-        let r = &rows[a.i];
-        let size = r.size.max(0) as u64;
-        let g = groups
-            .entry((
-                a.op.as_str().into(),
-                r.from_class.clone(),
-                r.to_class.clone(),
-            ))
-            .or_default();
-        g.0 += 1;
-        g.1 += size;
-        *by_class.entry(r.to_class.clone()).or_default() += size;
-        bytes += size;
-    }
-    let history = journal::load(jpath)?;
-    let already_done = acts
-        .iter()
-        .filter(|a| matches!(history.actions.get(&a.i), Some(Prior::Done(_))))
-        .count();
-    Ok(DryRun {
-        dry_run: true,
-        plan: opts.plan.display().to_string(),
-        plan_id: plan_id.to_owned(),
-        rows: rows.len(),
-        actions: acts.len(),
-        bytes,
-        groups: groups
-            .into_iter()
-            .map(|((action, from_class, to_class), (count, bytes))| Group {
-                action,
-                from_class,
-                to_class,
-                count,
-                bytes,
-            })
-            .collect(),
-        bytes_by_target_class: by_class,
-        sample: acts
-            .iter()
-            .take(10)
-            .map(|a| {
-                let r = &rows[a.i];
-                SampleRow {
-                    i: a.i,
-                    action: a.op.as_str().into(),
-                    object: format!("s3://{}/{}", r.bucket, r.key),
-                    version_id: r.version_id.clone(),
-                    size: r.size,
-                    from_class: r.from_class.clone(),
-                    to_class: r.to_class.clone(),
-                    reason: r.reason.clone(),
-                }
-            })
-            .collect(),
-        journal: jpath.display().to_string(),
-        already_done,
-        allow: opts.allow.clone(),
-        execute_refusal: opts
-            .allow
-            .is_empty()
-            .then(|| Error::NoAllowList.to_string()),
-    })
-}
-
-/// Limits on what one run starts.
-#[derive(Debug, Default)]
-struct Limits {
-    started: u64,
-    bytes: u64,
-    stopped_by: Option<&'static str>,
-    not_started: usize,
-}
-
-fn execute(
-    opts: &Options,
-    s: &Settings,
-    plan_id: &str,
-    rows: Vec<PlanRow>,
-    acts: Vec<Action>,
-    jpath: &Path,
-) -> Result<ApplyMetrics> {
-    let t0 = Instant::now();
-    let history = journal::load(jpath)?;
-    if history.bad_lines > 0 {
-        tracing::warn!(journal = %jpath.display(), lines = history.bad_lines, "ignoring journal lines that do not parse (cut by a crash?)");
-    }
-    let journal = Journal::open(jpath, opts.journal_fsync)?;
-    let run_id = format!("{:016x}", retry::seed());
-    journal.record(
-        "start",
-        serde_json::json!({
-            "plan_id": plan_id,
-            "plan": opts.plan.display().to_string(),
-            "run": run_id,
-            "pid": std::process::id(),
-            "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "actions": acts.len(),
-            "earlier_runs": history.runs,
-        }),
-    )?;
-
-    // Skip what earlier runs finished; group the rest by object so that one key's actions
-    // run one after the other (single flight), in plan order.
-    let mut done_before = 0usize;
-    let mut chains: Vec<Vec<Action>> = Vec::new();
-    let mut chain_of: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut priors: HashMap<usize, Prior> = HashMap::new();
-    let mut lifecycle_wanted: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    for a in &acts {
-        let r = &rows[a.i];
-        match history.actions.get(&a.i) {
-            Some(Prior::Done(_)) => {
-                done_before += 1;
-                continue;
-            }
-            Some(p) => {
-                priors.insert(a.i, p.clone());
-            }
-            None => {}
-        }
-        if a.op == Op::Lifecycle {
-            let w = lifecycle_wanted.entry(r.bucket.clone()).or_default();
-            let pair = (r.tier.clone(), r.to_class.clone());
-            if !w.contains(&pair) {
-                w.push(pair);
-            }
-        }
-        let c = *chain_of
-            .entry((r.bucket.as_str(), r.key.as_str()))
-            .or_insert_with(|| {
-                chains.push(Vec::new());
-                chains.len() - 1
-            });
-        chains[c].push(*a);
-    }
-    drop(chain_of);
-    let pending_work: usize = chains.iter().map(Vec::len).sum();
-    info!(plan_id, actions = acts.len(), done_before, to_do = pending_work, journal = %jpath.display(), "apply starting");
-
-    let metrics = Arc::new(Metrics::default());
-    let pacer = Arc::new(Pacer::new(s.pacer));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-                .clamp(2, 4),
-        )
-        .enable_all()
-        .build()
-        .map_err(|source| IoError {
-            op: "failed to start the async runtime",
-            path: PathBuf::from("<tokio>"),
-            source,
-        })?;
-    let rows = Arc::new(rows);
-    let limits = Arc::new(Mutex::new(Limits::default()));
-    let (ctx, journal) = rt.block_on(async {
-        let client = s3::client(opts.path_style, s.timeouts).await;
-        let ctx = Arc::new(Ctx {
-            s3: s3::S3::new(client, Arc::clone(&pacer), Arc::clone(&metrics)),
-            journal,
-            metrics: Arc::clone(&metrics),
-            tuning: s.tuning.clone(),
-            rows: Arc::clone(&rows),
-            lifecycle: LifecycleRules::new(lifecycle_wanted),
-            fatal: Mutex::new(None),
-        });
-        let chains = Arc::new(chains);
-        let priors = Arc::new(priors);
-        let next = Arc::new(AtomicUsize::new(0));
-        let progress =
-            crate::progress::Progress::counter("apply", "actions", Some(pending_work as u64), true);
-        let mut workers = Vec::new();
-        for _ in 0..s.concurrency.min(chains.len().max(1)) {
-            let (ctx, chains, priors, next, limits, progress) = (
-                Arc::clone(&ctx),
-                Arc::clone(&chains),
-                Arc::clone(&priors),
-                Arc::clone(&next),
-                Arc::clone(&limits),
-                progress.clone(),
-            );
-            let (max_actions, max_bytes) = (opts.max_actions, s.max_bytes);
-            workers.push(tokio::spawn(async move {
-                loop {
-                    let c = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(chain) = chains.get(c) else { break };
-                    for a in chain {
-                        let size = ctx.rows[a.i].size.max(0) as u64;
-                        let go = {
-                            let mut l = limits.lock().unwrap_or_else(|p| p.into_inner());
-                            if l.stopped_by.is_none() && ctx.stopped() {
-                                l.stopped_by = Some("journal_error");
-                            }
-                            if l.stopped_by.is_none() && max_actions.is_some_and(|m| l.started >= m)
-                            {
-                                l.stopped_by = Some("max_actions");
-                            }
-                            if l.stopped_by.is_none()
-                                && max_bytes.is_some_and(|m| l.bytes + size > m)
-                            {
-                                l.stopped_by = Some("max_bytes");
-                            }
-                            if l.stopped_by.is_some() {
-                                l.not_started += 1;
-                                false
-                            } else {
-                                l.started += 1;
-                                l.bytes += size;
-                                true
-                            }
-                        };
-                        if go {
-                            let _: Step = actions::run(&ctx, *a, priors.get(&a.i)).await;
-                            progress.inc(1);
-                            progress.add_bytes(size);
-                        }
-                    }
-                }
-            }));
-        }
-        for w in workers {
-            if let Err(e) = w.await {
-                error!(error = %e, "an apply worker panicked");
-            }
-        }
-        let results: Vec<String> = metrics
-            .results()
-            .iter()
-            .map(|(r, n)| format!("{r} {n}"))
-            .collect();
-        progress.finish(results.join(", "));
-        let ctx =
-            Arc::try_unwrap(ctx).unwrap_or_else(|_| unreachable!("every worker has finished"));
-        let Ctx { journal, fatal, .. } = ctx;
-        (
-            fatal.into_inner().unwrap_or_else(|p| p.into_inner()),
-            journal,
-        )
-    });
-    drop(rt);
-    if let Some(e) = ctx {
-        let _ = journal.close();
-        return Err(e.into());
-    }
-    let l = limits.lock().unwrap_or_else(|p| p.into_inner());
-    let (throttles, _) = pacer.throttle_counts();
-    let results = metrics.results();
-    let mut info = RunInfo {
-        plan: opts.plan.display().to_string(),
-        plan_id: plan_id.to_owned(),
-        run: run_id.clone(),
-        execute: true,
-        actions_in_plan: acts.len(),
-        done_in_earlier_runs: done_before,
-        not_started: l.not_started,
-        stopped_by: l.stopped_by.map(str::to_owned),
-        pending: results
-            .get("pending:restore_in_progress")
-            .copied()
-            .unwrap_or(0) as usize,
-        throttles,
-        rate_limit_rps: pacer.limit(),
-        duration_seconds: t0.elapsed().as_secs_f64(),
-        finished_at_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0),
-        journal: jpath.display().to_string(),
-        journal_lines: 0,
-        journal_fsyncs: 0,
-        journal_fsync: opts.journal_fsync.as_str().to_owned(),
-        journal_time: journal.stats(),
-        journal_overhead: 0.0,
-        journal_busy_share: 0.0,
-    };
-    let snapshot = metrics.snapshot(info.clone());
-    journal.record(
-        "end",
-        serde_json::json!({
-            "run": run_id,
-            "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "metrics": snapshot,
-        }),
-    )?;
-    let stats = journal.close()?;
-    info.journal_lines = stats.lines;
-    info.journal_fsyncs = stats.fsyncs;
-    info.journal_time = stats;
-    let mut summary = metrics.snapshot(info);
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-    summary.run.journal_overhead =
-        ratio(stats.action_record_seconds, summary.duration_histogram.sum);
-    summary.run.journal_busy_share = ratio(stats.busy_seconds(), summary.run.duration_seconds);
-    if let Some(p) = &opts.metrics_file {
-        crate::io::atomic_write(p, metrics::prometheus(&summary).as_bytes())?;
-    }
-    for f in summary.failures.iter().take(20) {
-        error!(i = f.i, action = %f.action, bucket = %f.bucket, key = %f.key, error_class = %f.error_class, error_code = %f.error_code, attempts = f.attempts, "action failed: {}", f.message);
-    }
-    if summary.failures.len() > 20 {
-        error!(
-            more = summary.failures.len() - 20,
-            "more actions failed (all are in the JSON summary)"
-        );
-    }
-    info!(duration_s = summary.run.duration_seconds, results = ?summary.results, retries = ?summary.retries, "apply finished");
-    Ok(summary)
 }
 
 #[cfg(test)]
