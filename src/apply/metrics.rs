@@ -274,162 +274,174 @@ fn fmt_f(v: f64) -> String {
     }
 }
 
+/// `{k="v",…}` with the values escaped; empty without labels.
+fn labels(pairs: &[(&str, &str)]) -> String {
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let inner: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", esc(v)))
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// One metric family: its `# HELP` and `# TYPE` lines, then a line `name<suffix> value` per
+/// sample (the suffix is `_bucket`, `_sum`, … and/or the labels).
+fn family<V: std::fmt::Display>(
+    s: &mut String,
+    (name, kind, help): (&str, &str, &str),
+    samples: impl IntoIterator<Item = (String, V)>,
+) {
+    let _ = writeln!(s, "# HELP {name} {help}");
+    let _ = writeln!(s, "# TYPE {name} {kind}");
+    for (suffix, v) in samples {
+        let _ = writeln!(s, "{name}{suffix} {v}");
+    }
+}
+
+/// A family with one sample and no labels.
+fn single(s: &mut String, meta: (&str, &str, &str), v: impl std::fmt::Display) {
+    family(s, meta, [(String::new(), v)]);
+}
+
 /// Renders the summary in the Prometheus text exposition format (0.0.4).
 pub fn prometheus(m: &ApplyMetrics) -> String {
     let mut s = String::new();
-    let head = |s: &mut String, name: &str, kind: &str, help: &str| {
-        let _ = writeln!(s, "# HELP {name} {help}");
-        let _ = writeln!(s, "# TYPE {name} {kind}");
+    let by = |label: &'static str, counts: &'_ BTreeMap<String, u64>| -> Vec<(String, u64)> {
+        counts
+            .iter()
+            .map(|(k, n)| (labels(&[(label, k)]), *n))
+            .collect()
     };
-    head(
+    family(
         &mut s,
-        "blobtier_apply_actions_total",
-        "counter",
-        "Actions finished by the last apply run, by action and result.",
+        (
+            "blobtier_apply_actions_total",
+            "counter",
+            "Actions finished by the last apply run, by action and result.",
+        ),
+        m.actions.iter().flat_map(|(a, rs)| {
+            rs.iter()
+                .map(move |(r, n)| (labels(&[("action", a), ("result", r)]), *n))
+        }),
     );
-    for (a, rs) in &m.actions {
-        for (r, n) in rs {
-            let _ = writeln!(
-                s,
-                "blobtier_apply_actions_total{{action=\"{}\",result=\"{}\"}} {n}",
-                esc(a),
-                esc(r)
-            );
-        }
-    }
-    head(
+    family(
         &mut s,
-        "blobtier_apply_retries_total",
-        "counter",
-        "Failed S3 attempts that were retried, by reason.",
+        (
+            "blobtier_apply_retries_total",
+            "counter",
+            "Failed S3 attempts that were retried, by reason.",
+        ),
+        by("reason", &m.retries),
     );
-    for (r, n) in &m.retries {
-        let _ = writeln!(
-            s,
-            "blobtier_apply_retries_total{{reason=\"{}\"}} {n}",
-            esc(r)
-        );
-    }
-    head(
+    family(
         &mut s,
-        "blobtier_apply_failures_total",
-        "counter",
-        "Actions that failed permanently, by error code.",
-    );
-    for (r, n) in &m.failures_by_reason {
-        let _ = writeln!(
-            s,
-            "blobtier_apply_failures_total{{reason=\"{}\"}} {n}",
-            esc(r)
-        );
-    }
-    head(
-        &mut s,
-        "blobtier_apply_duration_seconds",
-        "histogram",
-        "Time per action, retries included.",
+        (
+            "blobtier_apply_failures_total",
+            "counter",
+            "Actions that failed permanently, by error code.",
+        ),
+        by("reason", &m.failures_by_reason),
     );
     let h = &m.duration_histogram;
-    for (le, c) in h.le.iter().zip(&h.counts) {
-        let _ = writeln!(
-            s,
-            "blobtier_apply_duration_seconds_bucket{{le=\"{}\"}} {c}",
-            fmt_f(*le)
-        );
-    }
-    let _ = writeln!(
-        s,
-        "blobtier_apply_duration_seconds_bucket{{le=\"+Inf\"}} {}",
-        h.count
-    );
-    let _ = writeln!(s, "blobtier_apply_duration_seconds_sum {}", h.sum);
-    let _ = writeln!(s, "blobtier_apply_duration_seconds_count {}", h.count);
-    head(
+    let buckets = h.le.iter().zip(&h.counts).map(|(le, c)| {
+        (
+            format!("_bucket{}", labels(&[("le", &fmt_f(*le))])),
+            c.to_string(),
+        )
+    });
+    family(
         &mut s,
-        "blobtier_apply_bytes_moved_total",
-        "counter",
-        "Bytes moved into each storage class by the last run.",
+        (
+            "blobtier_apply_duration_seconds",
+            "histogram",
+            "Time per action, retries included.",
+        ),
+        buckets.chain([
+            ("_bucket{le=\"+Inf\"}".to_owned(), h.count.to_string()),
+            ("_sum".to_owned(), h.sum.to_string()),
+            ("_count".to_owned(), h.count.to_string()),
+        ]),
     );
-    for (c, n) in &m.bytes_moved_by_class {
-        let _ = writeln!(
-            s,
-            "blobtier_apply_bytes_moved_total{{class=\"{}\"}} {n}",
-            esc(c)
-        );
-    }
-    head(
+    family(
         &mut s,
-        "blobtier_apply_requests_total",
-        "counter",
-        "S3 requests sent (every attempt), by operation.",
+        (
+            "blobtier_apply_bytes_moved_total",
+            "counter",
+            "Bytes moved into each storage class by the last run.",
+        ),
+        by("class", &m.bytes_moved_by_class),
     );
-    for (op, n) in &m.requests {
-        let _ = writeln!(s, "blobtier_apply_requests_total{{op=\"{}\"}} {n}", esc(op));
-    }
-    head(
+    family(
         &mut s,
-        "blobtier_apply_throttles_total",
-        "counter",
-        "Throttling responses (503 SlowDown, 429) seen.",
+        (
+            "blobtier_apply_requests_total",
+            "counter",
+            "S3 requests sent (every attempt), by operation.",
+        ),
+        by("op", &m.requests),
     );
-    let _ = writeln!(s, "blobtier_apply_throttles_total {}", m.run.throttles);
-    head(
+    single(
         &mut s,
-        "blobtier_apply_pending_actions",
-        "gauge",
-        "Restores still running, left for a later run.",
+        (
+            "blobtier_apply_throttles_total",
+            "counter",
+            "Throttling responses (503 SlowDown, 429) seen.",
+        ),
+        m.run.throttles,
     );
-    let _ = writeln!(s, "blobtier_apply_pending_actions {}", m.run.pending);
-    head(
+    single(
         &mut s,
-        "blobtier_apply_run_duration_seconds",
-        "gauge",
-        "Wall time of the last run.",
+        (
+            "blobtier_apply_pending_actions",
+            "gauge",
+            "Restores still running, left for a later run.",
+        ),
+        m.run.pending,
     );
-    let _ = writeln!(
-        s,
-        "blobtier_apply_run_duration_seconds {}",
-        m.run.duration_seconds
-    );
-    head(
+    single(
         &mut s,
-        "blobtier_apply_journal_seconds_total",
-        "counter",
-        "Time the journal took, by part: record (inside record calls, summed over actions), encode, write, fsync.",
+        (
+            "blobtier_apply_run_duration_seconds",
+            "gauge",
+            "Wall time of the last run.",
+        ),
+        m.run.duration_seconds,
     );
     let jt = &m.run.journal_time;
-    for (part, v) in [
-        ("record", jt.record_seconds),
-        ("encode", jt.encode_seconds),
-        ("write", jt.write_seconds),
-        ("fsync", jt.fsync_seconds),
-    ] {
-        let _ = writeln!(
-            s,
-            "blobtier_apply_journal_seconds_total{{part=\"{part}\"}} {v}"
-        );
-    }
-    head(
+    family(
         &mut s,
-        "blobtier_apply_journal_overhead_ratio",
-        "gauge",
-        "Time actions spent in the journal / total action time, last run.",
+        (
+            "blobtier_apply_journal_seconds_total",
+            "counter",
+            "Time the journal took, by part: record (inside record calls, summed over actions), encode, write, fsync.",
+        ),
+        [
+            ("record", jt.record_seconds),
+            ("encode", jt.encode_seconds),
+            ("write", jt.write_seconds),
+            ("fsync", jt.fsync_seconds),
+        ]
+        .map(|(part, v)| (labels(&[("part", part)]), v)),
     );
-    let _ = writeln!(
-        s,
-        "blobtier_apply_journal_overhead_ratio {}",
-        m.run.journal_overhead
-    );
-    head(
+    single(
         &mut s,
-        "blobtier_apply_last_run_timestamp_seconds",
-        "gauge",
-        "Unix time the last run finished.",
+        (
+            "blobtier_apply_journal_overhead_ratio",
+            "gauge",
+            "Time actions spent in the journal / total action time, last run.",
+        ),
+        m.run.journal_overhead,
     );
-    let _ = writeln!(
-        s,
-        "blobtier_apply_last_run_timestamp_seconds {}",
-        m.run.finished_at_unix
+    single(
+        &mut s,
+        (
+            "blobtier_apply_last_run_timestamp_seconds",
+            "gauge",
+            "Unix time the last run finished.",
+        ),
+        m.run.finished_at_unix,
     );
     s
 }
