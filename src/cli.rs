@@ -274,8 +274,20 @@ pub struct ApplyArgs {
 
     /// When the journal is fsynced: batched (default), every (each line, before the action
     /// goes on) or off; the last two for benchmarks
-    #[arg(long, hide = true, default_value = "batched", value_name = "MODE")]
-    pub journal_fsync: crate::apply::journal::FsyncMode,
+    #[arg(long, hide = true, value_enum, default_value_t, value_name = "MODE")]
+    pub journal_fsync: JournalFsync,
+}
+
+/// `apply --journal-fsync` (the CLI's own type: the CLI does not depend on `apply`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum JournalFsync {
+    /// Lines written at once, fsynced at most every 50 ms
+    #[default]
+    Batched,
+    /// Each line written and fsynced before the action goes on
+    Every,
+    /// Never fsynced
+    Off,
 }
 
 /// `run`.

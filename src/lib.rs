@@ -214,7 +214,11 @@ pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
                 min_rps: a.min_rps,
                 restore_days: a.restore_days,
                 restore_tier: a.restore_tier,
-                journal_fsync: a.journal_fsync,
+                journal_fsync: match a.journal_fsync {
+                    cli::JournalFsync::Batched => apply::journal::FsyncMode::Batched,
+                    cli::JournalFsync::Every => apply::journal::FsyncMode::Every,
+                    cli::JournalFsync::Off => apply::journal::FsyncMode::Off,
+                },
             })?;
             print_json(&report.summary());
             Ok(if report.has_failures() {
