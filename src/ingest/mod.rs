@@ -98,23 +98,6 @@ pub struct LogSpec {
     pub path: String,
 }
 
-impl std::str::FromStr for LogSpec {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (f, p) = s
-            .split_once(':')
-            .ok_or_else(|| format!("expected FORMAT:PATH, got `{s}`"))?;
-        let format = f.parse::<LogFormat>()?;
-        if p.is_empty() {
-            return Err(format!("empty path in `{s}`"));
-        }
-        Ok(LogSpec {
-            format,
-            path: p.to_string(),
-        })
-    }
-}
-
 /// What to ingest.
 #[derive(Debug, Clone, Default)]
 pub struct IngestRequest {
