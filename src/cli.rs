@@ -302,8 +302,19 @@ pub struct ApplyArgs {
 
     /// When the journal is fsynced: batched (default), every (each line, before the action
     /// goes on) or off; the last two for benchmarks
-    #[arg(long, hide = true, default_value = "batched", value_name = "MODE")]
-    pub journal_fsync: crate::apply::journal::FsyncMode,
+    #[arg(long, hide = true, value_enum, default_value_t = FsyncArg::Batched, value_name = "MODE")]
+    pub journal_fsync: FsyncArg,
+}
+
+/// `--journal-fsync`: when apply's journal is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FsyncArg {
+    /// At most every few milliseconds, off the actions' path (the default).
+    Batched,
+    /// Each line, before the action goes on.
+    Every,
+    /// Never.
+    Off,
 }
 
 /// `run`.

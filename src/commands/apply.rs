@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
+use crate::apply::journal::FsyncMode;
 use crate::apply::Options;
-use crate::cli::ApplyArgs;
+use crate::cli::{ApplyArgs, FsyncArg};
 use crate::config::Config;
 use crate::{Error, Outcome};
 
@@ -45,6 +46,10 @@ fn options(cfg: &Config, a: ApplyArgs) -> Options {
         min_rps: a.min_rps,
         restore_days: a.restore_days,
         restore_tier: a.restore_tier,
-        journal_fsync: a.journal_fsync,
+        journal_fsync: match a.journal_fsync {
+            FsyncArg::Batched => FsyncMode::Batched,
+            FsyncArg::Every => FsyncMode::Every,
+            FsyncArg::Off => FsyncMode::Off,
+        },
     }
 }
