@@ -1,10 +1,12 @@
-//! Command-line interface: clap derive structs only, no logic.
+//! Command-line interface: clap derive structs only, no logic. The commands layer
+//! ([`crate::commands`]) maps these to the library's types; nothing in the library uses them
+//! (this module depends on [`crate::model`] only).
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueHint};
 
-use crate::ingest::LogSpec;
+use crate::model::LogFormat;
 
 /// Find which container-registry blobs are used and tier the rest to cheaper S3 storage
 ///
@@ -86,7 +88,7 @@ pub struct IngestArgs {
     /// A log input: FORMAT:PATH, FORMAT one of s3-access, registry-json, registry-combined,
     /// notifications; PATH a file, directory (recursive), glob or s3://bucket/prefix
     #[arg(long = "logs", value_name = "FORMAT:PATH")]
-    pub logs: Vec<LogSpec>,
+    pub logs: Vec<LogsArg>,
 
     /// An S3 Inventory `manifest.json` (local path or s3:// URI)
     #[arg(long = "inventory", value_name = "MANIFEST")]
@@ -105,6 +107,32 @@ pub struct IngestArgs {
     /// Reject ratio above which an input makes the run exit 1 (default 0.01)
     #[arg(long, value_name = "RATIO")]
     pub max_bad_ratio: Option<f64>,
+}
+
+/// One `--logs FORMAT:PATH`.
+#[derive(Debug, Clone)]
+pub struct LogsArg {
+    /// Format.
+    pub format: LogFormat,
+    /// Path spec (file, directory, glob, `s3://`).
+    pub path: String,
+}
+
+impl std::str::FromStr for LogsArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (f, p) = s
+            .split_once(':')
+            .ok_or_else(|| format!("expected FORMAT:PATH, got `{s}`"))?;
+        let format = f.parse::<LogFormat>()?;
+        if p.is_empty() {
+            return Err(format!("empty path in `{s}`"));
+        }
+        Ok(LogsArg {
+            format,
+            path: p.to_string(),
+        })
+    }
 }
 
 /// `stats`.
@@ -274,19 +302,18 @@ pub struct ApplyArgs {
 
     /// When the journal is fsynced: batched (default), every (each line, before the action
     /// goes on) or off; the last two for benchmarks
-    #[arg(long, hide = true, value_enum, default_value_t, value_name = "MODE")]
-    pub journal_fsync: JournalFsync,
+    #[arg(long, hide = true, value_enum, default_value_t = FsyncArg::Batched, value_name = "MODE")]
+    pub journal_fsync: FsyncArg,
 }
 
-/// `apply --journal-fsync` (the CLI's own type: the CLI does not depend on `apply`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum JournalFsync {
-    /// Lines written at once, fsynced at most every 50 ms
-    #[default]
+/// `--journal-fsync`: when apply's journal is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FsyncArg {
+    /// At most every few milliseconds, off the actions' path (the default).
     Batched,
-    /// Each line written and fsynced before the action goes on
+    /// Each line, before the action goes on.
     Every,
-    /// Never fsynced
+    /// Never.
     Off,
 }
 
@@ -326,12 +353,24 @@ pub struct PruneArgs {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Which setup to write the config for
-    #[arg(long, value_enum, default_value_t = crate::init::Setup::S3Access)]
-    pub setup: crate::init::Setup,
+    #[arg(long, value_enum, default_value_t = SetupArg::S3Access)]
+    pub setup: SetupArg,
 
     /// Where to write it (never overwritten)
     #[arg(long, default_value = "blobtier.toml", value_name = "FILE")]
     pub out: PathBuf,
+}
+
+/// The setups `init` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SetupArg {
+    /// CNCF distribution on S3 with S3 server access logging (redirects to presigned URLs).
+    S3Access,
+    /// The registry's own JSON logs (logrus `formatter: json`), e.g. shipped to files.
+    RegistryJson,
+    /// Registry notification envelopes collected by a webhook receiver (compact or
+    /// pretty-printed, back to back).
+    Notifications,
 }
 
 /// `config`.

@@ -1,16 +1,15 @@
-//! `blobtier demo`: ingest `sample-data/` into `./blobtier-demo/lake` and compute stats for
-//! the sample's last day, with no configuration and no credentials (clients are stored
-//! with a fixed demo key, which is fine for synthetic data and wrong for real data).
+//! `blobtier demo`: the pipeline ([`crate::pipeline`]: ingest, stats, plan, report) on
+//! `sample-data/` into `./blobtier-demo/lake` for the sample's last day, with no
+//! configuration and no credentials (clients are stored with a fixed demo key, which is fine
+//! for synthetic data and wrong for real data). Prints nothing: `commands::demo` does.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::config::{ClientIdentity, RawConfig};
 use crate::ingest::{IngestRequest, LogSpec};
 use crate::lake::Lake;
 use crate::model::LogFormat;
-use crate::progress::stage;
 use crate::storage::Storage;
-use crate::Outcome;
 
 /// Demo errors.
 #[derive(Debug, thiserror::Error)]
@@ -20,18 +19,12 @@ pub enum Error {
         "sample data not found at `{0}`: run from the repository root or pass `--sample-data`"
     )]
     NoSampleData(String),
-    /// Ingest.
+    /// Opening the lake.
     #[error(transparent)]
     Ingest(#[from] crate::ingest::Error),
-    /// Stats.
+    /// A stage of the pipeline.
     #[error(transparent)]
-    Stats(#[from] crate::stats::Error),
-    /// Plan.
-    #[error(transparent)]
-    Plan(#[from] crate::plan::Error),
-    /// Report.
-    #[error(transparent)]
-    Report(#[from] crate::report::Error),
+    Pipeline(#[from] crate::pipeline::Error),
     /// IO.
     #[error(transparent)]
     Io(#[from] crate::io::IoError),
@@ -40,8 +33,23 @@ pub enum Error {
     BadExpected(String),
 }
 
-/// Runs the demo.
-pub fn run_demo(sample: &Path, out: &Path) -> Result<Outcome, Error> {
+/// What the demo did, for the commands layer to print.
+#[derive(Debug)]
+pub struct DemoSummary {
+    /// Days of sample data (`window.days` of `expected.json`).
+    pub days: u64,
+    /// The sample's last day: the stats, plan and report day.
+    pub as_of: chrono::NaiveDate,
+    /// The lake written.
+    pub lake: PathBuf,
+    /// The plan file.
+    pub plan_path: PathBuf,
+    /// Every stage's output.
+    pub outputs: crate::pipeline::Outputs,
+}
+
+/// Runs the pipeline on the sample data into `out/lake` (`out` is replaced).
+pub fn run_demo(sample: &Path, out: &Path) -> Result<DemoSummary, Error> {
     use crate::io::IoContext;
     if !sample.join("logs").is_dir() {
         return Err(Error::NoSampleData(sample.display().to_string()));
@@ -64,97 +72,37 @@ pub fn run_demo(sample: &Path, out: &Path) -> Result<Outcome, Error> {
     cfg.ingest.client_identity = Some(ClientIdentity::Keyed(
         b"blobtier-demo-key-not-secret".to_vec(),
     ));
-    let mut inventories = Vec::new();
-    for entry in walk_manifests(&sample.join("inventory")) {
-        inventories.push(entry);
-    }
+    let mut inventories = walk_manifests(&sample.join("inventory"));
     inventories.sort();
-    let req = IngestRequest {
-        logs: vec![LogSpec {
-            format: LogFormat::S3Access,
-            path: sample.join("logs/s3-access").display().to_string(),
-        }],
-        inventories: inventories
-            .iter()
-            .filter(|m| m.contains("daily-csv"))
-            .cloned()
-            .collect(),
-        registry_storage: None,
-        graph_date: None,
+    inventories.retain(|m| m.contains("daily-csv"));
+    let req = crate::pipeline::Request {
+        name: "demo",
+        ingest: IngestRequest {
+            logs: vec![LogSpec {
+                format: LogFormat::S3Access,
+                path: sample.join("logs/s3-access").display().to_string(),
+            }],
+            inventories,
+            registry_storage: None,
+            graph_date: None,
+        },
+        as_of: end,
+        windows: vec![7, 30, 90],
+        guard: None,
     };
-    let m = crate::ingest::ingest(&lake, &req, &cfg, &Storage::new(false))?;
-    let s = stage(
-        "stats",
-        "digest_stats",
-        || {
-            crate::stats::run_stats(
-                &lake,
-                &crate::stats::StatsOptions {
-                    as_of: end,
-                    windows: vec![7, 30, 90],
-                    include_scanners: false,
-                },
-            )
-        },
-        |s| format!("{} digests", s.counts.rows),
+    let outputs = crate::pipeline::run(
+        &lake,
+        &Storage::new(false),
+        &cfg,
+        &req,
+        &mut serde_json::Map::new(),
     )?;
-    let p = stage(
-        "plan",
-        "decisions and plan",
-        || crate::plan::run_plan(&lake, end, &cfg, None),
-        |p| format!("{} of {} blobs move", p.totals.actions, p.totals.blobs),
-    )?;
-    let r = stage(
-        "report",
-        "dry-run cost report",
-        || {
-            crate::report::run_report(
-                &lake,
-                &crate::report::ReportOptions {
-                    as_of: end,
-                    out: None,
-                },
-                &cfg,
-            )
-        },
-        |r| format!("written to {}", r.dir.display()),
-    )?;
-    let t = &p.totals;
-    outln!(
-        "blobtier demo: sample data of {} days ending {end}, lake at {}",
-        expected["window"]["days"].as_u64().unwrap_or(90),
-        out.join("lake").display()
-    );
-    outln!(
-        "  ingested {} log files: {} pulls, {} rejected lines; {} inventory rows; {} digests in digest_stats",
-        m.files_read,
-        m.totals.pulls,
-        m.totals.rejected(),
-        m.inventory_rows,
-        s.counts.rows
-    );
-    outln!(
-        "  monthly cost now ${:.2} -> after the plan ${:.2}: {} of {} blobs move ({:.1} GiB), one-time ${:.2}, net 12-month savings ${:.2}",
-        t.monthly_cost_now,
-        t.monthly_cost_after,
-        t.actions,
-        t.blobs,
-        t.bytes_moved as f64 / f64::from(1u32 << 30),
-        t.one_time_cost,
-        t.net_savings_12m
-    );
-    outln!(
-        "  hot set: {} digests, {:.1} GiB, {:.0}% of 7-day pulls",
-        p.hot_set.digests,
-        p.hot_set.bytes as f64 / f64::from(1u32 << 30),
-        p.hot_set.pull_share_7d * 100.0
-    );
-    outln!("  plan: {}", crate::plan::plan_path(&lake, end).display());
-    outln!("  report: {}", r.dir.join("report.html").display());
-    Ok(if m.bad_files.is_empty() {
-        Outcome::Success
-    } else {
-        Outcome::ItemFailures
+    Ok(DemoSummary {
+        days: expected["window"]["days"].as_u64().unwrap_or(90),
+        as_of: end,
+        lake: out.join("lake"),
+        plan_path: crate::plan::plan_path(&lake, end),
+        outputs,
     })
 }
 

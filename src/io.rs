@@ -98,8 +98,14 @@ fn tmp_name(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
-/// fsyncs a directory so that renames inside it are durable.
+/// fsyncs a directory so that renames inside it are durable. The empty path (the parent of
+/// a relative file name such as `blobtier.toml`) is the current directory.
 pub fn sync_dir(dir: &Path) -> Result<(), IoError> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     File::open(dir)
         .and_then(|d| d.sync_all())
         .at("failed to sync directory", dir)

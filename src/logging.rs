@@ -2,15 +2,25 @@
 //! `-q` errors only; `RUST_LOG` overrides; JSON lines with `--log-format json`; no colour
 //! when `NO_COLOR` is set or stderr is not a terminal. Also picks how progress is shown
 //! ([`crate::progress`]): bars on a terminal with text logs, log lines otherwise.
+//!
+//! Takes plain values, not the command line: the binary maps its flags to [`LogFormat`].
 
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::LogFormatArg;
+/// How log lines are written on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// JSON lines (for log shippers).
+    Json,
+}
 
-/// Installs the global subscriber (logs go to stderr).
-pub fn init(verbose: u8, quiet: bool, format: LogFormatArg) {
+/// Installs the global subscriber (logs go to stderr): `verbose` is the count of `-v`,
+/// `quiet` means errors only.
+pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -23,7 +33,7 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormatArg) {
     let ansi = terminal && std::env::var_os("NO_COLOR").is_none();
     crate::progress::init(crate::progress::choose(
         quiet,
-        matches!(format, LogFormatArg::Text),
+        format == LogFormat::Text,
         terminal,
         std::env::var("TERM").ok().as_deref(),
     ));
@@ -32,7 +42,7 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormatArg) {
         .with_writer(crate::progress::LogWriter)
         .with_target(false);
     let _ = match format {
-        LogFormatArg::Text => b.with_ansi(ansi).try_init(),
-        LogFormatArg::Json => b.json().try_init(),
+        LogFormat::Text => b.with_ansi(ansi).try_init(),
+        LogFormat::Json => b.json().try_init(),
     };
 }

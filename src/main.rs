@@ -1,13 +1,19 @@
-//! The `blobtier` binary: parses the command line, runs the library, maps the outcome to an
-//! exit code (0 success, 1 item failures, 2 could not run).
+//! The `blobtier` binary: parses the command line, sets up logging, runs the library, maps the
+//! outcome to an exit code (0 success, 1 item failures, 2 could not run).
 
 use std::process::ExitCode;
 
+use blobtier::cli::{Cli, LogFormatArg};
+use blobtier::logging::{self, LogFormat};
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = blobtier::cli::Cli::parse();
-    blobtier::logging::init(cli.verbose, cli.quiet, cli.log_format);
+    let cli = Cli::parse();
+    let format = match cli.log_format {
+        LogFormatArg::Text => LogFormat::Text,
+        LogFormatArg::Json => LogFormat::Json,
+    };
+    logging::init(cli.verbose, cli.quiet, format);
     match blobtier::run(cli) {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(e) => {

@@ -28,7 +28,6 @@ use crate::progress::stage;
 use crate::s3lake::lock::{Holder, S3Lock};
 use crate::s3lake::S3Lake;
 use crate::storage::{Location, Storage};
-use crate::Outcome;
 
 /// Run errors.
 #[derive(Debug, thiserror::Error)]
@@ -47,18 +46,9 @@ pub enum Error {
     /// Listing inventories.
     #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),
-    /// Ingest.
+    /// A stage of the pipeline.
     #[error(transparent)]
-    Ingest(#[from] crate::ingest::Error),
-    /// Stats.
-    #[error(transparent)]
-    Stats(#[from] crate::stats::Error),
-    /// Plan.
-    #[error(transparent)]
-    Plan(#[from] crate::plan::Error),
-    /// Report.
-    #[error(transparent)]
-    Report(#[from] crate::report::Error),
+    Pipeline(#[from] crate::pipeline::Error),
     /// The `s3://` lake: lock, sync, publish.
     #[error(transparent)]
     S3Lake(#[from] crate::s3lake::Error),
@@ -73,6 +63,18 @@ pub struct RunOptions {
     pub allow_gaps: bool,
 }
 
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Everything succeeded.
+    Success,
+    /// The coverage guard held moves to cheaper classes back (exit 1).
+    HeldDown,
+    /// An input exceeded the reject threshold (exit 1).
+    ItemFailures,
+}
+
 /// What a run did (also `_runs/<id>.json`).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunRecord {
@@ -81,15 +83,15 @@ pub struct RunRecord {
     /// As-of.
     pub as_of: NaiveDate,
     /// Outcome: `success`, `held_down` (coverage guard), `item_failures`.
-    pub outcome: String,
+    pub outcome: RunOutcome,
     /// Seconds per stage.
     pub timings: serde_json::Value,
     /// Ingest metrics.
     pub ingest: crate::ingest::IngestMetrics,
     /// Stats rows.
     pub stats_rows: usize,
-    /// Coverage.
-    pub coverage: crate::stats::coverage::Coverage,
+    /// Coverage of the longest window (always set by `run`).
+    pub coverage: Option<crate::stats::coverage::Coverage>,
     /// Plan summary.
     pub plan: crate::plan::PlanSummary,
     /// Where the dry-run cost report is (a directory, or its `s3://` URL).
@@ -146,7 +148,7 @@ fn new_run_id() -> String {
 }
 
 /// Runs the nightly job on the lake of `cfg` (a directory or `s3://bucket/prefix`).
-pub fn run(cfg: &Config, opts: &RunOptions) -> Result<(Outcome, RunRecord), Error> {
+pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunRecord, Error> {
     let location = cfg.run.lake.clone().ok_or(Error::Config {
         key: "run.lake",
         reason: "required by `blobtier run`".into(),
@@ -188,7 +190,7 @@ fn run_s3(
     run_id: &str,
     bucket: &str,
     prefix: &str,
-) -> Result<(Outcome, RunRecord), Error> {
+) -> Result<RunRecord, Error> {
     let s3 = storage.s3()?;
     let remote = S3Lake::new(s3, bucket, prefix);
     let url = remote.url();
@@ -217,7 +219,7 @@ fn run_s3(
         let down = remote.sync_down(&mut committed, lake.root())?;
         let mut timings = serde_json::Map::new();
         timings.insert("sync".into(), json!(t.elapsed().as_secs_f64()));
-        let (outcome, record) = pipeline(cfg, opts, &lake, storage, run_id, Some(&url), timings)?;
+        let record = pipeline(cfg, opts, &lake, storage, run_id, Some(&url), timings)?;
         let t = Instant::now();
         let up = remote.publish(&committed, lake.root(), run_id, &|| lock.check())?;
         tracing::info!(
@@ -228,14 +230,15 @@ fn run_s3(
             lake = %url,
             "run: published"
         );
-        Ok::<_, Error>((outcome, record))
+        Ok::<_, Error>(record)
     });
     lock.release();
     result
 }
 
-/// ingest → stats → plan → report on `lake`, then the run record `_runs/<run_id>.json`.
-/// `shown_root` is how the lake is named in the record (its URL, for a mirror).
+/// The pipeline ([`crate::pipeline`]) on `lake` with the coverage guard, then retention, then
+/// the run record `_runs/<run_id>.json`. `shown_root` is how the lake is named in the record
+/// (its URL, for a mirror).
 fn pipeline(
     cfg: &Config,
     opts: &RunOptions,
@@ -244,98 +247,37 @@ fn pipeline(
     run_id: &str,
     shown_root: Option<&str>,
     mut timings: serde_json::Map<String, serde_json::Value>,
-) -> Result<(Outcome, RunRecord), Error> {
-    let t = Instant::now();
+) -> Result<RunRecord, Error> {
     let inventories = match &cfg.run.inventory {
         None => Vec::new(),
         Some(spec) => newest_manifest(storage, spec, opts.as_of)?
             .into_iter()
             .collect(),
     };
-    let req = IngestRequest {
-        logs: cfg
-            .run
-            .logs
-            .iter()
-            .map(|(f, p)| LogSpec {
-                format: *f,
-                path: p.clone(),
-            })
-            .collect(),
-        inventories,
-        registry_storage: cfg.run.registry_storage.clone(),
-        graph_date: Some(opts.as_of),
+    let req = crate::pipeline::Request {
+        name: "run",
+        ingest: IngestRequest {
+            logs: cfg
+                .run
+                .logs
+                .iter()
+                .map(|(f, p)| LogSpec {
+                    format: *f,
+                    path: p.clone(),
+                })
+                .collect(),
+            inventories,
+            registry_storage: cfg.run.registry_storage.clone(),
+            graph_date: Some(opts.as_of),
+        },
+        as_of: opts.as_of,
+        windows: cfg.run.windows.clone(),
+        guard: Some(crate::pipeline::Guard {
+            max_inventory_age_days: cfg.run.max_inventory_age_days,
+            allow_gaps: opts.allow_gaps,
+        }),
     };
-    let ingest = crate::ingest::ingest(lake, &req, cfg, storage)?;
-    timings.insert("ingest".into(), json!(t.elapsed().as_secs_f64()));
-    tracing::info!(
-        files = ingest.files_read,
-        skipped = ingest.files_skipped,
-        pulls = ingest.totals.pulls,
-        "run: ingested"
-    );
-
-    let t = Instant::now();
-    let stats = stage(
-        "stats",
-        "digest_stats",
-        || {
-            crate::stats::run_stats(
-                lake,
-                &crate::stats::StatsOptions {
-                    as_of: opts.as_of,
-                    windows: cfg.run.windows.clone(),
-                    include_scanners: false,
-                },
-            )
-        },
-        |s| format!("{} digests", s.counts.rows),
-    )?;
-    timings.insert("stats".into(), json!(t.elapsed().as_secs_f64()));
-
-    let longest = cfg.run.windows.iter().copied().max().unwrap_or(90);
-    let coverage = crate::stats::coverage::coverage(lake, opts.as_of, longest)?;
-    let hold = coverage.hold_reason(cfg.run.max_inventory_age_days);
-    if let Some(why) = &hold {
-        if opts.allow_gaps {
-            tracing::warn!(reason = %why, "coverage gaps ignored (--allow-gaps)");
-        } else {
-            tracing::error!(reason = %why, "coverage guard: the plan moves nothing to a cheaper class");
-        }
-    }
-    let t = Instant::now();
-    let plan = stage(
-        "plan",
-        "decisions and plan",
-        || {
-            crate::plan::run_plan(
-                lake,
-                opts.as_of,
-                cfg,
-                if opts.allow_gaps { None } else { hold.clone() },
-            )
-        },
-        |p| format!("{} of {} blobs move", p.totals.actions, p.totals.blobs),
-    )?;
-    timings.insert("plan".into(), json!(t.elapsed().as_secs_f64()));
-
-    let t = Instant::now();
-    let report = stage(
-        "report",
-        "dry-run cost report",
-        || {
-            crate::report::run_report(
-                lake,
-                &crate::report::ReportOptions {
-                    as_of: opts.as_of,
-                    out: None,
-                },
-                cfg,
-            )
-        },
-        |r| format!("written to {}", r.dir.display()),
-    )?;
-    timings.insert("report".into(), json!(t.elapsed().as_secs_f64()));
+    let out = crate::pipeline::run(lake, storage, cfg, &req, &mut timings)?;
 
     // Retention last: every stage of this run has read what it needs. Whole partitions older
     // than the configured ages go; the ledger stays, so inputs whose pulls were pruned are
@@ -354,26 +296,26 @@ fn pipeline(
         Some(p)
     };
 
-    let (outcome, label) = if hold.is_some() && !opts.allow_gaps {
-        (Outcome::ItemFailures, "held_down")
-    } else if !ingest.bad_files.is_empty() {
-        (Outcome::ItemFailures, "item_failures")
+    let outcome = if out.hold.is_some() && !opts.allow_gaps {
+        RunOutcome::HeldDown
+    } else if !out.ingest.bad_files.is_empty() {
+        RunOutcome::ItemFailures
     } else {
-        (Outcome::Success, "success")
+        RunOutcome::Success
     };
-    let report_dir = match (shown_root, report.dir.strip_prefix(lake.root())) {
+    let report_dir = match (shown_root, out.report.dir.strip_prefix(lake.root())) {
         (Some(root), Ok(rel)) => format!("{root}/{}", rel.display()),
-        _ => report.dir.display().to_string(),
+        _ => out.report.dir.display().to_string(),
     };
     let record = RunRecord {
         run_id: run_id.to_owned(),
         as_of: opts.as_of,
-        outcome: label.into(),
+        outcome,
         timings: serde_json::Value::Object(timings),
-        ingest,
-        stats_rows: stats.counts.rows,
-        coverage,
-        plan,
+        ingest: out.ingest,
+        stats_rows: out.stats.counts.rows,
+        coverage: out.coverage,
+        plan: out.plan,
         report: report_dir,
         pruned,
     };
@@ -384,5 +326,5 @@ fn pipeline(
         &serde_json::to_vec_pretty(&record).expect("run record serialises"),
     )
     .map_err(crate::lake::LakeError::from)?;
-    Ok((outcome, record))
+    Ok(record)
 }

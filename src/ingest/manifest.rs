@@ -44,18 +44,19 @@ impl Kind {
         }
     }
 
+    /// Every kind.
+    pub const ALL: [Kind; 6] = [
+        Kind::Image,
+        Kind::Index,
+        Kind::Schema1,
+        Kind::Artifact,
+        Kind::Unknown,
+        Kind::Invalid,
+    ];
+
     /// Parses [`Kind::as_str`].
     pub fn parse(s: &str) -> Option<Kind> {
-        [
-            Kind::Image,
-            Kind::Index,
-            Kind::Schema1,
-            Kind::Artifact,
-            Kind::Unknown,
-            Kind::Invalid,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -318,14 +319,7 @@ mod tests {
         );
         let p = parse(doc.as_bytes());
         assert_eq!((p.kind, p.refs[0].role), (Kind::Artifact, Role::Layer));
-        for k in [
-            Kind::Image,
-            Kind::Index,
-            Kind::Schema1,
-            Kind::Artifact,
-            Kind::Unknown,
-            Kind::Invalid,
-        ] {
+        for k in Kind::ALL {
             assert_eq!(Kind::parse(k.as_str()), Some(k));
         }
     }

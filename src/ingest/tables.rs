@@ -311,19 +311,19 @@ pub fn rejects_schema() -> SchemaRef {
 /// Renders client indices to their stored identity (keyed hash or raw).
 pub type ClientRender<'a> = &'a dyn Fn(&str) -> String;
 
+/// Every client of `agg` in its stored form, by index, each rendered once ([`NONE`] is past
+/// the end, so looking it up gives `None`).
+fn rendered_clients(agg: &Aggregates, client: ClientRender) -> Vec<Option<String>> {
+    (0..agg.clients.len() as u32)
+        .map(|i| agg.clients.get(i).map(client))
+        .collect()
+}
+
 /// Pull rows of one day, sorted, as a record batch.
 pub fn pulls_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordBatch {
-    let clients: Vec<Option<String>> = (0..agg.clients.len() as u32)
-        .map(|i| agg.clients.get(i).map(client))
-        .collect();
+    let clients = rendered_clients(agg, client);
+    let name = |i: u32| clients.get(i as usize).and_then(Option::as_deref);
     let mut rows: Vec<(&PullKey, &Agg)> = agg.pulls.iter().filter(|(k, _)| k.day == day).collect();
-    let name = |i: u32| {
-        if i == NONE {
-            None
-        } else {
-            clients[i as usize].as_deref()
-        }
-    };
     rows.sort_by(|a, b| {
         (
             a.0.digest,
@@ -377,16 +377,8 @@ pub fn pulls_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordBa
 
 /// Manifest-request rows of one day, sorted, as a record batch.
 pub fn manifests_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordBatch {
-    let clients: Vec<Option<String>> = (0..agg.clients.len() as u32)
-        .map(|i| agg.clients.get(i).map(client))
-        .collect();
-    let name = |i: u32| {
-        if i == NONE {
-            None
-        } else {
-            clients[i as usize].as_deref()
-        }
-    };
+    let clients = rendered_clients(agg, client);
+    let name = |i: u32| clients.get(i as usize).and_then(Option::as_deref);
     let mut rows: Vec<(&ManifestKey, &Agg)> =
         agg.manifests.iter().filter(|(k, _)| k.day == day).collect();
     let sort_key = |k: &ManifestKey| {

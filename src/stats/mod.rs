@@ -507,32 +507,6 @@ pub fn counts(file: &Path) -> PolarsResult<StatsCounts> {
     })
 }
 
-/// Prints the stats summary on stdout.
-pub fn print_summary(s: &StatsResult) {
-    let c = s.counts;
-    let n = c.rows;
-    let absent = n - c.in_inventory;
-    let pulled90 = c.pulled_90d;
-    outln!(
-        "digest_stats: {} ({} rows, inventory snapshot {})",
-        s.path.display(),
-        n,
-        s.snapshot
-    );
-    outln!("pulled in 90 days: {pulled90}; never pulled in 90 days: {}; absent from inventory: {absent}", n - pulled90);
-    match &s.graph_snapshot {
-        Some(g) => {
-            let (tagged, unreferenced) = (c.referenced_by_tag, c.unreferenced);
-            outln!("image graph snapshot {g}: reachable from a tag: {tagged}; referenced by no manifest: {unreferenced}");
-        }
-        None => outln!(
-            "no image graph on or before as-of: referenced_by_tag is unknown (ingest with --registry-storage)"
-        ),
-    }
-    outln!("\nby storage class:\n{}", render_table(&s.by_class));
-    outln!("top digests by pulls_30d:\n{}", render_table(&s.top));
-}
-
 /// Renders a small frame as an aligned text table (no dependency on polars' `fmt`).
 pub fn render_table(df: &DataFrame) -> String {
     let cols = df.columns();

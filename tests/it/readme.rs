@@ -124,3 +124,29 @@ fn readme_first_command_runs_from_the_repository_root() {
         .flatten()
         .any(|d| d.path().join("report.html").is_file()));
 }
+
+/// The README's `blobtier init` then `blobtier config check`, as a newcomer types them: in an
+/// empty directory, with the default (relative) output path `blobtier.toml`, whose parent is
+/// the empty path. `init` used to write the file and then exit 2 with ``failed to sync
+/// directory ` ` ``.
+// See: issue 18.
+#[test]
+fn init_in_an_empty_directory_with_a_relative_path_then_config_check() {
+    use crate::support::cli::{blobtier, run};
+    let t = tempfile::tempdir().unwrap();
+    run(blobtier().arg("init").current_dir(t.path())).assert_success();
+    let written = std::fs::read_to_string(t.path().join("blobtier.toml")).unwrap();
+    assert!(written.contains("[run]"), "{written}");
+    run(blobtier()
+        .args(["init", "--setup", "registry-json", "--out", "other.toml"])
+        .current_dir(t.path()))
+    .assert_success();
+    assert!(t.path().join("other.toml").is_file());
+    let check = run(blobtier().args(["config", "check"]).current_dir(t.path()));
+    check.assert_success();
+    let resolved: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
+    assert!(resolved["run"].is_object(), "{}", check.stdout);
+    // Never overwritten.
+    let again = run(blobtier().arg("init").current_dir(t.path()));
+    assert_eq!(again.code(), 2, "{again}");
+}

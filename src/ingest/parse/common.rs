@@ -1,6 +1,7 @@
 //! Pieces shared by the line parsers: a field tokenizer for space-separated logs with
 //! `[...]` and `"..."` fields, number and timestamp parsing without allocation, the
-//! registry API path matcher and borrowed JSON string/number helpers for serde.
+//! registry API path matcher, the event of a registry API request ([`v2_get`]) and borrowed
+//! JSON string/number helpers for serde.
 //!
 //! Everything here works on bytes and never panics on arbitrary input; nothing allocates
 //! except [`unescape`] (only called when a field contains a backslash) and percent-decoding
@@ -12,7 +13,9 @@ use std::fmt;
 use memchr::{memchr, memchr2};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
-use crate::ingest::event::{Reject, TimestampUs, MAX_LINE};
+use crate::ingest::event::{
+    BlobPull, Event, LineOutcome, ManifestRequest, Reject, TimestampUs, MAX_LINE,
+};
 use crate::model::Digest;
 
 /// Checks the line length and trims trailing whitespace (`\r`, `\n`, spaces, tabs): the
@@ -560,6 +563,56 @@ pub fn match_v2_target(uri: Cow<'_, [u8]>) -> Result<Target<'_>, Reject> {
     }
 }
 
+/// What a registry access line (`GET` of `uri`, answered `status`) is, pushing its event: a
+/// blob answered 200, 206 or 307 is a pull (a 307 redirects to storage, so 0 bytes are
+/// counted, else `bytes`), a manifest answered 200 is a manifest request. A malformed digest
+/// only rejects a line that would count.
+pub fn v2_get<'a>(
+    uri: Cow<'a, [u8]>,
+    status: i64,
+    ts: TimestampUs,
+    client: Option<Cow<'a, str>>,
+    ua: Option<Cow<'a, str>>,
+    bytes: Option<i64>,
+    out: &mut Vec<Event<'a>>,
+) -> Result<LineOutcome, Reject> {
+    let pull_status = matches!(status, 200 | 206 | 307);
+    let target = match match_v2_target(uri) {
+        Ok(target) => target,
+        Err(_) if !pull_status => return Ok(LineOutcome::Ignored("status")),
+        Err(r) => return Err(r),
+    };
+    match target {
+        Target::Blob { .. } | Target::Manifest { .. } if !pull_status => {
+            Ok(LineOutcome::Ignored("status"))
+        }
+        Target::Blob { repo, digest } => {
+            out.push(Event::Pull(BlobPull {
+                ts,
+                digest,
+                client,
+                repo: Some(repo),
+                ua,
+                bytes: if status == 307 { Some(0) } else { bytes },
+            }));
+            Ok(LineOutcome::Used)
+        }
+        Target::Manifest { .. } if status != 200 => Ok(LineOutcome::Ignored("status")),
+        Target::Manifest { repo, reference } => {
+            out.push(Event::Manifest(ManifestRequest {
+                ts,
+                repo,
+                reference,
+                client,
+                ua,
+            }));
+            Ok(LineOutcome::Used)
+        }
+        Target::Upload => Ok(LineOutcome::Ignored("upload")),
+        Target::Other => Ok(LineOutcome::Ignored("not_blob")),
+    }
+}
+
 /// A JSON string that borrows from the input when it has no escapes (serde's own
 /// `Cow<str>` impl always allocates when wrapped in an `Option`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -592,6 +645,11 @@ impl JStr<'_> {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A JSON string field that says something: `None` when absent, empty or `-`.
+pub fn present(s: Option<JStr<'_>>) -> Option<Cow<'_, str>> {
+    s.map(|s| s.0).filter(|s| !s.is_empty() && s != "-")
 }
 
 /// A JSON integer, also accepted as a numeric string (`200` or `"200"`).

@@ -17,6 +17,8 @@ pub mod notifications;
 pub mod registry_combined;
 pub mod registry_json;
 pub mod s3_access;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use crate::ingest::event::ParseFn;
 use crate::model::LogFormat;

@@ -13,12 +13,12 @@
 //! tell whether bytes were transferred. A used event with a bad digest rejects the whole
 //! line, and no events of that line are emitted.
 
-use std::borrow::Cow;
-
 use serde::Deserialize;
 
 use crate::ingest::event::{BlobPull, Event, LineOutcome, ManifestRequest, ParseOptions, Reject};
-use crate::ingest::parse::common::{is_manifest_media_type, parse_rfc3339, prepare, JNum, JStr};
+use crate::ingest::parse::common::{
+    is_manifest_media_type, parse_rfc3339, prepare, present, JNum, JStr,
+};
 use crate::model::Digest;
 
 #[derive(Deserialize)]
@@ -63,10 +63,6 @@ struct NRequest<'a> {
     method: Option<JStr<'a>>,
     #[serde(borrow)]
     useragent: Option<JStr<'a>>,
-}
-
-fn present(s: Option<JStr<'_>>) -> Option<Cow<'_, str>> {
-    s.map(|s| s.0).filter(|s| !s.is_empty() && s != "-")
 }
 
 /// Parses one envelope line.
@@ -249,7 +245,9 @@ impl<'a> Iterator for Envelopes<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::parse::testing::{self, d, lines, mutate, Parsed};
     use proptest::prelude::*;
+    use std::borrow::Cow;
 
     const SAMPLES: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -280,14 +278,8 @@ mod tests {
         line
     }
 
-    fn one(line: &str) -> (Result<LineOutcome, Reject>, Vec<Event<'_>>) {
-        let mut out = Vec::new();
-        let r = parse(line.as_bytes(), &ParseOptions::default(), &mut out);
-        (r, out)
-    }
-
-    fn d(hex: &str) -> Digest {
-        Digest::from_hex(hex.as_bytes()).unwrap()
+    fn one(line: &str) -> Parsed<'_> {
+        testing::one(parse, line.as_bytes())
     }
 
     #[test]
@@ -585,16 +577,8 @@ mod tests {
             edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), any::<bool>()), 1..8),
         ) {
             let text = std::fs::read(WRITTEN).unwrap();
-            let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
-            let mut line = lines[pick.index(lines.len())].to_vec();
-            for (at, byte, insert) in edits {
-                let i = at.index(line.len() + 1);
-                if insert || line.is_empty() {
-                    line.insert(i, byte);
-                } else {
-                    line.remove(i.min(line.len() - 1));
-                }
-            }
+            let lines = lines(&text);
+            let line = mutate(lines[pick.index(lines.len())], edits);
             let mut out = Vec::new();
             if parse(&line, &ParseOptions::default(), &mut out).is_err() {
                 prop_assert!(out.is_empty());

@@ -17,10 +17,10 @@ use std::borrow::Cow;
 
 use memchr::{memchr, memrchr};
 
-use crate::ingest::event::{BlobPull, Event, LineOutcome, ManifestRequest, ParseOptions, Reject};
+use crate::ingest::event::{Event, LineOutcome, ParseOptions, Reject};
 use crate::ingest::parse::common::{
-    field_bytes, lossy_cow, match_v2_target, parse_bytes_field, parse_clf_time, parse_status,
-    prepare, Field, Fields, Target,
+    field_bytes, lossy_cow, parse_bytes_field, parse_clf_time, parse_status, prepare, v2_get,
+    Field, Fields,
 };
 
 /// Parses one access line.
@@ -64,7 +64,6 @@ pub fn parse<'a>(
     if method != b"GET" {
         return Ok(LineOutcome::Ignored("not_get"));
     }
-    let pull_status = matches!(status, 200 | 206 | 307);
     let uri = match request {
         Cow::Borrowed(r) => Cow::Borrowed(&r[uri.0..uri.1]),
         Cow::Owned(ref r) => Cow::Owned(r[uri.0..uri.1].to_vec()),
@@ -79,43 +78,7 @@ pub fn parse<'a>(
         b"" | b"-" => None,
         _ => Some(lossy_cow(field_bytes(&f))),
     });
-    let target = match match_v2_target(uri) {
-        Ok(target) => target,
-        // A malformed digest only matters on a line that would count.
-        Err(_) if !pull_status => return Ok(LineOutcome::Ignored("status")),
-        Err(r) => return Err(r),
-    };
-    match target {
-        Target::Blob { .. } | Target::Manifest { .. } if !pull_status => {
-            Ok(LineOutcome::Ignored("status"))
-        }
-        Target::Blob { repo, digest } => {
-            out.push(Event::Pull(BlobPull {
-                ts,
-                digest,
-                client,
-                repo: Some(repo),
-                ua,
-                bytes: Some(if status == 307 { 0 } else { bytes }),
-            }));
-            Ok(LineOutcome::Used)
-        }
-        Target::Manifest { repo, reference } => {
-            if status != 200 {
-                return Ok(LineOutcome::Ignored("status"));
-            }
-            out.push(Event::Manifest(ManifestRequest {
-                ts,
-                repo,
-                reference,
-                client,
-                ua,
-            }));
-            Ok(LineOutcome::Used)
-        }
-        Target::Upload => Ok(LineOutcome::Ignored("upload")),
-        Target::Other => Ok(LineOutcome::Ignored("not_blob")),
-    }
+    v2_get(uri, i64::from(status), ts, client, ua, Some(bytes), out)
 }
 
 /// `METHOD URI PROTO` → the method and the byte range of the URI. The URI is what lies
@@ -132,6 +95,8 @@ fn split_request(r: &[u8]) -> Option<(&[u8], (usize, usize))> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::event::{BlobPull, ManifestRequest};
+    use crate::ingest::parse::testing::{self, d, lines, mutate, Parsed};
     use crate::model::Digest;
     use proptest::prelude::*;
 
@@ -140,25 +105,12 @@ mod tests {
         "/tests/fixtures/written/registry-combined.log"
     );
 
-    fn parse_all(text: &[u8]) -> Vec<(Result<LineOutcome, Reject>, Vec<Event<'_>>)> {
-        text.split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                let mut out = Vec::new();
-                let r = parse(l, &ParseOptions::default(), &mut out);
-                (r, out)
-            })
-            .collect()
+    fn parse_all(text: &[u8]) -> Vec<Parsed<'_>> {
+        testing::parse_all(parse, text)
     }
 
-    fn one(line: &str) -> (Result<LineOutcome, Reject>, Vec<Event<'_>>) {
-        let mut out = Vec::new();
-        let r = parse(line.as_bytes(), &ParseOptions::default(), &mut out);
-        (r, out)
-    }
-
-    fn d(hex: &str) -> Digest {
-        Digest::from_hex(hex.as_bytes()).unwrap()
+    fn one(line: &str) -> Parsed<'_> {
+        testing::one(parse, line.as_bytes())
     }
 
     #[test]
@@ -383,16 +335,8 @@ mod tests {
             edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), any::<bool>()), 1..8),
         ) {
             let text = std::fs::read(WRITTEN).unwrap();
-            let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
-            let mut line = lines[pick.index(lines.len())].to_vec();
-            for (at, byte, insert) in edits {
-                let i = at.index(line.len() + 1);
-                if insert || line.is_empty() {
-                    line.insert(i, byte);
-                } else {
-                    line.remove(i.min(line.len() - 1));
-                }
-            }
+            let lines = lines(&text);
+            let line = mutate(lines[pick.index(lines.len())], edits);
             let _ = parse(&line, &ParseOptions::default(), &mut Vec::new());
         }
 

@@ -15,8 +15,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::ingest::event::{BlobPull, Event, LineOutcome, ManifestRequest, ParseOptions, Reject};
-use crate::ingest::parse::common::{match_v2_target, parse_rfc3339, prepare, JNum, JStr, Target};
+use crate::ingest::event::{Event, LineOutcome, ParseOptions, Reject};
+use crate::ingest::parse::common::{parse_rfc3339, prepare, present, v2_get, JNum, JStr};
 
 /// The keys we use; unknown keys are skipped.
 #[derive(Deserialize)]
@@ -37,10 +37,6 @@ struct Line<'a> {
     status: Option<JNum>,
     #[serde(rename = "http.response.written")]
     written: Option<JNum>,
-}
-
-fn present(s: Option<JStr<'_>>) -> Option<Cow<'_, str>> {
-    s.map(|s| s.0).filter(|s| !s.is_empty() && s != "-")
 }
 
 /// Parses one JSON log line.
@@ -68,59 +64,19 @@ pub fn parse<'a>(
     if method.as_str() != "GET" {
         return Ok(LineOutcome::Ignored("not_get"));
     }
-    let pull_status = matches!(status, 200 | 206 | 307);
     let uri = match uri.0 {
         Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
         Cow::Owned(s) => Cow::Owned(s.into_bytes()),
     };
-    let client = present(l.remote_addr);
-    let ua = present(l.user_agent);
-    let target = match match_v2_target(uri) {
-        Ok(target) => target,
-        // A malformed digest only matters on a line that would count.
-        Err(_) if !pull_status => return Ok(LineOutcome::Ignored("status")),
-        Err(r) => return Err(r),
-    };
-    match target {
-        Target::Blob { .. } | Target::Manifest { .. } if !pull_status => {
-            Ok(LineOutcome::Ignored("status"))
-        }
-        Target::Blob { repo, digest } => {
-            out.push(Event::Pull(BlobPull {
-                ts,
-                digest,
-                client,
-                repo: Some(repo),
-                ua,
-                bytes: if status == 307 {
-                    Some(0)
-                } else {
-                    l.written.map(|w| w.0)
-                },
-            }));
-            Ok(LineOutcome::Used)
-        }
-        Target::Manifest { repo, reference } => {
-            if status != 200 {
-                return Ok(LineOutcome::Ignored("status"));
-            }
-            out.push(Event::Manifest(ManifestRequest {
-                ts,
-                repo,
-                reference,
-                client,
-                ua,
-            }));
-            Ok(LineOutcome::Used)
-        }
-        Target::Upload => Ok(LineOutcome::Ignored("upload")),
-        Target::Other => Ok(LineOutcome::Ignored("not_blob")),
-    }
+    let (client, ua) = (present(l.remote_addr), present(l.user_agent));
+    v2_get(uri, status, ts, client, ua, l.written.map(|w| w.0), out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::event::{BlobPull, ManifestRequest};
+    use crate::ingest::parse::testing::{self, d, lines, mutate, Parsed};
     use crate::model::Digest;
     use proptest::prelude::*;
 
@@ -133,25 +89,12 @@ mod tests {
         "/tests/fixtures/samples/registry-logs/ibm-registry-trace-record.txt"
     );
 
-    fn parse_all(text: &[u8]) -> Vec<(Result<LineOutcome, Reject>, Vec<Event<'_>>)> {
-        text.split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                let mut out = Vec::new();
-                let r = parse(l, &ParseOptions::default(), &mut out);
-                (r, out)
-            })
-            .collect()
+    fn parse_all(text: &[u8]) -> Vec<Parsed<'_>> {
+        testing::parse_all(parse, text)
     }
 
-    fn one(line: &str) -> (Result<LineOutcome, Reject>, Vec<Event<'_>>) {
-        let mut out = Vec::new();
-        let r = parse(line.as_bytes(), &ParseOptions::default(), &mut out);
-        (r, out)
-    }
-
-    fn d(hex: &str) -> Digest {
-        Digest::from_hex(hex.as_bytes()).unwrap()
+    fn one(line: &str) -> Parsed<'_> {
+        testing::one(parse, line.as_bytes())
     }
 
     #[test]
@@ -339,16 +282,8 @@ mod tests {
             edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), any::<bool>()), 1..8),
         ) {
             let text = std::fs::read(WRITTEN).unwrap();
-            let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
-            let mut line = lines[pick.index(lines.len())].to_vec();
-            for (at, byte, insert) in edits {
-                let i = at.index(line.len() + 1);
-                if insert || line.is_empty() {
-                    line.insert(i, byte);
-                } else {
-                    line.remove(i.min(line.len() - 1));
-                }
-            }
+            let lines = lines(&text);
+            let line = mutate(lines[pick.index(lines.len())], edits);
             let _ = parse(&line, &ParseOptions::default(), &mut Vec::new());
         }
 

@@ -104,6 +104,7 @@ pub fn parse<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::parse::testing::{lines, mutate};
     use crate::model::{Digest, Layout};
     use proptest::prelude::*;
 
@@ -437,18 +438,12 @@ mod tests {
     }
 
     fn valid_lines() -> Vec<Vec<u8>> {
-        let mut v: Vec<Vec<u8>> = read(WRITTEN)
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(<[u8]>::to_vec)
-            .collect();
-        v.extend(
-            read(&format!("{SAMPLES}aws-docs-examples.log"))
-                .split(|&b| b == b'\n')
-                .filter(|l| !l.is_empty())
-                .map(<[u8]>::to_vec),
+        let (written, docs) = (
+            read(WRITTEN),
+            read(&format!("{SAMPLES}aws-docs-examples.log")),
         );
-        v
+        let all = lines(&written).into_iter().chain(lines(&docs));
+        all.map(<[u8]>::to_vec).collect()
     }
 
     proptest! {
@@ -465,15 +460,7 @@ mod tests {
             edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), any::<bool>()), 1..8),
         ) {
             let lines = valid_lines();
-            let mut line = lines[pick.index(lines.len())].clone();
-            for (at, byte, insert) in edits {
-                let i = at.index(line.len() + 1);
-                if insert || line.is_empty() {
-                    line.insert(i, byte);
-                } else {
-                    line.remove(i.min(line.len() - 1));
-                }
-            }
+            let line = mutate(&lines[pick.index(lines.len())], edits);
             let opts = ParseOptions { s3_include_auth_header: true, ..ParseOptions::default() };
             let _ = parse(&line, &opts, &mut Vec::new());
         }

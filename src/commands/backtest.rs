@@ -1,0 +1,21 @@
+//! `blobtier backtest`: replays real pulls against the plan the policy would have made.
+
+use std::path::Path;
+
+use crate::cli::BacktestArgs;
+use crate::lake::Lake;
+use crate::report::backtest::BacktestOptions;
+use crate::{Error, Outcome};
+
+/// Runs the backtest ending `--as-of` and prints its result.
+pub fn backtest(config: Option<&Path>, a: BacktestArgs) -> Result<Outcome, Error> {
+    let cfg = super::load_config(config, Default::default())?;
+    let lake = Lake::open(&a.lake).map_err(crate::report::Error::from)?;
+    let opts = BacktestOptions {
+        as_of: a.as_of,
+        horizon_days: a.horizon_days,
+    };
+    let bt = crate::report::backtest::run_backtest(&lake, &opts, &cfg)?;
+    super::print_json(&bt);
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,341 @@
+//! Writes one ingest run's outputs into the lake's staging area and publishes them with the
+//! ledger entry as the commit point ([`crate::lake::Staging`]): `pulls` and `manifest_pulls`
+//! per day, one `inventory` part per snapshot (its data files read here, sorted by digest),
+//! the image graph, `_rejects`, then `_ledger/<run id>.json`.
+//!
+//! Invariant: nothing is visible in the lake before the commit; an error leaves it unchanged.
+//! Every output is listed in the ledger entry and in the metrics.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use serde_json::json;
+
+use crate::config::{ClientIdentity, Config};
+use crate::ingest::inventory::{self, Manifest};
+use crate::ingest::read::LogsRead;
+use crate::ingest::tables::{self, day_string, Aggregates, RejectRow};
+use crate::ingest::{graph, render_client, IngestMetrics, InputSummary, Result};
+use crate::io::write_parquet;
+use crate::lake::{Lake, Staging};
+use crate::progress::Progress;
+use crate::storage::Storage;
+
+/// Everything a run found new, to be written and committed.
+pub(super) struct Work<'a> {
+    /// The lake (its writer lock held by the caller).
+    pub lake: &'a Lake,
+    /// Input access.
+    pub storage: &'a Storage,
+    /// Config.
+    pub cfg: &'a Config,
+    /// When the run started.
+    pub started: chrono::DateTime<chrono::Utc>,
+    /// How clients are stored (`None` when no logs were requested).
+    pub identity: Option<&'a ClientIdentity>,
+    /// The new inventory snapshots (`bucket@date`, manifest).
+    pub inventories: Vec<(String, Manifest)>,
+    /// The registry's storage, to build the image graph from.
+    pub graph_root: Option<&'a graph::Root>,
+    /// The graph's snapshot date when its keys come from a walk or a listing.
+    pub graph_date: chrono::NaiveDate,
+    /// Progress.
+    pub progress: &'a Progress,
+}
+
+/// An inventory part staged by this run: source bucket, snapshot date, staged file.
+type StagedInventory = (String, String, PathBuf);
+
+/// Stages every output of `w` and `logs`, then commits them with the ledger entry.
+pub(super) fn stage_and_commit(
+    w: &Work<'_>,
+    logs: LogsRead,
+    metrics: &mut IngestMetrics,
+) -> Result<()> {
+    let run_id = super::new_run_id();
+    let mut staging = w.lake.stage(&run_id)?;
+    let part = format!("part-{run_id}.parquet");
+    let LogsRead {
+        agg,
+        mut rejects,
+        ledger_inputs,
+    } = logs;
+    if let Some(identity) = w.identity {
+        write_pulls(&mut staging, &agg, identity, &part, &mut metrics.outputs)?;
+    }
+    let mut inv_entries = Vec::new();
+    let mut staged_inventories: Vec<StagedInventory> = Vec::new();
+    for (key, m) in &w.inventories {
+        let (entry, staged) =
+            write_inventory(&mut staging, w, &run_id, key, m, &mut rejects, metrics)?;
+        inv_entries.push(entry);
+        staged_inventories.push(staged);
+    }
+    let mut graph_parts = Vec::new();
+    if let Some(root) = w.graph_root {
+        graph_parts = write_graph(&mut staging, w, root, &staged_inventories, &part, metrics)?;
+    }
+    if !rejects.is_empty() {
+        let rel = format!("_rejects/date={}/{part}", w.started.format("%Y-%m-%d"));
+        let batch = tables::rejects_batch(&rejects, &run_id);
+        write_table(
+            &mut staging,
+            rel,
+            tables::rejects_schema(),
+            &batch,
+            &mut metrics.outputs,
+        )?;
+    }
+    metrics.run_id = Some(run_id.clone());
+    let ledger = json!({
+        "v": 1,
+        "run_id": run_id,
+        "blobtier_version": env!("CARGO_PKG_VERSION"),
+        "started_at": w.started.to_rfc3339(),
+        "finished_at": chrono::Utc::now().to_rfc3339(),
+        "inputs": ledger_inputs,
+        "inventories": inv_entries,
+        "outputs": metrics.outputs,
+        "totals": metrics.totals,
+        "bad_files": metrics.bad_files,
+        "graph": metrics.graph,
+    });
+    crate::crashpoint::pause("ingest:staged");
+    staging.commit(&ledger)?;
+    graph::prune_superseded(w.lake, &graph_parts);
+    Ok(())
+}
+
+/// Writes one batch as the staged file `rel` and lists it in `outputs`.
+fn write_table(
+    staging: &mut Staging,
+    rel: String,
+    schema: SchemaRef,
+    batch: &RecordBatch,
+    outputs: &mut Vec<String>,
+) -> Result<()> {
+    write_parquet(&staging.path_for(&rel), schema, std::slice::from_ref(batch))?;
+    outputs.push(rel);
+    Ok(())
+}
+
+/// `pulls` and `manifest_pulls`, one file per day that has rows.
+fn write_pulls(
+    staging: &mut Staging,
+    agg: &Aggregates,
+    identity: &ClientIdentity,
+    part: &str,
+    outputs: &mut Vec<String>,
+) -> Result<()> {
+    let render = |a: &str| render_client(identity, a);
+    for day in agg.days() {
+        let d = day_string(day);
+        if agg.pulls.keys().any(|k| k.day == day) {
+            let rel = format!("pulls/date={d}/{part}");
+            let batch = tables::pulls_batch(agg, day, &render);
+            write_table(staging, rel, tables::pulls_schema(), &batch, outputs)?;
+        }
+        if agg.manifests.keys().any(|k| k.day == day) {
+            let rel = format!("manifest_pulls/date={d}/{part}");
+            let batch = tables::manifests_batch(agg, day, &render);
+            write_table(staging, rel, tables::manifest_schema(), &batch, outputs)?;
+        }
+    }
+    Ok(())
+}
+
+/// One inventory snapshot: reads its data files, writes them as one part sorted by digest
+/// (then bucket, key, version) so that digest-range readers (stats) skip the row groups
+/// outside their range. Returns its ledger record and where it is staged.
+fn write_inventory(
+    staging: &mut Staging,
+    w: &Work<'_>,
+    run_id: &str,
+    key: &str,
+    m: &Manifest,
+    rejects: &mut BTreeMap<String, Vec<RejectRow>>,
+    metrics: &mut IngestMetrics,
+) -> Result<(serde_json::Value, StagedInventory)> {
+    let rel = format!(
+        "inventory/snapshot={}/part-{run_id}-{}.parquet",
+        m.snapshot_date(),
+        sanitize(&m.source_bucket)
+    );
+    let staged = (
+        m.source_bucket.clone(),
+        m.snapshot_date(),
+        staging.staged_path(&rel),
+    );
+    let mut batches = Vec::new();
+    let mut files = Vec::new();
+    let (mut rows, mut blobs) = (0, 0);
+    w.progress.inc_total(m.files.len() as u64);
+    for (i, (location, file_key, md5, _)) in m.files.iter().enumerate() {
+        let df = inventory::read_data_file(w.storage, m, i, &w.cfg.ingest.layout)?;
+        w.progress.inc(1);
+        rows += df.rows;
+        blobs += df.blobs;
+        files.push(
+            json!({"key": file_key, "md5": md5, "rows": df.rows, "rejects": df.rejects.len()}),
+        );
+        if !df.rejects.is_empty() {
+            rejects
+                .entry(location.to_string())
+                .or_default()
+                .extend(df.rejects);
+        }
+        batches.push(df.batch);
+    }
+    let sorted =
+        inventory::sort_by_digest(&batches).map_err(|source| crate::io::WriteError::Arrow {
+            path: staging.staged_path(&rel),
+            source,
+        })?;
+    write_table(
+        staging,
+        rel,
+        inventory::inventory_schema(),
+        &sorted,
+        &mut metrics.outputs,
+    )?;
+    metrics.inventory_rows += rows;
+    metrics.inventory_blobs += blobs;
+    metrics.inventory_snapshots.push(key.to_owned());
+    metrics.inputs.push(InputSummary {
+        location: m.location.to_string(),
+        format: "inventory".into(),
+        status: "ingested".into(),
+        counts: None,
+    });
+    let entry = json!({
+        "kind": "inventory",
+        "location": m.location.to_string(),
+        "manifest_md5": m.md5,
+        "source_bucket": m.source_bucket,
+        "snapshot": m.snapshot_date(),
+        "created_ms": m.created_ms,
+        "file_format": m.format,
+        "files": files,
+        "rows": rows,
+        "blobs": blobs,
+    });
+    Ok((entry, staged))
+}
+
+/// Builds the image graph and stages its tables; returns the `blob_refs`, `manifest_refs` and
+/// `tags` parts it wrote (older snapshots of them are pruned after the commit).
+fn write_graph(
+    staging: &mut Staging,
+    w: &Work<'_>,
+    root: &graph::Root,
+    staged_inventories: &[StagedInventory],
+    part: &str,
+    metrics: &mut IngestMetrics,
+) -> Result<Vec<String>> {
+    w.progress.set_message("image graph");
+    let keys = match root {
+        graph::Root::Local(_) => graph::KeySource::Walk,
+        graph::Root::S3 { bucket, .. } => {
+            inventory_for(w.lake, bucket, staged_inventories).unwrap_or(graph::KeySource::Listing)
+        }
+    };
+    let built = graph::build(graph::Input {
+        root,
+        keys,
+        lake: w.lake,
+        storage: w.storage,
+        today: w.graph_date,
+    })?;
+    tracing::info!(
+        manifests = built.metrics.manifests,
+        fetched = built.metrics.manifests_fetched,
+        blobs = built.metrics.blobs,
+        unreferenced = built.metrics.blobs_unreferenced,
+        "built the image graph"
+    );
+    let mut parts = Vec::new();
+    for (table, schema, batch) in [
+        ("blob_refs", graph::blob_refs_schema(), &built.blob_refs),
+        (
+            "manifest_refs",
+            graph::manifest_refs_schema(),
+            &built.manifest_refs,
+        ),
+        ("tags", graph::tags_schema(), &built.tags),
+    ] {
+        let rel = format!("{table}/snapshot={}/{part}", built.snapshot);
+        write_table(staging, rel.clone(), schema, batch, &mut metrics.outputs)?;
+        parts.push(rel);
+    }
+    if let Some(batch) = &built.new_manifests {
+        let rel = format!("manifests/{part}");
+        write_table(
+            staging,
+            rel,
+            graph::manifests_schema(),
+            batch,
+            &mut metrics.outputs,
+        )?;
+    }
+    metrics.graph = Some(built.metrics);
+    Ok(parts)
+}
+/// The inventory snapshot to take the registry's keys from: one of `bucket` staged by this run,
+/// else the newest in the lake (its part files for `bucket`).
+fn inventory_for(
+    lake: &Lake,
+    bucket: &str,
+    staged: &[(String, String, std::path::PathBuf)],
+) -> Option<graph::KeySource> {
+    if let Some((_, date, path)) = staged
+        .iter()
+        .filter(|(b, _, _)| b == bucket)
+        .max_by(|a, b| a.1.cmp(&b.1))
+    {
+        return Some(graph::KeySource::Inventory(
+            date.clone(),
+            vec![path.clone()],
+        ));
+    }
+    let suffix = format!("-{}.parquet", sanitize(bucket));
+    let mut snapshots: Vec<(String, Vec<std::path::PathBuf>)> =
+        std::fs::read_dir(lake.root().join("inventory"))
+            .ok()?
+            .flatten()
+            .filter_map(|e| {
+                let date = e
+                    .file_name()
+                    .to_string_lossy()
+                    .strip_prefix("snapshot=")?
+                    .to_owned();
+                let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(e.path())
+                    .ok()?
+                    .flatten()
+                    .map(|f| f.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().ends_with(&suffix))
+                    })
+                    .collect();
+                files.sort();
+                (!files.is_empty()).then_some((date, files))
+            })
+            .collect();
+    snapshots.sort();
+    let (date, files) = snapshots.pop()?;
+    Some(graph::KeySource::Inventory(date, files))
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

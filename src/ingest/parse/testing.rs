@@ -1,0 +1,51 @@
+//! Test helpers shared by the parsers' unit tests: run a parser over lines, decode a digest,
+//! and mutate a valid line for the never-panic properties.
+
+use proptest::sample::Index;
+
+use crate::ingest::event::{Event, LineOutcome, ParseFn, ParseOptions, Reject};
+use crate::model::Digest;
+
+/// One parse: its outcome and the events it pushed.
+pub type Parsed<'a> = (Result<LineOutcome, Reject>, Vec<Event<'a>>);
+
+/// The non-empty lines of `text`.
+pub fn lines(text: &[u8]) -> Vec<&[u8]> {
+    text.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// `parse` with the default options over one line.
+pub fn one<'a>(parse: ParseFn, line: &'a [u8]) -> Parsed<'a> {
+    let mut out = Vec::new();
+    let r = parse(line, &ParseOptions::default(), &mut out);
+    (r, out)
+}
+
+/// `parse` with the default options over every non-empty line of `text`.
+pub fn parse_all(parse: ParseFn, text: &[u8]) -> Vec<Parsed<'_>> {
+    lines(text).into_iter().map(|l| one(parse, l)).collect()
+}
+
+/// A digest from 64 hex characters.
+pub fn d(hex: &str) -> Digest {
+    Digest::from_hex(hex.as_bytes()).unwrap()
+}
+
+/// Up to a few byte edits: (where, byte, insert rather than remove).
+pub type Edits = Vec<(Index, u8, bool)>;
+
+/// `line` with `edits` applied in order.
+pub fn mutate(line: &[u8], edits: Edits) -> Vec<u8> {
+    let mut line = line.to_vec();
+    for (at, byte, insert) in edits {
+        let i = at.index(line.len() + 1);
+        if insert || line.is_empty() {
+            line.insert(i, byte);
+        } else {
+            line.remove(i.min(line.len() - 1));
+        }
+    }
+    line
+}

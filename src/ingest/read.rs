@@ -1,0 +1,131 @@
+//! Reads and parses the new log inputs ([`super::logs::read_log`]) into one set of aggregates,
+//! the quarantined lines per input and the ledger records of the inputs read.
+//!
+//! Invariants: an input whose content is already in the ledger (same location, or the same
+//! content anywhere, this run included) is skipped, never counted twice; an input whose content
+//! changed since it was ingested is an error naming it. Writes nothing.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::json;
+
+use crate::config::Config;
+use crate::ingest::inputs::LedgerIndex;
+use crate::ingest::logs::{self, Counts};
+use crate::ingest::tables::{day_string, Aggregates, RejectRow};
+use crate::ingest::{BadFile, Error, IngestMetrics, InputSummary, Result};
+use crate::model::LogFormat;
+use crate::progress::Progress;
+use crate::storage::{Listed, Storage};
+
+/// What the new log inputs gave.
+#[derive(Debug, Default)]
+pub(super) struct LogsRead {
+    /// Their aggregates, merged.
+    pub agg: Aggregates,
+    /// Quarantined lines, by input.
+    pub rejects: BTreeMap<String, Vec<RejectRow>>,
+    /// One ledger record per input read.
+    pub ledger_inputs: Vec<serde_json::Value>,
+}
+
+/// Reads every listed input that is new, counting each in `metrics` (read, skipped, over the
+/// reject threshold).
+pub(super) fn read_logs(
+    listed: &[(LogFormat, Listed)],
+    idx: &LedgerIndex,
+    storage: &Storage,
+    cfg: &Config,
+    progress: &Progress,
+    metrics: &mut IngestMetrics,
+) -> Result<LogsRead> {
+    let mut out = LogsRead::default();
+    let mut hashes_this_run: HashMap<String, String> = HashMap::new();
+    for (format, l) in listed {
+        progress.inc(1);
+        let loc = l.location.to_string();
+        let known = idx.by_location.get(&loc);
+        if known.is_some_and(|(fp, _, _)| *fp == l.fingerprint) {
+            metrics.skipped(loc, format.as_str(), "skipped:already_ingested");
+            continue;
+        }
+        let raw = storage.open(&l.location)?;
+        let res = logs::read_log(*format, raw, &cfg.ingest).map_err(|e| Error::Unreadable {
+            location: loc.clone(),
+            reason: e.to_string(),
+        })?;
+        progress.add_bytes(l.size);
+        if let Some((_, old, run_id)) = known {
+            if *old == res.content_hash {
+                // Touched but identical: nothing to do.
+                metrics.skipped(loc, format.as_str(), "skipped:already_ingested");
+                continue;
+            }
+            return Err(Error::ContentChanged {
+                location: loc,
+                run_id: run_id.clone(),
+                old: old.clone(),
+                new: res.content_hash,
+            });
+        }
+        if let Some(other) = idx
+            .by_hash
+            .get(&res.content_hash)
+            .or_else(|| hashes_this_run.get(&res.content_hash))
+        {
+            tracing::warn!(input = %loc, same_as = %other, "identical content already ingested; skipping");
+            metrics.skipped(loc, format.as_str(), "skipped:duplicate_content");
+            continue;
+        }
+        hashes_this_run.insert(res.content_hash.clone(), loc.clone());
+        tracing::debug!(input = %loc, lines = res.counts.lines, pulls = res.counts.pulls, "read log input");
+        let c = &res.counts;
+        metrics
+            .bad_files
+            .extend(over_threshold(&loc, c, cfg.ingest.max_bad_ratio));
+        metrics.files_read += 1;
+        metrics.totals.add(c);
+        out.ledger_inputs.push(json!({
+            "kind": "log",
+            "format": format.as_str(),
+            "location": loc,
+            "size": l.size,
+            "fingerprint": l.fingerprint,
+            "content_hash": res.content_hash,
+            "counts": c,
+            "first_day": res.days.map(|d| day_string(d.0)),
+            "last_day": res.days.map(|d| day_string(d.1)),
+        }));
+        metrics.inputs.push(InputSummary {
+            location: loc.clone(),
+            format: format.as_str().into(),
+            status: "ingested".into(),
+            counts: Some(c.clone()),
+        });
+        if !res.rejects.is_empty() {
+            out.rejects.insert(loc, res.rejects);
+        }
+        out.agg.merge(res.agg);
+    }
+    Ok(out)
+}
+
+/// The input as a [`BadFile`] when its reject ratio (over the lines of its own stream) is
+/// above `max_bad_ratio`, with its three most frequent reasons.
+fn over_threshold(location: &str, c: &Counts, max_bad_ratio: f64) -> Option<BadFile> {
+    let denom = c.lines.saturating_sub(c.foreign);
+    if denom == 0 {
+        return None;
+    }
+    let ratio = c.rejected() as f64 / denom as f64;
+    (ratio > max_bad_ratio).then(|| {
+        let mut top: Vec<(String, u64)> = c.rejects.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        top.truncate(3);
+        BadFile {
+            location: location.to_owned(),
+            ratio,
+            top_reasons: top,
+        }
+    })
+}

@@ -1,0 +1,180 @@
+//! The stages in order on one lake: ingest → stats → plan → report. `blobtier run` (the
+//! nightly job, [`crate::run`]) and `blobtier demo` ([`crate::demo`]) both run this one
+//! function; they differ only in what they ingest, the windows, and whether the coverage
+//! guard is on.
+//!
+//! Invariants: each stage reads only what the stage before it published in the lake (the
+//! stages exchange files, never values), so this function adds no behaviour of its own besides
+//! the order, the coverage guard and the timings. It never prints: the commands layer
+//! decides what goes to stdout. It takes no lock beyond each stage's own writer lock.
+
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::ingest::{IngestMetrics, IngestRequest};
+use crate::lake::{Lake, LakeError};
+use crate::plan::PlanSummary;
+use crate::progress::stage;
+use crate::report::ReportOutput;
+use crate::stats::coverage::Coverage;
+use crate::stats::StatsResult;
+use crate::storage::Storage;
+
+/// Pipeline errors: the stage that failed, as it reported it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Ingest.
+    #[error(transparent)]
+    Ingest(#[from] crate::ingest::Error),
+    /// Stats.
+    #[error(transparent)]
+    Stats(#[from] crate::stats::Error),
+    /// Coverage (reading the lake's partitions).
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    /// Plan.
+    #[error(transparent)]
+    Plan(#[from] crate::plan::Error),
+    /// Report.
+    #[error(transparent)]
+    Report(#[from] crate::report::Error),
+}
+
+/// The coverage guard (`run` only): days without logs, or an old inventory, hold every move
+/// to a cheaper class back.
+#[derive(Debug, Clone, Copy)]
+pub struct Guard {
+    /// `run.max_inventory_age_days`.
+    pub max_inventory_age_days: u32,
+    /// `--allow-gaps`: report the gaps, plan as if there were none.
+    pub allow_gaps: bool,
+}
+
+/// One pass of the pipeline.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Who runs it (`run`, `demo`), for the log lines.
+    pub name: &'static str,
+    /// What to ingest.
+    pub ingest: IngestRequest,
+    /// The stats, plan and report day.
+    pub as_of: NaiveDate,
+    /// Stats window lengths in days.
+    pub windows: Vec<u32>,
+    /// The coverage guard, or `None` for none.
+    pub guard: Option<Guard>,
+}
+
+/// What each stage returned.
+#[derive(Debug)]
+pub struct Outputs {
+    /// Ingest metrics.
+    pub ingest: IngestMetrics,
+    /// Stats result.
+    pub stats: StatsResult,
+    /// Coverage of the longest window (with a guard only).
+    pub coverage: Option<Coverage>,
+    /// Why moves were held back, when the guard found gaps (even with `allow_gaps`).
+    pub hold: Option<String>,
+    /// Plan summary.
+    pub plan: PlanSummary,
+    /// The report written.
+    pub report: ReportOutput,
+}
+
+/// Runs ingest → stats → plan → report on `lake`, adding each stage's seconds to `timings`
+/// (in stage order, after what is already there).
+pub fn run(
+    lake: &Lake,
+    storage: &Storage,
+    cfg: &Config,
+    req: &Request,
+    timings: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<Outputs, Error> {
+    let as_of = req.as_of;
+    let t = Instant::now();
+    let ingest = crate::ingest::ingest(lake, &req.ingest, cfg, storage)?;
+    timings.insert("ingest".into(), json!(t.elapsed().as_secs_f64()));
+    tracing::info!(
+        files = ingest.files_read,
+        skipped = ingest.files_skipped,
+        pulls = ingest.totals.pulls,
+        "{}: ingested",
+        req.name
+    );
+
+    let t = Instant::now();
+    let stats = stage(
+        "stats",
+        "digest_stats",
+        || {
+            crate::stats::run_stats(
+                lake,
+                &crate::stats::StatsOptions {
+                    as_of,
+                    windows: req.windows.clone(),
+                    include_scanners: false,
+                },
+            )
+        },
+        |s| format!("{} digests", s.counts.rows),
+    )?;
+    timings.insert("stats".into(), json!(t.elapsed().as_secs_f64()));
+
+    let (coverage, hold) = match req.guard {
+        None => (None, None),
+        Some(guard) => {
+            let longest = req.windows.iter().copied().max().unwrap_or(90);
+            let coverage = crate::stats::coverage::coverage(lake, as_of, longest)?;
+            let hold = coverage.hold_reason(guard.max_inventory_age_days);
+            if let Some(why) = &hold {
+                if guard.allow_gaps {
+                    tracing::warn!(reason = %why, "coverage gaps ignored (--allow-gaps)");
+                } else {
+                    tracing::error!(reason = %why, "coverage guard: the plan moves nothing to a cheaper class");
+                }
+            }
+            (Some(coverage), hold)
+        }
+    };
+    let held_down = match req.guard {
+        Some(g) if !g.allow_gaps => hold.clone(),
+        _ => None,
+    };
+
+    let t = Instant::now();
+    let plan = stage(
+        "plan",
+        "decisions and plan",
+        || crate::plan::run_plan(lake, as_of, cfg, held_down.clone()),
+        |p| format!("{} of {} blobs move", p.totals.actions, p.totals.blobs),
+    )?;
+    timings.insert("plan".into(), json!(t.elapsed().as_secs_f64()));
+
+    let t = Instant::now();
+    let report = stage(
+        "report",
+        "dry-run cost report",
+        || {
+            crate::report::run_report(
+                lake,
+                &crate::report::ReportOptions { as_of, out: None },
+                cfg,
+            )
+        },
+        |r| format!("written to {}", r.dir.display()),
+    )?;
+    timings.insert("report".into(), json!(t.elapsed().as_secs_f64()));
+
+    Ok(Outputs {
+        ingest,
+        stats,
+        coverage,
+        hold,
+        plan,
+        report,
+    })
+}
