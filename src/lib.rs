@@ -6,19 +6,21 @@
 //!    Parquet (`pulls`, `manifest_pulls`, `inventory`, the image graph, `_rejects`, `_ledger`);
 //! 2. [`stats`]: per-digest pull windows, unique clients, unique-pull ratio (`digest_stats`);
 //! 3. [`plan`]: the tier decision per blob and the content-hashed plan file;
-//! 4. [`report`]: the dry-run cost report of a plan (and the backtest);
+//! 4. [`report`]: the dry-run cost report of a plan (with the latest backtest's figures);
 //! 5. [`apply`]: executes a plan file against S3, with a journal.
 //!
 //! Dependencies point one way: [`model`] ← [`cost`] ← [`ingest`] ← [`stats`] ← [`plan`] ←
 //! [`report`]; [`apply`] depends on the plan's file format, [`model`] and the S3 layer only.
 //! Shared low-level modules ([`io`], [`lake`], [`storage`], [`s3lake`], [`crashpoint`],
 //! [`progress`], [`config`]) sit below the stages. [`pipeline`] runs the stages in order for
-//! [`run`] (the nightly job) and [`demo`]. On top, [`cli`] (clap structs) and [`commands`]
+//! [`run`] (the nightly job) and [`demo`]; [`backtest`] runs `stats` and `plan` for a past day
+//! in a scratch lake and replays the pulls since. On top, [`cli`] (clap structs) and [`commands`]
 //! (one file per subcommand, the only place that prints data to stdout); nothing depends on
 //! `apply`, `cli` or `commands`. `main.rs` is the only place that uses `anyhow`.
 #![warn(missing_docs)]
 
 pub mod apply;
+pub mod backtest;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -98,9 +100,12 @@ pub enum Error {
     /// Init.
     #[error(transparent)]
     Init(#[from] init::Error),
-    /// Report and backtest.
+    /// Report.
     #[error(transparent)]
     Report(#[from] report::Error),
+    /// Backtest.
+    #[error(transparent)]
+    Backtest(#[from] backtest::Error),
 }
 
 /// Runs a parsed command line: the subcommand's function in [`commands`].

@@ -1,12 +1,11 @@
-//! Backtest: would the policy have paid off? Decide as of `as_of − horizon` using only data up
-//! to that day, then replay the next `horizon` days of real pulls against the decisions.
+//! Backtest, the report's side: would the policy have paid off? The figures of
+//! `LAKE/backtests/as_of=DATE/backtest.json` ([`Backtest`]), the replay of real pulls against
+//! the decisions of a past day ([`replay`], pure; [`replay_pulls`] reads the pulls), and the
+//! latest backtest on or before a day ([`latest`]), which the report shows.
 //!
-//! The decision is made by the real `stats` and `plan` code, in a scratch lake under
-//! `LAKE/_scratch/backtest-<id>/` that holds hard links to the lake's `pulls` and
-//! `manifest_pulls` partitions up to as-of, its inventory snapshots up to the decision day and
-//! its `_ledger`. The lake's own `digest_stats`, `decisions` and `plan` partitions are never
-//! touched, and the scratch lake is removed afterwards (also on errors). `stats` never reads
-//! pulls after its as-of, so the decision cannot see the replay window.
+//! Running a backtest (deciding as of `as_of − horizon` with the real `stats` and `plan` code
+//! in a scratch lake, then replaying the next `horizon` days) is [`crate::backtest`]'s job: this
+//! module must not run other stages.
 //!
 //! The replay prices each blob's real pulls in the window (scanners included: their GETs are
 //! billed too) in the class the plan left it in and in the class it was in, with the same cost
@@ -14,21 +13,19 @@
 //! plan sent to GLACIER or DEEP_ARCHIVE would have failed until restored; each is counted as a
 //! failed pull and priced as one restore, as the cost model prices every pull of an archived
 //! blob.
-//!
-//! Output: `LAKE/backtests/as_of=DATE/backtest.json` ([`Backtest`]), written atomically.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
+use polars::prelude::{Int64Type, StringType};
 use serde::{Deserialize, Serialize};
 
-use super::{read_decisions, read_parquet, Cols, Error, Result};
-use crate::config::Config;
+use super::read::{read_parquet, Cols};
+use super::{Error, Result};
 use crate::cost::{self, Prices, StorageClass};
 use crate::io::IoContext;
-use crate::lake::{Lake, LakeError};
+use crate::lake::Lake;
 use crate::plan::file::PlanRow;
 
 /// `backtest.json`.
@@ -152,97 +149,18 @@ pub struct BacktestCoverage {
     pub inventory_snapshot: Option<String>,
 }
 
-/// Options of `blobtier backtest`.
-#[derive(Debug, Clone)]
-pub struct BacktestOptions {
-    /// Last day of the replay.
-    pub as_of: NaiveDate,
-    /// Days replayed (1 to 366).
-    pub horizon_days: u32,
-}
-
-/// The scratch lake; removed on drop.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-        if let Some(parent) = self.dir.parent() {
-            // Only succeeds when no other backtest is running.
-            let _ = fs::remove_dir(parent);
-        }
-    }
-}
-
-fn partition_day(name: &str, prefix: &str) -> Option<NaiveDate> {
-    name.strip_prefix(prefix)
-        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-}
-
-/// Hard-links (or, across file systems, copies) every file under `src` into `dst`.
-fn link_all(src: &Path, dst: &Path) -> Result<u64> {
-    let mut n = 0;
-    fs::create_dir_all(dst).at("failed to create", dst)?;
-    for e in fs::read_dir(src).at("failed to list", src)? {
-        let e = e.at("failed to list", src)?;
-        let (from, to) = (e.path(), dst.join(e.file_name()));
-        if from.is_dir() {
-            n += link_all(&from, &to)?;
-        } else if fs::hard_link(&from, &to).is_err() {
-            fs::copy(&from, &to).at("failed to copy", &from)?;
-            n += 1;
-        } else {
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
-/// Links the partitions of `table` whose `prefix` day satisfies `keep`.
-fn link_table(
-    lake: &Path,
-    scratch: &Path,
-    table: &str,
-    prefix: &str,
-    keep: impl Fn(NaiveDate) -> bool,
-) -> Result<u64> {
-    let src = lake.join(table);
-    let Ok(rd) = fs::read_dir(&src) else {
-        return Ok(0);
-    };
-    let mut n = 0;
-    for e in rd {
-        let e = e.at("failed to list", &src)?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if partition_day(&name, prefix).is_some_and(&keep) && e.path().is_dir() {
-            n += link_all(&e.path(), &scratch.join(table).join(&name))?;
-        }
-    }
-    Ok(n)
-}
-
-/// Pulls per digest in the days `(from, to]`: (all, scanners).
-fn replay_pulls(
-    lake: &Path,
+/// Pulls per digest in the days `(from, to]` of the lake's `pulls` table: (all, scanners).
+pub fn replay_pulls(
+    lake: &Lake,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<HashMap<String, (u64, u64)>> {
     let mut out: HashMap<String, (u64, u64)> = HashMap::new();
-    let dir = lake.join("pulls");
-    let Ok(rd) = fs::read_dir(&dir) else {
-        return Ok(out);
-    };
-    let mut days: Vec<PathBuf> = Vec::new();
-    for e in rd {
-        let e = e.at("failed to list", &dir)?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if partition_day(&name, "date=").is_some_and(|d| d > from && d <= to) {
-            days.push(e.path());
-        }
-    }
-    days.sort();
+    let days = lake
+        .partitions("pulls", "date")?
+        .into_iter()
+        .filter(|(d, _)| *d > from && *d <= to)
+        .map(|(_, p)| p);
     for day in days {
         let df = read_parquet(&day, Some("*.parquet"))?;
         let c = Cols {
@@ -250,7 +168,11 @@ fn replay_pulls(
             path: &day,
             what: "pulls partition",
         };
-        let (digest, pulls, ua) = (c.str("digest")?, c.i64("pulls")?, c.str("ua_class")?);
+        let (digest, pulls, ua) = (
+            c.get::<StringType>("digest")?,
+            c.get::<Int64Type>("pulls")?,
+            c.get::<StringType>("ua_class")?,
+        );
         for i in 0..df.height() {
             let (Some(d), Some(p)) = (digest.get(i), pulls.get(i)) else {
                 continue;
@@ -367,139 +289,14 @@ pub fn replay(
     (d, r, one_time, predicted, realised_total, misses)
 }
 
-/// Runs the backtest and writes `backtests/as_of=DATE/backtest.json`.
-pub fn run_backtest(lake: &Lake, opts: &BacktestOptions, cfg: &Config) -> Result<Backtest> {
-    if opts.horizon_days == 0 || opts.horizon_days > 366 {
-        return Err(Error::BadHorizon(opts.horizon_days));
-    }
-    let as_of = opts.as_of;
-    let day0 = as_of - chrono::Duration::days(i64::from(opts.horizon_days));
-    let prices = crate::plan::load_prices(cfg)?;
-    let restore_tier: cost::RestoreTier = cfg
-        .plan
-        .restore_tier
-        .parse()
-        .unwrap_or(cost::RestoreTier::Bulk);
-    let id = format!(
-        "backtest-{}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ"),
-        std::process::id()
-    );
-    let scratch = Scratch {
-        dir: lake.root().join("_scratch").join(id),
-    };
-    {
-        // A consistent view of the lake while linking it.
-        let lock = lake.lock()?;
-        lake.recover(&lock)?;
-        let (src, dst) = (lake.root(), scratch.dir.as_path());
-        link_table(src, dst, "pulls", "date=", |d| d <= as_of)?;
-        link_table(src, dst, "manifest_pulls", "date=", |d| d <= as_of)?;
-        link_table(src, dst, "inventory", "snapshot=", |d| d <= day0)?;
-        let ledger = src.join("_ledger");
-        if ledger.is_dir() {
-            link_all(&ledger, &dst.join("_ledger"))?;
-        }
-    }
-    let work = Lake::open(&scratch.dir)?;
-    crate::stats::run_stats(
-        &work,
-        &crate::stats::StatsOptions {
-            as_of: day0,
-            windows: cfg.run.windows.clone(),
-            include_scanners: false,
-        },
-    )?;
-    let plan = crate::plan::run_plan(&work, day0, cfg, None)?;
-    let rows = read_decisions(
-        &scratch
-            .dir
-            .join(format!("decisions/as_of={day0}/part-0.parquet")),
-    )?;
-    let window = cfg.run.windows.iter().copied().max().unwrap_or(90);
-    let cov_decision = crate::stats::coverage::coverage(&work, day0, window)?;
-    let cov_replay = crate::stats::coverage::coverage(&work, as_of, opts.horizon_days)?;
-    let pulls = replay_pulls(&scratch.dir, day0, as_of)?;
-    let (decisions, replay, one_time_cost, predicted, realised_savings, top_misses) =
-        replay(&prices, restore_tier, &rows, &pulls, opts.horizon_days);
-    drop(work);
-    drop(scratch);
-
-    let days = |v: &[NaiveDate]| v.iter().map(|d| d.to_string()).collect::<Vec<_>>();
-    let coverage = BacktestCoverage {
-        decision_missing_days: days(&cov_decision.missing_days),
-        replay_missing_days: days(&cov_replay.missing_days),
-        inventory_snapshot: cov_decision.inventory_snapshot.map(|d| d.to_string()),
-    };
-    let mut warnings = Vec::new();
-    if !coverage.decision_missing_days.is_empty() {
-        warnings.push(format!(
-            "{} day(s) before the decision day have no logs: the plan was made on incomplete \
-             data (the nightly job would have held moves back)",
-            coverage.decision_missing_days.len()
-        ));
-    }
-    if !coverage.replay_missing_days.is_empty() {
-        warnings.push(format!(
-            "{} day(s) of the replay window have no logs: pulls on those days are missing, so \
-             the realised savings are overstated",
-            coverage.replay_missing_days.len()
-        ));
-    }
-    if coverage.inventory_snapshot.is_none() {
-        warnings.push("no inventory snapshot on or before the decision day".into());
-    }
-    if decisions.actions == 0 {
-        warnings.push("the plan of the decision day moves nothing".into());
-    }
-    let bt = Backtest {
-        v: super::FORMAT_VERSION,
-        as_of: as_of.to_string(),
-        decision_day: day0.to_string(),
-        horizon_days: opts.horizon_days,
-        plan_id: plan.plan_id,
-        pricing_region: plan.pricing_region,
-        pricing_as_of: plan.pricing_as_of,
-        estimator: plan.estimator,
-        decisions,
-        replay,
-        one_time_cost,
-        predicted_savings: predicted,
-        realised_savings,
-        coverage,
-        top_misses,
-        warnings,
-    };
-    let out = lake
-        .root()
-        .join(format!("backtests/as_of={as_of}/backtest.json"));
-    crate::io::atomic_write(
-        &out,
-        &serde_json::to_vec_pretty(&bt).expect("backtest serialises"),
-    )
-    .map_err(LakeError::from)?;
-    tracing::info!(path = %out.display(), actions = bt.decisions.actions, pulls_on_moved = bt.replay.pulls_on_moved, "wrote backtest");
-    Ok(bt)
-}
-
 /// The latest backtest on or before `as_of`, if any.
 pub fn latest(lake: &Lake, as_of: NaiveDate) -> Result<Option<Backtest>> {
-    let dir = lake.root().join("backtests");
-    let Ok(rd) = fs::read_dir(&dir) else {
-        return Ok(None);
-    };
-    let mut best: Option<(NaiveDate, PathBuf)> = None;
-    for e in rd {
-        let e = e.at("failed to list", &dir)?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        let file = e.path().join("backtest.json");
-        if let Some(d) = partition_day(&name, "as_of=") {
-            if d <= as_of && file.is_file() && best.as_ref().is_none_or(|(b, _)| d > *b) {
-                best = Some((d, file));
-            }
-        }
-    }
-    let Some((_, path)) = best else {
+    let latest = lake
+        .partitions("backtests", "as_of")?
+        .into_iter()
+        .map(|(d, dir)| (d, dir.join("backtest.json")))
+        .rfind(|(d, file)| *d <= as_of && file.is_file());
+    let Some((_, path)) = latest else {
         return Ok(None);
     };
     let text = fs::read(&path).at("failed to read", &path)?;
@@ -525,31 +322,7 @@ pub fn latest(lake: &Lake, as_of: NaiveDate) -> Result<Option<Backtest>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(digest: &str, from: &str, to: &str, size: i64) -> PlanRow {
-        PlanRow {
-            plan_id: String::new(),
-            as_of: 20_000,
-            bucket: "b".into(),
-            key: digest.into(),
-            version_id: None,
-            etag: None,
-            size,
-            digest: digest.into(),
-            from_class: from.into(),
-            to_class: to.into(),
-            tier: "cold".into(),
-            action: if from == to { "none" } else { "transition" }.into(),
-            method: "copy".into(),
-            reason: String::new(),
-            expected_pulls_30d: 0.0,
-            monthly_cost_now: 0.0,
-            monthly_cost_after: 0.0,
-            one_time_cost: 0.0,
-            payback_days: None,
-            net_savings_12m: 0.0,
-        }
-    }
+    use crate::report::read::tests::row;
 
     #[test]
     fn pulls_of_moved_blobs_are_charged_retrieval_once_each() {

@@ -355,7 +355,7 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
         format!(
             "**{}**: {}",
             q.missing_log_days.len(),
-            super::list_days(&q.missing_log_days)
+            super::format::list_days(&q.missing_log_days)
         )
     };
     let reasons = if q.rejects.rejected_by_reason.is_empty() {

@@ -1,0 +1,767 @@
+//! [`summarize`]: every figure of the report from the plan's tables, a pure function of its
+//! [`Inputs`].
+//!
+//! Invariants: money sums are over the unrounded per-blob amounts of `decisions`, in row
+//! order; the headline is the plan's own numbers, never re-priced. Only the
+//! Intelligent-Tiering alternative and the split of one-time costs into their parts use the
+//! cost model ([`crate::cost`]). Must not: read files, or format numbers for people
+//! ([`super::format`] does).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::NaiveDate;
+
+use super::backtest::Backtest;
+use super::format::list_days;
+use super::read::{LedgerRejects, StatRow};
+use super::summary::*;
+use super::{CUMULATIVE_MONTHS, FORMAT_VERSION, TOP_MOVES};
+use crate::config::{MoveMethod, PlanConfig};
+use crate::cost::{self, Prices, StorageClass};
+use crate::plan::file::PlanRow;
+use crate::stats::coverage::Coverage;
+
+/// Everything [`summarize`] needs.
+#[derive(Debug)]
+pub struct Inputs<'a> {
+    /// As-of.
+    pub as_of: NaiveDate,
+    /// The `decisions` rows.
+    pub rows: &'a [PlanRow],
+    /// The `digest_stats` rows.
+    pub stats: &'a [StatRow],
+    /// `plan.summary.json`.
+    pub plan_summary: &'a serde_json::Value,
+    /// Prices (the plan's).
+    pub prices: &'a Prices,
+    /// Plan config.
+    pub cfg: &'a PlanConfig,
+    /// Coverage of the stats window.
+    pub coverage: &'a Coverage,
+    /// `run.max_inventory_age_days`.
+    pub max_inventory_age_days: u32,
+    /// Ledger rejects.
+    pub rejects: LedgerRejects,
+    /// Latest backtest.
+    pub backtest: Option<Backtest>,
+}
+
+fn add_class<'a>(m: &'a mut BTreeMap<(usize, String), ClassRow>, class: &str) -> &'a mut ClassRow {
+    // Classes in the order of `StorageClass::ALL` (most to least expensive), others after.
+    let rank = class
+        .parse::<StorageClass>()
+        .ok()
+        .and_then(|c| StorageClass::ALL.iter().position(|x| *x == c))
+        .unwrap_or(StorageClass::ALL.len());
+    m.entry((rank, class.to_string()))
+        .or_insert_with(|| ClassRow {
+            class: class.to_string(),
+            ..Default::default()
+        })
+}
+
+/// The parts of one action's one-time cost, recomputed with the cost model; None when they
+/// do not add up to the plan's figure (config or prices changed since the plan).
+fn one_time_parts(
+    p: &Prices,
+    cfg: &PlanConfig,
+    r: &PlanRow,
+    age_days: Option<i64>,
+) -> Option<cost::OneTime> {
+    let from: StorageClass = r.from_class.parse().ok()?;
+    let to: StorageClass = r.to_class.parse().ok()?;
+    let versioned = cfg
+        .buckets
+        .get(&r.bucket)
+        .map_or(cfg.versioned, |(_, v)| *v);
+    let method: cost::Method = r.method.parse().ok()?;
+    let restore_tier: cost::RestoreTier = cfg.restore_tier.parse().ok()?;
+    let input = cost::MoveInput {
+        from,
+        to,
+        size: r.size.max(0) as u64,
+        days_in_current_class: age_days.unwrap_or(0).max(0) as u32,
+        versioned,
+        noncurrent_retention_days: cfg.noncurrent_days,
+        method,
+        restore_tier,
+    };
+    let o = cost::one_time_cost(p, &input).ok()?;
+    let tol = 1e-9 * r.one_time_cost.abs().max(1e-6);
+    ((o.total - r.one_time_cost).abs() <= tol).then_some(o)
+}
+
+/// Intelligent-Tiering figures of one blob: (eligible, one-time, cost of months 1..=3, steady).
+fn it_costs(p: &Prices, r: &PlanRow, age_days: Option<i64>) -> Option<(f64, [f64; 3], f64)> {
+    let it = StorageClass::IntelligentTiering;
+    let from: StorageClass = r.from_class.parse().ok()?;
+    let size = r.size.max(0) as u64;
+    if !from.can_lifecycle_to(it) || size < p.intelligent_tiering().monitoring_min_object_bytes {
+        return None;
+    }
+    let input = cost::MoveInput {
+        from,
+        to: it,
+        size,
+        days_in_current_class: age_days.unwrap_or(0).max(0) as u32,
+        versioned: false,
+        noncurrent_retention_days: 0,
+        method: cost::Method::Lifecycle,
+        restore_tier: cost::RestoreTier::Bulk,
+    };
+    // A bucket-wide rule needs no tags.
+    let one_time = cost::one_time_cost(p, &input)
+        .map(|o| o.total - o.tagging)
+        .ok()?;
+    let gets = r.expected_pulls_30d;
+    let steady = cost::intelligent_tiering_steady_monthly(p, size, gets);
+    // After the move a blob starts in Frequent Access and steps down while not pulled; a blob
+    // pulled often enough stays higher than this ramp, so each month costs the larger of the two.
+    let month = |m: u32| cost::intelligent_tiering_monthly(p, size, Some(30 * m), gets).max(steady);
+    Some((one_time, [month(0), month(1), month(2)], steady))
+}
+
+fn break_even(points: &[CumulativePoint], f: impl Fn(&CumulativePoint) -> f64) -> Option<f64> {
+    let first = points.first().map(&f)?;
+    if first >= 0.0 {
+        return None;
+    }
+    points.windows(2).find_map(|w| {
+        let (a, b) = (f(&w[0]), f(&w[1]));
+        (a < 0.0 && b >= 0.0).then(|| f64::from(w[0].month) + (-a) / (b - a))
+    })
+}
+
+const AGE_BUCKETS: [(&str, Option<i64>, Option<i64>); 7] = [
+    ("0-6", Some(0), Some(6)),
+    ("7-29", Some(7), Some(29)),
+    ("30-89", Some(30), Some(89)),
+    ("90-179", Some(90), Some(179)),
+    ("180-364", Some(180), Some(364)),
+    ("365+", Some(365), None),
+    ("never", None, None),
+];
+
+/// Computes every figure of the report from the tables. Pure.
+pub fn summarize(i: &Inputs<'_>) -> Summary {
+    let p = i.prices;
+    let age: HashMap<(&str, &str), Option<i64>> = i
+        .stats
+        .iter()
+        .filter_map(|s| Some(((s.bucket.as_deref()?, s.key.as_deref()?), s.age_days)))
+        .collect();
+    let mut t = Tally::new(i.cfg.horizon_months);
+    for r in i.rows {
+        let age_days = age
+            .get(&(r.bucket.as_str(), r.key.as_str()))
+            .copied()
+            .flatten();
+        t.add(p, i.cfg, r, age_days);
+    }
+    let Tally {
+        h,
+        classes,
+        tiers,
+        reasons,
+        mut alt,
+        it_months,
+        it_steady,
+    } = t;
+    let h = finish_headline(h, i.cfg.horizon_months);
+    let cumulative = scenarios(&h, &mut alt, it_months, it_steady);
+    let inv: Vec<&StatRow> = i.stats.iter().filter(|s| s.in_inventory).collect();
+    let ps = i.plan_summary;
+    Summary {
+        v: FORMAT_VERSION,
+        as_of: i.as_of.to_string(),
+        plan_id: ps["plan_id"].as_str().unwrap_or_default().to_string(),
+        generated_by: format!("blobtier {}", env!("CARGO_PKG_VERSION")),
+        pricing: Pricing {
+            region: p.region().to_string(),
+            as_of: p.as_of().to_string(),
+        },
+        by_class: classes.into_values().collect(),
+        by_tier: tiers.into_values().collect(),
+        alternatives: alt,
+        cumulative,
+        top_moves: top_moves(i.rows),
+        reasons: sorted_reasons(reasons),
+        days_since_last_pull: days_since_last_pull(&inv),
+        hot_set: hot_set(i, &inv),
+        pull_through: pull_through(i.stats),
+        data_quality: data_quality(i, &h),
+        assumptions: assumptions(i),
+        backtest: i.backtest.clone(),
+        unreferenced: unreferenced(i),
+        headline: h,
+    }
+}
+
+/// The sums over the decisions, one row at a time: the headline, classes, tiers, reasons and
+/// the Intelligent-Tiering alternative.
+struct Tally {
+    h: Headline,
+    classes: BTreeMap<(usize, String), ClassRow>,
+    tiers: BTreeMap<String, TierRow>,
+    reasons: BTreeMap<String, ReasonRow>,
+    alt: Alternatives,
+    /// What the blobs cost in months 1 to 3 under the Intelligent-Tiering alternative.
+    it_months: [f64; 3],
+    /// And once settled.
+    it_steady: f64,
+}
+
+impl Tally {
+    fn new(horizon_months: u32) -> Tally {
+        Tally {
+            h: Headline {
+                horizon_months,
+                ..Headline::default()
+            },
+            classes: BTreeMap::new(),
+            tiers: BTreeMap::new(),
+            reasons: BTreeMap::new(),
+            alt: Alternatives::default(),
+            it_months: [0.0; 3],
+            it_steady: 0.0,
+        }
+    }
+
+    /// Adds one decision (`age_days`: days since the blob's last modification).
+    fn add(&mut self, p: &Prices, cfg: &PlanConfig, r: &PlanRow, age_days: Option<i64>) {
+        let size = r.size.max(0) as u64;
+        let moved = r.action != "none";
+        let h = &mut self.h;
+        let (now, after) = (&mut h.monthly_cost_now, &mut h.monthly_cost_after);
+        add_blob(&mut h.objects, &mut h.bytes, now, after, r);
+        let c = add_class(&mut self.classes, &r.from_class);
+        c.objects_now += 1;
+        c.bytes_now += size;
+        c.monthly_now += r.monthly_cost_now;
+        let c = add_class(&mut self.classes, &r.to_class);
+        c.objects_after += 1;
+        c.bytes_after += size;
+        c.monthly_after += r.monthly_cost_after;
+        let t = self.tiers.entry(r.tier.clone()).or_insert_with(|| TierRow {
+            tier: r.tier.clone(),
+            ..Default::default()
+        });
+        add_blob(
+            &mut t.objects,
+            &mut t.bytes,
+            &mut t.monthly_now,
+            &mut t.monthly_after,
+            r,
+        );
+        if moved {
+            t.actions += 1;
+            t.bytes_moved += size;
+        }
+        let why = self
+            .reasons
+            .entry(r.reason.clone())
+            .or_insert_with(|| ReasonRow {
+                reason: r.reason.clone(),
+                kept: !moved,
+                ..Default::default()
+            });
+        let (now, after) = (&mut why.monthly_now, &mut why.monthly_after);
+        add_blob(&mut why.objects, &mut why.bytes, now, after, r);
+        if moved {
+            h.actions += 1;
+            h.bytes_moved += size;
+            add_one_time(&mut h.one_time, one_time_parts(p, cfg, r, age_days), r);
+        }
+        self.add_intelligent_tiering(p, r, size, age_days);
+    }
+
+    /// Adds one blob to the Intelligent-Tiering alternative: moved if eligible, else where it is.
+    fn add_intelligent_tiering(&mut self, p: &Prices, r: &PlanRow, size: u64, age: Option<i64>) {
+        let alt = &mut self.alt;
+        let fee = p.intelligent_tiering().monitoring_per_1000_objects_month / 1000.0;
+        if r.from_class == "INTELLIGENT_TIERING"
+            && size >= p.intelligent_tiering().monitoring_min_object_bytes
+        {
+            alt.it_monitoring_monthly += fee;
+        }
+        match it_costs(p, r, age) {
+            Some((one_time, months, steady)) => {
+                alt.it_objects += 1;
+                alt.it_bytes += size;
+                alt.it_monitoring_monthly += fee;
+                alt.intelligent_tiering.one_time += one_time;
+                for (m, v) in self.it_months.iter_mut().zip(months) {
+                    *m += v;
+                }
+                self.it_steady += steady;
+            }
+            None => {
+                // Not eligible: stays where it is.
+                for m in &mut self.it_months {
+                    *m += r.monthly_cost_now;
+                }
+                self.it_steady += r.monthly_cost_now;
+            }
+        }
+    }
+}
+
+/// Adds one blob to a group's count, bytes and monthly costs now and after the plan.
+fn add_blob(objects: &mut u64, bytes: &mut u64, now: &mut f64, after: &mut f64, r: &PlanRow) {
+    *objects += 1;
+    *bytes += r.size.max(0) as u64;
+    *now += r.monthly_cost_now;
+    *after += r.monthly_cost_after;
+}
+
+/// Adds an action's one-time cost to `o`, split into its parts when the cost model reproduces
+/// them (`parts`), else as unattributed.
+fn add_one_time(o: &mut OneTimeParts, parts: Option<cost::OneTime>, r: &PlanRow) {
+    o.total += r.one_time_cost;
+    match parts {
+        Some(parts) => {
+            o.transition += parts.transition;
+            o.early_delete += parts.early_delete;
+            o.restore += parts.restore;
+            o.retrieval += parts.retrieval;
+            o.old_version += parts.old_version;
+            o.tagging += parts.tagging;
+        }
+        None => o.unattributed += r.one_time_cost,
+    }
+}
+
+/// The headline's derived figures, from its sums.
+fn finish_headline(mut h: Headline, horizon_months: u32) -> Headline {
+    h.monthly_savings = h.monthly_cost_now - h.monthly_cost_after;
+    h.net_savings_12m = 12.0 * h.monthly_savings - h.one_time.total;
+    h.net_savings_horizon = f64::from(horizon_months) * h.monthly_savings - h.one_time.total;
+    h.payback_days = (h.monthly_savings > 0.0)
+        .then(|| h.one_time.total / (h.monthly_savings / cost::DAYS_PER_MONTH));
+    h
+}
+
+/// Fills the three scenarios of `alt` and returns the cumulative-savings curve, months 0 to
+/// [`CUMULATIVE_MONTHS`].
+fn scenarios(
+    h: &Headline,
+    alt: &mut Alternatives,
+    it_months: [f64; 3],
+    it_steady: f64,
+) -> Vec<CumulativePoint> {
+    let it_month = |m: u32| -> f64 {
+        match m {
+            1..=3 => it_months[(m - 1) as usize],
+            _ => it_steady,
+        }
+    };
+    let mut cumulative = Vec::new();
+    let (mut plan_cum, mut it_cum) = (-h.one_time.total, -alt.intelligent_tiering.one_time);
+    for m in 0..=CUMULATIVE_MONTHS {
+        if m > 0 {
+            plan_cum += h.monthly_savings;
+            it_cum += h.monthly_cost_now - it_month(m);
+        }
+        cumulative.push(CumulativePoint {
+            month: m,
+            plan: plan_cum,
+            intelligent_tiering: it_cum,
+        });
+    }
+    let cost_12m =
+        |monthly: &dyn Fn(u32) -> f64, one_time: f64| one_time + (1..=12).map(monthly).sum::<f64>();
+    alt.do_nothing = Scenario {
+        monthly_first: h.monthly_cost_now,
+        monthly_steady: h.monthly_cost_now,
+        one_time: 0.0,
+        cost_12m: 12.0 * h.monthly_cost_now,
+        net_savings_12m: 0.0,
+        break_even_month: None,
+    };
+    alt.plan = Scenario {
+        monthly_first: h.monthly_cost_after,
+        monthly_steady: h.monthly_cost_after,
+        one_time: h.one_time.total,
+        cost_12m: cost_12m(&|_| h.monthly_cost_after, h.one_time.total),
+        net_savings_12m: h.net_savings_12m,
+        break_even_month: h.payback_days.map(|d| d / cost::DAYS_PER_MONTH),
+    };
+    let it_one_time = alt.intelligent_tiering.one_time;
+    alt.intelligent_tiering = Scenario {
+        monthly_first: it_month(1),
+        monthly_steady: it_steady,
+        one_time: it_one_time,
+        cost_12m: cost_12m(&it_month, it_one_time),
+        net_savings_12m: 0.0,
+        break_even_month: break_even(&cumulative, |c| c.intelligent_tiering),
+    };
+    alt.intelligent_tiering.net_savings_12m =
+        alt.do_nothing.cost_12m - alt.intelligent_tiering.cost_12m;
+    cumulative
+}
+
+/// The [`TOP_MOVES`] actions that save most over 12 months.
+fn top_moves(rows: &[PlanRow]) -> Vec<TopMove> {
+    let mut moves: Vec<&PlanRow> = rows.iter().filter(|r| r.action != "none").collect();
+    moves.sort_by(|a, b| {
+        b.net_savings_12m
+            .total_cmp(&a.net_savings_12m)
+            .then_with(|| (&a.bucket, &a.key).cmp(&(&b.bucket, &b.key)))
+    });
+    moves
+        .into_iter()
+        .take(TOP_MOVES)
+        .map(|r| TopMove {
+            bucket: r.bucket.clone(),
+            key: r.key.clone(),
+            digest: r.digest.clone(),
+            size: r.size,
+            from_class: r.from_class.clone(),
+            to_class: r.to_class.clone(),
+            reason: r.reason.clone(),
+            monthly_now: r.monthly_cost_now,
+            monthly_after: r.monthly_cost_after,
+            one_time: r.one_time_cost,
+            payback_days: r.payback_days,
+            net_savings_12m: r.net_savings_12m,
+        })
+        .collect()
+}
+
+/// Reasons of moves first, then of the blobs kept; the most frequent first in each.
+fn sorted_reasons(reasons: BTreeMap<String, ReasonRow>) -> Vec<ReasonRow> {
+    let mut reasons: Vec<ReasonRow> = reasons.into_values().collect();
+    reasons.sort_by(|a, b| {
+        a.kept
+            .cmp(&b.kept)
+            .then(b.objects.cmp(&a.objects))
+            .then_with(|| a.reason.cmp(&b.reason))
+    });
+    reasons
+}
+
+/// The inventory's blobs by days since their last pull ([`AGE_BUCKETS`]).
+fn days_since_last_pull(inv: &[&StatRow]) -> Vec<AgeBucket> {
+    let mut ages: Vec<AgeBucket> = AGE_BUCKETS
+        .iter()
+        .map(|(l, lo, hi)| AgeBucket {
+            label: (*l).into(),
+            min_days: *lo,
+            max_days: *hi,
+            ..Default::default()
+        })
+        .collect();
+    for s in inv {
+        let b = match s.days_since_last_pull {
+            None => ages.len() - 1,
+            Some(d) => ages
+                .iter()
+                .position(|b| {
+                    b.min_days.is_some_and(|lo| d >= lo) && b.max_days.is_none_or(|hi| d <= hi)
+                })
+                .unwrap_or(0),
+        };
+        ages[b].objects += 1;
+        ages[b].bytes += s.size.unwrap_or(0).max(0) as u64;
+    }
+    ages
+}
+
+/// The data-quality figures and the warnings a reader must see before trusting the numbers.
+fn data_quality(i: &Inputs<'_>, h: &Headline) -> DataQuality {
+    let not_in_inv: Vec<&StatRow> = i.stats.iter().filter(|s| !s.in_inventory).collect();
+    let mut dq = DataQuality {
+        window_days: i.coverage.window_days,
+        missing_log_days: i
+            .coverage
+            .missing_days
+            .iter()
+            .map(|d| d.to_string())
+            .collect(),
+        inventory_snapshot: i.coverage.inventory_snapshot.map(|d| d.to_string()),
+        inventory_age_days: i.coverage.inventory_age_days,
+        max_inventory_age_days: i.max_inventory_age_days,
+        digests_not_in_inventory: not_in_inv.len() as u64,
+        pulls_30d_not_in_inventory: not_in_inv.iter().map(|s| s.pulls_30d).sum(),
+        rejects: i.rejects.clone(),
+        held_down: i.plan_summary["held_down"].as_str().map(str::to_string),
+        warnings: Vec::new(),
+    };
+    dq.warnings = quality_warnings(&dq, h, i.backtest.as_ref());
+    dq
+}
+
+fn quality_warnings(dq: &DataQuality, h: &Headline, bt: Option<&Backtest>) -> Vec<String> {
+    let mut w = Vec::new();
+    if !dq.missing_log_days.is_empty() {
+        w.push(format!(
+            "{} day(s) of the last {} have no log input at all ({}). A day without logs looks \
+             exactly like a day without pulls, so blobs pulled only on those days are planned as \
+             unused and may be sent to cold storage. Ingest the missing logs and re-run `stats` \
+             and `plan` before acting on this plan.",
+            dq.missing_log_days.len(),
+            dq.window_days,
+            list_days(&dq.missing_log_days)
+        ));
+    }
+    match dq.inventory_age_days {
+        None => w.push("no inventory snapshot on or before as-of".into()),
+        Some(a) if a > i64::from(dq.max_inventory_age_days) => w.push(format!(
+            "the inventory snapshot is {a} days old (more than {}): blobs added since are \
+             missing and classes may have changed",
+            dq.max_inventory_age_days
+        )),
+        _ => {}
+    }
+    if dq.digests_not_in_inventory > 0 {
+        w.push(format!(
+            "{} digest(s) with {} pull(s) in 30 days are not in the inventory: a wrong \
+             `registry_root`, or logs of another bucket",
+            dq.digests_not_in_inventory, dq.pulls_30d_not_in_inventory
+        ));
+    }
+    let r = &dq.rejects;
+    if r.rejected_lines > 0 {
+        let share = r.rejected_lines as f64 / r.lines_read.max(1) as f64;
+        w.push(format!(
+            "{} of {} log line(s) ({:.2}%) were rejected; rejected pulls are missing from the \
+             statistics (see `_rejects/`)",
+            r.rejected_lines,
+            r.lines_read,
+            share * 100.0
+        ));
+    }
+    if let Some(why) = &dq.held_down {
+        w.push(format!(
+            "the plan held every move to a cheaper class back: {why}"
+        ));
+    }
+    if h.one_time.unattributed > 0.0 {
+        w.push(
+            "some one-time costs could not be split into their parts with the current config \
+             (it changed since the plan); they are listed as unattributed"
+                .into(),
+        );
+    }
+    if let Some(bt) = bt {
+        if !bt.coverage.replay_missing_days.is_empty() {
+            w.push(format!(
+                "the backtest's replay window has {} day(s) without logs: its realised savings \
+                 are overstated",
+                bt.coverage.replay_missing_days.len()
+            ));
+        }
+    }
+    w
+}
+
+/// The assumptions behind the numbers, from the plan's config.
+fn assumptions(i: &Inputs<'_>) -> Assumptions {
+    let cfg = i.cfg;
+    Assumptions {
+        estimator: i.plan_summary["estimator"]
+            .as_str()
+            .unwrap_or(&cfg.estimator)
+            .to_string(),
+        horizon_months: cfg.horizon_months,
+        max_payback_days: cfg.max_payback_days,
+        restore_tier: cfg.restore_tier.clone(),
+        method: match cfg.method {
+            MoveMethod::Copy => "copy".into(),
+            MoveMethod::Lifecycle => "lifecycle".into(),
+        },
+        min_size: cfg.min_size,
+        bytes_per_gb: cost::BYTES_PER_GB,
+        days_per_month: cost::DAYS_PER_MONTH,
+        tiers: cfg
+            .tiers
+            .iter()
+            .map(|t| Rule {
+                name: t.name.clone(),
+                when: t.when.clone(),
+                class: t.class.clone(),
+            })
+            .collect(),
+        statements: statements(i, cfg),
+    }
+}
+
+/// Sums the decisions of the blobs no manifest references (None when no stats row carries
+/// `ref_repos`, i.e. the lake has no image graph for as-of).
+fn unreferenced(i: &Inputs<'_>) -> Option<Unreferenced> {
+    if i.stats.iter().all(|s| s.ref_repos.is_none()) {
+        return None;
+    }
+    let garbage: std::collections::HashSet<&str> = i
+        .stats
+        .iter()
+        .filter(|s| s.in_inventory && s.ref_repos == Some(0))
+        .map(|s| s.digest.as_str())
+        .collect();
+    let mut u = Unreferenced::default();
+    let mut rows: Vec<&PlanRow> = i
+        .rows
+        .iter()
+        .filter(|r| garbage.contains(r.digest.as_str()))
+        .collect();
+    for r in &rows {
+        u.blobs += 1;
+        u.bytes += r.size.max(0) as u64;
+        u.monthly_cost_now += r.monthly_cost_now;
+        u.monthly_cost_after += r.monthly_cost_after;
+        u.planned_moves += u64::from(r.action != "none");
+    }
+    rows.sort_by(|a, b| {
+        b.monthly_cost_now
+            .total_cmp(&a.monthly_cost_now)
+            .then(a.digest.cmp(&b.digest))
+    });
+    u.largest = rows
+        .into_iter()
+        .take(TOP_MOVES)
+        .map(|r| UnreferencedBlob {
+            digest: r.digest.clone(),
+            size: r.size,
+            storage_class: r.from_class.clone(),
+            monthly_cost_now: r.monthly_cost_now,
+        })
+        .collect();
+    Some(u)
+}
+
+fn statements(i: &Inputs<'_>, cfg: &PlanConfig) -> Vec<String> {
+    let est = i.plan_summary["estimator"]
+        .as_str()
+        .unwrap_or(&cfg.estimator)
+        .to_string();
+    vec![
+        format!(
+            "Expected pulls per month come from the `{est}` estimator over the stats windows; \
+             a blob whose pattern changes after as-of is priced on its past."
+        ),
+        format!(
+            "A move is planned only if it saves more than it costs within {} months and pays \
+             back within {} days; blobs pulled in the last 7 days never move to a cheaper class.",
+            cfg.horizon_months, cfg.max_payback_days
+        ),
+        format!(
+            "Prices: {} list prices as of {}, first volume tier of each class (above 50 TB per \
+             class costs are overstated by up to ~10%); 1 GB = 2^30 bytes; a month is 30 days.",
+            i.prices.region(),
+            i.prices.as_of()
+        ),
+        "One-time costs are paid in month 0; savings accrue evenly from month 1.".into(),
+        "Intelligent-Tiering alternative: one bucket-wide lifecycle rule moves every STANDARD \
+         and STANDARD_IA blob of at least 128 KiB; the monitoring fee is included; each blob \
+         starts in Frequent Access and steps down while not pulled (the 90-day ramp-up); the \
+         opt-in archive tiers are not used."
+            .into(),
+        "Days in the current class are taken from `last_modified` (the inventory does not \
+         record class changes), which can overstate early-deletion charges after a lifecycle \
+         transition."
+            .into(),
+        "Not modelled: data transfer out (a pull costs the same egress in every class), request \
+         rate limits, restore waiting times, Object Lock, and volume tiers beyond the first."
+            .into(),
+    ]
+}
+
+fn hot_set(i: &Inputs<'_>, inv: &[&StatRow]) -> HotSet {
+    let hs = &i.plan_summary["hot_set"];
+    let total: i64 = inv.iter().map(|s| s.pulls_7d).sum();
+    let mut pulled: Vec<&&StatRow> = inv.iter().filter(|s| s.pulls_7d > 0).collect();
+    pulled.sort_by(|a, b| b.pulls_7d.cmp(&a.pulls_7d).then(a.digest.cmp(&b.digest)));
+    let mut seen = BTreeSet::new();
+    let mut full = Vec::new();
+    let (mut bytes, mut served) = (0u64, 0i64);
+    for s in pulled {
+        if !seen.insert(s.digest.as_str()) {
+            continue;
+        }
+        bytes += s.size.unwrap_or(0).max(0) as u64;
+        served += s.pulls_7d;
+        full.push(CurvePoint {
+            digests: seen.len() as u64,
+            bytes,
+            share: if total > 0 {
+                served as f64 / total as f64
+            } else {
+                0.0
+            },
+        });
+    }
+    HotSet {
+        digests: hs["digests"].as_u64().unwrap_or(0),
+        bytes: hs["bytes"].as_u64().unwrap_or(0),
+        max_bytes: hs["max_bytes"].as_u64().unwrap_or(i.cfg.hot_set_max_bytes),
+        pull_share_7d: hs["pull_share_7d"].as_f64().unwrap_or(0.0),
+        pulls_7d: total,
+        curve: thin(full, 200),
+    }
+}
+
+/// At most `n` points of `v`, evenly spaced, always keeping the last.
+fn thin<T>(v: Vec<T>, n: usize) -> Vec<T> {
+    if v.len() <= n {
+        return v;
+    }
+    let len = v.len();
+    let keep: BTreeSet<usize> = (0..n).map(|k| k * (len - 1) / (n - 1)).collect();
+    v.into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.contains(i))
+        .map(|(_, x)| x)
+        .collect()
+}
+
+fn pull_through(stats: &[StatRow]) -> PullThrough {
+    let mut pt = PullThrough::default();
+    let mut pulled: Vec<&StatRow> = stats.iter().filter(|s| s.pulls_30d > 0).collect();
+    for s in &pulled {
+        let uniq = s.unique_clients_30d.unwrap_or(s.pulls_30d).min(s.pulls_30d);
+        pt.digests_pulled_30d += 1;
+        pt.pulls_30d += s.pulls_30d;
+        pt.unique_clients_30d += uniq;
+        pt.repeat_pulls_30d += s.pulls_30d - uniq;
+        pt.repeat_bytes_30d += ((s.pulls_30d - uniq) * s.size.unwrap_or(0).max(0)) as u64;
+    }
+    pulled.sort_by(|a, b| b.pulls_30d.cmp(&a.pulls_30d).then(a.digest.cmp(&b.digest)));
+    pt.points = pulled
+        .into_iter()
+        .filter_map(|s| {
+            Some(PullPoint {
+                pulls_30d: s.pulls_30d,
+                ratio: s.unique_pull_ratio_30d?,
+            })
+        })
+        .take(1000)
+        .collect();
+    pt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn break_even_interpolates_between_months() {
+        let pts: Vec<CumulativePoint> = (0..5)
+            .map(|m| CumulativePoint {
+                month: m,
+                plan: -3.0 + 2.0 * f64::from(m),
+                intelligent_tiering: -1.0,
+            })
+            .collect();
+        assert_eq!(break_even(&pts, |c| c.plan), Some(1.5));
+        assert_eq!(break_even(&pts, |c| c.intelligent_tiering), None);
+    }
+
+    #[test]
+    fn thin_keeps_first_and_last() {
+        let v: Vec<u32> = (0..1000).collect();
+        let t = thin(v, 200);
+        assert_eq!(t.len(), 200);
+        assert_eq!((t[0], t[199]), (0, 999));
+        assert_eq!(thin(vec![1, 2], 200), vec![1, 2]);
+    }
+}
