@@ -13,7 +13,7 @@
 //! [`report`]; [`apply`] depends on the plan's file format, [`model`] and the S3 layer only.
 //! Shared low-level modules ([`io`], [`lake`], [`storage`], [`s3lake`], [`crashpoint`],
 //! [`progress`], [`config`]) sit below the stages. [`pipeline`] runs the stages in order for
-//! [`run`] (the nightly job) and [`demo`]; [`backtest`] runs `stats` and `plan` for a past day
+//! [`run`](mod@run) (the nightly job) and [`demo`]; [`backtest`] runs `stats` and `plan` for a past day
 //! in a scratch lake and replays the pulls since. On top, [`cli`] (clap structs) and [`commands`]
 //! (one file per subcommand, the only place that prints data to stdout); nothing depends on
 //! `apply`, `cli` or `commands`. `main.rs` is the only place that uses `anyhow`.

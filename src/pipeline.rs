@@ -1,5 +1,5 @@
 //! The stages in order on one lake: ingest → stats → plan → report. `blobtier run` (the
-//! nightly job, [`crate::run`]) and `blobtier demo` ([`crate::demo`]) both run this one
+//! nightly job, [`crate::run`](mod@crate::run)) and `blobtier demo` ([`crate::demo`]) both run this one
 //! function; they differ only in what they ingest, the windows, and whether the coverage
 //! guard is on.
 //!

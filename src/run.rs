@@ -1,6 +1,8 @@
 //! `blobtier run`: the nightly job. Ingests what is new from every configured source and the
-//! newest inventory report on or before as-of, then computes stats, the plan and the dry-run cost report for as-of
-//! (default: yesterday, UTC). `apply` stays a separate, explicit step.
+//! newest inventory report on or before as-of, then computes stats, the plan and the dry-run
+//! cost report for as-of ([`crate::pipeline`], with the coverage guard on). `apply` stays a
+//! separate, explicit step. Returns the run record; printing it and the exit code are the
+//! commands layer's.
 //!
 //! - One job at a time: `_run_lock` is held for the whole job (a second run exits 2 naming
 //!   the holder); each stage also takes the lake's writer lock. On an `s3://` lake the lock is

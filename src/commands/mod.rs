@@ -1,9 +1,9 @@
 //! The commands layer: one file per subcommand (uv's `commands/`). Each turns the parsed
 //! command line and the validated config into calls of the library, and prints the result.
 //!
-//! Invariants: this is the only layer that writes data to stdout ([`print_json`], `outln!`;
+//! Invariants: this is the only layer that writes data to stdout (`print_json`, `outln!`;
 //! logs go to stderr through `tracing`), the only one that reads clap structs, and the only
-//! one that maps a stage's result to an exit [`Outcome`](crate::Outcome). Nothing in the
+//! one that maps a stage's result to an exit [`crate::Outcome`]. Nothing in the
 //! library depends on it. A command holds no logic a stage needs: what is not argument
 //! mapping or printing belongs in the stage.
 #![allow(clippy::print_stdout)]

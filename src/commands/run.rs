@@ -1,4 +1,4 @@
-//! `blobtier run`: the nightly job ([`crate::run`]) on the config's lake.
+//! `blobtier run`: the nightly job ([`crate::run`](mod@crate::run)) on the config's lake.
 
 use std::path::Path;
 
