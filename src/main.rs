@@ -7,6 +7,8 @@ use blobtier::cli::{Cli, LogFormatArg};
 use blobtier::logging::{self, LogFormat};
 use clap::Parser;
 
+// The one place that prints the final error to stderr (uv's `error:` / `Caused by:` lines).
+#[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = match cli.log_format {

@@ -9,6 +9,8 @@
 //!
 //! Usage (see `docs/sample-data.md`):
 //! `cargo run --release --example gen-sample -- --size small --out sample-data`
+// A developer tool: it reports progress on stderr and may stop on bad arguments.
+#![allow(clippy::print_stderr, clippy::print_stdout, clippy::unwrap_used)]
 
 mod fmtu;
 mod http;

@@ -1,6 +1,8 @@
 //! The integration test binary: one module per pipeline stage, plus shared `support` code.
 //!
 //! One binary (as in delta-rs and uv) so the crate links once and the tests share one LocalStack.
+// Test code may unwrap (a failure is a failing test) and print diagnostics.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 mod support;
 
