@@ -224,11 +224,6 @@ fn load_index(lake: &Lake) -> Result<LedgerIndex> {
     Ok(idx)
 }
 
-fn new_run_id() -> String {
-    let now = chrono::Utc::now();
-    format!("{}-{}", now.format("%Y%m%dT%H%M%S%6fZ"), std::process::id())
-}
-
 /// Stored form of a client: keyed hash (32 hex) or the normalised address.
 pub fn render_client(identity: &ClientIdentity, addr: &str) -> String {
     match identity {
@@ -464,7 +459,7 @@ fn ingest_with(
     }
 
     // 4. Stage outputs.
-    let run_id = new_run_id();
+    let run_id = crate::lake::run_id();
     let mut staging = lake.stage(&run_id)?;
     let part = format!("part-{run_id}.parquet");
     if let Some(identity) = &identity {
