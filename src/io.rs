@@ -90,12 +90,47 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
-fn tmp_name(path: &Path) -> PathBuf {
+/// What a hidden sibling of a path holds while it is published (see [`sibling`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sibling {
+    /// `.<name>.tmp-<pid>`: the new content, written but not yet renamed into place.
+    Tmp,
+    /// `.<name>.old-<pid>`: the old content, moved aside but not yet removed.
+    Old,
+}
+
+impl Sibling {
+    fn infix(self) -> &'static str {
+        match self {
+            Sibling::Tmp => ".tmp-",
+            Sibling::Old => ".old-",
+        }
+    }
+}
+
+/// The hidden sibling of `path` that process `pid` uses while it publishes `path`:
+/// `.<name>.tmp-<pid>` or `.<name>.old-<pid>`. Readers skip names that start with `.`, and
+/// `lake::Lake::recover` removes the siblings of processes that are gone.
+pub fn sibling(path: &Path, kind: Sibling, pid: u32) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    path.with_file_name(format!(".{name}{}{pid}", kind.infix()))
+}
+
+/// The pid of the process that left `name`, if it is a hidden sibling (see [`sibling`]).
+pub fn sibling_owner(name: &str) -> Option<u32> {
+    name.strip_prefix('.')
+        .and_then(|n| {
+            n.rsplit_once(Sibling::Tmp.infix())
+                .or_else(|| n.rsplit_once(Sibling::Old.infix()))
+        })
+        .and_then(|(_, pid)| pid.parse().ok())
+}
+
+fn tmp_name(path: &Path) -> PathBuf {
+    sibling(path, Sibling::Tmp, std::process::id())
 }
 
 /// fsyncs a directory so that renames inside it are durable. The empty path (the parent of

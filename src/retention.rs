@@ -185,11 +185,7 @@ pub fn prune(
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
         .collect();
-    let id = format!(
-        "prune-{}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ"),
-        std::process::id()
-    );
+    let id = crate::lake::stage_run_id("prune");
     let trash = lake.root().join("_tmp").join(&id);
     let mut report = PruneReport {
         as_of,

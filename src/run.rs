@@ -138,15 +138,6 @@ pub fn newest_manifest(
     Ok(best.map(|(_, p)| p))
 }
 
-/// A run id: UTC time to the microsecond and the pid.
-fn new_run_id() -> String {
-    format!(
-        "{}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ"),
-        std::process::id()
-    )
-}
-
 /// Runs the nightly job on the lake of `cfg` (a directory or `s3://bucket/prefix`).
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunRecord, Error> {
     let location = cfg.run.lake.clone().ok_or(Error::Config {
@@ -160,7 +151,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunRecord, Error> {
         });
     }
     let storage = Storage::new(cfg.s3_path_style);
-    let run_id = new_run_id();
+    let run_id = crate::lake::run_id();
     match location {
         LakeLocation::Local(dir) => {
             let lake = Lake::open(&dir)?;

@@ -54,7 +54,7 @@ pub(super) fn stage_and_commit(
     logs: LogsRead,
     metrics: &mut IngestMetrics,
 ) -> Result<()> {
-    let run_id = super::new_run_id();
+    let run_id = crate::lake::run_id();
     let mut staging = w.lake.stage(&run_id)?;
     let part = format!("part-{run_id}.parquet");
     let LogsRead {

@@ -180,10 +180,6 @@ impl IngestMetrics {
     }
 }
 
-fn new_run_id() -> String {
-    let now = chrono::Utc::now();
-    format!("{}-{}", now.format("%Y%m%dT%H%M%S%6fZ"), std::process::id())
-}
 
 /// Stored form of a client: keyed hash (32 hex) or the normalised address.
 pub fn render_client(identity: &ClientIdentity, addr: &str) -> String {

@@ -314,9 +314,10 @@ pub fn write(path: &Path, rows: &[PlanRow]) -> Result<(), PlanFileError> {
     Ok(())
 }
 
-/// Reads a plan file and verifies that every row carries the same `plan_id` and that it
-/// matches the content.
-pub fn read_verified(path: &Path) -> Result<Vec<PlanRow>, PlanFileError> {
+/// Reads a plan file or a `decisions` table into rows, without checking `plan_id`
+/// (`decisions` carries the id of its actions, not of all its rows): the one reader of the
+/// format. A plan file is read with [`read_verified`].
+pub fn read(path: &Path) -> Result<Vec<PlanRow>, PlanFileError> {
     use crate::io::IoContext;
     let invalid = |reason: String| PlanFileError::Invalid {
         path: path.to_owned(),
@@ -398,6 +399,13 @@ pub fn read_verified(path: &Path) -> Result<Vec<PlanRow>, PlanFileError> {
             });
         }
     }
+    Ok(rows)
+}
+
+/// Reads a plan file ([`read`]) and verifies that every row carries the same `plan_id` and
+/// that it matches the content.
+pub fn read_verified(path: &Path) -> Result<Vec<PlanRow>, PlanFileError> {
+    let rows = read(path)?;
     let computed = plan_id(&rows);
     let stored: std::collections::BTreeSet<&str> =
         rows.iter().map(|r| r.plan_id.as_str()).collect();
@@ -413,7 +421,12 @@ pub fn read_verified(path: &Path) -> Result<Vec<PlanRow>, PlanFileError> {
                 });
             }
         }
-        _ => return Err(invalid("rows carry different `plan_id` values".into())),
+        _ => {
+            return Err(PlanFileError::Invalid {
+                path: path.to_owned(),
+                reason: "rows carry different `plan_id` values".into(),
+            })
+        }
     }
     Ok(rows)
 }

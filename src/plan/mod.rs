@@ -303,31 +303,6 @@ fn hot_set(mut by: Vec<HotCandidate>, total7: i64, max_bytes: u64) -> (RecordBat
     )
 }
 
-/// Replaces `rel` (a partition directory) with the staged directory `new`.
-fn publish_dir(
-    lake: &Lake,
-    staging: &std::path::Path,
-    new: &std::path::Path,
-    rel: &str,
-) -> Result<()> {
-    let target = lake.root().join(rel);
-    if let Some(parent) = target.parent() {
-        fs::create_dir_all(parent)
-            .at("failed to create", parent)
-            .map_err(LakeError::from)?;
-    }
-    if target.exists() {
-        let old = staging.join(format!("old-{}", rel.replace('/', "_")));
-        fs::rename(&target, &old)
-            .at("failed to replace", &target)
-            .map_err(LakeError::from)?;
-    }
-    fs::rename(new, &target)
-        .at("failed to publish", &target)
-        .map_err(LakeError::from)?;
-    Ok(())
-}
-
 /// Makes the plan for `as_of` and writes it to the lake.
 pub fn run_plan(
     lake: &Lake,
@@ -361,13 +336,8 @@ pub fn run_plan(
         as_of: day,
         hold_down: hold_down.clone(),
     };
-    let run_id = format!(
-        "plan-{}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ"),
-        std::process::id()
-    );
-    let staging = lake.root().join("_tmp").join(&run_id);
-    let d = |name: &str| staging.join(name);
+    let staging = lake.stage_dirs("plan")?;
+    let d = |name: &str| staging.path(name);
 
     // Chunk by digest range (digest_stats is sorted by digest, in small row groups), so memory
     // is bounded by one chunk; the chunks' rows, each sorted by digest, bucket, key, version,
@@ -472,14 +442,12 @@ pub fn run_plan(
     )
     .map_err(LakeError::from)?;
     for name in ["decisions", "plan", "hot_set"] {
-        publish_dir(lake, &staging, &d(name), &format!("{name}/as_of={as_of}"))?;
+        staging.replace(&d(name), &format!("{name}/as_of={as_of}"), None)?;
         if name == "decisions" {
             crate::crashpoint::pause("plan:publishing");
         }
     }
-    fs::remove_dir_all(&staging)
-        .at("failed to clean up", &staging)
-        .map_err(LakeError::from)?;
+    staging.finish()?;
     timer.lap("publish");
     tracing::debug!(phases = ?timer.0, "plan phase times");
     drop(lock);

@@ -19,7 +19,7 @@ use polars::prelude::*;
 use polars::sql::SQLContext;
 
 use crate::io::IoContext;
-use crate::lake::{Lake, LakeError};
+use crate::lake::{newest_part, Lake, LakeError};
 use template::Dialect;
 
 /// The query that defines `digest_stats`.
@@ -118,25 +118,8 @@ fn qerr(query: &'static str) -> impl Fn(PolarsError) -> Error {
 
 /// The latest `snapshot=DATE` partition on or before `as_of`.
 pub fn latest_snapshot(lake: &Lake, as_of: NaiveDate) -> Result<Option<(String, PathBuf)>> {
-    let dir = lake.root().join("inventory");
-    let Ok(rd) = fs::read_dir(&dir) else {
-        return Ok(None);
-    };
-    let mut best: Option<(NaiveDate, PathBuf)> = None;
-    for e in rd {
-        let e = e.at("failed to list", &dir).map_err(LakeError::from)?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(d) = name
-            .strip_prefix("snapshot=")
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        else {
-            continue;
-        };
-        if d <= as_of && best.as_ref().is_none_or(|(b, _)| d > *b) {
-            best = Some((d, e.path()));
-        }
-    }
-    Ok(best.map(|(d, p)| (d.to_string(), p)))
+    let latest = lake.latest_partition("inventory", "snapshot", Some(as_of))?;
+    Ok(latest.map(|(d, p)| (d.to_string(), p)))
 }
 
 fn scan_dir(path: &Path, hive: bool) -> PolarsResult<LazyFrame> {
@@ -223,22 +206,11 @@ pub fn empty_table(table: &str) -> PolarsResult<DataFrame> {
 /// The image-graph tables of the latest snapshot on or before `as_of`: the date and the
 /// newest part file of `blob_refs`, `manifest_refs` and `tags` (all written by one run).
 pub fn graph_snapshot(lake: &Lake, as_of: NaiveDate) -> Option<(String, [PathBuf; 3])> {
-    let (date, blob_refs) = crate::ingest::graph::latest_part(lake, "blob_refs", Some(as_of))?;
-    let newest = |table: &str| -> Option<PathBuf> {
-        let dir = lake.root().join(table).join(format!("snapshot={date}"));
-        fs::read_dir(dir)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("part-") && n.ends_with(".parquet"))
-            })
-            .max()
-    };
+    let (date, blob_refs) = lake.latest_part("blob_refs", Some(as_of))?;
+    let newest =
+        |table: &str| newest_part(&lake.root().join(table).join(format!("snapshot={date}")));
     let (manifest_refs, tags) = (newest("manifest_refs")?, newest("tags")?);
-    Some((date, [blob_refs, manifest_refs, tags]))
+    Some((date.to_string(), [blob_refs, manifest_refs, tags]))
 }
 
 fn scan_file(path: &Path) -> PolarsResult<LazyFrame> {
@@ -334,13 +306,8 @@ pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
         partition::choose(partition::parquet_rows(&pulls_dir) + partition::parquet_rows(&inv_dir))
     });
     let rel = format!("digest_stats/as_of={}", opts.as_of);
-    let run_id = format!(
-        "stats-{}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ"),
-        std::process::id()
-    );
-    let staging_dir = lake.root().join("_tmp").join(&run_id);
-    let new_dir = staging_dir.join("new");
+    let staging = lake.stage_dirs("stats")?;
+    let new_dir = staging.path("new");
     fs::create_dir_all(&new_dir)
         .at("failed to create", &new_dir)
         .map_err(LakeError::from)?;
@@ -419,25 +386,8 @@ pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
             .at("failed to sync", &file)
             .map_err(LakeError::from)?;
     }
-    let target = lake.root().join(&rel);
-    if let Some(parent) = target.parent() {
-        fs::create_dir_all(parent)
-            .at("failed to create", parent)
-            .map_err(LakeError::from)?;
-    }
-    if target.exists() {
-        let old = staging_dir.join("old");
-        fs::rename(&target, &old)
-            .at("failed to replace", &target)
-            .map_err(LakeError::from)?;
-    }
-    crate::crashpoint::pause("stats:publishing");
-    fs::rename(&new_dir, &target)
-        .at("failed to publish", &target)
-        .map_err(LakeError::from)?;
-    fs::remove_dir_all(&staging_dir)
-        .at("failed to clean up", &staging_dir)
-        .map_err(LakeError::from)?;
+    let target = staging.replace(&new_dir, &rel, Some("stats:publishing"))?;
+    staging.finish()?;
     // Summaries and counts: streaming scans of the published file (only the columns they
     // need), never the whole table in memory.
     let published = target.join("part-0.parquet");

@@ -2,7 +2,7 @@
 //! ingested) and `_tmp/` (staging). Readers (DuckDB, Spark, Athena, polars) ignore paths that
 //! start with `_` or `.`.
 //!
-//! Commit protocol (one writer at a time, guarded by `_lock`):
+//! Commit protocol of [`Staging`] (ingest's outputs; one writer at a time, guarded by `_lock`):
 //! 1. a run writes every output under `_tmp/<run_id>/<final relative path>`;
 //! 2. it writes `_tmp/<run_id>/PUBLISH` (the list of relative paths, fsynced);
 //! 3. it renames each file into place, the ledger entry `_ledger/<run_id>.json` last: the
@@ -14,6 +14,23 @@
 //! removes any of its files already renamed into place. A run killed at any point thus leaves
 //! the lake as it was before the run (any partial publish is undone before the next reader
 //! that goes through blobtier, and part files carry the run id so nothing else is touched).
+//!
+//! The lake also holds the other publishing tools of the stages, so there is one of each:
+//! - [`replace_dir`], [`DirStaging`] and [`write_dir`] ([`publish`]): replace one directory
+//!   (a partition of `digest_stats`, `decisions`, `plan`, `hot_set`, or a report) as a whole;
+//! - [`run_id`] and [`stage_run_id`] ([`ids`]): the run ids of every stage;
+//! - [`Lake::partitions`], [`Lake::latest_partition`], [`Lake::latest_part`] ([`partition`]):
+//!   find a table's partitions by day.
+//!
+//! Must not: know any table's schema or any stage's logic.
+
+pub mod ids;
+pub mod partition;
+pub mod publish;
+
+pub use ids::{run_id, stage_run_id};
+pub use partition::{newest_part, partition_day};
+pub use publish::{replace_dir, write_dir, DirStaging};
 
 use std::fs;
 use std::io::Write;
@@ -63,45 +80,6 @@ fn read_holder(path: &Path) -> String {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     "holder unknown".into()
-}
-
-/// Removes, below `dir` (but not in `skip`), the hidden temporaries that a killed process
-/// leaves: `.<name>.tmp-<pid>` (written, not yet renamed into place) and `.<name>.old-<pid>`
-/// (moved aside, not yet removed), if process `<pid>` is gone. Returns how many it removed.
-/// Best effort: what it cannot remove stays hidden from readers.
-fn sweep_leftovers(dir: &Path, skip: &Path) -> usize {
-    let Ok(rd) = fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut n = 0;
-    for e in rd.flatten() {
-        let path = e.path();
-        if path == skip {
-            continue;
-        }
-        let name = e.file_name().to_string_lossy().into_owned();
-        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-        let leftover_of = name
-            .strip_prefix('.')
-            .and_then(|n| n.rsplit_once(".tmp-").or_else(|| n.rsplit_once(".old-")))
-            .and_then(|(_, pid)| pid.parse::<u32>().ok());
-        match leftover_of {
-            Some(pid) if !Path::new(&format!("/proc/{pid}")).exists() => {
-                let removed = if is_dir {
-                    fs::remove_dir_all(&path)
-                } else {
-                    fs::remove_file(&path)
-                };
-                if removed.is_ok() {
-                    n += 1;
-                }
-            }
-            Some(_) => {}
-            None if is_dir => n += sweep_leftovers(&path, skip),
-            None => {}
-        }
-    }
-    n
 }
 
 /// Removes the directories above `path` that are empty, up to (not including) `root`.
@@ -235,7 +213,7 @@ impl Lake {
 
     /// Rolls back or finishes any interrupted run (see the module docs). Call with the lock held.
     pub fn recover(&self, _lock: &LockGuard) -> Result<usize, LakeError> {
-        let swept = sweep_leftovers(&self.root, &self.root.join("_tmp"));
+        let swept = publish::sweep_leftovers(&self.root, &self.root.join("_tmp"));
         if swept > 0 {
             tracing::warn!(entries = swept, lake = %self.root.display(), "removed temporary files of killed processes");
         }
@@ -381,14 +359,57 @@ impl Staging {
     }
 }
 
+/// Files for the tests of the lake's modules.
+#[cfg(test)]
+mod testing {
+    use std::fs;
+    use std::path::Path;
+
+    /// A new lake in a temporary directory (removed when the guard drops).
+    pub(super) fn lake() -> (tempfile::TempDir, super::Lake) {
+        let t = tempfile::tempdir().unwrap();
+        let lake = super::Lake::open(t.path()).unwrap();
+        (t, lake)
+    }
+
+    /// Writes each `(path relative to root, text)`, creating directories.
+    pub(super) fn put(root: &Path, files: &[(&str, &str)]) {
+        for (rel, text) in files {
+            let p = root.join(rel);
+            fs::create_dir_all(p.parent().expect("below root")).unwrap();
+            fs::write(p, text).unwrap();
+        }
+    }
+
+    /// Every file below `dir` as `(relative path, text)`, sorted; none if `dir` is missing.
+    pub(super) fn tree(dir: &Path) -> Vec<(String, String)> {
+        fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+            for e in fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(root, &p, out);
+                } else {
+                    let rel = p.strip_prefix(root).unwrap().display().to_string();
+                    out.push((rel, fs::read_to_string(&p).unwrap()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if dir.exists() {
+            walk(dir, dir, &mut out);
+        }
+        out.sort();
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_held_lock_names_its_holder_and_a_released_one_is_free() {
-        let t = tempfile::tempdir().unwrap();
-        let lake = Lake::open(t.path()).unwrap();
+        let (t, lake) = testing::lake();
         let held = lake.lock_named("_run_lock").unwrap();
         // flock conflicts between two open files, even in one process.
         let err = lake.lock_named("_run_lock").unwrap_err();
@@ -421,48 +442,22 @@ mod tests {
 
     #[test]
     fn rolling_back_removes_directories_it_emptied() {
-        let t = tempfile::tempdir().unwrap();
+        let (t, lake) = testing::lake();
         let root = t.path();
-        let lake = Lake::open(root).unwrap();
         let rel = "pulls/date=2026-11-26/part-r1.parquet";
-        fs::create_dir_all(root.join("pulls/date=2026-11-25")).unwrap();
-        fs::write(root.join("pulls/date=2026-11-25/part-r0.parquet"), "x").unwrap();
-        fs::create_dir_all(root.join("_tmp/r1")).unwrap();
-        fs::write(
-            root.join("_tmp/r1/PUBLISH"),
-            format!("{rel}\n_ledger/r1.json\n"),
-        )
-        .unwrap();
-        ensure_parent(&root.join(rel)).unwrap();
-        fs::write(root.join(rel), "y").unwrap();
+        let publish = format!("{rel}\n_ledger/r1.json\n");
+        testing::put(
+            root,
+            &[
+                ("pulls/date=2026-11-25/part-r0.parquet", "x"),
+                ("_tmp/r1/PUBLISH", &publish),
+                (rel, "y"),
+            ],
+        );
         let g = lake.lock().unwrap();
         assert_eq!(lake.recover(&g).unwrap(), 1);
         assert!(!root.join("pulls/date=2026-11-26").exists());
         assert!(root.join("pulls/date=2026-11-25/part-r0.parquet").exists());
         assert!(!root.join("_tmp/r1").exists());
-    }
-
-    #[test]
-    fn temporaries_of_dead_processes_are_swept_and_live_ones_kept() {
-        let t = tempfile::tempdir().unwrap();
-        let root = t.path();
-        let dead = 4_194_304 + 7; // above pid_max's largest value: never a live pid
-        let me = std::process::id();
-        let files = [
-            format!("_runs/.r1.json.tmp-{dead}"),
-            format!("reports/.as_of=2026-11-26.tmp-{dead}/report.html"),
-            format!("reports/.as_of=2026-11-26.old-{dead}/report.html"),
-            format!("_runs/.r2.json.tmp-{me}"),
-            format!("_tmp/r3/.x.tmp-{dead}"),
-            "pulls/date=2026-11-26/part-a.parquet".to_string(),
-            ".blobtier-mirror".to_string(),
-        ];
-        for f in &files {
-            ensure_parent(&root.join(f)).unwrap();
-            fs::write(root.join(f), "x").unwrap();
-        }
-        assert_eq!(sweep_leftovers(root, &root.join("_tmp")), 3);
-        let left: Vec<bool> = files.iter().map(|f| root.join(f).exists()).collect();
-        assert_eq!(left, [false, false, false, true, true, true, true]);
     }
 }
