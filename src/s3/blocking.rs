@@ -85,19 +85,14 @@ impl Session {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let (page, n) = self
-                .retrier()
-                .run(|| {
-                    let req = self
-                        .client
-                        .list_objects_v2()
-                        .bucket(bucket)
-                        .prefix(prefix)
-                        .set_continuation_token(token.clone());
-                    call("ListObjectsV2", true, req.send())
-                })
+            let req = || {
+                let req = self.client.list_objects_v2().bucket(bucket).prefix(prefix);
+                req.set_continuation_token(token.clone()).send()
+            };
+            let (page, _) = self
+                .idempotent(bucket, prefix, || call("ListObjectsV2", true, req()))
                 .await;
-            let page = page.map_err(|c| S3Error::new(bucket, prefix, c).after(n))?;
+            let page = page?;
             out.extend(page.contents().iter().filter_map(|o| {
                 Some(Object {
                     key: o.key()?.to_owned(),
@@ -129,10 +124,26 @@ impl Session {
         })
     }
 
-    /// A whole object, retried, with the attempts made.
-    async fn get_counted(&self, bucket: &str, key: &str) -> (Result<Got, S3Error>, u32) {
-        let (r, n) = self.retrier().run(|| self.get_once(bucket, key)).await;
+    /// Runs an idempotent call on `bucket/key` (`send` builds each attempt afresh) under a
+    /// [`Session::retrier`]; the error names the object and the attempts made.
+    async fn idempotent<T, F, Fut>(
+        &self,
+        bucket: &str,
+        key: &str,
+        send: F,
+    ) -> (Result<T, S3Error>, u32)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, CallError>>,
+    {
+        let (r, n) = self.retrier().run(send).await;
         (r.map_err(|c| S3Error::new(bucket, key, c).after(n)), n)
+    }
+
+    /// A whole object, with the attempts made.
+    async fn get_counted(&self, bucket: &str, key: &str) -> (Result<Got, S3Error>, u32) {
+        self.idempotent(bucket, key, || self.get_once(bucket, key))
+            .await
     }
 
     /// A whole object; a missing one is an error of class `NotFound`.
@@ -142,31 +153,25 @@ impl Session {
 
     /// HeadObject; `None` when there is no such key.
     pub async fn head(&self, bucket: &str, key: &str) -> Result<Option<HeadObjectOutput>, S3Error> {
-        let (r, n) = self
-            .retrier()
-            .run(|| {
-                let req = self.client.head_object().bucket(bucket).key(key);
-                call("HeadObject", true, req.send())
-            })
-            .await;
-        match r {
+        let req = || self.client.head_object().bucket(bucket).key(key).send();
+        match self
+            .idempotent(bucket, key, || call("HeadObject", true, req()))
+            .await
+            .0
+        {
             Ok(h) => Ok(Some(h)),
-            Err(c) if c.class == Class::NotFound => Ok(None),
-            Err(c) => Err(S3Error::new(bucket, key, c).after(n)),
+            Err(e) if e.call.class == Class::NotFound => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
     /// DeleteObject (idempotent: deleting a missing key succeeds).
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), S3Error> {
-        let (r, n) = self
-            .retrier()
-            .run(|| {
-                let req = self.client.delete_object().bucket(bucket).key(key);
-                call("DeleteObject", true, req.send())
-            })
+        let req = || self.client.delete_object().bucket(bucket).key(key).send();
+        let (r, _) = self
+            .idempotent(bucket, key, || call("DeleteObject", true, req()))
             .await;
         r.map(|_| ())
-            .map_err(|c| S3Error::new(bucket, key, c).after(n))
     }
 }
 

@@ -403,13 +403,7 @@ impl<'a> S3Lake<'a> {
             }
         }
         self.download_all(&want, committed, dir, &mut t)?;
-        tracing::info!(
-            downloaded = t.objects,
-            bytes = t.bytes,
-            removed = t.removed,
-            lake = %self.url(),
-            "synced the local mirror"
-        );
+        tracing::info!(downloaded = t.objects, bytes = t.bytes, removed = t.removed, lake = %self.url(), "synced the local mirror");
         Ok(t)
     }
 
@@ -478,13 +472,7 @@ impl<'a> S3Lake<'a> {
                 t.removed += 1;
             }
         }
-        tracing::info!(
-            uploaded = t.objects,
-            bytes = t.bytes,
-            deleted = t.removed,
-            lake = %self.url(),
-            "published the lake"
-        );
+        tracing::info!(uploaded = t.objects, bytes = t.bytes, deleted = t.removed, lake = %self.url(), "published the lake");
         Ok(t)
     }
 }

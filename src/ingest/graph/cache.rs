@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::PathBuf;
 
-use super::tables::{int64s, latest_part, read_batches, strings, table_err};
+use super::tables::{int64s, latest_part, read_batches, string_columns, table_err};
 use super::{GraphError, GraphMetrics, Result, Root, READ_CONCURRENCY};
 use crate::ingest::manifest::{self, Kind, Reference, Role};
 use crate::lake::Lake;
@@ -53,19 +53,20 @@ pub fn load_cache(lake: &Lake) -> Result<HashMap<Digest, Cached>> {
     files.sort();
     for path in &files {
         for b in read_batches(path)? {
-            let (digest, mt, kind, size) = (
-                strings(&b, "digest", path)?,
-                strings(&b, "media_type", path)?,
-                strings(&b, "kind", path)?,
-                int64s(&b, "size", path)?,
-            );
-            let (rd, rr, rmt, rsize, rplat) = (
-                strings(&b, "ref_digest", path)?,
-                strings(&b, "ref_role", path)?,
-                strings(&b, "ref_media_type", path)?,
-                int64s(&b, "ref_size", path)?,
-                strings(&b, "ref_platform", path)?,
-            );
+            let [digest, mt, kind, rd, rr, rmt, rplat] = string_columns(
+                &b,
+                [
+                    "digest",
+                    "media_type",
+                    "kind",
+                    "ref_digest",
+                    "ref_role",
+                    "ref_media_type",
+                    "ref_platform",
+                ],
+                path,
+            )?;
+            let (size, rsize) = (int64s(&b, "size", path)?, int64s(&b, "ref_size", path)?);
             for i in 0..b.num_rows() {
                 let Some(d) = digest[i]
                     .as_deref()
@@ -113,12 +114,8 @@ pub(super) fn previous_tags(lake: &Lake) -> Result<HashMap<(String, String), (St
         return Ok(out);
     };
     for b in read_batches(&path)? {
-        let (repo, tag, m, fp) = (
-            strings(&b, "repo", &path)?,
-            strings(&b, "tag", &path)?,
-            strings(&b, "manifest", &path)?,
-            strings(&b, "link_fingerprint", &path)?,
-        );
+        let [repo, tag, m, fp] =
+            string_columns(&b, ["repo", "tag", "manifest", "link_fingerprint"], &path)?;
         for i in 0..b.num_rows() {
             if let (Some(r), Some(t), Some(d), Some(fp)) = (
                 repo[i].clone(),

@@ -88,20 +88,17 @@ pub(super) fn media_types(
     media
 }
 
-/// Per-blob accumulator.
+/// Per-blob accumulator: the strongest role anything reaches the blob with (`None`: nothing
+/// does), whether the store holds it and its size there, and as ids into [`Refs::names`] the
+/// manifests (other than itself), repositories (through revisions or tags) and `repo:tag`s
+/// that reach it.
 #[derive(Debug, Default)]
 pub(super) struct Acc {
-    /// The strongest role anything reaches it with; `None` when nothing does.
     pub role: Option<Role>,
-    /// Whether the store holds it.
     pub in_storage: bool,
-    /// Its size in the store.
     pub size: Option<i64>,
-    /// Manifests (other than itself) that reach it, as ids into [`Refs::names`].
     pub manifests: HashSet<u32>,
-    /// Repositories whose revisions or tags reach it.
     pub repos: HashSet<u32>,
-    /// `repo:tag` of the tags that reach it.
     pub tags: HashSet<u32>,
 }
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use super::tables::{bools, int64s, read_batches, strings};
+use super::tables::{bools, int64s, read_batches, string_columns};
 use super::{GraphMetrics, Result, Root, READ_CONCURRENCY};
 use crate::io::IoContext;
 use crate::model::Digest;
@@ -135,12 +135,8 @@ pub fn inventory_keys(files: &[PathBuf], bucket: &str, prefix: &str) -> Result<V
     let mut out = Vec::new();
     for path in files {
         for b in read_batches(path)? {
-            let (bk, key, size, etag) = (
-                strings(&b, "bucket", path)?,
-                strings(&b, "key", path)?,
-                int64s(&b, "size", path)?,
-                strings(&b, "etag", path)?,
-            );
+            let [bk, key, etag] = string_columns(&b, ["bucket", "key", "etag"], path)?;
+            let size = int64s(&b, "size", path)?;
             let (latest, deleted) = (
                 bools(&b, "is_latest", path)?,
                 bools(&b, "is_delete_marker", path)?,

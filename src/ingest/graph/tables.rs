@@ -57,13 +57,26 @@ fn col<'b>(b: &'b RecordBatch, name: &str, path: &Path) -> Result<&'b ArrayRef> 
         .ok_or_else(|| table_err(path)(format!("missing column `{name}`")))
 }
 
-pub(super) fn strings(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<Option<String>>> {
+fn strings(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<Option<String>>> {
     let c = col(b, name, path)?;
     let c = arrow::compute::cast(c, &DataType::Utf8).map_err(|e| table_err(path)(e.to_string()))?;
     let c = c.as_string::<i32>();
     Ok((0..c.len())
         .map(|i| (!c.is_null(i)).then(|| c.value(i).to_owned()))
         .collect())
+}
+
+/// The string columns `names`, in that order.
+pub(super) fn string_columns<const N: usize>(
+    b: &RecordBatch,
+    names: [&str; N],
+    path: &Path,
+) -> Result<[Vec<Option<String>>; N]> {
+    let mut out = Vec::with_capacity(N);
+    for name in names {
+        out.push(strings(b, name, path)?);
+    }
+    Ok(out.try_into().expect("one column per name"))
 }
 
 pub(super) fn int64s(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<Option<i64>>> {
