@@ -2,6 +2,9 @@
 //! their content hashes (xxh3-128, as the state records them), and where a lake's default
 //! mirror lives.
 //!
+//! Invariants: a file's hash is the xxh3-128 of its whole content, as the state records it;
+//! staging (`_tmp/`), the lock files, the state and hidden (`.`) entries are never lake files.
+//!
 //! Must not: talk to S3 (the transfers in `transfer.rs` do) or decide what to upload.
 
 use std::collections::BTreeMap;
