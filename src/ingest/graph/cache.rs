@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::PathBuf;
 
-use super::tables::{int64s, latest_part, read_batches, string_columns, table_err};
+use super::tables::{int64s, read_batches, string_columns, table_err};
 use super::{GraphError, GraphMetrics, Result, Root, READ_CONCURRENCY};
 use crate::ingest::manifest::{self, Kind, Reference, Role};
 use crate::lake::Lake;
@@ -110,7 +110,7 @@ pub fn load_cache(lake: &Lake) -> Result<HashMap<Digest, Cached>> {
 /// Tags of the newest graph snapshot: (repo, tag) → (link fingerprint, manifest).
 pub(super) fn previous_tags(lake: &Lake) -> Result<HashMap<(String, String), (String, Digest)>> {
     let mut out = HashMap::new();
-    let Some((_, path)) = latest_part(lake, "tags", None) else {
+    let Some((_, path)) = lake.latest_part("tags", None) else {
         return Ok(out);
     };
     for b in read_batches(&path)? {

@@ -50,10 +50,8 @@ use crate::model::Digest;
 use crate::storage::{Location, Storage, StorageError};
 pub use cache::{load_cache, Cached};
 pub use keys::{inventory_keys, walk_keys, Key, KeySource};
-// `latest_part` stays reachable as `ingest::graph::latest_part` (stats uses it).
 pub use tables::{
-    blob_refs_schema, latest_part, manifest_refs_schema, manifests_schema, read_batches,
-    tags_schema,
+    blob_refs_schema, manifest_refs_schema, manifests_schema, read_batches, tags_schema,
 };
 
 /// Manifest and tag-link reads in flight at once (S3).

@@ -1,6 +1,6 @@
 //! The graph's tables: their Arrow schemas (`docs/schemas.md`), the record batches a build
 //! returns, and reading blobtier's own Parquet back (the manifest cache, the previous tags,
-//! inventory files, the newest part of a snapshot table).
+//! inventory files).
 //!
 //! Invariants: every `blob_refs` row has its three lists (possibly empty), each sorted and cut
 //! at [`LIST_CAP`] while the counts stay exact; rows are sorted by digest (`blob_refs`) or
@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -18,7 +18,6 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use chrono::NaiveDate;
 
 use super::cache::Cached;
 use super::closure::{Closure, Refs};
@@ -26,7 +25,6 @@ use super::keys::Tag;
 use super::{GraphError, GraphMetrics, Result, LIST_CAP};
 use crate::ingest::manifest::{Reference, Role};
 use crate::io::IoContext;
-use crate::lake::Lake;
 use crate::model::Digest;
 use crate::storage::StorageError;
 
@@ -97,39 +95,6 @@ pub(super) fn bools(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<Opti
     Ok((0..c.len())
         .map(|i| (!c.is_null(i)).then(|| c.value(i)))
         .collect())
-}
-
-/// The newest `part-*.parquet` of the newest `snapshot=D` partition of `table` with `D <= max`.
-pub fn latest_part(lake: &Lake, table: &str, max: Option<NaiveDate>) -> Option<(String, PathBuf)> {
-    let dir = lake.root().join(table);
-    let mut best: Option<(NaiveDate, PathBuf)> = None;
-    for e in fs::read_dir(&dir).ok()?.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(d) = name
-            .strip_prefix("snapshot=")
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        else {
-            continue;
-        };
-        if max.is_some_and(|m| d > m) {
-            continue;
-        }
-        if best.as_ref().is_none_or(|(b, _)| d > *b) {
-            best = Some((d, e.path()));
-        }
-    }
-    let (d, part_dir) = best?;
-    let newest = fs::read_dir(&part_dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("part-") && n.ends_with(".parquet"))
-        })
-        .max()?;
-    Some((d.to_string(), newest))
 }
 
 /// Schema of `blob_refs/snapshot=D/part-*.parquet`.
