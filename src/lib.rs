@@ -39,6 +39,7 @@ pub mod progress;
 pub mod report;
 pub mod retention;
 pub mod run;
+pub mod s3;
 pub mod s3lake;
 pub mod stats;
 pub mod storage;

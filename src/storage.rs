@@ -1,13 +1,17 @@
-//! Where inputs come from: local files, directories (recursive), globs, and `s3://` prefixes
-//! (aws-sdk-s3 with the standard credential chain; `AWS_ENDPOINT_URL[_S3]` is honoured by the
-//! SDK, path-style addressing by config). Reading returns the raw bytes' stream; callers
-//! detect compression by content.
+//! Where inputs come from: local files, directories (recursive), globs, and `s3://` prefixes.
+//! S3 goes through the S3 layer ([`crate::s3::S3`]: the standard AWS chain, path-style
+//! addressing by config, its classification and retries); this module only maps its listings
+//! and reads to [`Listed`] inputs. Reading returns the raw bytes; callers detect compression
+//! by content.
+//!
+//! Must not: call the SDK itself, retry on its own, or interpret what it reads.
 
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::io::{IoContext, IoError};
+use crate::s3::{Class, S3Error, S3};
 
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]
@@ -32,18 +36,9 @@ pub enum StorageError {
     /// An object or file that does not exist.
     #[error("`{0}` not found")]
     NotFound(String),
-    /// An S3 call failed.
-    #[error("S3 {op} failed on `s3://{bucket}/{key}`: {message}")]
-    S3 {
-        /// Operation.
-        op: &'static str,
-        /// Bucket.
-        bucket: String,
-        /// Key or prefix.
-        key: String,
-        /// The SDK's error, rendered with its chain.
-        message: String,
-    },
+    /// An S3 call failed (after the S3 layer's retries).
+    #[error(transparent)]
+    S3(#[from] S3Error),
 }
 
 /// Where an input lives.
@@ -92,18 +87,6 @@ pub fn parse_s3_uri(uri: &str) -> Result<(String, String), StorageError> {
     Ok((bucket.to_owned(), key.to_owned()))
 }
 
-/// S3 access shared by a run: one small runtime and two clients: one with the SDK's retries
-/// (listing and single reads), one without for [`S3::get_many`], which retries itself and
-/// counts every attempt.
-pub struct S3 {
-    rt: tokio::runtime::Runtime,
-    client: aws_sdk_s3::Client,
-    reader: aws_sdk_s3::Client,
-}
-
-/// Attempts per object in [`S3::get_many`].
-pub const READ_ATTEMPTS: u32 = 5;
-
 /// What [`Storage::read_many`] did.
 #[derive(Debug, Default)]
 pub struct ReadMany {
@@ -113,230 +96,6 @@ pub struct ReadMany {
     pub requests: u64,
     /// Attempts that were retries.
     pub retries: u64,
-}
-
-/// Whether a failed GetObject is worth another attempt, and whether it means "no such key".
-fn classify_read<E>(
-    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> (bool, bool) {
-    use aws_sdk_s3::error::SdkError;
-    match e {
-        SdkError::ServiceError(se) => match se.raw().status().as_u16() {
-            404 => (false, true),
-            429 | 500..=599 => (true, false),
-            _ => (false, false),
-        },
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => (true, false),
-        SdkError::DispatchFailure(d) => (!d.is_user(), false),
-        _ => (false, false),
-    }
-}
-
-/// Exponential backoff from 100 ms, capped at 3.2 s, with jitter derived from the key (no RNG
-/// state: retries of different keys spread out, and a test run is reproducible).
-fn read_backoff(attempt: u32, key: &str) -> std::time::Duration {
-    let base = 100u64 << attempt.saturating_sub(1).min(5);
-    let h = xxhash_rust::xxh3::xxh3_64_with_seed(key.as_bytes(), u64::from(attempt));
-    std::time::Duration::from_millis(base / 2 + h % (base / 2 + 1))
-}
-
-async fn get_with_retry(
-    client: aws_sdk_s3::Client,
-    bucket: String,
-    key: String,
-) -> (Result<Vec<u8>, StorageError>, u32) {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let (retry, message) = match client.get_object().bucket(&bucket).key(&key).send().await {
-            Ok(resp) => match resp.body.collect().await {
-                Ok(b) => return (Ok(b.into_bytes().to_vec()), attempt),
-                Err(e) => (true, sdk_message(&e)),
-            },
-            Err(e) => {
-                let (retry, not_found) = classify_read(&e);
-                if not_found {
-                    return (
-                        Err(StorageError::NotFound(format!("s3://{bucket}/{key}"))),
-                        attempt,
-                    );
-                }
-                (retry, sdk_message(&e))
-            }
-        };
-        if !retry || attempt >= READ_ATTEMPTS {
-            return (
-                Err(StorageError::S3 {
-                    op: "GetObject",
-                    bucket,
-                    key,
-                    message: format!("{message} (attempt {attempt})"),
-                }),
-                attempt,
-            );
-        }
-        tracing::debug!(bucket, key, attempt, error = %message, "retrying a read");
-        tokio::time::sleep(read_backoff(attempt, &key)).await;
-    }
-}
-
-impl std::fmt::Debug for S3 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("S3")
-    }
-}
-
-/// An SDK error with its chain of causes, on one line.
-pub(crate) fn sdk_message<E: std::error::Error>(e: &E) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
-}
-
-impl S3 {
-    /// Builds a client from the standard AWS chain.
-    pub fn new(path_style: bool) -> Result<S3, IoError> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .at("failed to start the async runtime", Path::new("<tokio>"))?;
-        let client = rt.block_on(async {
-            let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let conf = aws_sdk_s3::config::Builder::from(&shared)
-                .force_path_style(path_style)
-                .build();
-            let reader = aws_sdk_s3::config::Builder::from(&shared)
-                .force_path_style(path_style)
-                .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-                .build();
-            (
-                aws_sdk_s3::Client::from_conf(conf),
-                aws_sdk_s3::Client::from_conf(reader),
-            )
-        });
-        let (client, reader) = client;
-        Ok(S3 { rt, client, reader })
-    }
-
-    /// The client with the SDK's retries, for callers that make their own calls (the `s3://`
-    /// lake); drive its futures with [`S3::block_on`].
-    pub fn client(&self) -> &aws_sdk_s3::Client {
-        &self.client
-    }
-
-    /// Runs a future on this client's runtime (callable from several threads at once).
-    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.rt.block_on(f)
-    }
-
-    /// GETs `keys` of `bucket` with at most `concurrency` requests in flight, each retried on
-    /// 5xx, 429, timeouts and connection errors (up to [`READ_ATTEMPTS`] attempts, exponential
-    /// backoff with jitter); 404 is [`StorageError::NotFound`] at once. Results in input order.
-    pub fn get_many(&self, bucket: &str, keys: &[String], concurrency: usize) -> ReadMany {
-        self.rt.block_on(async {
-            let mut results: Vec<Option<Result<Vec<u8>, StorageError>>> =
-                (0..keys.len()).map(|_| None).collect();
-            let mut set = tokio::task::JoinSet::new();
-            let (mut next, mut requests, mut retries) = (0usize, 0u64, 0u64);
-            loop {
-                while set.len() < concurrency.max(1) && next < keys.len() {
-                    let (i, client) = (next, self.reader.clone());
-                    let (bucket, key) = (bucket.to_owned(), keys[i].clone());
-                    set.spawn(async move {
-                        let (r, attempts) = get_with_retry(client, bucket, key).await;
-                        (i, r, attempts)
-                    });
-                    next += 1;
-                }
-                match set.join_next().await {
-                    None => break,
-                    Some(Ok((i, r, attempts))) => {
-                        requests += u64::from(attempts);
-                        retries += u64::from(attempts - 1);
-                        results[i] = Some(r);
-                    }
-                    Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
-                }
-            }
-            ReadMany {
-                results: results
-                    .into_iter()
-                    .map(|r| r.expect("every key was read"))
-                    .collect(),
-                requests,
-                retries,
-            }
-        })
-    }
-
-    /// Lists every object under `prefix`.
-    pub fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<Listed>, StorageError> {
-        self.rt.block_on(async {
-            let mut out = Vec::new();
-            let mut pages = self
-                .client
-                .list_objects_v2()
-                .bucket(bucket)
-                .prefix(prefix)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| StorageError::S3 {
-                    op: "ListObjectsV2",
-                    bucket: bucket.into(),
-                    key: prefix.into(),
-                    message: sdk_message(&e),
-                })?;
-                for o in page.contents() {
-                    let Some(key) = o.key() else { continue };
-                    if key.ends_with('/') {
-                        continue;
-                    }
-                    out.push(Listed {
-                        location: Location::S3 {
-                            bucket: bucket.into(),
-                            key: key.into(),
-                        },
-                        size: o.size().unwrap_or(0).max(0) as u64,
-                        fingerprint: format!("etag:{}", o.e_tag().unwrap_or("")),
-                    });
-                }
-            }
-            Ok(out)
-        })
-    }
-
-    /// Reads a whole object.
-    pub fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, StorageError> {
-        self.rt.block_on(async {
-            let err = |e: String| StorageError::S3 {
-                op: "GetObject",
-                bucket: bucket.into(),
-                key: key.into(),
-                message: e,
-            };
-            let resp = self
-                .client
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .map_err(|e| err(sdk_message(&e)))?;
-            let body = resp
-                .body
-                .collect()
-                .await
-                .map_err(|e| err(sdk_message(&e)))?;
-            Ok(body.into_bytes().to_vec())
-        })
-    }
 }
 
 /// Lazily created S3 access.
@@ -369,7 +128,19 @@ impl Storage {
     pub fn expand(&self, spec: &str) -> Result<Vec<Listed>, StorageError> {
         let mut out = if spec.starts_with("s3://") {
             let (bucket, prefix) = parse_s3_uri(spec)?;
-            self.s3()?.list(&bucket, &prefix)?
+            self.s3()?
+                .list(&bucket, &prefix)?
+                .into_iter()
+                .filter(|o| !o.key.ends_with('/'))
+                .map(|o| Listed {
+                    location: Location::S3 {
+                        bucket: bucket.clone(),
+                        key: o.key,
+                    },
+                    size: o.size,
+                    fingerprint: format!("etag:{}", o.etag),
+                })
+                .collect()
         } else if spec.contains(['*', '?', '[']) {
             let paths = glob::glob(spec).map_err(|e| StorageError::BadGlob {
                 pattern: spec.into(),
@@ -408,9 +179,9 @@ impl Storage {
     pub fn open(&self, loc: &Location) -> Result<Box<dyn Read + Send>, StorageError> {
         match loc {
             Location::Local(p) => Ok(Box::new(fs::File::open(p).at("failed to open", p)?)),
-            Location::S3 { bucket, key } => {
-                Ok(Box::new(io::Cursor::new(self.s3()?.get(bucket, key)?)))
-            }
+            Location::S3 { bucket, key } => Ok(Box::new(io::Cursor::new(
+                self.s3()?.get(bucket, key)?.bytes,
+            ))),
         }
     }
 
@@ -418,7 +189,7 @@ impl Storage {
     pub fn read_all(&self, loc: &Location) -> Result<Vec<u8>, StorageError> {
         match loc {
             Location::Local(p) => Ok(fs::read(p).at("failed to read", p)?),
-            Location::S3 { bucket, key } => self.s3()?.get(bucket, key),
+            Location::S3 { bucket, key } => Ok(self.s3()?.get(bucket, key)?.bytes),
         }
     }
 
@@ -430,26 +201,11 @@ impl Storage {
             results: (0..locs.len()).map(|_| Ok(Vec::new())).collect(),
             ..Default::default()
         };
-        let mut by_bucket: std::collections::BTreeMap<&str, Vec<(usize, String)>> =
-            Default::default();
         let local: Vec<(usize, Result<Vec<u8>, StorageError>)> = locs
             .par_iter()
             .enumerate()
             .filter_map(|(i, l)| match l {
-                Location::Local(p) => Some((
-                    i,
-                    fs::read(p).map_err(|e| {
-                        if e.kind() == io::ErrorKind::NotFound {
-                            StorageError::NotFound(p.display().to_string())
-                        } else {
-                            StorageError::Io(IoError {
-                                op: "failed to read",
-                                path: p.clone(),
-                                source: e,
-                            })
-                        }
-                    }),
-                )),
+                Location::Local(p) => Some((i, read_local(p))),
                 Location::S3 { .. } => None,
             })
             .collect();
@@ -457,6 +213,8 @@ impl Storage {
         for (i, r) in local {
             out.results[i] = r;
         }
+        let mut by_bucket: std::collections::BTreeMap<&str, Vec<(usize, String)>> =
+            Default::default();
         for (i, l) in locs.iter().enumerate() {
             if let Location::S3 { bucket, key } = l {
                 by_bucket.entry(bucket).or_default().push((i, key.clone()));
@@ -466,14 +224,9 @@ impl Storage {
             let s3 = match self.s3() {
                 Ok(s3) => s3,
                 Err(e) => {
-                    let message = e.to_string();
+                    let call = crate::s3::CallError::local("GetObject", e.to_string());
                     for (i, key) in items {
-                        out.results[i] = Err(StorageError::S3 {
-                            op: "GetObject",
-                            bucket: bucket.to_owned(),
-                            key,
-                            message: message.clone(),
-                        });
+                        out.results[i] = Err(S3Error::new(bucket, &key, call.clone()).into());
                     }
                     continue;
                 }
@@ -482,8 +235,11 @@ impl Storage {
             let r = s3.get_many(bucket, &keys, concurrency);
             out.requests += r.requests;
             out.retries += r.retries;
-            for ((i, _), res) in items.into_iter().zip(r.results) {
-                out.results[i] = res;
+            for ((i, key), res) in items.into_iter().zip(r.results) {
+                out.results[i] = res.map_err(|e| match e.call.class {
+                    Class::NotFound => StorageError::NotFound(format!("s3://{bucket}/{key}")),
+                    _ => e.into(),
+                });
             }
         }
         out
@@ -496,6 +252,31 @@ impl Storage {
             Location::S3 { .. } => true,
         }
     }
+}
+
+/// A whole local file; a missing one is [`StorageError::NotFound`].
+fn read_local(p: &Path) -> Result<Vec<u8>, StorageError> {
+    fs::read(p).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            StorageError::NotFound(p.display().to_string())
+        } else {
+            StorageError::Io(IoError {
+                op: "failed to read",
+                path: p.to_owned(),
+                source: e,
+            })
+        }
+    })
+}
+
+/// A file's modification time in nanoseconds since the epoch (0 when unknown): the local
+/// change detector.
+pub fn mtime_ns(meta: &fs::Metadata) -> u128 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 fn walk(p: &Path, out: &mut Vec<Listed>) -> Result<(), StorageError> {
@@ -514,16 +295,10 @@ fn walk(p: &Path, out: &mut Vec<Listed>) -> Result<(), StorageError> {
         }
     } else if meta.is_file() {
         let canon = fs::canonicalize(p).at("failed to resolve", p)?;
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
         out.push(Listed {
             location: Location::Local(canon),
             size: meta.len(),
-            fingerprint: format!("mtime:{mtime}"),
+            fingerprint: format!("mtime:{}", mtime_ns(&meta)),
         });
     }
     Ok(())
@@ -603,18 +378,6 @@ mod tests {
             .unwrap()
             .read_to_end(&mut out)
             .is_err());
-    }
-
-    #[test]
-    fn read_backoff_grows_within_bounds() {
-        for attempt in 1..=8 {
-            let base = 100u64 << (attempt - 1).min(5);
-            for key in ["a", "docker/registry/v2/blobs/sha256/00/x/data"] {
-                let d = read_backoff(attempt, key).as_millis() as u64;
-                assert!((base / 2..=base).contains(&d), "{attempt} {key}: {d}");
-                assert_eq!(read_backoff(attempt, key), read_backoff(attempt, key));
-            }
-        }
     }
 
     #[test]

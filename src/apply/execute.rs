@@ -21,11 +21,12 @@ use tracing::{error, info};
 use super::actions::{self, Action, Ctx, LifecycleRules, Op, Step};
 use super::journal::{self, History, Journal, Prior};
 use super::metrics::{self, ApplyMetrics, Metrics, RunInfo};
-use super::retry::{self, Pacer};
+use super::retry;
 use super::{s3, Options, Result, Settings};
 use crate::io::IoError;
 use crate::plan::file::PlanRow;
 use crate::progress::Progress;
+use crate::s3::pacer::Pacer;
 
 /// Limits on what one run starts.
 #[derive(Debug, Default)]
@@ -174,7 +175,11 @@ pub(super) fn execute(
         })?;
     let limits = Arc::new(Mutex::new(Limits::default()));
     let (fatal, journal) = rt.block_on(async {
-        let client = s3::client(opts.path_style, s.timeouts).await;
+        let client = crate::s3::client::build(&crate::s3::ClientOptions {
+            path_style: opts.path_style,
+            timeouts: Some(s.timeouts),
+        })
+        .await;
         let ctx = Arc::new(Ctx {
             s3: s3::S3::new(client, Arc::clone(&pacer), Arc::clone(&metrics)),
             journal,

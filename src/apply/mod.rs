@@ -23,25 +23,25 @@
 //! dispatches; `dry_run` (without `--execute`), `batch` (`--batch-manifest`) and `execute` (the
 //! run: journal, chains of one object's actions, workers, limits, metrics) do the rest;
 //! `actions/` holds one action's state machine, `journal` and `metrics` the run's records,
-//! `classify`, `retry` and `s3` the S3 calls.
+//! `s3` the S3 calls, on the S3 layer ([`crate::s3`]: client, `classify`, `retry`, pacer).
 //!
-//! Depends on `plan::file` (the plan format) and `model` only, plus the base utilities `io`
-//! and `progress` (and `config::parse_size` until sizes move to `model`); nothing depends on
-//! it.
+//! Depends on `plan::file` (the plan format), `model` and the S3 layer (`crate::s3`) only, plus
+//! the base utilities `io` and `progress` (and `config::parse_size` until sizes move to
+//! `model`); nothing depends on it.
 
 pub mod actions;
 pub mod batch;
-pub mod classify;
 mod dry_run;
 mod execute;
 pub mod journal;
 pub mod metrics;
-pub mod retry;
 pub mod s3;
 #[cfg(test)]
 mod testing;
 
 pub use dry_run::{DryRun, Group, SampleRow};
+// The S3 layer's classification and retry mechanics, under the names apply's modules use.
+pub use crate::s3::{classify, retry};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -52,10 +52,11 @@ use tracing::info;
 
 use crate::io::IoError;
 use crate::plan::file::{self, PlanFileError, PlanRow};
+use crate::s3::pacer::PacerConfig;
+use crate::s3::retry::BackoffConfig;
 use actions::{Action, Op, Tuning};
 use journal::JournalError;
 use metrics::ApplyMetrics;
-use retry::{BackoffConfig, PacerConfig};
 
 /// apply's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -161,7 +162,7 @@ struct Settings {
     concurrency: usize,
     max_bytes: Option<u64>,
     tuning: Tuning,
-    timeouts: s3::Timeouts,
+    timeouts: crate::s3::Timeouts,
     pacer: PacerConfig,
 }
 
@@ -247,7 +248,7 @@ fn settings(o: &Options) -> Result<Settings> {
             restore_days,
             restore_tier,
         },
-        timeouts: s3::Timeouts {
+        timeouts: crate::s3::Timeouts {
             connect: Duration::from_secs(5),
             attempt: Duration::from_secs_f64(positive(
                 "--attempt-timeout",

@@ -1,20 +1,19 @@
-//! Every S3 call apply makes, and nothing else: a client with the SDK's retries off, and one
-//! typed method per operation that paces the request (`retry::Pacer`), counts it, and turns an
-//! SDK error into a [`CallError`] carrying its [`Class`].
+//! Every S3 call apply makes, and nothing else: one typed method per operation that paces the
+//! request (the S3 layer's [`Pacer`]), counts it, and turns an SDK error into the S3 layer's
+//! [`CallError`] carrying its [`Class`]. The client comes from [`crate::s3::client::build`]
+//! (SDK retries off, apply's timeouts).
 //!
-//! No method here retries or decides anything; that is `actions.rs` (what to do) and
-//! `classify.rs` / `retry.rs` (when to try again). No method deletes an object or a version:
-//! the only "delete" this module can send is `AbortMultipartUpload` of an upload it created.
+//! No method here retries or decides anything; that is `actions.rs` (what to do) and the S3
+//! layer's `classify` / `retry` (what a failure means, when to try again). No method deletes
+//! an object or a version: the only "delete" this module can send is `AbortMultipartUpload` of
+//! an upload it created.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::config::retry::RetryConfig;
-use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::StalledStreamProtectionConfig;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_s3::types::{
@@ -27,86 +26,11 @@ use aws_sdk_s3::Client;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tracing::debug;
 
-use super::classify::{classify, error_code, facts, Class, Facts, RetryReason};
 use super::metrics::Metrics;
-use super::retry::Pacer;
+use crate::s3::pacer::Pacer;
+use crate::s3::{Class, RetryReason};
 
-/// Client timeouts.
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    /// TCP/TLS connect. Default 5 s.
-    pub connect: Duration,
-    /// One attempt of one call (a stalled server becomes a `timeout` retry). Default 120 s:
-    /// a 5 GiB CopyObject can take minutes.
-    pub attempt: Duration,
-}
-
-/// Builds the client: the standard AWS chain (credentials, region, `AWS_ENDPOINT_URL`), SDK
-/// retries disabled so that ours counts every attempt, path-style addressing when asked.
-pub async fn client(path_style: bool, t: Timeouts) -> Client {
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(t.connect)
-        .operation_attempt_timeout(t.attempt)
-        .build();
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(timeouts.clone())
-        // Our attempt timeout covers stalls; the stream protection would add a second, less
-        // predictable failure mode.
-        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-        .load()
-        .await;
-    let conf = aws_sdk_s3::config::Builder::from(&shared)
-        .force_path_style(path_style)
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(timeouts)
-        .build();
-    Client::from_conf(conf)
-}
-
-/// A failed call.
-#[derive(Debug, Clone)]
-pub struct CallError {
-    /// Operation name (`CopyObject`, …).
-    pub op: &'static str,
-    /// What to do about it.
-    pub class: Class,
-    /// How it failed.
-    pub facts: Facts,
-    /// The SDK's error with its causes.
-    pub message: String,
-}
-
-impl CallError {
-    /// The code to record (`SlowDown`, `http_503`, `timeout`, …).
-    pub fn code(&self) -> String {
-        error_code(&self.facts)
-    }
-
-    /// A failure that did not come from S3 (e.g. a response without an expected field).
-    pub fn local(op: &'static str, message: impl Into<String>) -> CallError {
-        CallError {
-            op,
-            class: Class::Permanent,
-            facts: Facts::Construction,
-            message: message.into(),
-        }
-    }
-
-    /// The retry reason, when the class is retryable or ambiguous.
-    pub fn retry_reason(&self) -> Option<RetryReason> {
-        match self.class {
-            Class::Retry(r) | Class::Ambiguous(r) => Some(r),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for CallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} failed ({}): {}", self.op, self.code(), self.message)
-    }
-}
+pub use crate::s3::CallError;
 
 /// Server-side encryption of an object, as HEAD reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -432,18 +356,14 @@ impl S3 {
                 Ok(v)
             }
             Err(e) => {
-                let f = facts(&e);
-                let class = classify(&f, idempotent);
-                if class == Class::Retry(RetryReason::Throttle) {
+                let err = CallError {
+                    message: DisplayErrorContext(&e).to_string(),
+                    ..CallError::from_sdk(op, idempotent, &e)
+                };
+                if err.class == Class::Retry(RetryReason::Throttle) {
                     self.pacer.on_throttle(Instant::now());
                 }
-                let err = CallError {
-                    op,
-                    class,
-                    facts: f,
-                    message: DisplayErrorContext(&e).to_string(),
-                };
-                debug!(op, elapsed_ms, error_class = class.label(), error_code = %err.code(), "s3 call failed");
+                debug!(op, elapsed_ms, error_class = err.class.label(), error_code = %err.code(), "s3 call failed");
                 Err(err)
             }
         }

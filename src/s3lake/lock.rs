@@ -17,8 +17,12 @@
 //!   that nobody can have taken it over). No `If-Match` on the delete: LocalStack 4.4.0
 //!   ignores it on DeleteObject, and it is not needed under a valid lease.
 //!
-//! A request the SDK retried may have succeeded the first time, so a 412 on our own write is
-//! checked by reading the lock back: if it holds our run id and expiry, the write was ours.
+//! Every put of the lock is conditional, hence not idempotent, and goes through the S3 layer's
+//! rule for such writes ([`crate::s3::retry::Retrier::write_conditional`]): a put whose answer was lost
+//! (timeout, reset) is not sent again before the lock is read back, and a failed condition
+//! (412, 409 while another put is in flight, 404 for `If-Match` on a lock that is gone) is
+//! read back too, because our own earlier attempt may have landed: if the lock holds our
+//! holder and expiry, the write was ours. Reads and the release are retried as idempotent.
 //!
 //! The lease is judged with the local clock against the holder's `expires_at`: hosts must keep
 //! their clocks in sync (NTP); the default lease (10 minutes) dwarfs any sane skew.
@@ -30,8 +34,9 @@ use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{fail_of, Error, Fail};
-use crate::storage::{sdk_message, S3};
+use super::Error;
+use crate::s3::retry::Written;
+use crate::s3::{call, Class, S3Error, Session, S3};
 
 /// Who holds a lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,46 +274,48 @@ impl<'a> S3Lock<'a> {
     /// (or no longer) ours.
     fn put(&self, body: LockBody, cond: Cond) -> Result<bool, Error> {
         let bytes = serde_json::to_vec_pretty(&body).expect("lock body serialises");
-        let mut req = self
-            .s3
-            .client()
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .content_type("application/json")
-            .body(ByteStream::from(bytes));
-        req = match &cond {
-            Cond::Absent => req.if_none_match("*"),
-            Cond::Matches(etag) => req.if_match(etag),
+        let s = self.s3.session();
+        let send = || {
+            let req = s
+                .client()
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .content_type("application/json")
+                .body(ByteStream::from(bytes.clone()));
+            let req = match &cond {
+                Cond::Absent => req.if_none_match("*"),
+                Cond::Matches(etag) => req.if_match(etag),
+            };
+            async {
+                let out = call("PutObject", false, req.send())
+                    .await
+                    .map_err(|c| S3Error::new(&self.bucket, &self.key, c))?;
+                Ok::<_, Error>(out.e_tag().unwrap_or_default().to_owned())
+            }
         };
-        match self.s3.block_on(req.send()) {
-            Ok(out) => {
+        // An earlier attempt that landed: the lock holds exactly what we wrote.
+        let ours = || async {
+            Ok(match fetch_lock(s, &self.bucket, &self.key).await? {
+                Some((current, etag))
+                    if current.holder == body.holder && current.expires_at == body.expires_at =>
+                {
+                    Some(etag)
+                }
+                _ => None,
+            })
+        };
+        match self
+            .s3
+            .block_on(s.retrier().write_conditional(send, ours))?
+        {
+            Written::Ours(etag) => {
                 let mut st = self.state.lock().expect("lock state");
-                st.etag = out.e_tag().unwrap_or_default().to_owned();
+                st.etag = etag;
                 st.body = body;
                 Ok(true)
             }
-            Err(e) => match fail_of(&e) {
-                Fail::Precondition | Fail::NotFound => {
-                    // A retried request may have landed the first time: then the lock holds
-                    // exactly what we wrote.
-                    if let Some((current, etag)) = self.read()? {
-                        if current.holder == body.holder && current.expires_at == body.expires_at {
-                            let mut st = self.state.lock().expect("lock state");
-                            st.etag = etag;
-                            st.body = body;
-                            return Ok(true);
-                        }
-                    }
-                    Ok(false)
-                }
-                Fail::Other => Err(Error::S3 {
-                    op: "PutObject",
-                    bucket: self.bucket.clone(),
-                    key: self.key.clone(),
-                    message: sdk_message(&e),
-                }),
-            },
+            Written::ConditionFailed => Ok(false),
         }
     }
 
@@ -408,16 +415,13 @@ impl<'a> S3Lock<'a> {
         let ours = self.state.lock().expect("lock state").body.holder.clone();
         match self.read() {
             Ok(Some((current, _))) if current.holder == ours => {
-                let req = self
+                let deleted = self
                     .s3
-                    .client()
-                    .delete_object()
-                    .bucket(&self.bucket)
-                    .key(&self.key);
-                match self.s3.block_on(req.send()) {
-                    Ok(_) => tracing::info!(lock = %self.url(), "released the lake lock"),
+                    .block_on(self.s3.session().delete(&self.bucket, &self.key));
+                match deleted {
+                    Ok(()) => tracing::info!(lock = %self.url(), "released the lake lock"),
                     Err(e) => {
-                        tracing::warn!(lock = %self.url(), error = %sdk_message(&e), "could not release the lake lock; it is taken over after its lease")
+                        tracing::warn!(lock = %self.url(), error = %e, "could not release the lake lock; it is taken over after its lease")
                     }
                 }
             }
@@ -433,36 +437,25 @@ impl<'a> S3Lock<'a> {
 
 /// Reads the lock object `key`: its body and ETag, or `None` if there is none.
 pub fn read_lock(s3: &S3, bucket: &str, key: &str) -> Result<Option<(LockBody, String)>, Error> {
-    let req = s3.client().get_object().bucket(bucket).key(key);
-    let got = s3.block_on(async {
-        match req.send().await {
-            Ok(out) => {
-                let etag = out.e_tag().unwrap_or_default().to_owned();
-                match out.body.collect().await {
-                    Ok(b) => Ok(Some((b.into_bytes().to_vec(), etag))),
-                    Err(e) => Err(sdk_message(&e)),
-                }
-            }
-            Err(e) => match fail_of(&e) {
-                Fail::NotFound => Ok(None),
-                _ => Err(sdk_message(&e)),
-            },
-        }
-    });
-    let s3_err = |message| Error::S3 {
-        op: "GetObject",
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        message,
+    s3.block_on(fetch_lock(s3.session(), bucket, key))
+}
+
+/// [`read_lock`] inside the runtime.
+async fn fetch_lock(
+    s: &Session,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<(LockBody, String)>, Error> {
+    let got = match s.get(bucket, key).await {
+        Ok(got) => got,
+        Err(e) if e.call.class == Class::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
-    let Some((bytes, etag)) = got.map_err(s3_err)? else {
-        return Ok(None);
-    };
-    let body: LockBody = serde_json::from_slice(&bytes).map_err(|e| Error::CorruptLock {
+    let body: LockBody = serde_json::from_slice(&got.bytes).map_err(|e| Error::CorruptLock {
         key: format!("s3://{bucket}/{key}"),
         reason: e.to_string(),
     })?;
-    Ok(Some((body, etag)))
+    Ok(Some((body, got.etag)))
 }
 
 #[cfg(test)]

@@ -30,20 +30,36 @@
 //! before the state (and ledger entry) that commits them. `docs/nightly.md` shows how to read
 //! only committed files through the state.
 //!
+//! Retries: every call goes through the S3 layer ([`crate::s3`]): listings, reads, HEADs and
+//! deletes are retried as idempotent; the conditional puts (data, state, lock) are not
+//! idempotent, so a timeout or a reset on one is never simply sent again: the object is read
+//! back first (its `blobtier-xxh3` metadata, or the lock's holder and expiry), and only a put
+//! that did not land is repeated, under the same condition. A failed condition is read back
+//! the same way, since our own earlier attempt may be what fails it.
+//!
+//! Layout: `state.rs` (the commit point), `transfer.rs` (uploads and downloads),
+//! `mirror.rs` (the local directory), [`lock`] (the lease).
+//!
 //! This module must not interpret the lake's tables: it moves files and keeps the state.
 
 pub mod lock;
+mod mirror;
+mod state;
+mod transfer;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use aws_sdk_s3::primitives::ByteStream;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::io::{IoContext, IoError};
-use crate::storage::{sdk_message, S3};
+use crate::s3::retry::AsCall;
+use crate::s3::{CallError, S3Error, S3};
+pub use mirror::{default_mirror, hash_file, mirror_files};
+use mirror::{file_id, FileId};
+pub use state::{Committed, Entry, LakeState, StateFile, StateObject};
+use transfer::{is_commit_record, Upload};
 
 /// The commit point of an `s3://` lake, relative to its prefix.
 pub const STATE_KEY: &str = "_lake_state.json";
@@ -55,8 +71,6 @@ pub const MIRROR_MARKER: &str = ".blobtier-mirror";
 const META_HASH: &str = "blobtier-xxh3";
 /// User metadata on every object blobtier uploads: the run that uploaded it.
 const META_RUN: &str = "blobtier-run";
-/// Transfers in flight.
-const TRANSFERS: usize = 8;
 
 /// Errors of an `s3://` lake.
 #[derive(Debug, thiserror::Error)]
@@ -89,18 +103,9 @@ pub enum Error {
         /// What was expected.
         reason: String,
     },
-    /// An S3 call failed.
-    #[error("S3 {op} failed on `s3://{bucket}/{key}`: {message}")]
-    S3 {
-        /// Operation.
-        op: &'static str,
-        /// Bucket.
-        bucket: String,
-        /// Key.
-        key: String,
-        /// The SDK's error with its chain.
-        message: String,
-    },
+    /// An S3 call failed (after the S3 layer's retries).
+    #[error(transparent)]
+    S3(#[from] S3Error),
     /// The state object does not parse.
     #[error("corrupt lake state `{key}`: {reason}")]
     CorruptState {
@@ -140,134 +145,13 @@ pub enum Error {
     Io(#[from] IoError),
 }
 
-/// What a failed call means here.
-pub(crate) enum Fail {
-    /// 412, or 409 `ConditionalRequestConflict`: a condition did not hold.
-    Precondition,
-    /// 404.
-    NotFound,
-    /// Anything else.
-    Other,
-}
-
-pub(crate) fn fail_of<E>(
-    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> Fail {
-    match e {
-        aws_sdk_s3::error::SdkError::ServiceError(se) => match se.raw().status().as_u16() {
-            412 | 409 => Fail::Precondition,
-            404 => Fail::NotFound,
-            _ => Fail::Other,
-        },
-        _ => Fail::Other,
-    }
-}
-
-/// One committed object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// Bytes.
-    pub size: u64,
-    /// xxh3-128 of the content, 32 hex digits.
-    pub xxh3: String,
-    /// The object's ETag when committed.
-    pub etag: String,
-}
-
-/// The committed content of the lake (stored as `_lake_state.json`, see [`StateFile`]).
-#[derive(Debug, Clone, Default)]
-pub struct LakeState {
-    /// Format version (1).
-    pub v: u32,
-    /// The run that committed it.
-    pub run_id: String,
-    /// When (RFC 3339).
-    pub committed_at: String,
-    /// Relative path → object.
-    pub objects: BTreeMap<String, Entry>,
-}
-
-/// `_lake_state.json`: objects as a list sorted by path, so that a query engine reads them as
-/// rows (`SELECT unnest(objects) FROM read_json('…/_lake_state.json')` in DuckDB).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct StateFile {
-    /// Format version (1).
-    pub v: u32,
-    /// The run that committed it.
-    pub run_id: String,
-    /// When (RFC 3339).
-    pub committed_at: String,
-    /// Every committed object.
-    pub objects: Vec<StateObject>,
-}
-
-/// One object of [`StateFile`].
-#[derive(Debug, Serialize, Deserialize)]
-pub struct StateObject {
-    /// Path relative to the lake's prefix.
-    pub path: String,
-    /// Bytes.
-    pub size: u64,
-    /// xxh3-128 of the content, 32 hex digits.
-    pub xxh3: String,
-    /// The object's ETag when committed.
-    pub etag: String,
-}
-
-impl From<&LakeState> for StateFile {
-    fn from(s: &LakeState) -> StateFile {
-        StateFile {
-            v: s.v,
-            run_id: s.run_id.clone(),
-            committed_at: s.committed_at.clone(),
-            objects: s
-                .objects
-                .iter()
-                .map(|(path, e)| StateObject {
-                    path: path.clone(),
-                    size: e.size,
-                    xxh3: e.xxh3.clone(),
-                    etag: e.etag.clone(),
-                })
-                .collect(),
+impl AsCall for Error {
+    fn as_call(&self) -> Option<&CallError> {
+        match self {
+            Error::S3(e) => Some(&e.call),
+            _ => None,
         }
     }
-}
-
-impl From<StateFile> for LakeState {
-    fn from(f: StateFile) -> LakeState {
-        LakeState {
-            v: f.v,
-            run_id: f.run_id,
-            committed_at: f.committed_at,
-            objects: f
-                .objects
-                .into_iter()
-                .map(|o| {
-                    (
-                        o.path,
-                        Entry {
-                            size: o.size,
-                            xxh3: o.xxh3,
-                            etag: o.etag,
-                        },
-                    )
-                })
-                .collect(),
-        }
-    }
-}
-
-/// The state a run starts from, after [`S3Lake::recover`].
-#[derive(Debug, Clone)]
-pub struct Committed {
-    /// The committed objects, with the content found in place of any a killed run replaced.
-    pub state: LakeState,
-    /// ETag of the state object; `None` for a lake never committed.
-    pub etag: Option<String>,
-    /// Objects a killed run overwrote after the state was committed: their content is
-    /// adopted when downloaded.
-    drifted: BTreeSet<String>,
 }
 
 /// What [`S3Lake::sync_down`] and [`S3Lake::publish`] did.
@@ -296,99 +180,6 @@ impl std::fmt::Debug for S3Lake<'_> {
     }
 }
 
-type FileId = (u64, i64, i64, u64);
-
-fn file_id(m: &fs::Metadata) -> FileId {
-    use std::os::unix::fs::MetadataExt;
-    (m.len(), m.mtime(), m.mtime_nsec(), m.ino())
-}
-
-/// xxh3-128 of a file, 32 hex digits.
-pub fn hash_file(path: &Path) -> Result<String, IoError> {
-    let mut f = fs::File::open(path).at("failed to open", path)?;
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).at("failed to read", path)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(format!("{:032x}", h.digest128()))
-}
-
-fn hash_bytes(b: &[u8]) -> String {
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(b))
-}
-
-/// Files of a mirror, relative path → path: everything but staging (`_tmp/`), lock files and
-/// hidden (`.`) entries.
-pub fn mirror_files(root: &Path) -> Result<BTreeMap<String, PathBuf>, IoError> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, PathBuf>) -> Result<(), IoError> {
-        let rd = match fs::read_dir(dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                return Err(IoError {
-                    op: "failed to list",
-                    path: dir.to_owned(),
-                    source: e,
-                })
-            }
-        };
-        for e in rd {
-            let e = e.at("failed to list", dir)?;
-            let name = e.file_name();
-            let Some(name) = name.to_str() else {
-                tracing::warn!(path = %e.path().display(), "skipping a file whose name is not UTF-8");
-                continue;
-            };
-            let top = dir == root;
-            if name.starts_with('.')
-                || (top && matches!(name, "_tmp" | "_lock" | LOCK_KEY | STATE_KEY))
-            {
-                continue;
-            }
-            let path = e.path();
-            let meta = fs::metadata(&path).at("failed to stat", &path)?;
-            if meta.is_dir() {
-                walk(root, &path, out)?;
-            } else if meta.is_file() {
-                let rel = path
-                    .strip_prefix(root)
-                    .expect("walked below the root")
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-                    .join("/");
-                out.insert(rel, path);
-            }
-        }
-        Ok(())
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out)?;
-    Ok(out)
-}
-
-/// `Content-Type` by extension, so reports open in a browser straight from S3.
-fn content_type(rel: &str) -> &'static str {
-    match rel.rsplit('.').next().unwrap_or_default() {
-        "json" => "application/json",
-        "html" => "text/html; charset=utf-8",
-        "md" => "text/markdown; charset=utf-8",
-        "svg" => "image/svg+xml",
-        "parquet" => "application/vnd.apache.parquet",
-        _ => "application/octet-stream",
-    }
-}
-
-/// Whether a key belongs with the commit points (uploaded after the data they name).
-fn is_commit_record(rel: &str) -> bool {
-    rel.starts_with("_ledger/") || rel.starts_with("_runs/")
-}
-
 impl<'a> S3Lake<'a> {
     /// The lake at `s3://bucket/prefix` (`prefix` empty or ending with `/`).
     pub fn new(s3: &'a S3, bucket: &str, prefix: &str) -> S3Lake<'a> {
@@ -410,34 +201,6 @@ impl<'a> S3Lake<'a> {
         format!("{}{rel}", self.prefix)
     }
 
-    fn s3_err(&self, op: &'static str, rel: &str, message: String) -> Error {
-        Error::S3 {
-            op,
-            bucket: self.bucket.clone(),
-            key: self.key(rel),
-            message,
-        }
-    }
-
-    /// HeadObject of the lake object `rel` (the SDK's own result type).
-    #[allow(clippy::result_large_err)]
-    fn head(
-        &self,
-        rel: &str,
-    ) -> Result<
-        aws_sdk_s3::operation::head_object::HeadObjectOutput,
-        aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::head_object::HeadObjectError>,
-    > {
-        self.s3.block_on(
-            self.s3
-                .client()
-                .head_object()
-                .bucket(&self.bucket)
-                .key(self.key(rel))
-                .send(),
-        )
-    }
-
     fn shown(&self, rel: &str) -> String {
         format!("s3://{}/{}", self.bucket, self.key(rel))
     }
@@ -452,83 +215,28 @@ impl<'a> S3Lake<'a> {
             }
         }
         let h = hash_file(path)?;
+        self.remember_hash(rel, &meta, h.clone());
+        Ok((meta.len(), h))
+    }
+
+    /// Records the hash of the mirror file `rel` as it is now.
+    fn remember_hash(&self, rel: &str, meta: &fs::Metadata, h: String) {
         self.hashes
             .lock()
             .expect("hash memo")
-            .insert(rel.to_owned(), (id, h.clone()));
-        Ok((meta.len(), h))
+            .insert(rel.to_owned(), (file_id(meta), h));
     }
 
     /// Every object under the prefix: relative path → (ETag, size).
     fn list(&self) -> Result<BTreeMap<String, (String, u64)>, Error> {
-        let client = self.s3.client();
-        self.s3.block_on(async {
-            let mut out = BTreeMap::new();
-            let mut pages = client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(&self.prefix)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| self.s3_err("ListObjectsV2", "", sdk_message(&e)))?;
-                for o in page.contents() {
-                    let Some(rel) = o.key().and_then(|k| k.strip_prefix(&self.prefix)) else {
-                        continue;
-                    };
-                    if rel.is_empty() || rel.ends_with('/') {
-                        continue;
-                    }
-                    out.insert(
-                        rel.to_owned(),
-                        (
-                            o.e_tag().unwrap_or_default().to_owned(),
-                            o.size().unwrap_or(0).max(0) as u64,
-                        ),
-                    );
-                }
-            }
-            Ok(out)
-        })
-    }
-
-    /// The state object and its ETag, if the lake was ever committed.
-    fn read_state(&self) -> Result<Option<(LakeState, String)>, Error> {
-        let req = self
-            .s3
-            .client()
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.key(STATE_KEY));
-        let got = self.s3.block_on(async {
-            match req.send().await {
-                Ok(out) => {
-                    let etag = out.e_tag().unwrap_or_default().to_owned();
-                    let b = out.body.collect().await.map_err(|e| sdk_message(&e))?;
-                    Ok(Some((b.into_bytes().to_vec(), etag)))
-                }
-                Err(e) => match fail_of(&e) {
-                    Fail::NotFound => Ok(None),
-                    _ => Err(sdk_message(&e)),
-                },
-            }
-        });
-        let Some((bytes, etag)) = got.map_err(|m| self.s3_err("GetObject", STATE_KEY, m))? else {
-            return Ok(None);
-        };
-        let corrupt = |reason: String| Error::CorruptState {
-            key: self.shown(STATE_KEY),
-            reason,
-        };
-        let file: StateFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        let state = LakeState::from(file);
-        if state.v != 1 {
-            return Err(corrupt(format!(
-                "format version {} is not supported (expected 1)",
-                state.v
-            )));
-        }
-        Ok(Some((state, etag)))
+        let listed = self.s3.list(&self.bucket, &self.prefix)?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|o| {
+                let rel = o.key.strip_prefix(&self.prefix)?;
+                (!rel.is_empty() && !rel.ends_with('/')).then(|| (rel.to_owned(), (o.etag, o.size)))
+            })
+            .collect())
     }
 
     /// Reads the committed state and removes what a killed run left: objects it uploaded but
@@ -578,18 +286,15 @@ impl<'a> S3Lake<'a> {
         let mut ours: Vec<(&String, String)> = Vec::new();
         for rel in strays {
             // Only what blobtier uploaded: the prefix may hold other objects.
-            let head = self.head(rel);
-            match head {
-                Ok(h) => match h.metadata().and_then(|m| m.get(META_RUN)) {
-                    Some(run) => ours.push((rel, run.clone())),
-                    None => {
-                        tracing::warn!(key = %self.shown(rel), "not part of the lake (not uploaded by blobtier); leaving it")
-                    }
-                },
-                Err(e) => match fail_of(&e) {
-                    Fail::NotFound => {}
-                    _ => return Err(self.s3_err("HeadObject", rel, sdk_message(&e))),
-                },
+            let head = self
+                .s3
+                .block_on(self.s3.session().head(&self.bucket, &self.key(rel)))?;
+            let Some(h) = head else { continue };
+            match h.metadata().and_then(|m| m.get(META_RUN)) {
+                Some(run) => ours.push((rel, run.clone())),
+                None => {
+                    tracing::warn!(key = %self.shown(rel), "not part of the lake (not uploaded by blobtier); leaving it")
+                }
             }
         }
         let runs: BTreeSet<&str> = ours.iter().map(|(_, r)| r.as_str()).collect();
@@ -625,15 +330,7 @@ impl<'a> S3Lake<'a> {
 
     fn delete(&self, rel: &str) -> Result<(), Error> {
         self.s3
-            .block_on(
-                self.s3
-                    .client()
-                    .delete_object()
-                    .bucket(&self.bucket)
-                    .key(self.key(rel))
-                    .send(),
-            )
-            .map_err(|e| self.s3_err("DeleteObject", rel, sdk_message(&e)))?;
+            .block_on(self.s3.session().delete(&self.bucket, &self.key(rel)))?;
         tracing::debug!(key = %self.shown(rel), "deleted");
         Ok(())
     }
@@ -705,73 +402,8 @@ impl<'a> S3Lake<'a> {
                 want.push((rel.clone(), entry.clone()));
             }
         }
-        let mut first = true;
-        for chunk in want.chunks(TRANSFERS) {
-            let results = self.s3.block_on(async {
-                let mut set = tokio::task::JoinSet::new();
-                for (i, (rel, entry)) in chunk.iter().enumerate() {
-                    let req = self
-                        .s3
-                        .client()
-                        .get_object()
-                        .bucket(&self.bucket)
-                        .key(self.key(rel))
-                        .if_match(&entry.etag);
-                    let path = dir.join(rel);
-                    set.spawn(async move { (i, download(req, path).await) });
-                }
-                let mut out: Vec<Option<Result<String, DownloadError>>> =
-                    (0..chunk.len()).map(|_| None).collect();
-                while let Some(r) = set.join_next().await {
-                    let (i, r) = r.expect("a download task panicked");
-                    out[i] = Some(r);
-                }
-                out
-            });
-            for ((rel, entry), r) in chunk.iter().zip(results) {
-                let h = match r.expect("every download reported") {
-                    Ok(h) => h,
-                    Err(DownloadError::Io(e)) => return Err(e.into()),
-                    Err(DownloadError::Precondition) => {
-                        return Err(Error::Conflict {
-                            key: self.shown(rel),
-                            reason: format!("expected ETag {}", entry.etag),
-                        })
-                    }
-                    Err(DownloadError::S3(m)) => return Err(self.s3_err("GetObject", rel, m)),
-                };
-                let path = dir.join(rel);
-                if committed.drifted.contains(rel) {
-                    if let Some(e) = committed.state.objects.get_mut(rel) {
-                        e.xxh3 = h.clone();
-                    }
-                } else if h != entry.xxh3 {
-                    return Err(Error::Mismatch {
-                        key: self.shown(rel),
-                        reason: format!("its content hashes to {h}, the state says {}", entry.xxh3),
-                    });
-                }
-                let meta = fs::metadata(&path).at("failed to stat", &path)?;
-                self.hashes
-                    .lock()
-                    .expect("hash memo")
-                    .insert(rel.clone(), (file_id(&meta), h));
-                t.objects += 1;
-                t.bytes += meta.len();
-                tracing::debug!(key = %self.shown(rel), "downloaded");
-                if first {
-                    first = false;
-                    crate::crashpoint::pause("sync:downloading");
-                }
-            }
-        }
-        tracing::info!(
-            downloaded = t.objects,
-            bytes = t.bytes,
-            removed = t.removed,
-            lake = %self.url(),
-            "synced the local mirror"
-        );
+        self.download_all(&want, committed, dir, &mut t)?;
+        tracing::info!(downloaded = t.objects, bytes = t.bytes, removed = t.removed, lake = %self.url(), "synced the local mirror");
         Ok(t)
     }
 
@@ -840,247 +472,9 @@ impl<'a> S3Lake<'a> {
                 t.removed += 1;
             }
         }
-        tracing::info!(
-            uploaded = t.objects,
-            bytes = t.bytes,
-            deleted = t.removed,
-            lake = %self.url(),
-            "published the lake"
-        );
+        tracing::info!(uploaded = t.objects, bytes = t.bytes, deleted = t.removed, lake = %self.url(), "published the lake");
         Ok(t)
     }
-
-    fn upload_all(
-        &self,
-        ups: &[Upload],
-        run_id: &str,
-        next: &mut LakeState,
-        t: &mut Transfer,
-    ) -> Result<(), Error> {
-        for chunk in ups.chunks(TRANSFERS) {
-            let results = self.s3.block_on(async {
-                let mut set = tokio::task::JoinSet::new();
-                for (i, up) in chunk.iter().enumerate() {
-                    let body = ByteStream::from_path(&up.path).await;
-                    let body = match body {
-                        Ok(b) => b,
-                        Err(e) => {
-                            let path = up.path.clone();
-                            set.spawn(async move {
-                                (
-                                    i,
-                                    Err(UploadError::Io(IoError {
-                                        op: "failed to read",
-                                        path,
-                                        source: std::io::Error::other(e.to_string()),
-                                    })),
-                                )
-                            });
-                            continue;
-                        }
-                    };
-                    let mut req = self
-                        .s3
-                        .client()
-                        .put_object()
-                        .bucket(&self.bucket)
-                        .key(self.key(&up.rel))
-                        .content_type(content_type(&up.rel))
-                        .metadata(META_HASH, &up.xxh3)
-                        .metadata(META_RUN, run_id)
-                        .body(body);
-                    req = match &up.replaces {
-                        Some(etag) => req.if_match(etag),
-                        None => req.if_none_match("*"),
-                    };
-                    set.spawn(async move {
-                        let r = match req.send().await {
-                            Ok(out) => Ok(out.e_tag().unwrap_or_default().to_owned()),
-                            Err(e) => Err(match fail_of(&e) {
-                                Fail::Precondition | Fail::NotFound => UploadError::Precondition,
-                                Fail::Other => UploadError::S3(sdk_message(&e)),
-                            }),
-                        };
-                        (i, r)
-                    });
-                }
-                let mut out: Vec<Option<Result<String, UploadError>>> =
-                    (0..chunk.len()).map(|_| None).collect();
-                while let Some(r) = set.join_next().await {
-                    let (i, r) = r.expect("an upload task panicked");
-                    out[i] = Some(r);
-                }
-                out
-            });
-            for (up, r) in chunk.iter().zip(results) {
-                let etag = match r.expect("every upload reported") {
-                    Ok(etag) => etag,
-                    Err(UploadError::Io(e)) => return Err(e.into()),
-                    Err(UploadError::S3(m)) => return Err(self.s3_err("PutObject", &up.rel, m)),
-                    Err(UploadError::Precondition) => {
-                        self.landed(&up.rel, &up.xxh3)?
-                            .ok_or_else(|| Error::Conflict {
-                                key: self.shown(&up.rel),
-                                reason: match &up.replaces {
-                                    Some(e) => format!("expected ETag {e}"),
-                                    None => "expected no object".into(),
-                                },
-                            })?
-                    }
-                };
-                tracing::debug!(key = %self.shown(&up.rel), bytes = up.size, "uploaded");
-                t.objects += 1;
-                t.bytes += up.size;
-                next.objects.insert(
-                    up.rel.clone(),
-                    Entry {
-                        size: up.size,
-                        xxh3: up.xxh3.clone(),
-                        etag,
-                    },
-                );
-            }
-        }
-        Ok(())
-    }
-
-    /// After a failed condition on our own upload: whether the object holds what we uploaded
-    /// (a first attempt that landed, answered with 412 on the SDK's retry). Its ETag if so.
-    fn landed(&self, rel: &str, xxh3: &str) -> Result<Option<String>, Error> {
-        let head = self.head(rel);
-        match head {
-            Ok(h) => Ok(h
-                .metadata()
-                .and_then(|m| m.get(META_HASH))
-                .filter(|v| v.as_str() == xxh3)
-                .map(|_| h.e_tag().unwrap_or_default().to_owned())),
-            Err(e) => match fail_of(&e) {
-                Fail::NotFound => Ok(None),
-                _ => Err(self.s3_err("HeadObject", rel, sdk_message(&e))),
-            },
-        }
-    }
-
-    /// Writes the new state, conditional on the one this run started from.
-    fn commit(&self, committed: &Committed, next: &LakeState) -> Result<(), Error> {
-        let bytes =
-            serde_json::to_vec_pretty(&StateFile::from(next)).expect("lake state serialises");
-        let h = hash_bytes(&bytes);
-        let mut req = self
-            .s3
-            .client()
-            .put_object()
-            .bucket(&self.bucket)
-            .key(self.key(STATE_KEY))
-            .content_type("application/json")
-            .metadata(META_HASH, &h)
-            .metadata(META_RUN, &next.run_id)
-            .body(ByteStream::from(bytes));
-        req = match &committed.etag {
-            Some(etag) => req.if_match(etag),
-            None => req.if_none_match("*"),
-        };
-        match self.s3.block_on(req.send()) {
-            Ok(_) => {}
-            Err(e) => match fail_of(&e) {
-                Fail::Precondition | Fail::NotFound => {
-                    if self.landed(STATE_KEY, &h)?.is_none() {
-                        return Err(Error::Conflict {
-                            key: self.shown(STATE_KEY),
-                            reason: "another run committed since this one started".into(),
-                        });
-                    }
-                }
-                Fail::Other => return Err(self.s3_err("PutObject", STATE_KEY, sdk_message(&e))),
-            },
-        }
-        tracing::info!(objects = next.objects.len(), run_id = %next.run_id, lake = %self.url(), "committed the lake state");
-        Ok(())
-    }
-}
-
-struct Upload {
-    rel: String,
-    path: PathBuf,
-    size: u64,
-    xxh3: String,
-    replaces: Option<String>,
-}
-
-enum UploadError {
-    Io(IoError),
-    Precondition,
-    S3(String),
-}
-
-enum DownloadError {
-    Io(IoError),
-    Precondition,
-    S3(String),
-}
-
-fn io<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> DownloadError + 'p {
-    move |source| {
-        DownloadError::Io(IoError {
-            op,
-            path: path.to_owned(),
-            source,
-        })
-    }
-}
-
-/// Streams an object into `path` (temp → fsync → rename) and returns its content hash.
-async fn download(
-    req: aws_sdk_s3::operation::get_object::builders::GetObjectFluentBuilder,
-    path: PathBuf,
-) -> Result<String, DownloadError> {
-    let out = req.send().await.map_err(|e| match fail_of(&e) {
-        Fail::Precondition => DownloadError::Precondition,
-        _ => DownloadError::S3(sdk_message(&e)),
-    })?;
-    crate::io::ensure_parent(&path).map_err(DownloadError::Io)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let mut f = fs::File::create(&tmp).map_err(io("failed to create", &tmp))?;
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let mut body = out.body;
-    loop {
-        match body.next().await {
-            None => break,
-            Some(Ok(chunk)) => {
-                h.update(&chunk);
-                f.write_all(&chunk).map_err(io("failed to write", &tmp))?;
-            }
-            Some(Err(e)) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(DownloadError::S3(sdk_message(&e)));
-            }
-        }
-    }
-    f.sync_all().map_err(io("failed to sync", &tmp))?;
-    drop(f);
-    fs::rename(&tmp, &path).map_err(io("failed to rename into place", &path))?;
-    Ok(format!("{:032x}", h.digest128()))
-}
-
-/// The default mirror of a lake: `$XDG_CACHE_HOME/blobtier/lake/<xxh3-64 of the URL>`, or
-/// under `$HOME/.cache`.
-pub fn default_mirror(url: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".cache"))
-        })?;
-    Some(base.join("blobtier").join("lake").join(format!(
-        "{:016x}",
-        xxhash_rust::xxh3::xxh3_64(url.as_bytes())
-    )))
 }
 
 #[cfg(test)]
@@ -1088,63 +482,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_mirror_lists_lake_files_only() {
-        let t = tempfile::tempdir().unwrap();
-        let r = t.path();
-        for p in [
-            "pulls/date=2026-11-26/part-a.parquet",
-            "_ledger/a.json",
-            "_runs/a.json",
-            "reports/as_of=2026-11-26/report.html",
-            "_tmp/x/pulls/date=2026-11-26/part-b.parquet",
-            "_lock",
-            "_run_lock",
-            ".blobtier-mirror",
-            "_runs/.a.json.tmp-12",
-            "reports/.as_of=2026-11-26.old-3/report.html",
-        ] {
-            crate::io::ensure_parent(&r.join(p)).unwrap();
-            fs::write(r.join(p), p).unwrap();
-        }
-        let files: Vec<String> = mirror_files(r).unwrap().into_keys().collect();
+    fn lake_errors_name_the_failed_call() {
+        let call = CallError::local("PutObject", "no ETag");
+        let e = Error::from(S3Error::new("b", "lake/_lake_state.json", call));
+        assert_eq!(e.as_call().map(|c| c.op), Some("PutObject"));
         assert_eq!(
-            files,
-            [
-                "_ledger/a.json",
-                "_runs/a.json",
-                "pulls/date=2026-11-26/part-a.parquet",
-                "reports/as_of=2026-11-26/report.html"
-            ]
+            e.to_string(),
+            "S3 PutObject failed on `s3://b/lake/_lake_state.json`: no ETag"
         );
-    }
-
-    #[test]
-    fn file_and_memory_hashes_agree() {
-        let t = tempfile::tempdir().unwrap();
-        let p = t.path().join("f");
-        let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-        fs::write(&p, &bytes).unwrap();
-        assert_eq!(hash_file(&p).unwrap(), hash_bytes(&bytes));
-        assert_eq!(hash_bytes(b"").len(), 32);
-    }
-
-    #[test]
-    fn ledger_and_run_records_go_last() {
-        assert!(is_commit_record("_ledger/20261126T000000Z-1.json"));
-        assert!(is_commit_record("_runs/x.json"));
-        assert!(!is_commit_record("pulls/date=2026-11-26/part-x.parquet"));
-        assert!(!is_commit_record("_rejects/date=2026-11-26/part-x.parquet"));
-    }
-
-    #[test]
-    fn default_mirror_is_per_lake_under_the_cache_home() {
-        let a = default_mirror("s3://b/lake").unwrap();
-        let b = default_mirror("s3://b/other").unwrap();
-        assert_ne!(a, b);
-        assert!(
-            a.to_string_lossy().contains("blobtier/lake/"),
-            "{}",
-            a.display()
-        );
+        let io = Error::Io(IoError {
+            op: "failed to read",
+            path: "x".into(),
+            source: std::io::Error::other("gone"),
+        });
+        assert!(io.as_call().is_none());
     }
 }

@@ -1,8 +1,9 @@
 //! `run` with the lake on `s3://` against a real S3-compatible server (LocalStack over HTTP):
 //! the same outputs as a local lake, nothing uploaded twice, the lock object (a second run
 //! exits 2 naming the holder; a stale lock is taken over, by exactly one of several runs),
-//! and SIGKILL during sync and publish. Also the conditional writes the lock and the commit
-//! rely on, checked on the server itself.
+//! SIGKILL during sync and publish, and a run through a fault-injecting proxy (conditional puts
+//! are read back after a reset, never sent blindly again). Also the conditional writes the
+//! lock and the commit rely on, checked on the server itself.
 //! See: issue 8.
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use crate::ingest::walk;
 use crate::ingest::{hex_of, s3_pull_line};
 use crate::run::{assert_same_outputs, config, inputs, leftovers, nightly_cmd, outputs, AS_OF};
 use crate::support::cli::{kill_at, pause_at, run, Output};
+use crate::support::fault_proxy::{Fault, FaultMix, FaultProxy};
 use crate::support::localstack::{block_on, localstack};
 
 const STATE: &str = "_lake_state.json";
@@ -33,6 +35,32 @@ fn s3_config(t: &Path, name: &str, bucket: &str, prefix: &str, mirror: &str) -> 
         &format!("s3://{bucket}/{prefix}"),
         &format!("lake_cache = \"{}\"\n", t.join(mirror).display()),
     )
+}
+
+/// A temp dir holding [`inputs`], and a new bucket on LocalStack for the lake.
+fn setup(stem: &str) -> (tempfile::TempDir, String) {
+    let ls = localstack();
+    let t = tempfile::tempdir().unwrap();
+    inputs(t.path(), None);
+    let bucket = ls.unique_bucket(stem);
+    block_on(ls.create_bucket(&bucket));
+    (t, bucket)
+}
+
+/// [`outputs`] of a run on a local lake `t/local` over the same inputs, and its run records'
+/// outcomes.
+fn local_run(t: &Path) -> (BTreeMap<String, String>, String) {
+    let local = t.join("local");
+    let out = run(&mut nightly_cmd(&config(
+        t,
+        "local",
+        &local.display().to_string(),
+        "",
+    )));
+    assert_eq!(out.code(), 0, "{out}");
+    let mut want = outputs(&local);
+    let runs = want.remove("_runs outcomes").unwrap();
+    (want, runs)
 }
 
 fn s3_run(cfg: &Path) -> Command {
@@ -138,21 +166,8 @@ fn assert_committed_and_unlocked(bucket: &str, prefix: &str) -> serde_json::Valu
 #[test]
 fn run_with_an_s3_lake_equals_a_local_run_and_a_rerun_uploads_no_data() {
     let ls = localstack();
-    let t = tempfile::tempdir().unwrap();
-    inputs(t.path(), None);
-    let local = t.path().join("local");
-    let out = run(&mut nightly_cmd(&config(
-        t.path(),
-        "local",
-        &local.display().to_string(),
-        "",
-    )));
-    assert_eq!(out.code(), 0, "{out}");
-    let mut want = outputs(&local);
-    let want_runs = want.remove("_runs outcomes").unwrap();
-
-    let bucket = ls.unique_bucket("lake");
-    block_on(ls.create_bucket(&bucket));
+    let (t, bucket) = setup("lake");
+    let (want, want_runs) = local_run(t.path());
     let cfg = s3_config(t.path(), "s3", &bucket, "lake", "mirror");
     let out = run(&mut s3_run(&cfg));
     assert_eq!(out.code(), 0, "{out}");
@@ -229,11 +244,7 @@ fn foreign_lock(expires_in: chrono::Duration) -> Vec<u8> {
 
 #[test]
 fn a_run_while_the_lake_is_locked_exits_2_naming_the_holder_and_a_killed_holder_is_taken_over() {
-    let ls = localstack();
-    let t = tempfile::tempdir().unwrap();
-    inputs(t.path(), None);
-    let bucket = ls.unique_bucket("locked");
-    block_on(ls.create_bucket(&bucket));
+    let (t, bucket) = setup("locked");
     let cfg = s3_config(t.path(), "s3", &bucket, "lake", "mirror");
     let second_cfg = s3_config(t.path(), "s3-second", &bucket, "lake", "mirror-second");
 
@@ -265,11 +276,7 @@ fn a_run_while_the_lake_is_locked_exits_2_naming_the_holder_and_a_killed_holder_
 
 #[test]
 fn a_live_lock_of_another_host_is_respected_and_an_expired_one_is_taken_over() {
-    let ls = localstack();
-    let t = tempfile::tempdir().unwrap();
-    inputs(t.path(), None);
-    let bucket = ls.unique_bucket("stale");
-    block_on(ls.create_bucket(&bucket));
+    let (t, bucket) = setup("stale");
     let cfg = s3_config(t.path(), "s3", &bucket, "lake", "mirror");
     let lock = format!("lake/{LOCK}");
 
@@ -295,11 +302,7 @@ fn a_live_lock_of_another_host_is_respected_and_an_expired_one_is_taken_over() {
 
 #[test]
 fn of_three_runs_taking_over_one_expired_lock_exactly_one_wins() {
-    let ls = localstack();
-    let t = tempfile::tempdir().unwrap();
-    inputs(t.path(), None);
-    let bucket = ls.unique_bucket("race");
-    block_on(ls.create_bucket(&bucket));
+    let (t, bucket) = setup("race");
     put(
         &bucket,
         &format!("lake/{LOCK}"),
@@ -381,11 +384,7 @@ fn lock_body(bucket: &str) -> serde_json::Value {
 
 #[test]
 fn the_lease_is_renewed_while_the_run_lives() {
-    let ls = localstack();
-    let t = tempfile::tempdir().unwrap();
-    inputs(t.path(), None);
-    let bucket = ls.unique_bucket("lease");
-    block_on(ls.create_bucket(&bucket));
+    let (t, bucket) = setup("lease");
     let cfg = config(
         t.path(),
         "s3",
@@ -428,11 +427,7 @@ fn the_lease_is_renewed_while_the_run_lives() {
 
 #[test]
 fn a_run_whose_lock_was_taken_over_does_not_commit() {
-    let ls = localstack();
-    let t = tempfile::tempdir().unwrap();
-    inputs(t.path(), None);
-    let bucket = ls.unique_bucket("lost");
-    block_on(ls.create_bucket(&bucket));
+    let (t, bucket) = setup("lost");
     let cfg = s3_config(t.path(), "s3", &bucket, "lake", "mirror");
     let mut child = pause_at(&mut s3_run(&cfg), "publish:data", t.path());
     // Another host took the lock over (as it may once this run's lease has run out).
@@ -494,12 +489,8 @@ fn write_late_file(t: &Path) {
 
 #[test]
 fn sigkill_during_sync_and_publish_then_a_rerun_equals_an_uninterrupted_run() {
-    let ls = localstack();
-    let t = tempfile::tempdir().unwrap();
-    let t = t.path();
-    inputs(t, None);
-    let bucket = ls.unique_bucket("crash");
-    block_on(ls.create_bucket(&bucket));
+    let (dir, bucket) = setup("crash");
+    let t = dir.path();
     let reference = t.join("reference");
     let ref_cfg = config(t, "reference", &reference.display().to_string(), "");
     // Each scenario: a lake prefix, and where its second run is killed (the first run of
@@ -600,6 +591,55 @@ fn sigkill_during_sync_and_publish_then_a_rerun_equals_an_uninterrupted_run() {
         assert_same_outputs(&got, &want, &format!("scenario `{s}`"));
         assert!(runs.split(',').all(|o| o == "\"success\""), "{s}: {runs}");
     }
+}
+
+/// Every call of a run through a proxy that answers 503 `SlowDown` or 500, or resets the
+/// connection after the server acted. Idempotent calls are retried; a conditional put whose
+/// answer was lost is read back and found, not sent again: each object is written exactly
+/// once, no put meets a failed condition, and the lake equals a clean run's.
+#[test]
+fn a_run_through_s3_faults_writes_each_object_once_and_equals_a_clean_run() {
+    let ls = localstack();
+    let (t, bucket) = setup("faults");
+    let (want, want_runs) = local_run(t.path());
+    let proxy = FaultProxy::start(
+        &ls.endpoint(),
+        FaultMix {
+            slowdown: 0.04,
+            internal: 0.02,
+            reset: 0.06,
+            ..FaultMix::none()
+        },
+        11,
+    );
+    let cfg = s3_config(t.path(), "s3", &bucket, "lake", "mirror");
+    let out = run(nightly_cmd(&cfg).envs(proxy.env(ls.env())));
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(record(&out)["outcome"], "success");
+    let c = proxy.counts();
+    eprintln!("s3 lake: faults injected {:?}", c.injected_by_op);
+    let injected = |f: Fault| {
+        c.injected_by_op
+            .get(&("PutObject".to_owned(), f))
+            .copied()
+            .unwrap_or(0)
+    };
+    assert!(injected(Fault::Reset) > 0, "{:?}", c.injected_by_op);
+    // Data, ledger, run record, state and lock: each put landed once.
+    let puts = c.completed_per_path("PutObject");
+    assert!(puts.len() > 90, "{puts:?}");
+    assert!(puts.values().all(|n| *n == 1), "{puts:?}");
+    assert_eq!(c.upstream_errors.get(&("PutObject".to_owned(), 412)), None);
+    // Sent again only after a 503 or 500 (which the server never saw); after a reset, read
+    // back instead.
+    assert_eq!(
+        c.seen("PutObject"),
+        puts.len() as u64 + injected(Fault::SlowDown) + injected(Fault::Internal)
+    );
+    assert_committed_and_unlocked(&bucket, "lake");
+    let (got, runs) = s3_outputs(&bucket, "lake", t.path());
+    assert_same_outputs(&got, &want, "an s3:// lake through faults vs a local lake");
+    assert_eq!(runs, want_runs);
 }
 
 fn status<E: std::error::Error + 'static>(

@@ -1,7 +1,8 @@
-//! What a failed S3 call means for the action that made it: retry, slow the whole run down,
-//! give up, or treat as "already done". Classification is pure and separate from the retry
-//! mechanics (`retry.rs`) so that it can be tested with a table (vector `is_retriable_error`,
-//! object_store `RetryError::error`).
+//! What a failed S3 call means for the caller that made it: retry, slow the whole run down,
+//! give up, reconcile, or treat as "already done". Classification is pure and separate from
+//! the retry mechanics ([`super::retry`]) so that it can be tested with a table (vector
+//! `is_retriable_error`, object_store `RetryError::error`). Every user of S3 (ingest's reads,
+//! the image graph, the `s3://` lake, apply) classifies here; none has a rule of its own.
 //!
 //! Two steps: [`facts`] reduces an `SdkError` to [`Facts`] (transport kind, HTTP status, error
 //! code); [`classify`] maps facts to a [`Class`]. Only `facts` knows the SDK's error types.
@@ -10,7 +11,11 @@
 //! (and a 503 without a code: HEAD responses have no body) and 429 throttle the whole run;
 //! timeouts and broken connections are retried only for idempotent calls, and are *ambiguous*
 //! for the others (the call may have taken effect); 412 means the object changed; other 4xx are
-//! permanent. `RestoreAlreadyInProgress` means the restore we want is already running.
+//! permanent. `RestoreAlreadyInProgress` means the restore we want is already running. For a
+//! conditional write, [`condition_failed`] says whether the condition did not hold.
+//!
+//! Must not: look at anything but the error (no clock, no counters, no I/O), or know which
+//! caller asks: the caller says whether its call is idempotent.
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
@@ -181,6 +186,21 @@ pub fn classify(facts: &Facts, idempotent: bool) -> Class {
     }
 }
 
+/// For a conditional write (`If-None-Match: *`, `If-Match`): whether the failure means the
+/// condition did not hold, so the object is not what the writer expected. 412; 404, which S3
+/// answers to `If-Match` on a key that is gone (but not `NoSuchBucket`); and 409
+/// (`ConditionalRequestConflict`: another conditional write to the key was in flight). The
+/// writer must read the object back: its own earlier attempt may be what it now sees. Pure.
+pub fn condition_failed(facts: &Facts) -> bool {
+    match facts {
+        Facts::Response {
+            status: 412 | 409, ..
+        } => true,
+        Facts::Response { status: 404, code } => code.as_deref() != Some("NoSuchBucket"),
+        _ => false,
+    }
+}
+
 /// Reduces an SDK error to [`Facts`].
 pub fn facts<E: ProvideErrorMetadata>(
     e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
@@ -289,6 +309,28 @@ mod tests {
                 *want,
                 "{facts:?} idempotent={idempotent}"
             );
+        }
+    }
+
+    #[test]
+    fn conditional_write_failures() {
+        #[rustfmt::skip]
+        let table: &[(Facts, bool)] = &[
+            (resp(412, Some("PreconditionFailed")), true),
+            (resp(412, None), true),
+            (resp(409, Some("ConditionalRequestConflict")), true),
+            (resp(404, Some("NoSuchKey")), true),
+            (resp(404, None), true),
+            (resp(404, Some("NoSuchBucket")), false),
+            (resp(403, Some("AccessDenied")), false),
+            (resp(503, Some("SlowDown")), false),
+            (resp(500, None), false),
+            (Facts::Timeout, false),
+            (Facts::Connection, false),
+            (Facts::Construction, false),
+        ];
+        for (facts, want) in table {
+            assert_eq!(condition_failed(facts), *want, "{facts:?}");
         }
     }
 

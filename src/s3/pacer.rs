@@ -1,124 +1,16 @@
-//! Retry mechanics: decorrelated-jitter backoff with a per-action time budget, and the global
-//! adaptive pacer that slows every S3 request of a run down when S3 throttles.
+//! The run-wide adaptive request pacer: every S3 request of a run reserves a slot, and when
+//! S3 throttles (503 `SlowDown`, 429) the pacer lowers the whole run's rate, then raises it
+//! again additively while nothing is throttled (CUBIC's multiplicative decrease, as in the
+//! SDK's adaptive mode, but counted and logged by us).
 //!
-//! This is the only retry layer: the SDK's retries are off (`RetryConfig::disabled()`), so every
-//! attempt is counted and logged. What to retry is decided by `classify.rs`; this module only
-//! decides *when*. The random source is injected ([`Rng`]) so that tests are deterministic
-//! (object_store `backoff.rs`), and the pacer takes the current time as an argument so that its
-//! dynamics are tested without sleeping.
+//! Invariants: without a throttle and without a cap it never delays anything; it never goes
+//! below `min_rps`. It takes the current time as an argument, so its dynamics are tested
+//! without sleeping. It must not sleep or classify errors itself: callers sleep for the
+//! returned wait and report successes and throttles ([`super::classify`] decides which is which).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// A source of uniform random numbers.
-pub trait Rng: Send {
-    /// The next 64 random bits.
-    fn next_u64(&mut self) -> u64;
-
-    /// Uniform in `[0, 1)`.
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// SplitMix64: small, fast, good enough for jitter (not for secrets).
-#[derive(Debug, Clone)]
-pub struct SplitMix64(pub u64);
-
-impl Rng for SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-/// A seed that differs between processes and calls (time and pid mixed).
-pub fn seed() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let mut m =
-        SplitMix64(t ^ (u64::from(std::process::id()) << 32) ^ N.fetch_add(1, Ordering::Relaxed));
-    m.next_u64()
-}
-
-/// Backoff parameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BackoffConfig {
-    /// First delay and lower bound of every delay. Default 100 ms.
-    pub init: Duration,
-    /// Upper bound of a delay. Default 20 s (the SDK's `max_backoff`).
-    pub max: Duration,
-    /// Growth factor of the upper bound of the jitter range. Default 3.
-    pub base: f64,
-}
-
-impl Default for BackoffConfig {
-    fn default() -> Self {
-        BackoffConfig {
-            init: Duration::from_millis(100),
-            max: Duration::from_secs(20),
-            base: 3.0,
-        }
-    }
-}
-
-/// Decorrelated jitter (AWS architecture blog "Exponential Backoff And Jitter"):
-/// `delay = min(max, uniform(init, prev * base))`, `prev` starting at `init`.
-#[derive(Debug)]
-pub struct Backoff<R: Rng> {
-    cfg: BackoffConfig,
-    prev: Duration,
-    rng: R,
-}
-
-impl<R: Rng> Backoff<R> {
-    /// A new sequence.
-    pub fn new(cfg: BackoffConfig, rng: R) -> Self {
-        Backoff {
-            cfg,
-            prev: cfg.init,
-            rng,
-        }
-    }
-
-    /// The next delay.
-    pub fn next_delay(&mut self) -> Duration {
-        let lo = self.cfg.init.as_secs_f64();
-        let hi = (self.prev.as_secs_f64() * self.cfg.base).max(lo);
-        let d = lo + self.rng.next_f64() * (hi - lo);
-        let d = Duration::from_secs_f64(d.min(self.cfg.max.as_secs_f64()));
-        self.prev = d;
-        d
-    }
-}
-
-/// A per-action retry budget: no retry may start after `started + budget`.
-#[derive(Debug, Clone, Copy)]
-pub struct Budget {
-    deadline: Instant,
-}
-
-impl Budget {
-    /// A budget of `budget` from `now`.
-    pub fn new(now: Instant, budget: Duration) -> Self {
-        Budget {
-            deadline: now + budget,
-        }
-    }
-
-    /// Whether a retry after sleeping `delay` from `now` still fits.
-    pub fn allows(&self, now: Instant, delay: Duration) -> bool {
-        now + delay <= self.deadline
-    }
-}
 
 /// Adaptive pacing parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -268,61 +160,6 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A fixed sequence of values in `[0, 1)` (object_store's `FixedRng`).
-    struct Fixed(Vec<f64>, usize);
-    impl Rng for Fixed {
-        fn next_u64(&mut self) -> u64 {
-            unreachable!()
-        }
-        fn next_f64(&mut self) -> f64 {
-            let v = self.0[self.1 % self.0.len()];
-            self.1 += 1;
-            v
-        }
-    }
-
-    #[test]
-    fn decorrelated_jitter_sequence() {
-        let cfg = BackoffConfig {
-            init: Duration::from_millis(100),
-            max: Duration::from_secs(2),
-            base: 3.0,
-        };
-        // rng = 0.999: near the top of the range -> 0.2998, 0.8986, 2.0 (capped), 2.0
-        let mut b = Backoff::new(cfg, Fixed(vec![0.999], 0));
-        let got: Vec<u64> = (0..4).map(|_| b.next_delay().as_millis() as u64).collect();
-        assert_eq!(got, vec![299, 898, 2000, 2000]);
-        // rng = 0: always init.
-        let mut b = Backoff::new(cfg, Fixed(vec![0.0], 0));
-        assert!((0..5).all(|_| b.next_delay() == Duration::from_millis(100)));
-        // rng = 0.5: (0.1+0.3)/2 = 0.2, then uniform(0.1, 0.6) mid = 0.35, then (0.1+1.05)/2
-        let mut b = Backoff::new(cfg, Fixed(vec![0.5], 0));
-        let got: Vec<u64> = (0..3).map(|_| b.next_delay().as_millis() as u64).collect();
-        assert_eq!(got, vec![200, 350, 575]);
-    }
-
-    #[test]
-    fn jitter_stays_in_bounds_with_a_real_rng() {
-        let cfg = BackoffConfig::default();
-        let mut b = Backoff::new(cfg, SplitMix64(42));
-        for _ in 0..1000 {
-            let d = b.next_delay();
-            assert!(d >= cfg.init && d <= cfg.max, "{d:?}");
-        }
-        // Same seed, same sequence.
-        let mut a = Backoff::new(cfg, SplitMix64(7));
-        let mut c = Backoff::new(cfg, SplitMix64(7));
-        assert!((0..50).all(|_| a.next_delay() == c.next_delay()));
-    }
-
-    #[test]
-    fn budget() {
-        let t0 = Instant::now();
-        let b = Budget::new(t0, Duration::from_secs(10));
-        assert!(b.allows(t0 + Duration::from_secs(9), Duration::from_secs(1)));
-        assert!(!b.allows(t0 + Duration::from_secs(9), Duration::from_millis(1001)));
-    }
 
     #[test]
     fn pacer_is_free_until_throttled_then_paces_and_recovers() {
