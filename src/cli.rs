@@ -146,7 +146,15 @@ pub struct StatsArgs {
     #[arg(long, value_name = "DATE")]
     pub as_of: chrono::NaiveDate,
 
-    /// Window lengths in days
+    /// Windows and scanners
+    #[command(flatten)]
+    pub query: StatsQueryArgs,
+}
+
+/// The options of the stats query.
+#[derive(Debug, Args)]
+pub struct StatsQueryArgs {
+    /// Window lengths in days, 1 to 3660; must include 7, 30 and 90 (the plan reads them)
     #[arg(
         long,
         value_delimiter = ',',

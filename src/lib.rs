@@ -36,6 +36,7 @@ pub mod model;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;
+pub mod query;
 pub mod report;
 pub mod retention;
 pub mod run;
@@ -85,6 +86,9 @@ pub enum Error {
     /// Stats.
     #[error(transparent)]
     Stats(#[from] stats::Error),
+    /// `sql`.
+    #[error(transparent)]
+    Query(#[from] query::Error),
     /// Demo.
     #[error(transparent)]
     Demo(#[from] demo::Error),

@@ -16,7 +16,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use md5::{Digest as _, Md5};
 
 use crate::ingest::{walk, KEY};
-use crate::support::cli::{blobtier, run};
+use crate::support::cli::{blobtier, run, tree_digest};
 
 /// Writes an S3 Inventory CSV report (manifest.json, manifest.checksum, one gzip data file)
 /// under `root/dest/<bucket>/cfg/`; returns the manifest path.
@@ -601,6 +601,73 @@ fn extra_windows_and_included_scanners_match_the_fold() {
     );
 }
 
+/// What the lake holds: every file with a digest of its bytes, and every directory.
+pub fn lake_state(lake: &Path) -> (BTreeMap<std::path::PathBuf, u64>, Vec<std::path::PathBuf>) {
+    let mut dirs = Vec::new();
+    let mut todo = vec![lake.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p.strip_prefix(lake).unwrap().to_path_buf());
+                todo.push(p);
+            }
+        }
+    }
+    dirs.sort();
+    (tree_digest(lake), dirs)
+}
+
+/// `stats --windows` with a list the plan cannot use (it reads 7, 30 and 90 days) exits 2
+/// before anything is written: the lake is unchanged, file for file and directory for
+/// directory, and a lake that does not exist yet is not created. See: issue 14.
+#[test]
+fn windows_the_plan_cannot_use_are_rejected_before_the_lake_changes() {
+    let t = tempfile::tempdir().unwrap();
+    let as_of = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    let (lake, _, _) = setup(t.path(), as_of);
+    let before = lake_state(&lake);
+    assert!(!before.0.is_empty());
+    let absent = t.path().join("no-lake");
+    for windows in ["7", "7,7", "7,30", "1,7,30,90,3661", "0,7,30,90"] {
+        for dir in [&lake, &absent] {
+            let out = run(blobtier()
+                .args([
+                    "stats",
+                    "--as-of",
+                    "2026-11-26",
+                    "--windows",
+                    windows,
+                    "--lake",
+                ])
+                .arg(dir));
+            assert_eq!(out.code(), 2, "--windows {windows}: {out}");
+            assert!(
+                out.stderr.contains("error: invalid `--windows`: expected "),
+                "--windows {windows}: {out}"
+            );
+            assert!(out.stdout.is_empty(), "--windows {windows}: {out}");
+        }
+        assert!(
+            lake_state(&lake) == before,
+            "--windows {windows} changed the lake"
+        );
+        assert!(!absent.exists(), "--windows {windows} created a lake");
+    }
+    // The same lists are fine with the plan's windows in them.
+    run(blobtier()
+        .args([
+            "stats",
+            "--as-of",
+            "2026-11-26",
+            "--windows",
+            "90,7,30,7",
+            "--lake",
+        ])
+        .arg(&lake))
+    .assert_success();
+}
+
 /// The Python expander (tools/sqltemplate.py, used by the Spark runner and the benchmarks)
 /// must produce exactly the SQL blobtier runs.
 #[test]
@@ -624,18 +691,13 @@ fn python_template_expander_matches_rust() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let opts = blobtier::stats::StatsOptions {
-            as_of: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
-            windows: windows.clone(),
-            include_scanners: false,
-        };
-        let rust = blobtier::stats::template::expand(
-            blobtier::stats::DIGEST_STATS_SQL,
-            &windows,
-            &blobtier::stats::params(&opts),
-            blobtier::stats::template::Dialect::Polars,
-        )
-        .unwrap();
+        let params = blobtier::query::Params::new(
+            NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            blobtier::model::windows::Windows::new(&windows).unwrap(),
+        );
+        let rust = blobtier::query::DIGEST_STATS
+            .expand(&params, blobtier::query::template::Dialect::Polars)
+            .unwrap();
         assert_eq!(String::from_utf8(out.stdout).unwrap(), rust);
     }
 }
