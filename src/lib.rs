@@ -126,6 +126,7 @@ pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
         Command::Run(a) => commands::run(config, a),
         Command::Prune(a) => commands::prune(config, a),
         Command::Demo(a) => commands::demo(a),
+        Command::Sql(a) => commands::sql(a),
         Command::Init(a) => commands::init(a),
         Command::Config(ConfigCommand::Check) => commands::config_check(config),
     }

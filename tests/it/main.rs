@@ -6,6 +6,7 @@ mod support;
 
 mod analyst;
 mod apply;
+mod duckdb;
 mod fixtures;
 mod graph;
 mod ingest;

@@ -668,36 +668,59 @@ fn windows_the_plan_cannot_use_are_rejected_before_the_lake_changes() {
     .assert_success();
 }
 
-/// The Python expander (tools/sqltemplate.py, used by the Spark runner and the benchmarks)
-/// must produce exactly the SQL blobtier runs.
+/// `blobtier sql` prints the expansion blobtier runs (a first line naming the options, then
+/// the SQL), for every query, dialect and option; Spark, DuckDB and Trino get their SQL from it.
+/// Their results are compared with blobtier's in `spark.rs` and `duckdb.rs`. See: issue 14.
 #[test]
-fn python_template_expander_matches_rust() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    for windows in [vec![7u32, 30, 90], vec![1, 7, 14, 30, 60, 90, 180]] {
-        let w: Vec<String> = windows.iter().map(|n| n.to_string()).collect();
-        let out = std::process::Command::new("python3")
-            .arg(format!("{root}/tools/sqltemplate.py"))
-            .args([
-                "expand",
-                &format!("{root}/queries/digest_stats.sql"),
-                "2026-11-26",
-                &w.join(","),
-                "polars",
-            ])
-            .output()
-            .expect("python3 runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let params = blobtier::query::Params::new(
-            NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
-            blobtier::model::windows::Windows::new(&windows).unwrap(),
-        );
-        let rust = blobtier::query::DIGEST_STATS
-            .expand(&params, blobtier::query::template::Dialect::Polars)
-            .unwrap();
-        assert_eq!(String::from_utf8(out.stdout).unwrap(), rust);
+fn sql_prints_the_expansion_blobtier_runs() {
+    use blobtier::model::windows::Windows;
+    use blobtier::query::{template::Dialect, Params, QUERIES};
+    let as_of = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    for (windows, scanners, count) in [
+        ("7,30,90", false, true),
+        ("1,7,14,30,60,90,180", true, false),
+    ] {
+        let days: Vec<u32> = windows.split(',').map(|w| w.parse().unwrap()).collect();
+        let params = Params {
+            include_scanners: scanners,
+            count_manifest_pulls: count,
+            ..Params::new(as_of, Windows::new(&days).unwrap())
+        };
+        for q in QUERIES {
+            for d in Dialect::ALL {
+                let mut cmd = blobtier();
+                cmd.args(["sql", "--dialect", d.as_str(), "--as-of", "2026-11-26"])
+                    .args(["--windows", windows])
+                    .args(["--count-manifest-pulls", &count.to_string()]);
+                if scanners {
+                    cmd.arg("--include-scanners");
+                }
+                let out = run(cmd.arg(q.name));
+                out.assert_success();
+                let (header, sql) = out.stdout.split_once('\n').unwrap();
+                assert_eq!(
+                    header,
+                    format!(
+                        "-- blobtier sql: {} for {d}, as_of=2026-11-26 windows={windows} \
+                         include_scanners={scanners} count_manifest_pulls={count}",
+                        q.file
+                    )
+                );
+                assert_eq!(sql, q.expand(&params, d).unwrap(), "{} {d}", q.name);
+            }
+        }
     }
+    let out = run(blobtier().args([
+        "sql",
+        "--as-of",
+        "2026-11-26",
+        "--windows",
+        "7",
+        "digest_stats",
+    ]));
+    assert_eq!(out.code(), 2, "{out}");
+    assert!(out.stderr.contains("invalid `--windows`"), "{out}");
+    let out = run(blobtier().args(["sql", "digest_statz"]));
+    assert_eq!(out.code(), 2, "{out}");
+    assert!(out.stderr.contains("no query `digest_statz`"), "{out}");
 }
