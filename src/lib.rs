@@ -9,8 +9,9 @@
 //! 4. [`report`]: the dry-run cost report of a plan (with the latest backtest's figures);
 //! 5. [`apply`]: executes a plan file against S3, with a journal.
 //!
-//! Dependencies point one way: [`model`] ← [`cost`] ← [`ingest`] ← [`stats`] ← [`plan`] ←
-//! [`report`]; [`apply`] depends on the plan's file format, [`model`] and the S3 layer only.
+//! Dependencies point one way: [`model`] ← [`cost`] ← [`ingest`] ← [`query`] ← [`stats`] ←
+//! [`plan`] ← [`report`] ([`query`]: the SQL, its expander and the tables, shared by `stats`
+//! and `plan`); [`apply`] depends on the plan's file format, [`model`] and the S3 layer only.
 //! Shared low-level modules ([`io`], [`lake`], [`storage`], [`s3lake`], [`crashpoint`],
 //! [`progress`], [`config`]) sit below the stages. [`pipeline`] runs the stages in order for
 //! [`run`](mod@run) (the nightly job) and [`demo`]; [`backtest`] runs `stats` and `plan` for a past day
