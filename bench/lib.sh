@@ -22,6 +22,7 @@ build_release() {
     (cd "$ROOT" && cargo build --release --locked --bin blobtier >&2)
     BLOBTIER="$ROOT/target/release/blobtier"
   fi
+  export BLOBTIER  # bench/duckdb_stats.py expands the query with `$BLOBTIER sql`
 }
 
 build_generator() {

@@ -2,7 +2,8 @@
 -- plus digests pulled but absent from the inventory (in_inventory = false).
 --
 -- Portable SQL (Polars SQL ∩ Spark SQL). Parameters and the two template constructs are
--- expanded by blobtier (src/stats/template.rs) and by spark/run_stats.py alike:
+-- expanded by blobtier (src/query/template.rs; `blobtier sql --dialect spark|duckdb|trino`
+-- prints the text other engines run):
 --   ${name}                  a parameter (dates are 'YYYY-MM-DD' strings)
 --   -- @each window / @end   the enclosed lines repeated for each window N, {N} → N
 --   {{days_between(a, b)}}   whole days from date a to date b: the one dialect difference

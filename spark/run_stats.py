@@ -1,24 +1,30 @@
 """blobtier's `stats` on Spark: the same queries/digest_stats.sql over the same lake.
 
     spark-submit spark/run_stats.py --lake PATH --as-of YYYY-MM-DD [--windows 7,30,90] [--include-scanners]
+        [--blobtier PATH | --sql FILE]
 
 Registers the lake's `pulls` and `manifest_pulls` (Hive-partitioned, `date` kept a string), the
 latest `inventory` snapshot on or before as-of and the latest image-graph snapshot on or before
 as-of (`blob_refs`, `manifest_refs`, `tags`: the newest part file of each, as blobtier reads them)
-as temp views, runs queries/digest_stats.sql expanded by
-tools/sqltemplate.py for dialect `spark`, and writes LAKE/digest_stats/as_of=DATE/part-0.parquet
-with blobtier's layout and schema (staged under LAKE/_tmp/, then renamed into place).
+as temp views, runs queries/digest_stats.sql as blobtier expands it for Spark (`blobtier sql
+--dialect spark`), and writes LAKE/digest_stats/as_of=DATE/part-0.parquet with blobtier's layout
+and schema (staged under LAKE/_tmp/, then renamed into place).
 
 PATH is anything Spark's Hadoop filesystem reads: a local directory, hdfs://, s3:// (EMR),
-s3a://, gs:// (Dataproc), abfss:// or dbfs:/ (Databricks). The query and the expander are read
-relative to this script (a checkout of the repository); in cluster deploy mode ship them with
-`--py-files tools/sqltemplate.py --files queries/digest_stats.sql`. See docs/scale.md.
+s3a://, gs:// (Dataproc), abfss:// or dbfs:/ (Databricks). The SQL comes from the blobtier
+binary (--blobtier, else $BLOBTIER, else `blobtier` on PATH), run by the driver before the lake
+is locked; where the driver has no blobtier (cluster deploy mode), expand it beforehand with
+`blobtier sql --dialect spark --as-of DATE [--windows ...] [--include-scanners] digest_stats >
+FILE` and pass `--files FILE --sql FILE`: its first line names the options it was expanded for,
+and they must be this run's. See docs/scale.md.
 """
 import argparse
 import datetime
 import os
 import re
+import shutil
 import socket
+import subprocess
 import sys
 import time
 
@@ -26,32 +32,30 @@ from pyspark import SparkFiles
 from pyspark.sql import SparkSession
 from pyspark.sql.types import StructField, StructType
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tools"))
-try:
-    import sqltemplate  # noqa: E402  (tools/ of the checkout, or shipped with --py-files)
-except ImportError:
-    sys.exit("run_stats: error: tools/sqltemplate.py not found next to the script; submit from a "
-             "checkout, or add `--py-files tools/sqltemplate.py --files queries/digest_stats.sql`")
-
-PULLS_DDL = (
-    "digest STRING, client STRING, repo STRING, ua_class STRING, source STRING, "
-    "pulls BIGINT, bytes BIGINT, first_at TIMESTAMP, last_at TIMESTAMP, `date` STRING"
-)
-# The schemas of the other tables the query reads, for lakes that do not have them (yet).
+# The schemas of the tables the query reads, for lakes that do not have them (yet): the output
+# of `blobtier sql --dialect spark --schema TABLE` (tests/it/spark.rs checks they agree).
 EMPTY_DDL = {
+    "pulls": (
+        "`digest` STRING, `client` STRING, `repo` STRING, `ua_class` STRING, `source` STRING, "
+        "`pulls` BIGINT, `bytes` BIGINT, `first_at` TIMESTAMP, `last_at` TIMESTAMP, `date` STRING"
+    ),
     "manifest_pulls": (
-        "repo STRING, reference STRING, client STRING, ua STRING, ua_class STRING, "
-        "source STRING, requests BIGINT, first_at TIMESTAMP, last_at TIMESTAMP, `date` STRING"
+        "`repo` STRING, `reference` STRING, `client` STRING, `ua` STRING, `ua_class` STRING, "
+        "`source` STRING, `requests` BIGINT, `first_at` TIMESTAMP, `last_at` TIMESTAMP, "
+        "`date` STRING"
     ),
     "blob_refs": (
-        "digest STRING, role STRING, media_type STRING, in_storage BOOLEAN, size BIGINT, "
-        "ref_manifests BIGINT, ref_repos BIGINT, ref_tags BIGINT, referenced_by_tag BOOLEAN"
+        "`digest` STRING, `role` STRING, `media_type` STRING, `in_storage` BOOLEAN, "
+        "`size` BIGINT, `ref_manifests` BIGINT, `ref_repos` BIGINT, `ref_tags` BIGINT, "
+        "`referenced_by_tag` BOOLEAN, `manifests` ARRAY<STRING>, `repos` ARRAY<STRING>, "
+        "`tags` ARRAY<STRING>"
     ),
-    "manifest_refs": "manifest STRING, digest STRING, role STRING",
-    "tags": "repo STRING, tag STRING, manifest STRING, link_fingerprint STRING",
+    "manifest_refs": "`manifest` STRING, `digest` STRING, `role` STRING",
+    "tags": "`repo` STRING, `tag` STRING, `manifest` STRING, `link_fingerprint` STRING",
 }
 GRAPH_TABLES = ("blob_refs", "manifest_refs", "tags")
+# The first line of `blobtier sql --dialect spark … digest_stats`.
+HEADER = re.compile(r"-- blobtier sql: queries/digest_stats\.sql for spark, (.*)")
 
 
 def fail(message, code=1):
@@ -65,32 +69,63 @@ def parse_args(argv):
     ap.add_argument("--as-of", required=True, type=datetime.date.fromisoformat, help="YYYY-MM-DD")
     ap.add_argument("--windows", default="7,30,90", help="window lengths in days (default 7,30,90)")
     ap.add_argument("--include-scanners", action="store_true")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--blobtier", help="the blobtier binary that expands the query "
+                     "(default: $BLOBTIER, else `blobtier` on PATH)")
+    src.add_argument("--sql", help="the query as `blobtier sql --dialect spark … digest_stats` "
+                     "printed it (a path, or the name of a file shipped with --files)")
     a = ap.parse_args(argv)
     try:
-        windows = sorted({int(w) for w in a.windows.split(",")})
+        # Sorted and without duplicates, as blobtier normalises them; blobtier checks the rest.
+        a.windows = sorted({int(w) for w in a.windows.split(",")})
     except ValueError:
         ap.error(f"--windows: expected comma-separated day counts, got {a.windows!r}")
-    if not windows or not all(1 <= w <= 3660 for w in windows):  # as blobtier
-        ap.error(f"--windows: expected day counts between 1 and 3660, got {a.windows!r}")
-    a.windows = windows
     a.lake = a.lake.rstrip("/")
     return a
 
 
-def read_query():
-    """queries/digest_stats.sql of this script's checkout, else the copy shipped with --files
-    (SparkFiles in client mode, the container's working directory in YARN cluster mode)."""
-    candidates = (
-        os.path.join(HERE, "..", "queries", "digest_stats.sql"),
-        SparkFiles.get("digest_stats.sql"),
-        os.path.join(os.getcwd(), "digest_stats.sql"),
-    )
-    for path in candidates:
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                return f.read()
-    fail("queries/digest_stats.sql not found next to the script; submit from a checkout, or add "
-         "`--files queries/digest_stats.sql --py-files tools/sqltemplate.py`")
+def expanded_sql(a):
+    """The query expanded for Spark and this run's options: `blobtier sql` run here, or the
+    file given with --sql (a path, else shipped with --files: SparkFiles in client mode, the
+    container's working directory in YARN cluster mode). Its first line must name this run's
+    as-of, windows and scanner option."""
+    if a.sql:
+        for path in (a.sql, SparkFiles.get(os.path.basename(a.sql)),
+                     os.path.join(os.getcwd(), os.path.basename(a.sql))):
+            if os.path.isfile(path):
+                with open(path, encoding="utf-8") as f:
+                    text, source = f.read(), f"`{path}`"
+                break
+        else:
+            fail(f"--sql `{a.sql}` not found (locally, or shipped with --files)")
+    else:
+        binary = a.blobtier or os.environ.get("BLOBTIER") or shutil.which("blobtier")
+        if not binary:
+            fail("no blobtier binary to expand the query: put `blobtier` on PATH, set BLOBTIER, "
+                 "pass --blobtier PATH, or pass --sql FILE (see the script's help)")
+        cmd = [binary, "sql", "--dialect", "spark", "--as-of", a.as_of.isoformat(),
+               "--windows", ",".join(map(str, a.windows))]
+        cmd += ["--include-scanners"] if a.include_scanners else []
+        cmd += ["digest_stats"]
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        except OSError as e:
+            fail(f"could not run `{binary}`: {e}")
+        if out.returncode != 0:
+            fail(f"`{' '.join(cmd)}` failed: {out.stderr.strip()}", code=2)
+        text, source = out.stdout, f"`{' '.join(cmd)}`"
+    first = text.split("\n", 1)[0]
+    m = HEADER.fullmatch(first)
+    if not m:
+        fail(f"{source} is not the output of `blobtier sql --dialect spark … digest_stats` "
+             f"(its first line is {first!r})")
+    got = dict(kv.split("=", 1) for kv in m.group(1).split())
+    want = {"as_of": a.as_of.isoformat(), "windows": ",".join(map(str, a.windows)),
+            "include_scanners": "true" if a.include_scanners else "false"}
+    diff = [f"{k}={got.get(k)} (this run: {v})" for k, v in want.items() if got.get(k) != v]
+    if diff:
+        fail(f"{source} was expanded for other options: {', '.join(diff)}", code=2)
+    return text
 
 
 class Lake:
@@ -183,6 +218,9 @@ def as_nullable(spark, df):
 def main(argv):
     a = parse_args(argv)
     started = time.monotonic()
+    # Expanded before anything starts, so a bad option leaves the lake as it was (a --sql file
+    # shipped with --files is found through the SparkContext, below).
+    sql = None if a.sql else expanded_sql(a)
     spark = SparkSession.builder.appName(f"blobtier-stats-{a.as_of}").getOrCreate()
     for key, value in {
         "spark.sql.session.timeZone": "UTC",  # CAST(timestamp AS DATE) on UTC days, as blobtier
@@ -193,6 +231,12 @@ def main(argv):
     }.items():
         spark.conf.set(key, value)
 
+    if sql is None:
+        try:
+            sql = expanded_sql(a)
+        except SystemExit:
+            spark.stop()
+            raise
     lake = Lake(spark, a.lake)
     lock = lake.lock()
     staging = None
@@ -205,7 +249,7 @@ def main(argv):
         if lake.glob(a.lake, "pulls", "date=*", "*.parquet"):
             pulls = spark.read.option("basePath", f"{a.lake}/pulls").parquet(f"{a.lake}/pulls")
         else:  # a lake with an inventory but no logs yet
-            pulls = spark.createDataFrame([], PULLS_DDL)
+            pulls = spark.createDataFrame([], EMPTY_DDL["pulls"])
         pulls.createOrReplaceTempView("pulls")
         if lake.glob(a.lake, "manifest_pulls", "date=*", "*.parquet"):
             mp = (spark.read.option("basePath", f"{a.lake}/manifest_pulls")
@@ -221,8 +265,6 @@ def main(argv):
                 df = spark.read.parquet(graph[1][table])
             df.createOrReplaceTempView(table)
 
-        params = sqltemplate.params(a.as_of, a.windows, a.include_scanners)
-        sql = sqltemplate.expand(read_query(), a.windows, params, "spark")
         df = as_nullable(spark, spark.sql(sql))
 
         now = datetime.datetime.now(datetime.timezone.utc)

@@ -71,6 +71,14 @@ pub enum Command {
     Prune(PruneArgs),
     /// Run the pipeline on `sample-data/` into `./blobtier-demo/`
     Demo(DemoArgs),
+    /// Print a query of `queries/` expanded for an engine, or a lake table's columns
+    ///
+    /// The expansion blobtier itself runs (`--dialect polars`), or the same query for Spark,
+    /// DuckDB or Athena/Trino: `spark/run_stats.py` runs `blobtier sql --dialect spark …
+    /// digest_stats`. Queries: digest_stats, summary_by_class, summary_top_pulled, plan_view.
+    /// With `--schema`, NAME is a table (pulls, manifest_pulls, inventory, blob_refs,
+    /// manifest_refs, tags) and the output its column list for a `CREATE TABLE`.
+    Sql(SqlArgs),
     /// Write a commented `blobtier.toml` for a common setup
     Init(InitArgs),
     /// Config commands
@@ -146,7 +154,15 @@ pub struct StatsArgs {
     #[arg(long, value_name = "DATE")]
     pub as_of: chrono::NaiveDate,
 
-    /// Window lengths in days
+    /// Windows and scanners
+    #[command(flatten)]
+    pub query: StatsQueryArgs,
+}
+
+/// The options of the stats query: `stats` runs it, `sql` prints it.
+#[derive(Debug, Args)]
+pub struct StatsQueryArgs {
+    /// Window lengths in days, 1 to 3660; must include 7, 30 and 90 (the plan reads them)
     #[arg(
         long,
         value_delimiter = ',',
@@ -158,6 +174,48 @@ pub struct StatsArgs {
     /// Count scanner pulls in pulls_*, unique_* and last_pull_at
     #[arg(long)]
     pub include_scanners: bool,
+}
+
+/// `sql`.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The query (or, with `--schema`, the table)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// The engine
+    #[arg(long, value_enum, default_value_t = SqlDialectArg::Polars)]
+    pub dialect: SqlDialectArg,
+
+    /// Print the column list of the table NAME instead of a query
+    #[arg(long, conflicts_with_all = ["as_of", "windows", "include_scanners", "count_manifest_pulls"])]
+    pub schema: bool,
+
+    /// The last day of every window (UTC), YYYY-MM-DD [default: yesterday]
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<chrono::NaiveDate>,
+
+    /// Windows and scanners, as for `stats`
+    #[command(flatten)]
+    pub query: StatsQueryArgs,
+
+    /// Count a manifest pull as a use of every blob it reaches (`plan_view`; the config's
+    /// `plan.count_manifest_pulls`)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub count_manifest_pulls: bool,
+}
+
+/// The engine of `sql`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SqlDialectArg {
+    /// Polars SQL, as blobtier runs it.
+    Polars,
+    /// Spark SQL.
+    Spark,
+    /// DuckDB.
+    Duckdb,
+    /// Athena (engine v3) and Trino.
+    Trino,
 }
 
 /// `plan`.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::model::windows::{Windows, PLAN_WINDOWS};
 use crate::model::{Layout, UaClass};
 
 /// Secret for the keyed client hash (HMAC-SHA256).
@@ -66,7 +67,8 @@ pub struct RawRun {
     /// Where inventory reports land: a directory or `s3://bucket/prefix` holding
     /// `<YYYY-MM-DDTHH-MMZ>/manifest.json` folders; the newest on or before as-of is ingested.
     pub inventory: Option<String>,
-    /// Windows for stats. Default [7, 30, 90].
+    /// Windows for stats, in days: 1 to 3660, including 7, 30 and 90 (the plan reads
+    /// those). Default [7, 30, 90].
     pub windows: Option<Vec<u32>>,
     /// Oldest acceptable inventory snapshot, in days before as-of. Default 3.
     pub max_inventory_age_days: Option<u32>,
@@ -760,11 +762,11 @@ impl RawConfig {
                 }),
             }
         }
-        let windows = self.run.windows.unwrap_or_else(|| vec![7, 30, 90]);
-        if windows.is_empty() || windows.iter().any(|&w| w == 0 || w > 3660) {
+        let windows = self.run.windows.unwrap_or_else(|| PLAN_WINDOWS.to_vec());
+        if let Err(e) = Windows::new(&windows) {
             errors.push(ConfigError {
                 key: "run.windows".into(),
-                reason: format!("expected day counts between 1 and 3660, got {windows:?}"),
+                reason: e.to_string(),
             });
         }
         let lake = match self.run.lake.as_deref().map(LakeLocation::parse) {
@@ -1131,9 +1133,16 @@ mod tests {
             "{e}"
         );
         assert!(e.ends_with("got `60`"), "{e}");
-        let e = load("[run]\nwindows = [7, 120]\n[run.retention]\npulls_days = 100\n").unwrap_err();
+        let e = load("[run]\nwindows = [7, 30, 90, 120]\n[run.retention]\npulls_days = 100\n")
+            .unwrap_err();
         assert!(e.contains("120 days"), "{e}");
-        load("[run]\nwindows = [7, 120]\n[run.retention]\npulls_days = 120\n").unwrap();
+        load("[run]\nwindows = [7, 30, 90, 120]\n[run.retention]\npulls_days = 120\n").unwrap();
+        // Windows the plan cannot read (it needs 7, 30 and 90 days). See: issue 14.
+        let e = load("[run]\nwindows = [7, 120]\n").unwrap_err();
+        assert!(
+            e.starts_with("invalid `run.windows`: expected a list that includes 7, 30 and 90"),
+            "{e}"
+        );
         let e = load("[run.retention]\nreports_days = 99999\n").unwrap_err();
         assert!(
             e.starts_with("invalid `run.retention.reports_days`: expected at most 36600 days"),

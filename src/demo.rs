@@ -87,7 +87,7 @@ pub fn run_demo(sample: &Path, out: &Path) -> Result<DemoSummary, Error> {
             graph_date: None,
         },
         as_of: end,
-        windows: vec![7, 30, 90],
+        windows: crate::model::windows::PLAN_WINDOWS.to_vec(),
         guard: None,
     };
     let outputs = crate::pipeline::run(

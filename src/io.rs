@@ -147,7 +147,7 @@ pub fn sync_dir(dir: &Path) -> Result<(), IoError> {
 }
 
 /// Rows per Parquet row group in everything blobtier writes. Small on purpose: tables are
-/// written sorted by digest, and digest-range readers (`stats::partition`) skip every row
+/// written sorted by digest, and digest-range readers (`query::partition`) skip every row
 /// group whose digest statistics miss their range, so a range reads little more than itself.
 pub const ROW_GROUP_ROWS: usize = 16_384;
 

@@ -9,8 +9,9 @@
 //! 4. [`report`]: the dry-run cost report of a plan (with the latest backtest's figures);
 //! 5. [`apply`]: executes a plan file against S3, with a journal.
 //!
-//! Dependencies point one way: [`model`] ← [`cost`] ← [`ingest`] ← [`stats`] ← [`plan`] ←
-//! [`report`]; [`apply`] depends on the plan's file format, [`model`] and the S3 layer only.
+//! Dependencies point one way: [`model`] ← [`cost`] ← [`ingest`] ← [`query`] ← [`stats`] ←
+//! [`plan`] ← [`report`] ([`query`]: the SQL, its expander and the tables, shared by `stats`
+//! and `plan`); [`apply`] depends on the plan's file format, [`model`] and the S3 layer only.
 //! Shared low-level modules ([`io`], [`lake`], [`storage`], [`s3lake`], [`crashpoint`],
 //! [`progress`], [`config`]) sit below the stages. [`pipeline`] runs the stages in order for
 //! [`run`](mod@run) (the nightly job) and [`demo`]; [`backtest`] runs `stats` and `plan` for a past day
@@ -36,6 +37,7 @@ pub mod model;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;
+pub mod query;
 pub mod report;
 pub mod retention;
 pub mod run;
@@ -86,6 +88,9 @@ pub enum Error {
     /// Stats.
     #[error(transparent)]
     Stats(#[from] stats::Error),
+    /// `sql`.
+    #[error(transparent)]
+    Query(#[from] query::Error),
     /// Demo.
     #[error(transparent)]
     Demo(#[from] demo::Error),
@@ -123,6 +128,7 @@ pub fn run(cli: cli::Cli) -> Result<Outcome, Error> {
         Command::Run(a) => commands::run(config, a),
         Command::Prune(a) => commands::prune(config, a),
         Command::Demo(a) => commands::demo(a),
+        Command::Sql(a) => commands::sql(a),
         Command::Init(a) => commands::init(a),
         Command::Config(ConfigCommand::Check) => commands::config_check(config),
     }

@@ -8,6 +8,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+pub mod windows;
+
 /// A content digest `sha256:<64 lower-case hex>`, stored as its 32 raw bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest(pub [u8; 32]);

@@ -27,6 +27,7 @@ mod plan;
 mod prune;
 mod report;
 mod run;
+mod sql;
 mod stats;
 
 pub use apply::apply;
@@ -39,6 +40,7 @@ pub use plan::plan;
 pub use prune::prune;
 pub use report::report;
 pub use run::run;
+pub use sql::sql;
 pub use stats::stats;
 
 use std::path::Path;
@@ -71,7 +73,7 @@ fn outcome(item_failures: bool) -> Outcome {
     }
 }
 
-/// Yesterday (UTC): the default as-of of `run` and `prune`.
+/// Yesterday (UTC): the default as-of of `run`, `prune` and `sql`.
 fn yesterday() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive() - chrono::Duration::days(1)
 }

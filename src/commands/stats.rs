@@ -5,14 +5,16 @@ use crate::lake::Lake;
 use crate::stats::{render_table, StatsOptions, StatsResult};
 use crate::{Error, Outcome};
 
-/// Computes `digest_stats` for `--as-of` and prints its summary.
+/// Computes `digest_stats` for `--as-of` and prints its summary. Windows the plan cannot use
+/// are refused before the lake directory is even created.
 pub fn stats(a: StatsArgs) -> Result<Outcome, Error> {
-    let lake = Lake::open(&a.lake).map_err(crate::stats::Error::from)?;
     let opts = StatsOptions {
         as_of: a.as_of,
-        windows: a.windows,
-        include_scanners: a.include_scanners,
+        windows: a.query.windows,
+        include_scanners: a.query.include_scanners,
     };
+    opts.checked_windows()?;
+    let lake = Lake::open(&a.lake).map_err(crate::stats::Error::from)?;
     let s = crate::stats::run_stats(&lake, &opts)?;
     print_summary(&s);
     Ok(Outcome::Success)

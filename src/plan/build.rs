@@ -266,54 +266,6 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
     row
 }
 
-/// The `digest_stats` that tier rules and decisions see. With an image graph
-/// (`last_manifest_pull_at` present) it gains `days_since_last_manifest_pull`, and, when
-/// `count_manifest_pulls`, a manifest pull counts as a use of every blob it reaches:
-/// `pulls_30d`/`pulls_90d` are raised to `manifest_pulls_30d`/`_90d`, `last_pull_at` and
-/// `days_since_last_pull` take the later of the two. (`pulls_7d` has no manifest counterpart;
-/// `kept:recent_manifest_pull` is its safety net.) Older stats without the columns pass as is.
-pub fn plan_view(
-    stats: LazyFrame,
-    as_of_day: i32,
-    count_manifest_pulls: bool,
-) -> PolarsResult<LazyFrame> {
-    let mut lf = stats;
-    let schema = lf.collect_schema()?;
-    if !schema.contains("last_manifest_pull_at") {
-        return Ok(lf);
-    }
-    // One time zone for both timestamps ("UTC" and "Etc/UTC" are different dtypes to Polars;
-    // lakes written by other tools may carry either).
-    let utc = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
-    lf = lf.with_columns([
-        col("last_pull_at").cast(utc.clone()),
-        col("last_manifest_pull_at").cast(utc),
-    ]);
-    let since = (lit(as_of_day)
-        - col("last_manifest_pull_at")
-            .cast(DataType::Date)
-            .cast(DataType::Int32))
-    .cast(DataType::Int64)
-    .alias("days_since_last_manifest_pull");
-    lf = lf.with_column(since);
-    if count_manifest_pulls {
-        lf = lf.with_columns([
-            polars::lazy::dsl::max_horizontal([col("pulls_30d"), col("manifest_pulls_30d")])?
-                .alias("pulls_30d"),
-            polars::lazy::dsl::max_horizontal([col("pulls_90d"), col("manifest_pulls_90d")])?
-                .alias("pulls_90d"),
-            polars::lazy::dsl::min_horizontal([
-                col("days_since_last_pull"),
-                col("days_since_last_manifest_pull"),
-            ])?
-            .alias("days_since_last_pull"),
-            polars::lazy::dsl::max_horizontal([col("last_pull_at"), col("last_manifest_pull_at")])?
-                .alias("last_pull_at"),
-        ]);
-    }
-    Ok(lf)
-}
-
 /// Reads `digest_stats` with the tier rules applied, into blobs (inventory rows only).
 pub fn load_blobs(
     stats: LazyFrame,
@@ -496,39 +448,6 @@ impl Totals {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn plan_view_accepts_stats_whose_timestamps_name_utc_differently() {
-        // DuckDB/pyarrow write "Etc/UTC", blobtier writes "UTC": both must plan.
-        let etc = TimeZone::opt_try_new(Some("Etc/UTC")).unwrap();
-        let ts = |tz: Option<TimeZone>, v: Option<i64>| {
-            Column::new("x".into(), [v])
-                .cast(&DataType::Datetime(TimeUnit::Microseconds, tz))
-                .unwrap()
-        };
-        let day = 1_700_000_000_000_000i64;
-        let df = DataFrame::new_infer_height(vec![
-            ts(etc, Some(day)).with_name("last_pull_at".into()),
-            ts(Some(TimeZone::UTC), Some(day + 86_400_000_000))
-                .with_name("last_manifest_pull_at".into()),
-            Column::new("pulls_30d".into(), [1i64]),
-            Column::new("pulls_90d".into(), [2i64]),
-            Column::new("manifest_pulls_30d".into(), [3i64]),
-            Column::new("manifest_pulls_90d".into(), [4i64]),
-            Column::new("days_since_last_pull".into(), [Some(5i64)]),
-        ])
-        .unwrap();
-        let as_of = (day / 86_400_000_000) as i32 + 3;
-        let out = plan_view(df.lazy(), as_of, true)
-            .unwrap()
-            .collect()
-            .unwrap();
-        let i = |n: &str| out.column(n).unwrap().i64().unwrap().get(0);
-        assert_eq!(i("pulls_30d"), Some(3));
-        assert_eq!(i("pulls_90d"), Some(4));
-        assert_eq!(i("days_since_last_manifest_pull"), Some(2));
-        assert_eq!(i("days_since_last_pull"), Some(2));
-    }
 
     /// The context of the unit tests: as of day 20,000, no coverage hold-down.
     fn context<'a>(prices: &'a Prices, cfg: &'a PlanConfig) -> Context<'a> {
@@ -756,70 +675,6 @@ mod tests {
             ..untagged
         };
         assert_eq!(reason(&cfg, archived_untagged), "kept:archived");
-    }
-
-    /// Manifest pulls raise the pull columns the rules see. See: issue 7.
-    #[test]
-    fn plan_view_counts_manifest_pulls_as_uses() {
-        let us = |d: i64| d * 86_400_000_000;
-        let df = DataFrame::new_infer_height(vec![
-            Column::new("pulls_30d".into(), [0i64, 5, 2]),
-            Column::new("pulls_90d".into(), [0i64, 5, 9]),
-            Column::new("days_since_last_pull".into(), [None, Some(1i64), Some(40)]),
-            Column::new(
-                "last_pull_at".into(),
-                [None, Some(us(19_999)), Some(us(19_960))],
-            )
-            .cast(&DataType::Datetime(
-                TimeUnit::Microseconds,
-                Some(TimeZone::UTC),
-            ))
-            .unwrap(),
-            Column::new("manifest_pulls_30d".into(), [3i64, 1, 0]),
-            Column::new("manifest_pulls_90d".into(), [4i64, 1, 0]),
-            Column::new(
-                "last_manifest_pull_at".into(),
-                [Some(us(19_998) + 5), Some(us(19_990)), None],
-            )
-            .cast(&DataType::Datetime(
-                TimeUnit::Microseconds,
-                Some(TimeZone::UTC),
-            ))
-            .unwrap(),
-        ])
-        .unwrap();
-        let get = |count: bool| {
-            plan_view(df.clone().lazy(), 20_000, count)
-                .unwrap()
-                .collect()
-                .unwrap()
-        };
-        let on = get(true);
-        let i = |df: &DataFrame, n: &str| -> Vec<Option<i64>> {
-            let c = df.column(n).unwrap().i64().unwrap().clone();
-            (0..c.len()).map(|k| c.get(k)).collect()
-        };
-        assert_eq!(i(&on, "pulls_30d"), [Some(3), Some(5), Some(2)]);
-        assert_eq!(i(&on, "pulls_90d"), [Some(4), Some(5), Some(9)]);
-        assert_eq!(
-            i(&on, "days_since_last_manifest_pull"),
-            [Some(2), Some(10), None]
-        );
-        assert_eq!(i(&on, "days_since_last_pull"), [Some(2), Some(1), Some(40)]);
-        let off = get(false);
-        assert_eq!(i(&off, "pulls_30d"), [Some(0), Some(5), Some(2)]);
-        assert_eq!(i(&off, "days_since_last_pull"), [None, Some(1), Some(40)]);
-        assert_eq!(
-            i(&off, "days_since_last_manifest_pull"),
-            [Some(2), Some(10), None]
-        );
-        // Stats written before the image graph existed pass unchanged.
-        let old = df.drop("last_manifest_pull_at").unwrap();
-        let same = plan_view(old.clone().lazy(), 20_000, true)
-            .unwrap()
-            .collect()
-            .unwrap();
-        assert!(same.equals_missing(&old));
     }
 
     /// The `decisions` column `intelligent_tiering_monthly_cost`, by hand from

@@ -30,6 +30,7 @@ use crate::config::Config;
 use crate::cost::Prices;
 use crate::io::{atomic_write, IoContext, ParquetStream};
 use crate::lake::{Lake, LakeError};
+use crate::query::{self, partition};
 
 /// Plan errors.
 #[derive(Debug, thiserror::Error)]
@@ -114,15 +115,10 @@ pub fn load_prices(cfg: &Config) -> Result<Prices> {
 /// Repositories referencing each digest, from the inventory's layer links.
 fn repos_by_digest(lake: &Lake, as_of: NaiveDate) -> Result<HashMap<String, Vec<String>>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    let Some((_, dir)) = crate::stats::latest_snapshot(lake, as_of).map_err(|e| match e {
-        crate::stats::Error::Lake(l) => Error::Lake(l),
-        other => Error::Query(PolarsError::ComputeError(other.to_string().into())),
-    })?
-    else {
+    let Some((_, dir)) = crate::query::tables::latest_snapshot(lake, as_of)? else {
         return Ok(out);
     };
-    let glob = format!("{}/**/*.parquet", dir.display());
-    let df = LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), ScanArgsParquet::default())
+    let df = crate::query::tables::scan_dir(&dir, false)
         .and_then(|lf| {
             lf.filter(col("kind").eq(lit("layer_link")))
                 .select([col("repo"), col("key")])
@@ -312,7 +308,7 @@ pub fn run_plan(
 ) -> Result<PlanSummary> {
     let mut timer = PhaseTimer::default();
     timer.lap("start");
-    policy::validate_rules(&cfg.plan.tiers, &[7, 30, 90]).map_err(Error::Rules)?;
+    policy::validate_rules(&cfg.plan.tiers, &cfg.run.windows).map_err(Error::Rules)?;
     let prices = load_prices(cfg)?;
     let lock = lake.lock()?;
     lake.recover(&lock)?;
@@ -328,7 +324,7 @@ pub fn run_plan(
     timer.lap("repos");
     let day = (as_of - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
     let stats =
-        build::plan_view(stats, day, cfg.plan.count_manifest_pulls).map_err(Error::Query)?;
+        query::plan_view(stats, as_of, cfg.plan.count_manifest_pulls).map_err(Error::Query)?;
     let rules = policy::tier_sql(&cfg.plan.tiers);
     let ctx = build::Context {
         prices: &prices,
@@ -343,11 +339,8 @@ pub fn run_plan(
     // is bounded by one chunk; the chunks' rows, each sorted by digest, bucket, key, version,
     // concatenate into the sorted plan. The plan id is only known at the end: rows are
     // staged without the id, which is spliced in at the end (`fill_plan_id`).
-    let chunks = crate::stats::partition::count_from_env(ENV_CHUNKS, || {
-        crate::stats::partition::choose_per(
-            crate::stats::partition::parquet_rows(&stats_dir),
-            PLAN_ROWS_PER_CHUNK,
-        )
+    let chunks = partition::count_from_env(ENV_CHUNKS, || {
+        partition::choose_per(partition::parquet_rows(&stats_dir), PLAN_ROWS_PER_CHUNK)
     });
     let raw_decisions = d("staged-decisions.parquet");
     let raw_actions = d("staged-plan.parquet");
@@ -361,10 +354,10 @@ pub fn run_plan(
     let mut hasher = file::PlanHasher::default();
     let mut totals = build::Totals::default();
     let mut hot_candidates: Vec<HotCandidate> = Vec::new();
-    for (lo, hi) in crate::stats::partition::ranges(chunks) {
+    for (lo, hi) in partition::ranges(chunks) {
         timer.lap("other");
         let blobs = build::load_blobs(
-            crate::stats::partition::filter_range(stats.clone(), &lo, &hi),
+            partition::filter_range(stats.clone(), &lo, &hi),
             &rules,
             &repos,
         )

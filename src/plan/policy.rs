@@ -1,7 +1,8 @@
 //! Tier rules: ordered SQL boolean expressions over the `digest_stats` columns, evaluated by
 //! the same engine as `queries/` (first match wins). Rules are checked when the config is
 //! loaded: an expression that does not parse, references an unknown column or is not boolean
-//! is rejected with the key and the list of columns.
+//! is rejected with the key and the list of columns. The schema comes from the query layer
+//! ([`crate::query::stats_schema`]), for windows the plan can use.
 
 use std::collections::BTreeMap;
 
@@ -9,37 +10,7 @@ use polars::prelude::*;
 use polars::sql::SQLContext;
 
 use crate::config::{ConfigError, TierRule};
-use crate::stats::template::{expand, Dialect};
-
-/// The `digest_stats` schema for `windows`, obtained by running the stats query on empty
-/// tables (so it can never drift from the query).
-pub fn stats_schema(windows: &[u32]) -> PolarsResult<DataFrame> {
-    polars::error::set_warning_function(|_, _| {});
-    let opts = crate::stats::StatsOptions {
-        as_of: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date"),
-        windows: windows.to_vec(),
-        include_scanners: false,
-    };
-    let sql = expand(
-        crate::stats::DIGEST_STATS_SQL,
-        windows,
-        &crate::stats::params(&opts),
-        Dialect::Polars,
-    )
-    .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
-    let mut ctx = SQLContext::new();
-    for table in [
-        "pulls",
-        "manifest_pulls",
-        "inventory",
-        "blob_refs",
-        "manifest_refs",
-        "tags",
-    ] {
-        ctx.register(table, crate::stats::empty_table(table)?.lazy());
-    }
-    ctx.execute(&sql)?.collect()
-}
+use crate::model::windows::Windows;
 
 /// The query that adds `tier` and `target_class` to `digest_stats`.
 pub fn tier_sql(rules: &[TierRule]) -> String {
@@ -58,9 +29,17 @@ pub fn tier_sql(rules: &[TierRule]) -> String {
     )
 }
 
-/// Checks every rule against the stats schema; errors name `plan.tiers[i].when`.
+/// Checks every rule against the `digest_stats` schema of `windows` (the stats the rules will
+/// read: `run.windows`); errors name `plan.tiers[i].when`, or `run.windows` when the plan cannot
+/// use those windows at all.
 pub fn validate_rules(rules: &[TierRule], windows: &[u32]) -> Result<(), Vec<ConfigError>> {
-    let empty = stats_schema(windows).map_err(|e| {
+    let windows = Windows::new(windows).map_err(|e| {
+        vec![ConfigError {
+            key: "run.windows".into(),
+            reason: e.to_string(),
+        }]
+    })?;
+    let empty = crate::query::stats_schema(&windows).map_err(|e| {
         vec![ConfigError {
             key: "plan.tiers".into(),
             reason: format!("internal: cannot build the stats schema: {e}"),
@@ -169,5 +148,21 @@ mod tests {
             "{}",
             errs[2].reason
         );
+    }
+
+    /// The windows decide which columns a rule may use, and a list the plan cannot read is
+    /// refused under its own key. See: issue 14.
+    #[test]
+    fn rules_are_checked_against_the_windows_given() {
+        let fortnight = [rule("pulls_14d > 1")];
+        validate_rules(&fortnight, &[7, 14, 30, 90]).unwrap();
+        validate_rules(&fortnight, &[90, 30, 14, 7, 14]).unwrap();
+        let errs = validate_rules(&fortnight, &[7, 30, 90]).unwrap_err();
+        assert_eq!(errs[0].key, "plan.tiers[0].when");
+        for unusable in [&[7, 14][..], &[], &[0, 7, 30, 90]] {
+            let errs = validate_rules(&fortnight, unusable).unwrap_err();
+            let keys: Vec<_> = errs.iter().map(|e| e.key.as_str()).collect();
+            assert_eq!(keys, ["run.windows"], "{unusable:?}");
+        }
     }
 }

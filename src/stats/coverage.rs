@@ -101,7 +101,7 @@ pub fn coverage(lake: &Lake, as_of: NaiveDate, window_days: u32) -> Result<Cover
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let snap = super::latest_snapshot(lake, as_of)
+    let snap = crate::query::tables::latest_snapshot(lake, as_of)
         .ok()
         .flatten()
         .and_then(|(d, _)| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());

@@ -1,33 +1,26 @@
 //! Stats: per-digest pull windows, unique clients and unique-pull ratio, joined with the
 //! latest inventory snapshot on or before as-of, and with the latest image-graph snapshot on or
 //! before as-of (manifest pulls propagated to every blob they reach, `referenced_by_tag`,
-//! `ref_repos`). The analytics live in `queries/*.sql` (portable SQL run by Polars' streaming
-//! engine); this module only registers the lake's tables, fills in parameters and writes the
-//! result atomically to `digest_stats/as_of=DATE/`. Inputs after as-of are never read, so a
-//! backfill is reproducible.
+//! `ref_repos`). The analytics live in `queries/*.sql`, the tables and the expansion in
+//! [`crate::query`]; this module checks the options, runs the query per digest range with
+//! Polars' streaming engine and writes the result atomically to `digest_stats/as_of=DATE/`.
+//! Inputs after as-of are never read, so a backfill is reproducible; options the plan cannot
+//! use are refused before the lake is touched.
 
 pub mod coverage;
-pub mod partition;
-pub mod template;
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use polars::prelude::*;
-use polars::sql::SQLContext;
 
 use crate::io::IoContext;
-use crate::lake::{newest_part, Lake, LakeError};
-use template::Dialect;
-
-/// The query that defines `digest_stats`.
-pub const DIGEST_STATS_SQL: &str = include_str!("../../queries/digest_stats.sql");
-/// Summary: digests and bytes by storage class.
-pub const SUMMARY_BY_CLASS_SQL: &str = include_str!("../../queries/summary_by_class.sql");
-/// Summary: top digests by pulls.
-pub const SUMMARY_TOP_SQL: &str = include_str!("../../queries/summary_top_pulled.sql");
+use crate::lake::{Lake, LakeError};
+use crate::model::windows::{Windows, WindowsError};
+use crate::query::tables::{scan_file, StatsInputs};
+use crate::query::template::Dialect;
+use crate::query::{self, partition, Query};
 
 /// Stats errors.
 #[derive(Debug, thiserror::Error)]
@@ -35,24 +28,9 @@ pub enum Error {
     /// Lake IO.
     #[error(transparent)]
     Lake(#[from] LakeError),
-    /// A query failed.
-    #[error("query `{query}` failed")]
-    Query {
-        /// Query file.
-        query: &'static str,
-        /// Cause.
-        #[source]
-        source: PolarsError,
-    },
-    /// Template expansion.
-    #[error("query `{query}` is not a valid template")]
-    Template {
-        /// Query file.
-        query: &'static str,
-        /// Cause.
-        #[source]
-        source: template::TemplateError,
-    },
+    /// A query, its expansion or its tables.
+    #[error(transparent)]
+    Query(#[from] query::Error),
     /// No inventory snapshot on or before as-of.
     #[error("no inventory snapshot on or before {as_of} in `{}`: ingest an S3 Inventory report first", lake.display())]
     NoInventory {
@@ -61,9 +39,9 @@ pub enum Error {
         /// Lake.
         lake: PathBuf,
     },
-    /// Bad `--windows`.
+    /// Bad `--windows`: refused before anything is read or written.
     #[error("invalid `--windows`: {0}")]
-    BadWindows(String),
+    BadWindows(WindowsError),
 }
 
 /// Result alias.
@@ -95,6 +73,13 @@ pub struct StatsOptions {
     pub include_scanners: bool,
 }
 
+impl StatsOptions {
+    /// The windows, checked: a list the plan cannot use is refused ([`Windows::new`]).
+    pub fn checked_windows(&self) -> Result<Windows> {
+        Windows::new(&self.windows).map_err(Error::BadWindows)
+    }
+}
+
 /// What a stats run produced.
 #[derive(Debug)]
 pub struct StatsResult {
@@ -112,198 +97,39 @@ pub struct StatsResult {
     pub top: DataFrame,
 }
 
-fn qerr(query: &'static str) -> impl Fn(PolarsError) -> Error {
-    move |source| Error::Query { query, source }
-}
-
-/// The latest `snapshot=DATE` partition on or before `as_of`.
-pub fn latest_snapshot(lake: &Lake, as_of: NaiveDate) -> Result<Option<(String, PathBuf)>> {
-    let latest = lake.latest_partition("inventory", "snapshot", Some(as_of))?;
-    Ok(latest.map(|(d, p)| (d.to_string(), p)))
-}
-
-fn scan_dir(path: &Path, hive: bool) -> PolarsResult<LazyFrame> {
-    let mut args = ScanArgsParquet::default();
-    if hive {
-        args.hive_options = HiveOptions::new_enabled();
-        args.hive_options.try_parse_dates = false;
-    }
-    let glob = format!("{}/**/*.parquet", path.display());
-    LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), args)
-}
-
-/// An empty table of the lake's schema for `table` (one the stats query reads): for a lake
-/// without logs, without manifest requests or without an image graph, and for the schema
-/// checks of tier rules.
-pub fn empty_table(table: &str) -> PolarsResult<DataFrame> {
-    let ts = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
-    let s = |n: &str| Column::new_empty(n.into(), &DataType::String);
-    let i = |n: &str| Column::new_empty(n.into(), &DataType::Int64);
-    let b = |n: &str| Column::new_empty(n.into(), &DataType::Boolean);
-    let t = |n: &str| Column::new_empty(n.into(), &ts);
-    let cols = match table {
-        "pulls" => vec![
-            s("digest"),
-            s("client"),
-            s("repo"),
-            s("ua_class"),
-            s("source"),
-            i("pulls"),
-            i("bytes"),
-            t("first_at"),
-            t("last_at"),
-            s("date"),
-        ],
-        "manifest_pulls" => vec![
-            s("repo"),
-            s("reference"),
-            s("client"),
-            s("ua"),
-            s("ua_class"),
-            s("source"),
-            i("requests"),
-            t("first_at"),
-            t("last_at"),
-            s("date"),
-        ],
-        "inventory" => vec![
-            s("bucket"),
-            s("key"),
-            s("version_id"),
-            b("is_latest"),
-            b("is_delete_marker"),
-            i("size"),
-            t("last_modified"),
-            s("etag"),
-            s("storage_class"),
-            s("intelligent_tiering_access_tier"),
-            s("digest"),
-            s("kind"),
-            s("repo"),
-        ],
-        "tags" => vec![s("repo"), s("tag"), s("manifest"), s("link_fingerprint")],
-        "manifest_refs" => vec![s("manifest"), s("digest"), s("role")],
-        "blob_refs" => vec![
-            s("digest"),
-            s("role"),
-            s("media_type"),
-            b("in_storage"),
-            i("size"),
-            i("ref_manifests"),
-            i("ref_repos"),
-            i("ref_tags"),
-            b("referenced_by_tag"),
-        ],
-        other => {
-            return Err(PolarsError::ComputeError(
-                format!("no such lake table `{other}`").into(),
-            ))
-        }
-    };
-    DataFrame::new_infer_height(cols)
-}
-
-/// The image-graph tables of the latest snapshot on or before `as_of`: the date and the
-/// newest part file of `blob_refs`, `manifest_refs` and `tags` (all written by one run).
-pub fn graph_snapshot(lake: &Lake, as_of: NaiveDate) -> Option<(String, [PathBuf; 3])> {
-    let (date, blob_refs) = lake.latest_part("blob_refs", Some(as_of))?;
-    let newest =
-        |table: &str| newest_part(&lake.root().join(table).join(format!("snapshot={date}")));
-    let (manifest_refs, tags) = (newest("manifest_refs")?, newest("tags")?);
-    Some((date.to_string(), [blob_refs, manifest_refs, tags]))
-}
-
-fn scan_file(path: &Path) -> PolarsResult<LazyFrame> {
-    LazyFrame::scan_parquet(
-        PlRefPath::new(path.display().to_string().as_str()),
-        ScanArgsParquet::default(),
-    )
-}
-
-fn has_parquet(dir: &Path) -> bool {
-    fn walk(d: &Path) -> bool {
-        let Ok(rd) = fs::read_dir(d) else {
-            return false;
-        };
-        rd.flatten().any(|e| {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p)
-            } else {
-                p.extension().is_some_and(|x| x == "parquet")
-            }
+fn qerr(query: Query) -> impl Fn(PolarsError) -> Error {
+    move |source| {
+        Error::Query(query::Error::Polars {
+            query: query.file,
+            source,
         })
     }
-    walk(dir)
 }
 
-/// Parameters of the templates for `opts`.
-pub fn params(opts: &StatsOptions) -> BTreeMap<String, String> {
-    let mut p = BTreeMap::new();
-    p.insert("as_of".into(), opts.as_of.to_string());
-    p.insert(
-        "include_scanners".into(),
-        if opts.include_scanners {
-            "TRUE"
-        } else {
-            "FALSE"
-        }
-        .into(),
-    );
-    let mut all: Vec<u32> = opts.windows.clone();
-    all.extend([30, 90]);
-    for n in all {
-        p.insert(
-            format!("from_{n}"),
-            (opts.as_of - chrono::Duration::days(n as i64)).to_string(),
-        );
-    }
-    let max = opts.windows.iter().copied().chain([90]).max().unwrap_or(90);
-    p.insert(
-        "from_max".into(),
-        (opts.as_of - chrono::Duration::days(max as i64)).to_string(),
-    );
-    p
-}
-
-/// Runs `digest_stats` for `opts.as_of` and writes it to the lake.
+/// Runs `digest_stats` for `opts.as_of` and writes it to the lake. Windows the plan cannot
+/// use are refused before the lake is locked.
 pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
-    let mut windows = opts.windows.clone();
-    windows.sort_unstable();
-    windows.dedup();
-    if windows.is_empty() || windows.contains(&0) || windows.iter().any(|&w| w > 3660) {
-        return Err(Error::BadWindows(format!(
-            "expected day counts between 1 and 3660, got {:?}",
-            opts.windows
-        )));
-    }
-    let opts = StatsOptions {
-        windows,
-        ..opts.clone()
+    let params = query::Params {
+        include_scanners: opts.include_scanners,
+        ..query::Params::new(opts.as_of, opts.checked_windows()?)
     };
     polars::error::set_warning_function(|_, _| {});
     let lock = lake.lock()?;
     lake.recover(&lock)?;
-    let (snapshot, inv_dir) =
-        latest_snapshot(lake, opts.as_of)?.ok_or_else(|| Error::NoInventory {
-            as_of: opts.as_of,
-            lake: lake.root().to_owned(),
-        })?;
-    let q = "queries/digest_stats.sql";
-    let sql = template::expand(
-        DIGEST_STATS_SQL,
-        &opts.windows,
-        &params(&opts),
-        Dialect::Polars,
-    )
-    .map_err(|source| Error::Template { query: q, source })?;
-    tracing::debug!(query = q, sql = %sql, "expanded query");
-    let graph = graph_snapshot(lake, opts.as_of);
+    let inputs = StatsInputs::resolve(lake, opts.as_of)?.ok_or_else(|| Error::NoInventory {
+        as_of: opts.as_of,
+        lake: lake.root().to_owned(),
+    })?;
+    let q = query::DIGEST_STATS;
+    let sql = q.expand(&params, Dialect::Polars)?;
+    tracing::debug!(query = q.file, sql = %sql, "expanded query");
     // Every aggregate is per digest: run the query once per digest range and append the
     // results in range order, so memory is bounded by one range (see `partition`).
     let pulls_dir = lake.root().join("pulls");
     let k = partition::count_from_env(partition::ENV_RANGES, || {
-        partition::choose(partition::parquet_rows(&pulls_dir) + partition::parquet_rows(&inv_dir))
+        partition::choose(
+            partition::parquet_rows(&pulls_dir) + partition::parquet_rows(&inputs.snapshot_dir),
+        )
     });
     let rel = format!("digest_stats/as_of={}", opts.as_of);
     let staging = lake.stage_dirs("stats")?;
@@ -311,112 +137,71 @@ pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
     fs::create_dir_all(&new_dir)
         .at("failed to create", &new_dir)
         .map_err(LakeError::from)?;
-    let file = new_dir.join("part-0.parquet");
-    let mut writer: Option<polars::io::parquet::write::BatchedWriter<fs::File>> = None;
-    // The tables, resolved once; each range registers them (cheap clones of the lazy scans)
-    // behind its digest filter. `tags` is keyed by tag, not digest, so it is never filtered.
-    let mut tables: Vec<(&str, LazyFrame, bool)> = Vec::new();
-    for table in ["pulls", "manifest_pulls"] {
-        let dir = lake.root().join(table);
-        let lf = if has_parquet(&dir) {
-            scan_dir(&dir, true)
-        } else {
-            empty_table(table).map(DataFrame::lazy)
-        }
-        .map_err(qerr(q))?;
-        tables.push((table, lf, table == "pulls"));
-    }
-    tables.push((
-        "inventory",
-        scan_dir(&inv_dir, false).map_err(qerr(q))?,
-        true,
-    ));
-    for (i, table) in ["blob_refs", "manifest_refs", "tags"]
-        .into_iter()
-        .enumerate()
-    {
-        let lf = match &graph {
-            Some((_, files)) => scan_file(&files[i]),
-            None => empty_table(table).map(DataFrame::lazy),
-        }
-        .map_err(qerr(q))?;
-        tables.push((table, lf, table != "tags"));
-    }
-    for (lo, hi) in partition::ranges(k) {
-        let mut ctx = SQLContext::new();
-        for (name, lf, by_digest) in &tables {
-            let lf = lf.clone();
-            ctx.register(
-                name,
-                if *by_digest {
-                    partition::filter_range(lf, &lo, &hi)
-                } else {
-                    lf
-                },
-            );
-        }
-        let lf = ctx.execute(&sql).map_err(qerr(q))?;
-        let part = lf
-            .collect_with_engine(Engine::Streaming)
-            .map_err(qerr(q))?
-            .unwrap_single();
-        tracing::debug!(range = ?lo, rows = part.height(), "stats range");
-        if writer.is_none() {
-            let f = fs::File::create(&file)
-                .at("failed to create", &file)
-                .map_err(LakeError::from)?;
-            writer = Some(
-                ParquetWriter::new(f)
-                    .with_compression(ParquetCompression::Zstd(Some(
-                        polars_utils::compression::ZstdLevel::try_new(crate::io::ZSTD_LEVEL)
-                            .map_err(qerr(q))?,
-                    )))
-                    .batched(part.schema())
-                    .map_err(qerr(q))?,
-            );
-        }
-        if let Some(w) = writer.as_mut() {
-            w.write_batch(&part).map_err(qerr(q))?;
-        }
-    }
-    if let Some(w) = writer {
-        w.finish().map_err(qerr(q))?;
-        fs::File::open(&file)
-            .and_then(|f| f.sync_all())
-            .at("failed to sync", &file)
-            .map_err(LakeError::from)?;
-    }
+    write_ranges(&inputs, &sql, k, &new_dir.join("part-0.parquet"))?;
     let target = staging.replace(&new_dir, &rel, Some("stats:publishing"))?;
     staging.finish()?;
     // Summaries and counts: streaming scans of the published file (only the columns they
     // need), never the whole table in memory.
     let published = target.join("part-0.parquet");
-    let by_class = summary(
-        SUMMARY_BY_CLASS_SQL,
-        "queries/summary_by_class.sql",
-        &published,
-    )?;
-    let top = summary(
-        SUMMARY_TOP_SQL,
-        "queries/summary_top_pulled.sql",
-        &published,
-    )?;
+    let by_class = summary(query::SUMMARY_BY_CLASS, &published)?;
+    let top = summary(query::SUMMARY_TOP_PULLED, &published)?;
     let counts = counts(&published).map_err(qerr(q))?;
     drop(lock);
     Ok(StatsResult {
         path: target.join("part-0.parquet"),
-        snapshot,
-        graph_snapshot: graph.map(|(d, _)| d),
+        snapshot: inputs.snapshot,
+        graph_snapshot: inputs.graph_snapshot,
         counts,
         by_class,
         top,
     })
 }
 
-fn summary(sql: &str, q: &'static str, file: &Path) -> Result<DataFrame> {
-    let mut ctx = SQLContext::new();
+/// Runs `sql` over `inputs` once per digest range (`k` of them) and writes the results, in
+/// range order, to the Parquet file `file` (zstd, as every table of the lake), synced.
+fn write_ranges(inputs: &StatsInputs, sql: &str, k: usize, file: &Path) -> Result<()> {
+    let q = qerr(query::DIGEST_STATS);
+    let mut writer: Option<polars::io::parquet::write::BatchedWriter<fs::File>> = None;
+    for (lo, hi) in partition::ranges(k) {
+        let part = inputs
+            .context(&lo, &hi)
+            .execute(sql)
+            .and_then(|lf| lf.collect_with_engine(Engine::Streaming))
+            .map_err(&q)?
+            .unwrap_single();
+        tracing::debug!(range = ?lo, rows = part.height(), "stats range");
+        if writer.is_none() {
+            let f = fs::File::create(file)
+                .at("failed to create", file)
+                .map_err(LakeError::from)?;
+            writer = Some(
+                ParquetWriter::new(f)
+                    .with_compression(ParquetCompression::Zstd(Some(
+                        polars_utils::compression::ZstdLevel::try_new(crate::io::ZSTD_LEVEL)
+                            .map_err(&q)?,
+                    )))
+                    .batched(part.schema())
+                    .map_err(&q)?,
+            );
+        }
+        if let Some(w) = writer.as_mut() {
+            w.write_batch(&part).map_err(&q)?;
+        }
+    }
+    if let Some(w) = writer {
+        w.finish().map_err(&q)?;
+        fs::File::open(file)
+            .and_then(|f| f.sync_all())
+            .at("failed to sync", file)
+            .map_err(LakeError::from)?;
+    }
+    Ok(())
+}
+
+fn summary(q: Query, file: &Path) -> Result<DataFrame> {
+    let mut ctx = polars::sql::SQLContext::new();
     ctx.register("digest_stats", scan_file(file).map_err(qerr(q))?);
-    ctx.execute(sql)
+    ctx.execute(q.text)
         .and_then(|lf| lf.collect_with_engine(Engine::Streaming))
         .map(|r| r.unwrap_single())
         .map_err(qerr(q))

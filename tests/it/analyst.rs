@@ -27,7 +27,7 @@ fn repo() -> &'static Path {
 static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 /// The DuckDB venv, installed on first use; panics (never skips) if that fails.
-fn duckdb_python() -> PathBuf {
+pub fn duckdb_python() -> PathBuf {
     let venv = VENV
         .get_or_init(|| {
             let script = repo().join("tests/setup/install-duckdb.sh");

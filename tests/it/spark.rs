@@ -8,6 +8,8 @@
 //! cannot be installed or started the tests fail; they never skip.
 //! See: issue 9.
 
+use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -75,13 +77,25 @@ fn install() -> Result<PathBuf, String> {
     Ok(venv)
 }
 
-/// `spark-submit --master local[2] spark/run_stats.py --lake LAKE --as-of DATE ARGS...`, with
-/// the JVM on 127.0.0.1, no UI, 4 shuffle partitions, scratch space under `scratch`, and the
-/// process time zone far from UTC (the runner must compute UTC days regardless).
+/// `spark-submit --master local[2] spark/run_stats.py --lake LAKE --as-of DATE [--blobtier BIN]
+/// ARGS...`: the SQL comes from the binary under test unless ARGS has `--sql`.
 fn spark_stats(lake: &Path, as_of: NaiveDate, args: &[&str], scratch: &Path) -> Output {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut script_args: Vec<OsString> = vec!["--lake".into(), lake.into()];
+    script_args.extend(["--as-of".into(), as_of.to_string().into()]);
+    if !args.contains(&"--sql") {
+        script_args.extend(["--blobtier", env!("CARGO_BIN_EXE_blobtier")].map(OsString::from));
+    }
+    script_args.extend(args.iter().map(OsString::from));
+    spark_submit(&root.join("spark/run_stats.py"), &script_args, scratch)
+}
+
+/// `spark-submit --master local[2] SCRIPT ARGS...` with the JVM on 127.0.0.1, no UI, 4 shuffle
+/// partitions, scratch space (and the working directory) under `scratch`, and the process time
+/// zone far from UTC (scripts must compute UTC days regardless).
+fn spark_submit(script: &Path, args: &[OsString], scratch: &Path) -> Output {
     let venv = pyspark();
     let _one_at_a_time = SPARK.lock().unwrap_or_else(|e| e.into_inner());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     fs::create_dir_all(scratch).unwrap();
     let python = venv.join("bin/python");
     let mut cmd = Command::new(venv.join("bin/spark-submit"));
@@ -90,10 +104,7 @@ fn spark_stats(lake: &Path, as_of: NaiveDate, args: &[&str], scratch: &Path) -> 
         .args(["--conf", "spark.sql.shuffle.partitions=4"])
         .args(["--conf", "spark.driver.bindAddress=127.0.0.1"])
         .args(["--conf", "spark.driver.host=127.0.0.1"])
-        .arg(root.join("spark/run_stats.py"))
-        .arg("--lake")
-        .arg(lake)
-        .args(["--as-of", &as_of.to_string()])
+        .arg(script)
         .args(args)
         // The pip-installed Spark, not one the developer's shell points at.
         .env_remove("SPARK_HOME")
@@ -144,8 +155,12 @@ fn run_with_timeout(cmd: &mut Command, dir: &Path) -> Output {
         stdout: String::from_utf8_lossy(&fs::read(&out_path).unwrap()).into_owned(),
         stderr: String::from_utf8_lossy(&fs::read(&err_path).unwrap()).into_owned(),
     };
+    let script = cmd
+        .get_args()
+        .find(|a| a.to_string_lossy().ends_with(".py"));
     eprintln!(
-        "spark: run_stats.py finished with {} in {:.1} s",
+        "spark: {} finished with {} in {:.1} s",
+        Path::new(script.unwrap_or_default()).display(),
         out.status,
         started.elapsed().as_secs_f64()
     );
@@ -157,7 +172,7 @@ fn run_with_timeout(cmd: &mut Command, dir: &Path) -> Output {
 
 /// One cell, typed as blobtier's schema allows.
 #[derive(Debug, Clone, PartialEq)]
-enum Cell {
+pub enum Cell {
     Null,
     Str(String),
     Int(i64),
@@ -170,16 +185,16 @@ enum Cell {
 /// A `digest_stats` partition as read back: the Parquet column types, the Arrow schema
 /// (normalised) and the rows.
 #[derive(Debug)]
-struct Table {
+pub struct Table {
     /// Per column: name, physical type, logical type, repetition.
-    parquet_columns: Vec<String>,
+    pub parquet_columns: Vec<String>,
     /// Per column: name and normalised Arrow type.
-    arrow_columns: Vec<(String, DataType)>,
-    rows: Vec<Vec<Cell>>,
+    pub arrow_columns: Vec<(String, DataType)>,
+    pub rows: Vec<Vec<Cell>>,
 }
 
 impl Table {
-    fn col(&self, name: &str) -> usize {
+    pub fn col(&self, name: &str) -> usize {
         self.arrow_columns
             .iter()
             .position(|(n, _)| n == name)
@@ -201,7 +216,7 @@ fn normalise(t: &DataType) -> DataType {
 }
 
 /// Reads `LAKE/digest_stats/as_of=DATE/`, which must hold exactly `part-0.parquet`.
-fn read_partition(lake: &Path, as_of: NaiveDate) -> Table {
+pub fn read_partition(lake: &Path, as_of: NaiveDate) -> Table {
     let dir = lake.join(format!("digest_stats/as_of={as_of}"));
     let names: Vec<String> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("read `{}`: {e}", dir.display()))
@@ -211,7 +226,7 @@ fn read_partition(lake: &Path, as_of: NaiveDate) -> Table {
     read_table(&dir.join("part-0.parquet"))
 }
 
-fn read_table(path: &Path) -> Table {
+pub fn read_table(path: &Path) -> Table {
     let f = fs::File::open(path).unwrap_or_else(|e| panic!("open `{}`: {e}", path.display()));
     let builder = ParquetRecordBatchReaderBuilder::try_new(f)
         .unwrap_or_else(|e| panic!("read `{}`: {e}", path.display()));
@@ -286,27 +301,33 @@ fn same(a: &Cell, b: &Cell) -> bool {
 /// and order, and every cell. Lists up to 20 differing cells.
 fn assert_same(spark: &Table, blobtier: &Table) {
     assert_eq!(
-        spark.arrow_columns, blobtier.arrow_columns,
-        "column names or types differ (left: Spark, right: blobtier)"
-    );
-    assert_eq!(
         spark.parquet_columns, blobtier.parquet_columns,
         "Parquet column types differ (left: Spark, right: blobtier)"
     );
+    assert_same_rows("Spark", spark, blobtier);
+}
+
+/// Asserts that `engine`'s table has blobtier's columns (names and Arrow types) and rows, in
+/// the same order, cell for cell (floats within 1e-12). Lists up to 20 differing cells.
+pub fn assert_same_rows(engine: &str, theirs: &Table, blobtier: &Table) {
+    assert_eq!(
+        theirs.arrow_columns, blobtier.arrow_columns,
+        "column names or types differ (left: {engine}, right: blobtier)"
+    );
     let digest = blobtier.col("digest");
-    let spark_digests: Vec<&Cell> = spark.rows.iter().map(|r| &r[digest]).collect();
+    let their_digests: Vec<&Cell> = theirs.rows.iter().map(|r| &r[digest]).collect();
     let blobtier_digests: Vec<&Cell> = blobtier.rows.iter().map(|r| &r[digest]).collect();
     assert_eq!(
-        spark_digests, blobtier_digests,
-        "rows differ in number, digests or order (left: Spark, right: blobtier)"
+        their_digests, blobtier_digests,
+        "rows differ in number, digests or order (left: {engine}, right: blobtier)"
     );
     let mut diffs = Vec::new();
-    for (s, b) in spark.rows.iter().zip(&blobtier.rows) {
+    for (t, b) in theirs.rows.iter().zip(&blobtier.rows) {
         for (j, (name, _)) in blobtier.arrow_columns.iter().enumerate() {
-            if !same(&s[j], &b[j]) {
+            if !same(&t[j], &b[j]) {
                 diffs.push(format!(
-                    "{:?} {name}: Spark {:?}, blobtier {:?}",
-                    b[digest], s[j], b[j]
+                    "{:?} {name}: {engine} {:?}, blobtier {:?}",
+                    b[digest], t[j], b[j]
                 ));
             }
         }
@@ -319,9 +340,16 @@ fn assert_same(spark: &Table, blobtier: &Table) {
     );
 }
 
-/// Runs `blobtier stats` and then the Spark runner with the same arguments on `lake` (Spark
-/// replaces blobtier's partition, as a re-run does), and compares the two outputs.
-fn compare_runs(lake: &Path, as_of: NaiveDate, args: &[&str], scratch: &Path) -> Table {
+/// Runs `blobtier stats` and then the Spark runner with the same arguments (and `runner_only`)
+/// on `lake` (Spark replaces blobtier's partition, as a re-run does), and compares the two
+/// outputs.
+fn compare_runs(
+    lake: &Path,
+    as_of: NaiveDate,
+    args: &[&str],
+    runner_only: &[&str],
+    scratch: &Path,
+) -> Table {
     let out = run(blobtier()
         .args(["stats", "--as-of", &as_of.to_string()])
         .args(args)
@@ -329,7 +357,7 @@ fn compare_runs(lake: &Path, as_of: NaiveDate, args: &[&str], scratch: &Path) ->
         .arg(lake));
     out.assert_success();
     let ours = read_partition(lake, as_of);
-    let out = spark_stats(lake, as_of, args, scratch);
+    let out = spark_stats(lake, as_of, &[args, runner_only].concat(), scratch);
     out.assert_success();
     assert!(
         out.stdout.contains(&format!(
@@ -359,7 +387,7 @@ fn spark_runner_matches_blobtier_stats_on_the_edge_case_lake() {
     // Window edges at 00:00:00 and 23:59:59, IPv6 clients, scanners, one digest under several
     // repositories, 3 digests only in the logs, 5 only in the inventory, pulls after as-of.
     let (lake, _, _) = setup(t.path(), as_of);
-    let table = compare_runs(&lake, as_of, &[], &t.path().join("spark"));
+    let table = compare_runs(&lake, as_of, &[], &[], &t.path().join("spark"));
 
     // The comparison covered the edge cases, not just an empty table.
     let (d, inv, pulls90, ratio7) = (
@@ -399,7 +427,7 @@ fn spark_runner_matches_a_backfill_with_more_windows_and_scanners() {
     .assert_success();
     // Unsorted, with a duplicate: both normalise to 1,7,14,30,60,90,120.
     let args = ["--windows", "120,1,7,14,30,7,60,90", "--include-scanners"];
-    let table = compare_runs(&lake, back, &args, &t.path().join("spark"));
+    let table = compare_runs(&lake, back, &args, &[], &t.path().join("spark"));
     table.col("pulls_1d");
     table.col("pulls_120d");
     // 30 blobs in the older snapshot plus the digests pulled but not in it.
@@ -444,20 +472,115 @@ fn spark_runner_matches_blobtier_without_any_pulls() {
         .arg(&manifest))
     .assert_success();
     assert!(!lake.join("pulls").exists() || walk(&lake.join("pulls")).is_empty());
-    let table = compare_runs(&lake, as_of, &[], &t.path().join("spark"));
+    let table = compare_runs(&lake, as_of, &[], &[], &t.path().join("spark"));
     assert_eq!(table.rows.len(), 3);
+
+    // Where the driver has no blobtier: the query expanded beforehand and given as a file.
+    let expand = |as_of: NaiveDate, windows: &str| {
+        let out = run(blobtier()
+            .args(["sql", "--dialect", "spark", "--windows", windows, "--as-of"])
+            .arg(as_of.to_string())
+            .arg("digest_stats"));
+        out.assert_success();
+        let file = t
+            .path()
+            .join(format!("digest_stats-{as_of}-{windows}.spark.sql"));
+        fs::write(&file, out.stdout).unwrap();
+        file.to_str().unwrap().to_owned()
+    };
+    let file = expand(as_of, "7,30,90");
+    let table = compare_runs(
+        &lake,
+        as_of,
+        &[],
+        &["--sql", &file],
+        &t.path().join("spark-sql"),
+    );
+    assert_eq!(table.rows.len(), 3);
+
+    // Options the plan cannot use, or a file expanded for other options: exit 2 before the lake
+    // changes. See: issue 14.
+    let before = crate::stats::lake_state(&lake);
+    let yesterday = expand(as_of - chrono::Duration::days(1), "7,30,90");
+    let wider = expand(as_of, "7,14,30,90");
+    for (args, why) in [
+        (vec!["--windows", "7"], "invalid `--windows`"),
+        (vec!["--windows", "7,7"], "invalid `--windows`"),
+        (
+            vec!["--sql", &yesterday],
+            "was expanded for other options: as_of=",
+        ),
+        (
+            vec!["--sql", &wider],
+            "was expanded for other options: windows=",
+        ),
+    ] {
+        let out = spark_stats(&lake, as_of, &args, &t.path().join("spark-bad"));
+        assert_eq!(out.code(), 2, "{args:?}: {out}");
+        // spark-submit passes the driver's stderr on to its stdout.
+        assert!(out.stdout.contains(why), "{args:?}: {out}");
+        assert!(
+            crate::stats::lake_state(&lake) == before,
+            "{args:?} changed the lake"
+        );
+    }
+}
+
+/// The runner's empty tables (for a lake without logs, manifest requests or image graph) are
+/// blobtier's schemas, as `blobtier sql --dialect spark --schema` prints them. Reads the
+/// script's `EMPTY_DDL` with Python's parser; needs no Spark. See: issue 14.
+#[test]
+fn spark_runner_empty_tables_are_blobtiers_schemas() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("spark/run_stats.py");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import ast, json, sys\n\
+             tree = ast.parse(open(sys.argv[1]).read())\n\
+             [ddl] = [ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)\n\
+                      and [t.id for t in n.targets if isinstance(t, ast.Name)] == ['EMPTY_DDL']]\n\
+             print(json.dumps(ddl))",
+        )
+        .arg(&script)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ddl: BTreeMap<String, String> = serde_json::from_slice(&out.stdout).unwrap();
+    let tables: Vec<&str> = ddl.keys().map(String::as_str).collect();
+    assert_eq!(
+        tables,
+        [
+            "blob_refs",
+            "manifest_pulls",
+            "manifest_refs",
+            "pulls",
+            "tags"
+        ]
+    );
+    for (table, theirs) in &ddl {
+        let out = run(blobtier().args(["sql", "--dialect", "spark", "--schema", table]));
+        out.assert_success();
+        assert_eq!(theirs, out.stdout.trim_end(), "EMPTY_DDL[{table:?}]");
+    }
 }
 
 /// The demo's lake (`blobtier demo` on `sample-data/`, written to a temp directory). The sample
-/// data arrives with the demo; until then there is nothing to compare and the test says so.
+/// data is part of the repository: without it the test fails.
 #[test]
 fn spark_runner_matches_blobtier_on_the_sample_data_lake() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let sample = root.join("sample-data");
-    if !sample.join("logs").is_dir() {
-        eprintln!("spark: no `{}` yet; nothing to compare", sample.display());
-        return;
-    }
+    assert!(
+        sample.join("logs").is_dir() && sample.join("expected.json").is_file(),
+        "`{}` (logs/ and expected.json) is part of the repository and is missing; \
+         `cargo run --release --example gen-sample -- --size small --out sample-data` writes it \
+         (docs/sample-data.md)",
+        sample.display()
+    );
     let t = tempfile::tempdir().unwrap();
     let demo = t.path().join("demo");
     run(blobtier()
@@ -471,7 +594,7 @@ fn spark_runner_matches_blobtier_on_the_sample_data_lake() {
         serde_json::from_slice(&fs::read(sample.join("expected.json")).unwrap()).unwrap();
     let end = NaiveDate::parse_from_str(expected["end_date"].as_str().unwrap(), "%Y-%m-%d")
         .expect("end_date in expected.json");
-    let table = compare_runs(&demo.join("lake"), end, &[], &t.path().join("spark"));
+    let table = compare_runs(&demo.join("lake"), end, &[], &[], &t.path().join("spark"));
     assert!(!table.rows.is_empty());
 }
 
@@ -482,7 +605,7 @@ fn spark_runner_matches_blobtier_on_the_sample_data_lake() {
 fn spark_runner_matches_blobtier_on_a_real_registry_lake() {
     let t = tempfile::tempdir().unwrap();
     let (lake, today, x) = crate::registry::scenario_lake(t.path());
-    let table = compare_runs(&lake, today, &[], &t.path().join("spark"));
+    let table = compare_runs(&lake, today, &[], &[], &t.path().join("spark"));
     assert_eq!(table.rows.len(), x.digests.len());
     let (d, tagged, mp) = (
         table.col("digest"),
@@ -501,4 +624,103 @@ fn spark_runner_matches_blobtier_on_a_real_registry_lake() {
         Cell::Int(1),
         "reached through the index only"
     );
+
+    // The plan's view of these stats (manifest pulls counted as uses), on Spark and in
+    // blobtier, over the same partition, three days later (so that the days since the last
+    // pulls are not all 0). See: issue 14.
+    let stats = lake.join(format!("digest_stats/as_of={today}/part-0.parquet"));
+    let later = today + chrono::Duration::days(3);
+    let ours = plan_view_by_blobtier(&stats, later, &t.path().join("view.parquet"));
+    let scratch = t.path().join("spark-view");
+    fs::create_dir_all(&scratch).unwrap();
+    let sql = scratch.join("plan_view.spark.sql");
+    let out = run(blobtier().args([
+        "sql",
+        "--dialect",
+        "spark",
+        "--as-of",
+        &later.to_string(),
+        "plan_view",
+    ]));
+    out.assert_success();
+    fs::write(&sql, out.stdout).unwrap();
+    let script = scratch.join("plan_view.py");
+    fs::write(&script, SPARK_PLAN_VIEW).unwrap();
+    let view = scratch.join("view");
+    spark_submit(
+        &script,
+        &[stats.into(), sql.into(), view.clone().into()],
+        &scratch,
+    )
+    .assert_success();
+    let parts: Vec<PathBuf> = walk(&view)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    let theirs = sorted(read_table(&parts[0]));
+    assert_same_rows("Spark", &theirs, &ours);
+    assert_manifest_pulls_raise(&table, &ours);
+}
+
+/// The plan's `view` of `stats` raised some blob's `pulls_30d` to its manifest pulls (the
+/// comparison of views covered the case, not only the pass-through).
+pub fn assert_manifest_pulls_raise(stats: &Table, view: &Table) {
+    let raw: BTreeMap<String, Cell> = stats
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                format!("{:?}", r[stats.col("digest")]),
+                r[stats.col("pulls_30d")].clone(),
+            )
+        })
+        .collect();
+    let (d, p30) = (view.col("digest"), view.col("pulls_30d"));
+    let raised = view.rows.iter().filter(|r| {
+        matches!((&raw[&format!("{:?}", r[d])], &r[p30]), (Cell::Int(a), Cell::Int(b)) if b > a)
+    });
+    assert!(
+        raised.count() > 0,
+        "no blob whose manifest pulls raised its pulls_30d"
+    );
+}
+
+/// Runs an expanded `plan_view` (argv[2]) over a `digest_stats` file (argv[1]) and writes one
+/// Parquet file under argv[3], with the runner's session settings.
+const SPARK_PLAN_VIEW: &str = r#"
+import sys
+from pyspark.sql import SparkSession
+stats, sql, out = sys.argv[1:4]
+spark = SparkSession.builder.appName("blobtier-plan-view").getOrCreate()
+spark.conf.set("spark.sql.session.timeZone", "UTC")
+spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+spark.conf.set("spark.sql.ansi.enabled", "true")
+spark.read.parquet(stats).createOrReplaceTempView("digest_stats")
+spark.sql(open(sql).read()).coalesce(1).write.parquet(out)
+spark.stop()
+"#;
+
+/// `table` with its rows sorted by digest, bucket and key (a view has no order of its own).
+pub fn sorted(mut table: Table) -> Table {
+    let keys = [table.col("digest"), table.col("bucket"), table.col("key")];
+    table
+        .rows
+        .sort_by_key(|r| keys.map(|k| format!("{:?}", r[k])));
+    table
+}
+
+/// blobtier's plan view ([`blobtier::query::plan_view`], manifest pulls counted) of the
+/// `digest_stats` file `stats`, written to `out` and read back, sorted.
+pub fn plan_view_by_blobtier(stats: &Path, as_of: NaiveDate, out: &Path) -> Table {
+    use polars::prelude::*;
+    let lf = blobtier::query::tables::scan_file(stats).unwrap();
+    let mut df = blobtier::query::plan_view(lf, as_of, true)
+        .unwrap()
+        .collect()
+        .unwrap();
+    ParquetWriter::new(fs::File::create(out).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    sorted(read_table(out))
 }

@@ -16,7 +16,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use md5::{Digest as _, Md5};
 
 use crate::ingest::{walk, KEY};
-use crate::support::cli::{blobtier, run};
+use crate::support::cli::{blobtier, run, tree_digest};
 
 /// Writes an S3 Inventory CSV report (manifest.json, manifest.checksum, one gzip data file)
 /// under `root/dest/<bucket>/cfg/`; returns the manifest path.
@@ -601,41 +601,126 @@ fn extra_windows_and_included_scanners_match_the_fold() {
     );
 }
 
-/// The Python expander (tools/sqltemplate.py, used by the Spark runner and the benchmarks)
-/// must produce exactly the SQL blobtier runs.
-#[test]
-fn python_template_expander_matches_rust() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    for windows in [vec![7u32, 30, 90], vec![1, 7, 14, 30, 60, 90, 180]] {
-        let w: Vec<String> = windows.iter().map(|n| n.to_string()).collect();
-        let out = std::process::Command::new("python3")
-            .arg(format!("{root}/tools/sqltemplate.py"))
-            .args([
-                "expand",
-                &format!("{root}/queries/digest_stats.sql"),
-                "2026-11-26",
-                &w.join(","),
-                "polars",
-            ])
-            .output()
-            .expect("python3 runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let opts = blobtier::stats::StatsOptions {
-            as_of: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
-            windows: windows.clone(),
-            include_scanners: false,
-        };
-        let rust = blobtier::stats::template::expand(
-            blobtier::stats::DIGEST_STATS_SQL,
-            &windows,
-            &blobtier::stats::params(&opts),
-            blobtier::stats::template::Dialect::Polars,
-        )
-        .unwrap();
-        assert_eq!(String::from_utf8(out.stdout).unwrap(), rust);
+/// What the lake holds: every file with a digest of its bytes, and every directory.
+pub fn lake_state(lake: &Path) -> (BTreeMap<std::path::PathBuf, u64>, Vec<std::path::PathBuf>) {
+    let mut dirs = Vec::new();
+    let mut todo = vec![lake.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p.strip_prefix(lake).unwrap().to_path_buf());
+                todo.push(p);
+            }
+        }
     }
+    dirs.sort();
+    (tree_digest(lake), dirs)
+}
+
+/// `stats --windows` with a list the plan cannot use (it reads 7, 30 and 90 days) exits 2
+/// before anything is written: the lake is unchanged, file for file and directory for
+/// directory, and a lake that does not exist yet is not created. See: issue 14.
+#[test]
+fn windows_the_plan_cannot_use_are_rejected_before_the_lake_changes() {
+    let t = tempfile::tempdir().unwrap();
+    let as_of = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    let (lake, _, _) = setup(t.path(), as_of);
+    let before = lake_state(&lake);
+    assert!(!before.0.is_empty());
+    let absent = t.path().join("no-lake");
+    for windows in ["7", "7,7", "7,30", "1,7,30,90,3661", "0,7,30,90"] {
+        for dir in [&lake, &absent] {
+            let out = run(blobtier()
+                .args([
+                    "stats",
+                    "--as-of",
+                    "2026-11-26",
+                    "--windows",
+                    windows,
+                    "--lake",
+                ])
+                .arg(dir));
+            assert_eq!(out.code(), 2, "--windows {windows}: {out}");
+            assert!(
+                out.stderr.contains("error: invalid `--windows`: expected "),
+                "--windows {windows}: {out}"
+            );
+            assert!(out.stdout.is_empty(), "--windows {windows}: {out}");
+        }
+        assert!(
+            lake_state(&lake) == before,
+            "--windows {windows} changed the lake"
+        );
+        assert!(!absent.exists(), "--windows {windows} created a lake");
+    }
+    // The same lists are fine with the plan's windows in them.
+    run(blobtier()
+        .args([
+            "stats",
+            "--as-of",
+            "2026-11-26",
+            "--windows",
+            "90,7,30,7",
+            "--lake",
+        ])
+        .arg(&lake))
+    .assert_success();
+}
+
+/// `blobtier sql` prints the expansion blobtier runs (a first line naming the options, then
+/// the SQL), for every query, dialect and option; Spark, DuckDB and Trino get their SQL from it.
+/// Their results are compared with blobtier's in `spark.rs` and `duckdb.rs`. See: issue 14.
+#[test]
+fn sql_prints_the_expansion_blobtier_runs() {
+    use blobtier::model::windows::Windows;
+    use blobtier::query::{template::Dialect, Params, QUERIES};
+    let as_of = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    for (windows, scanners, count) in [
+        ("7,30,90", false, true),
+        ("1,7,14,30,60,90,180", true, false),
+    ] {
+        let days: Vec<u32> = windows.split(',').map(|w| w.parse().unwrap()).collect();
+        let params = Params {
+            include_scanners: scanners,
+            count_manifest_pulls: count,
+            ..Params::new(as_of, Windows::new(&days).unwrap())
+        };
+        for q in QUERIES {
+            for d in Dialect::ALL {
+                let mut cmd = blobtier();
+                cmd.args(["sql", "--dialect", d.as_str(), "--as-of", "2026-11-26"])
+                    .args(["--windows", windows])
+                    .args(["--count-manifest-pulls", &count.to_string()]);
+                if scanners {
+                    cmd.arg("--include-scanners");
+                }
+                let out = run(cmd.arg(q.name));
+                out.assert_success();
+                let (header, sql) = out.stdout.split_once('\n').unwrap();
+                assert_eq!(
+                    header,
+                    format!(
+                        "-- blobtier sql: {} for {d}, as_of=2026-11-26 windows={windows} \
+                         include_scanners={scanners} count_manifest_pulls={count}",
+                        q.file
+                    )
+                );
+                assert_eq!(sql, q.expand(&params, d).unwrap(), "{} {d}", q.name);
+            }
+        }
+    }
+    let out = run(blobtier().args([
+        "sql",
+        "--as-of",
+        "2026-11-26",
+        "--windows",
+        "7",
+        "digest_stats",
+    ]));
+    assert_eq!(out.code(), 2, "{out}");
+    assert!(out.stderr.contains("invalid `--windows`"), "{out}");
+    let out = run(blobtier().args(["sql", "digest_statz"]));
+    assert_eq!(out.code(), 2, "{out}");
+    assert!(out.stderr.contains("no query `digest_statz`"), "{out}");
 }

@@ -1,12 +1,13 @@
-//! Digest-range partitioning of the stats query. Every aggregate of `digest_stats` is per
-//! digest, so running the same query on disjoint digest ranges and concatenating the results
-//! in range order gives exactly the result of one run — with memory bounded by one range.
+//! Digest-range partitioning, shared by `stats` (the `digest_stats` query) and `plan` (its
+//! chunks). Every aggregate of `digest_stats` is per digest, so running the same query on
+//! disjoint digest ranges and concatenating the results in range order gives exactly the result
+//! of one run — with memory bounded by one range.
 //!
 //! Registry digests are sha256 hex, uniform over the digest space, so equal slices of the hex
 //! space hold about equal numbers of rows. The number of ranges follows the number of `pulls` plus
 //! inventory rows (read from the Parquet footers): about [`ROWS_PER_RANGE`] rows per range. `ingest`
 //! writes each day's pulls sorted by digest in small row groups, so a range reads only the
-//! row groups whose digest statistics overlap it.
+//! row groups whose digest statistics overlap it. Reads Parquet footers only; writes nothing.
 
 use std::fs::File;
 use std::path::Path;
