@@ -60,8 +60,6 @@ fn short(digest: &str) -> String {
 
 /// Builds the document. Charts are referred to by their index in `charts`.
 pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
-    let chart = |file: &str| charts.iter().position(|c| c.file == file).map(Block::Chart);
-    let h = &s.headline;
     let mut d = vec![
         Block::Title("Registry blob tiering: dry-run cost report".into()),
         Block::Para(format!(
@@ -77,6 +75,25 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
         });
     }
 
+    headline_section(s, charts, &mut d);
+    class_and_tier_section(s, charts, &mut d);
+    alternatives_section(s, charts, &mut d);
+    top_moves_section(s, charts, &mut d);
+    reasons_section(s, charts, &mut d);
+    pull_patterns_section(s, charts, &mut d);
+    data_quality_section(s, charts, &mut d);
+    assumptions_section(s, charts, &mut d);
+    d
+}
+
+/// The chart block of the chart written to `file`, if there is one.
+fn chart(charts: &[Chart], file: &str) -> Option<Block> {
+    charts.iter().position(|c| c.file == file).map(Block::Chart)
+}
+
+/// The headline figures and the one-time costs.
+fn headline_section(s: &Summary, _charts: &[Chart], d: &mut Vec<Block>) {
+    let h = &s.headline;
     d.push(Block::Heading("Headline".into()));
     let mut rows = vec![
         vec!["Monthly cost now".into(), money(h.monthly_cost_now)],
@@ -133,7 +150,10 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
             .map(|(k, v)| vec![k.to_string(), money(v)])
             .collect(),
     ));
+}
 
+/// Bytes and monthly cost by storage class and by tier rule.
+fn class_and_tier_section(s: &Summary, charts: &[Chart], d: &mut Vec<Block>) {
     d.push(Block::Heading("By storage class".into()));
     d.push(table(
         &[
@@ -161,7 +181,7 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
             })
             .collect(),
     ));
-    d.extend(chart("bytes_by_class.svg"));
+    d.extend(chart(charts, "bytes_by_class.svg"));
     d.push(Block::Heading("By tier".into()));
     d.push(table(
         &[
@@ -189,7 +209,11 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
             })
             .collect(),
     ));
+}
 
+/// The plan against Intelligent-Tiering and lifecycle-only alternatives.
+fn alternatives_section(s: &Summary, charts: &[Chart], d: &mut Vec<Block>) {
+    let h = &s.headline;
     let a = &s.alternatives;
     d.push(Block::Heading(
         "Versus doing nothing and versus Intelligent-Tiering".into(),
@@ -237,8 +261,11 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
         })
         .collect(),
     ));
-    d.extend(chart("cumulative_savings.svg"));
+    d.extend(chart(charts, "cumulative_savings.svg"));
+}
 
+/// The moves that save most.
+fn top_moves_section(s: &Summary, _charts: &[Chart], d: &mut Vec<Block>) {
     d.push(Block::Heading("Top moves by savings".into()));
     if s.top_moves.is_empty() {
         d.push(Block::Para("The plan moves nothing.".into()));
@@ -275,7 +302,10 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
                 .collect(),
         ));
     }
+}
 
+/// How many blobs each reason code decided.
+fn reasons_section(s: &Summary, _charts: &[Chart], d: &mut Vec<Block>) {
     d.push(Block::Heading("Decisions by reason".into()));
     d.push(Block::Para(
         "Every blob gets one reason code (see `docs/plan.md`); `kept:*` blobs stay where they \
@@ -304,7 +334,10 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
             })
             .collect(),
     ));
+}
 
+/// Days since the last pull, the hot set and pull-through.
+fn pull_patterns_section(s: &Summary, charts: &[Chart], d: &mut Vec<Block>) {
     d.push(Block::Heading("Pull patterns".into()));
     d.push(table(
         &["Days since the last pull", "Blobs", "Bytes"],
@@ -314,7 +347,7 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
             .map(|b| vec![b.label.clone(), n(b.objects), bytes(b.bytes)])
             .collect(),
     ));
-    d.extend(chart("days_since_last_pull.svg"));
+    d.extend(chart(charts, "days_since_last_pull.svg"));
     let hs = &s.hot_set;
     d.push(Block::Para(format!(
         "Hot set: the {} most-pulled blobs ({}, cap {}) received {} of the {} pulls of the \
@@ -325,7 +358,7 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
         percent(hs.pull_share_7d),
         count(i128::from(hs.pulls_7d))
     )));
-    d.extend(chart("hot_set.svg"));
+    d.extend(chart(charts, "hot_set.svg"));
     let pt = &s.pull_through;
     d.push(Block::Para(format!(
         "{} digests were pulled {} times in 30 days, by {} distinct client–digest pairs: {} \
@@ -337,16 +370,19 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
         count(i128::from(pt.repeat_pulls_30d)),
         bytes(pt.repeat_bytes_30d)
     )));
-    d.extend(chart("pulls_vs_ratio.svg"));
+    d.extend(chart(charts, "pulls_vs_ratio.svg"));
 
     if let Some(u) = &s.unreferenced {
-        unreferenced_section(&mut d, u);
+        unreferenced_section(d, u);
     }
 
     if let Some(bt) = &s.backtest {
-        backtest_section(&mut d, bt);
+        backtest_section(d, bt);
     }
+}
 
+/// Missing log days, rejects and other data-quality figures.
+fn data_quality_section(s: &Summary, _charts: &[Chart], d: &mut Vec<Block>) {
     let q = &s.data_quality;
     d.push(Block::Heading("Data quality".into()));
     let missing = if q.missing_log_days.is_empty() {
@@ -415,7 +451,10 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
             ],
         ],
     ));
+}
 
+/// The assumptions the numbers rest on.
+fn assumptions_section(s: &Summary, _charts: &[Chart], d: &mut Vec<Block>) {
     let asm = &s.assumptions;
     d.push(Block::Heading("Assumptions".into()));
     d.push(Block::List(asm.statements.clone()));
@@ -443,7 +482,6 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
             })
             .collect(),
     ));
-    d
 }
 
 fn unreferenced_section(d: &mut Vec<Block>, u: &super::Unreferenced) {
