@@ -23,7 +23,6 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 
 use crate::config::Config;
-use crate::cost;
 use crate::io::{IoContext, IoError};
 use crate::lake::{Lake, LakeError};
 use crate::report::backtest::{replay, replay_pulls, Backtest, BacktestCoverage, Decisions};
@@ -148,11 +147,11 @@ pub fn run_backtest(lake: &Lake, opts: &BacktestOptions, cfg: &Config) -> Result
     let as_of = opts.as_of;
     let day0 = as_of - chrono::Duration::days(i64::from(opts.horizon_days));
     let prices = crate::plan::load_prices(cfg)?;
-    let restore_tier: cost::RestoreTier = cfg
+    let restore_tier: crate::model::RestoreTier = cfg
         .plan
         .restore_tier
         .parse()
-        .unwrap_or(cost::RestoreTier::Bulk);
+        .unwrap_or(crate::model::RestoreTier::Bulk);
     let scratch = Scratch {
         dir: lake
             .root()

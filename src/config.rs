@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::model::units::parse_size;
 use crate::model::windows::{Windows, PLAN_WINDOWS};
 use crate::model::{Layout, UaClass};
 
@@ -192,25 +193,6 @@ pub struct RawTier {
 pub struct RawHotSet {
     /// Cap on the hot set's bytes. Default "100 GiB".
     pub max_bytes: Option<String>,
-}
-
-/// Parses a size with a unit: `128 KiB`, `5GiB`, `100 GB` (= GiB here: GB is 2^30 in S3 billing), `42`.
-pub fn parse_size(s: &str) -> Option<u64> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        _ => return None,
-    };
-    (n >= 0.0 && n.is_finite()).then(|| (n * mult as f64).round() as u64)
 }
 
 /// `[ingest]`.
@@ -983,14 +965,10 @@ fn validate_plan(p: RawPlan, h: RawHotSet, errors: &mut Vec<ConfigError>) -> Pla
     let mut names = std::collections::BTreeSet::new();
     for (i, t) in raw_tiers.into_iter().enumerate() {
         let key = format!("plan.tiers[{i}]");
-        if !crate::model::STORAGE_CLASSES.contains(&t.class.as_str()) {
+        if let Err(e) = crate::model::StorageClass::parse_managed(&t.class) {
             errors.push(ConfigError {
                 key: format!("{key}.class"),
-                reason: format!(
-                    "expected one of {}, got `{}`",
-                    crate::model::STORAGE_CLASSES.join(", "),
-                    t.class
-                ),
+                reason: e.to_string(),
             });
         }
         if t.name.is_empty()

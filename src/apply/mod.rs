@@ -26,8 +26,7 @@
 //! `s3` the S3 calls, on the S3 layer ([`crate::s3`]: client, `classify`, `retry`, pacer).
 //!
 //! Depends on `plan::file` (the plan format), `model` and the S3 layer (`crate::s3`) only, plus
-//! the base utilities `io` and `progress` (and `config::parse_size` until sizes move to
-//! `model`); nothing depends on it.
+//! the base utilities `io` and `progress`; nothing depends on it.
 
 pub mod actions;
 pub mod batch;
@@ -151,9 +150,9 @@ pub struct Options {
     pub journal_fsync: journal::FsyncMode,
 }
 
-/// Parses a size with a unit (`42`, `128KiB`, `5 GiB`); the one parser is [`crate::config::parse_size`].
+/// Parses a size with a unit (`42`, `128KiB`, `5 GiB`); the one parser is [`crate::model::units::parse_size`].
 pub fn parse_size(s: &str) -> Option<u64> {
-    crate::config::parse_size(s)
+    crate::model::units::parse_size(s)
 }
 
 /// Validated run settings.

@@ -8,7 +8,8 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::config::{ArchiveScope, MoveMethod, PlanConfig};
-use crate::cost::{self, Prices, StorageClass};
+use crate::cost::{self, Prices};
+use crate::model::{Estimator, Method, RestoreTier, StorageClass};
 use crate::plan::file::PlanRow;
 
 /// One blob as the plan sees it (a row of `digest_stats` plus its tier).
@@ -61,10 +62,6 @@ pub struct Context<'a> {
     pub hold_down: Option<String>,
 }
 
-fn is_archive(c: StorageClass) -> bool {
-    matches!(c, StorageClass::Glacier | StorageClass::DeepArchive)
-}
-
 /// Reason code for a move the cost model refuses to price.
 fn cost_error_reason(e: &cost::CostError) -> &'static str {
     match e {
@@ -82,14 +79,16 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
         .get(&b.bucket)
         .copied()
         .unwrap_or((cfg.method, cfg.versioned));
-    let est: cost::Estimator = cfg.estimator.parse().unwrap_or(cost::Estimator::Rate90d);
+    let est: Estimator = cfg.estimator.parse().unwrap_or(Estimator::Rate90d);
     let expected =
         cost::expected_pulls_30d(est, b.pulls[0] as f64, b.pulls[1] as f64, b.pulls[2] as f64);
-    let restore_tier: cost::RestoreTier =
-        cfg.restore_tier.parse().unwrap_or(cost::RestoreTier::Bulk);
-    let from: StorageClass = b.storage_class.parse().unwrap_or(StorageClass::Standard);
+    let restore_tier: RestoreTier = cfg.restore_tier.parse().unwrap_or(RestoreTier::Bulk);
+    let from = StorageClass::MANAGED
+        .into_iter()
+        .find(|c| c.as_str().eq_ignore_ascii_case(&b.storage_class))
+        .unwrap_or(StorageClass::Standard);
     let size = b.size.max(0) as u64;
-    let now = cost::monthly_cost(ctx.prices, from, size, expected, restore_tier)
+    let now = cost::monthly_cost(ctx.prices, &from, size, expected, restore_tier)
         .map(|c| c.total)
         .unwrap_or(0.0);
     let mut row = PlanRow {
@@ -139,12 +138,12 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
     // A blob a current tag reaches must be servable: a registry cannot serve GLACIER or
     // DEEP_ARCHIVE without a restore, so `docker pull` of that tag is broken until it is back.
     let tagged = b.referenced_by_tag == Some(true);
-    if size < cfg.min_size && !(tagged && is_archive(from)) {
+    if size < cfg.min_size && !(tagged && from.needs_restore()) {
         return keep(row, "kept:too_small");
     }
     // Archived blobs that a current tag needs or that clients asked for: restore, then back
     // to STANDARD.
-    if is_archive(from) {
+    if from.needs_restore() {
         if tagged || b.pulls[1] > 0 {
             let input = cost::MoveInput {
                 from,
@@ -153,7 +152,7 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
                 days_in_current_class: b.age_days.max(0) as u32,
                 versioned,
                 noncurrent_retention_days: cfg.noncurrent_days,
-                method: cost::Method::Copy,
+                method: Method::Copy,
                 restore_tier,
             };
             let ev = match cost::evaluate(ctx.prices, &input, expected, cfg.horizon_months) {
@@ -181,15 +180,15 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
     let Some(target) = b.target_class.as_deref() else {
         return keep(row, "kept:no_rule");
     };
-    let to: StorageClass = match target.parse() {
-        Ok(c) => c,
-        Err(_) => return keep(row, "kept:no_rule"),
-    };
+    let to = StorageClass::from(target);
+    if !to.is_managed() {
+        return keep(row, "kept:no_rule");
+    }
     if to == from {
         let reason = format!("kept:{}", row.tier);
         return keep(row, &reason);
     }
-    if is_archive(to) {
+    if to.needs_restore() {
         // Only blobs the image graph shows no current tag reaches (`plan.archive_scope`).
         match (b.referenced_by_tag, b.ref_repos) {
             (Some(true), _) => return keep(row, "kept:tagged"),
@@ -204,8 +203,10 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
             _ => {}
         }
     }
-    let down =
-        cost::monthly_storage(ctx.prices, to, size) < cost::monthly_storage(ctx.prices, from, size);
+    let down = match cost::moves_down(ctx.prices, &from, &to, size) {
+        Ok(down) => down,
+        Err(e) => return keep(row, cost_error_reason(&e)),
+    };
     if down && ctx.hold_down.is_some() {
         // Missing logs look like "no pulls": never send blobs down on incomplete data.
         return keep(row, "kept:coverage_gap");
@@ -218,21 +219,25 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
         // The same net for images pulled by clients that had the blob cached.
         return keep(row, "kept:recent_manifest_pull");
     }
-    if down && (b.age_days as f64) < f64::from(cost::min_days(ctx.prices, from)) {
+    let min_days = match cost::min_days(ctx.prices, &from) {
+        Ok(days) => days,
+        Err(e) => return keep(row, cost_error_reason(&e)),
+    };
+    if down && (b.age_days as f64) < f64::from(min_days) {
         return keep(row, "kept:min_duration");
     }
     // Lifecycle rules only move objects to colder classes; moving up takes a copy.
     let method = if down { method } else { MoveMethod::Copy };
     let input = cost::MoveInput {
-        from,
-        to,
+        from: from.clone(),
+        to: to.clone(),
         size,
         days_in_current_class: b.age_days.max(0) as u32,
         versioned,
         noncurrent_retention_days: cfg.noncurrent_days,
         method: match method {
-            MoveMethod::Copy => cost::Method::Copy,
-            MoveMethod::Lifecycle => cost::Method::Lifecycle,
+            MoveMethod::Copy => Method::Copy,
+            MoveMethod::Lifecycle => Method::Lifecycle,
         },
         restore_tier,
     };

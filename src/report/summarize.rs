@@ -17,7 +17,8 @@ use super::read::{LedgerRejects, StatRow};
 use super::summary::*;
 use super::{CUMULATIVE_MONTHS, FORMAT_VERSION, TOP_MOVES};
 use crate::config::{MoveMethod, PlanConfig};
-use crate::cost::{self, Prices, StorageClass};
+use crate::cost::{self, Prices};
+use crate::model::{Method, RestoreTier, StorageClass};
 use crate::plan::file::PlanRow;
 use crate::stats::coverage::Coverage;
 
@@ -47,12 +48,10 @@ pub struct Inputs<'a> {
 }
 
 fn add_class<'a>(m: &'a mut BTreeMap<(usize, String), ClassRow>, class: &str) -> &'a mut ClassRow {
-    // Classes in the order of `StorageClass::ALL` (most to least expensive), others after.
-    let rank = class
-        .parse::<StorageClass>()
-        .ok()
-        .and_then(|c| StorageClass::ALL.iter().position(|x| *x == c))
-        .unwrap_or(StorageClass::ALL.len());
+    // Classes in the order of `StorageClass::MANAGED` (most to least expensive), others after.
+    let rank = StorageClass::from(class)
+        .managed_rank()
+        .unwrap_or(StorageClass::MANAGED.len());
     m.entry((rank, class.to_string()))
         .or_insert_with(|| ClassRow {
             class: class.to_string(),
@@ -68,14 +67,14 @@ fn one_time_parts(
     r: &PlanRow,
     age_days: Option<i64>,
 ) -> Option<cost::OneTime> {
-    let from: StorageClass = r.from_class.parse().ok()?;
-    let to: StorageClass = r.to_class.parse().ok()?;
+    let from = StorageClass::from(r.from_class.as_str());
+    let to = StorageClass::from(r.to_class.as_str());
     let versioned = cfg
         .buckets
         .get(&r.bucket)
         .map_or(cfg.versioned, |(_, v)| *v);
-    let method: cost::Method = r.method.parse().ok()?;
-    let restore_tier: cost::RestoreTier = cfg.restore_tier.parse().ok()?;
+    let method: Method = r.method.parse().ok()?;
+    let restore_tier: RestoreTier = cfg.restore_tier.parse().ok()?;
     let input = cost::MoveInput {
         from,
         to,
@@ -94,9 +93,9 @@ fn one_time_parts(
 /// Intelligent-Tiering figures of one blob: (eligible, one-time, cost of months 1..=3, steady).
 fn it_costs(p: &Prices, r: &PlanRow, age_days: Option<i64>) -> Option<(f64, [f64; 3], f64)> {
     let it = StorageClass::IntelligentTiering;
-    let from: StorageClass = r.from_class.parse().ok()?;
+    let from = StorageClass::from(r.from_class.as_str());
     let size = r.size.max(0) as u64;
-    if !from.can_lifecycle_to(it) || size < p.intelligent_tiering().monitoring_min_object_bytes {
+    if !from.can_lifecycle_to(&it) || size < p.intelligent_tiering().monitoring_min_object_bytes {
         return None;
     }
     let input = cost::MoveInput {
@@ -106,8 +105,8 @@ fn it_costs(p: &Prices, r: &PlanRow, age_days: Option<i64>) -> Option<(f64, [f64
         days_in_current_class: age_days.unwrap_or(0).max(0) as u32,
         versioned: false,
         noncurrent_retention_days: 0,
-        method: cost::Method::Lifecycle,
-        restore_tier: cost::RestoreTier::Bulk,
+        method: Method::Lifecycle,
+        restore_tier: RestoreTier::Bulk,
     };
     // A bucket-wide rule needs no tags.
     let one_time = cost::one_time_cost(p, &input)
