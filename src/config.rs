@@ -5,12 +5,15 @@
 //! This module reads the config file and the environment and nothing else.
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use serde::Deserialize;
 
 use crate::model::units::parse_size;
 use crate::model::windows::{Windows, PLAN_WINDOWS};
-use crate::model::{Layout, UaClass};
+use crate::model::{
+    vocabulary, Estimator, Layout, Method, RestoreTier, StorageClass, UaClass, UnknownName,
+};
 
 /// Secret for the keyed client hash (HMAC-SHA256).
 pub const ENV_CLIENT_KEY: &str = "BLOBTIER_CLIENT_KEY";
@@ -427,25 +430,6 @@ pub struct IngestConfig {
     pub ua_classes: Vec<(UaClass, Vec<String>)>,
 }
 
-/// How a move is carried out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MoveMethod {
-    /// CopyObject in place with the new storage class.
-    Copy,
-    /// Tag the object; a lifecycle rule transitions it.
-    Lifecycle,
-}
-
-impl MoveMethod {
-    /// Name in config and plan files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MoveMethod::Copy => "copy",
-            MoveMethod::Lifecycle => "lifecycle",
-        }
-    }
-}
-
 /// A validated tier rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TierRule {
@@ -453,8 +437,8 @@ pub struct TierRule {
     pub name: String,
     /// SQL boolean expression (validated against the stats columns by the plan stage).
     pub when: String,
-    /// Target storage class (S3 API name).
-    pub class: String,
+    /// Target storage class (one of `StorageClass::MANAGED`).
+    pub class: StorageClass,
 }
 
 /// Validated `[plan]` and `[hot_set]`.
@@ -468,16 +452,16 @@ pub struct PlanConfig {
     pub min_age_days: u32,
     /// Objects below this size stay.
     pub min_size: u64,
-    /// Estimator name.
-    pub estimator: String,
+    /// Expected-pulls estimator.
+    pub estimator: Estimator,
     /// Default method.
-    pub method: MoveMethod,
+    pub method: Method,
     /// Default versioning.
     pub versioned: bool,
     /// Noncurrent-version lifetime in days.
     pub noncurrent_days: u32,
-    /// Restore tier name.
-    pub restore_tier: String,
+    /// Restore tier for archived blobs clients ask for.
+    pub restore_tier: RestoreTier,
     /// Plan INTELLIGENT_TIERING objects too.
     pub include_intelligent_tiering: bool,
     /// Key include globs (empty = all).
@@ -495,32 +479,22 @@ pub struct PlanConfig {
     /// Pricing file (None = built-in).
     pub pricing: Option<PathBuf>,
     /// Per-bucket (method, versioned).
-    pub buckets: std::collections::BTreeMap<String, (MoveMethod, bool)>,
+    pub buckets: std::collections::BTreeMap<String, (Method, bool)>,
     /// Enabled tier rules in order.
     pub tiers: Vec<TierRule>,
     /// Hot-set byte cap.
     pub hot_set_max_bytes: u64,
 }
 
-/// Which blobs may go to GLACIER or DEEP_ARCHIVE (`plan.archive_scope`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArchiveScope {
-    /// Blobs no current tag reaches (they may still be pullable by digest).
-    Untagged,
-    /// Blobs no manifest references (what garbage collection would delete).
-    Unreferenced,
-    /// Blobs no current tag reaches, or whose reach is unknown (no image graph).
-    UntaggedOrUnknown,
-}
-
-impl ArchiveScope {
-    /// Name in the config.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ArchiveScope::Untagged => "untagged",
-            ArchiveScope::Unreferenced => "unreferenced",
-            ArchiveScope::UntaggedOrUnknown => "untagged_or_unknown",
-        }
+vocabulary! {
+    /// Which blobs may go to GLACIER or DEEP_ARCHIVE (`plan.archive_scope`).
+    pub enum ArchiveScope ("archive scope") {
+        /// Blobs no current tag reaches (they may still be pullable by digest).
+        Untagged = "untagged",
+        /// Blobs no manifest references (what garbage collection would delete).
+        Unreferenced = "unreferenced",
+        /// Blobs no current tag reaches, or whose reach is unknown (no image graph).
+        UntaggedOrUnknown = "untagged_or_unknown",
     }
 }
 
@@ -852,16 +826,24 @@ impl RawConfig {
     }
 }
 
-fn method_of(key: &str, v: Option<&str>, errors: &mut Vec<ConfigError>) -> MoveMethod {
-    match v.unwrap_or("copy") {
-        "copy" => MoveMethod::Copy,
-        "lifecycle" => MoveMethod::Lifecycle,
-        other => {
+/// The vocabulary value named by `v`, or `default` when the key is absent. A name the
+/// vocabulary does not have is an error naming `key` (and `default` stands in so that
+/// validation goes on to collect the other errors; the config is refused).
+fn parse_key<T: FromStr<Err = UnknownName>>(
+    key: &str,
+    v: Option<&str>,
+    default: T,
+    errors: &mut Vec<ConfigError>,
+) -> T {
+    match v.map(str::parse) {
+        None => default,
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
             errors.push(ConfigError {
                 key: key.into(),
-                reason: format!("expected `copy` or `lifecycle`, got `{other}`"),
+                reason: e.to_string(),
             });
-            MoveMethod::Copy
+            default
         }
     }
 }
@@ -881,21 +863,6 @@ fn globs(key: &str, v: Option<Vec<String>>, errors: &mut Vec<ConfigError>) -> Ve
 }
 
 fn validate_plan(p: RawPlan, h: RawHotSet, errors: &mut Vec<ConfigError>) -> PlanConfig {
-    let one_of = |key: &str,
-                  v: Option<String>,
-                  default: &str,
-                  allowed: &[&str],
-                  errors: &mut Vec<ConfigError>|
-     -> String {
-        let v = v.unwrap_or_else(|| default.to_string());
-        if !allowed.contains(&v.as_str()) {
-            errors.push(ConfigError {
-                key: key.into(),
-                reason: format!("expected one of {}, got `{v}`", allowed.join(", ")),
-            });
-        }
-        v
-    };
     let size = |key: &str, v: Option<String>, default: u64, errors: &mut Vec<ConfigError>| -> u64 {
         match v {
             None => default,
@@ -923,41 +890,30 @@ fn validate_plan(p: RawPlan, h: RawHotSet, errors: &mut Vec<ConfigError>) -> Pla
         });
     }
     let min_age_days = p.min_age_days.unwrap_or(30);
-    let estimator = one_of(
+    let estimator = parse_key(
         "plan.estimator",
-        p.estimator,
-        "rate_90d",
-        &["rate_90d", "rate_30d", "max_7d_30d"],
+        p.estimator.as_deref(),
+        Estimator::Rate90d,
         errors,
     );
-    let restore_tier = one_of(
+    let restore_tier = parse_key(
         "plan.restore_tier",
-        p.restore_tier,
-        "bulk",
-        &["bulk", "standard", "expedited"],
+        p.restore_tier.as_deref(),
+        RestoreTier::Bulk,
         errors,
     );
-    let method = method_of("plan.method", p.method.as_deref(), errors);
-    let archive_scope = match one_of(
+    let method = parse_key("plan.method", p.method.as_deref(), Method::Copy, errors);
+    let archive_scope = parse_key(
         "plan.archive_scope",
-        p.archive_scope,
-        "untagged",
-        &["untagged", "unreferenced", "untagged_or_unknown"],
+        p.archive_scope.as_deref(),
+        ArchiveScope::Untagged,
         errors,
-    )
-    .as_str()
-    {
-        "unreferenced" => ArchiveScope::Unreferenced,
-        "untagged_or_unknown" => ArchiveScope::UntaggedOrUnknown,
-        _ => ArchiveScope::Untagged,
-    };
+    );
     let versioned = p.versioned.unwrap_or(false);
     let mut buckets = std::collections::BTreeMap::new();
     for (name, b) in p.buckets {
-        let m = match b.method.as_deref() {
-            None => method,
-            Some(v) => method_of(&format!("plan.buckets.{name}.method"), Some(v), errors),
-        };
+        let key = format!("plan.buckets.{name}.method");
+        let m = parse_key(&key, b.method.as_deref(), method, errors);
         buckets.insert(name, (m, b.versioned.unwrap_or(versioned)));
     }
     let raw_tiers = p.tiers.unwrap_or_else(|| default_tiers(min_age_days));
@@ -965,12 +921,13 @@ fn validate_plan(p: RawPlan, h: RawHotSet, errors: &mut Vec<ConfigError>) -> Pla
     let mut names = std::collections::BTreeSet::new();
     for (i, t) in raw_tiers.into_iter().enumerate() {
         let key = format!("plan.tiers[{i}]");
-        if let Err(e) = crate::model::StorageClass::parse_managed(&t.class) {
+        let class = StorageClass::parse_managed(&t.class).unwrap_or_else(|e| {
             errors.push(ConfigError {
                 key: format!("{key}.class"),
                 reason: e.to_string(),
             });
-        }
+            StorageClass::Unknown(t.class.clone())
+        });
         if t.name.is_empty()
             || !t
                 .name
@@ -998,7 +955,7 @@ fn validate_plan(p: RawPlan, h: RawHotSet, errors: &mut Vec<ConfigError>) -> Pla
             tiers.push(TierRule {
                 name: t.name,
                 when: t.when,
-                class: t.class,
+                class,
             });
         }
     }
@@ -1082,6 +1039,95 @@ mod tests {
                 "ingest.client_key",
                 "ingest.ua_classes.ci"
             ]
+        );
+    }
+
+    /// Every vocabulary key: a name it does not have is an error naming the key and the
+    /// accepted values, never a default. See: issue 14.
+    #[test]
+    fn every_vocabulary_key_refuses_unknown_names() {
+        let toml = r#"
+[plan]
+estimator = "ewma"
+method = "move"
+restore_tier = "Bulk"
+archive_scope = "all"
+[plan.buckets.reg]
+method = "rsync"
+[[plan.tiers]]
+name = "a"
+when = "TRUE"
+class = "GLACIER_DEEP"
+[[plan.tiers]]
+name = "b"
+when = "TRUE"
+class = "EXPRESS_ONEZONE"
+[[plan.tiers]]
+name = "c"
+when = "TRUE"
+class = "standard"
+"#;
+        let errs = RawConfig::from_toml(Path::new("b.toml"), toml)
+            .unwrap()
+            .validate(&Overrides::default())
+            .unwrap_err();
+        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        let classes = "`STANDARD`, `INTELLIGENT_TIERING`, `STANDARD_IA`, `ONEZONE_IA`, \
+                       `GLACIER_IR`, `GLACIER`, `DEEP_ARCHIVE`";
+        assert_eq!(
+            shown,
+            [
+                "invalid `plan.estimator`: expected one of `rate_90d`, `rate_30d`, `max_7d_30d`, got `ewma`".to_string(),
+                "invalid `plan.restore_tier`: expected one of `expedited`, `standard`, `bulk`, got `Bulk`".into(),
+                "invalid `plan.method`: expected one of `copy`, `lifecycle`, got `move`".into(),
+                "invalid `plan.archive_scope`: expected one of `untagged`, `unreferenced`, `untagged_or_unknown`, got `all`".into(),
+                "invalid `plan.buckets.reg.method`: expected one of `copy`, `lifecycle`, got `rsync`".into(),
+                format!("invalid `plan.tiers[0].class`: expected one of {classes}, got `GLACIER_DEEP`"),
+                format!("invalid `plan.tiers[1].class`: expected one of {classes}, got `EXPRESS_ONEZONE`"),
+                format!("invalid `plan.tiers[2].class`: expected one of {classes}, got `standard`"),
+            ]
+        );
+    }
+
+    #[test]
+    fn vocabulary_keys_are_parsed_once_into_their_enums() {
+        let toml = r#"
+[plan]
+estimator = "max_7d_30d"
+method = "lifecycle"
+restore_tier = "expedited"
+archive_scope = "unreferenced"
+[plan.buckets.reg]
+method = "copy"
+[[plan.tiers]]
+name = "cold"
+when = "TRUE"
+class = "GLACIER_IR"
+"#;
+        let p = RawConfig::from_toml(Path::new("b.toml"), toml)
+            .unwrap()
+            .validate(&Overrides::default())
+            .unwrap()
+            .plan;
+        assert_eq!(p.estimator, Estimator::Max7d30d);
+        assert_eq!(p.method, Method::Lifecycle);
+        assert_eq!(p.restore_tier, RestoreTier::Expedited);
+        assert_eq!(p.archive_scope, ArchiveScope::Unreferenced);
+        assert_eq!(p.buckets["reg"], (Method::Copy, false));
+        assert_eq!(p.tiers[0].class, StorageClass::GlacierIr);
+        // The defaults.
+        let p = RawConfig::default()
+            .validate(&Overrides::default())
+            .unwrap()
+            .plan;
+        assert_eq!(
+            (p.estimator, p.method, p.restore_tier, p.archive_scope),
+            (
+                Estimator::Rate90d,
+                Method::Copy,
+                RestoreTier::Bulk,
+                ArchiveScope::Untagged
+            )
         );
     }
 

@@ -18,6 +18,7 @@ mod vocab;
 pub mod windows;
 
 pub use storage_class::StorageClass;
+pub(crate) use vocab::vocabulary;
 pub use vocab::{Action, Estimator, Method, RestoreTier, UnknownName};
 
 /// A content digest `sha256:<64 lower-case hex>`, stored as its 32 raw bytes.

@@ -102,6 +102,7 @@ macro_rules! vocabulary {
         }
     };
 }
+pub(crate) use vocabulary;
 
 vocabulary! {
     /// How an object is moved to another class (`plan.method`, the plan's `method` column).

@@ -26,7 +26,7 @@ use super::{Error, Result};
 use crate::cost::{self, Prices};
 use crate::io::IoContext;
 use crate::lake::Lake;
-use crate::model::{RestoreTier, StorageClass};
+use crate::model::{Action, RestoreTier, StorageClass};
 use crate::plan::file::PlanRow;
 
 /// `backtest.json`.
@@ -224,15 +224,12 @@ pub fn replay(
     for row in rows {
         d.blobs += 1;
         let n = pulls.get(&row.digest).map_or(0, |x| x.0);
-        let (from, to) = (
-            StorageClass::from(row.from_class.as_str()),
-            StorageClass::from(row.to_class.as_str()),
-        );
+        let (from, to) = (&row.from_class, &row.to_class);
         if !from.is_managed() || !to.is_managed() {
             continue;
         }
         let size = row.size.max(0) as u64;
-        if row.action == "none" {
+        if row.action == Action::Keep {
             if from.needs_restore() {
                 r.failed_pulls_already_archived += n;
             }
@@ -246,15 +243,15 @@ pub fn replay(
         one_time += row.one_time_cost;
         predicted += (row.monthly_cost_now - row.monthly_cost_after) * h / cost::DAYS_PER_MONTH
             - row.one_time_cost;
-        let before = realised(p, &from, size, n, h, restore_tier).unwrap_or(0.0);
-        let after = realised(p, &to, size, n, h, restore_tier).unwrap_or(0.0);
+        let before = realised(p, from, size, n, h, restore_tier).unwrap_or(0.0);
+        let after = realised(p, to, size, n, h, restore_tier).unwrap_or(0.0);
         realised_total += before - after - row.one_time_cost;
-        if !matches!(cost::moves_down(p, &from, &to, size), Ok(true)) {
+        if !matches!(cost::moves_down(p, from, to, size), Ok(true)) {
             continue;
         }
         let access = |c| cost::monthly_access(p, c, size, n as f64, restore_tier).unwrap_or(0.0);
-        let (acc_to, acc_from) = (access(&to), access(&from));
-        let hits = r.by_class.entry(row.to_class.clone()).or_default();
+        let (acc_to, acc_from) = (access(to), access(from));
+        let hits = r.by_class.entry(row.to_class.to_string()).or_default();
         hits.blobs_moved += 1;
         r.expected_pulls_on_moved += row.expected_pulls_30d * h / cost::DAYS_PER_MONTH;
         if n == 0 {
@@ -275,8 +272,8 @@ pub fn replay(
         misses.push(Miss {
             digest: row.digest.clone(),
             size: row.size,
-            from_class: row.from_class.clone(),
-            to_class: row.to_class.clone(),
+            from_class: row.from_class.to_string(),
+            to_class: row.to_class.to_string(),
             pulls: n,
             extra_cost: acc_to - acc_from,
         });
