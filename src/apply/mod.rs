@@ -281,7 +281,7 @@ pub fn plan_actions(rows: &[PlanRow]) -> std::result::Result<Vec<Action>, Vec<St
             continue;
         }
         let targets: &[StorageClass] = if op == Op::Lifecycle {
-            &StorageClass::LIFECYCLE_TARGETS
+            StorageClass::LIFECYCLE_TARGETS
         } else {
             &StorageClass::MANAGED
         };

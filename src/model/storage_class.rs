@@ -118,15 +118,11 @@ impl StorageClass {
     ];
 
     /// The classes an S3 lifecycle rule can transition objects into (`Transition`'s
-    /// `StorageClass`): every managed class but STANDARD.
-    pub const LIFECYCLE_TARGETS: [StorageClass; 6] = [
-        StorageClass::IntelligentTiering,
-        StorageClass::StandardIa,
-        StorageClass::OnezoneIa,
-        StorageClass::GlacierIr,
-        StorageClass::Glacier,
-        StorageClass::DeepArchive,
-    ];
+    /// `StorageClass`): every managed class but STANDARD, the first.
+    pub const LIFECYCLE_TARGETS: &'static [StorageClass] = {
+        let managed: &[StorageClass] = &StorageClass::MANAGED;
+        managed.split_at(1).1
+    };
 
     /// Whether this is one of [`StorageClass::MANAGED`].
     pub fn is_managed(&self) -> bool {
