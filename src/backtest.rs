@@ -23,7 +23,6 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 
 use crate::config::Config;
-use crate::cost;
 use crate::io::{IoContext, IoError};
 use crate::lake::{Lake, LakeError};
 use crate::report::backtest::{replay, replay_pulls, Backtest, BacktestCoverage, Decisions};
@@ -148,11 +147,7 @@ pub fn run_backtest(lake: &Lake, opts: &BacktestOptions, cfg: &Config) -> Result
     let as_of = opts.as_of;
     let day0 = as_of - chrono::Duration::days(i64::from(opts.horizon_days));
     let prices = crate::plan::load_prices(cfg)?;
-    let restore_tier: cost::RestoreTier = cfg
-        .plan
-        .restore_tier
-        .parse()
-        .unwrap_or(cost::RestoreTier::Bulk);
+    let restore_tier = cfg.plan.restore_tier;
     let scratch = Scratch {
         dir: lake
             .root()
@@ -199,7 +194,7 @@ pub fn run_backtest(lake: &Lake, opts: &BacktestOptions, cfg: &Config) -> Result
         plan_id: plan.plan_id,
         pricing_region: plan.pricing_region,
         pricing_as_of: plan.pricing_as_of,
-        estimator: plan.estimator,
+        estimator: plan.estimator.to_string(),
         decisions,
         replay,
         one_time_cost,

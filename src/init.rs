@@ -191,4 +191,30 @@ mod tests {
             crate::plan::policy::validate_rules(&cfg.plan.tiers, &cfg.run.windows).unwrap();
         }
     }
+
+    /// The template's comments list every name each vocabulary key takes, in its order.
+    #[test]
+    fn the_template_lists_every_name_of_each_vocabulary() {
+        use crate::config::ArchiveScope;
+        use crate::model::{Estimator, Method, RestoreTier};
+        let t = template(Setup::S3Access);
+        let listed = |key: &str| -> Vec<String> {
+            let line = t
+                .lines()
+                .find(|l| l.starts_with(&format!("{key} = ")))
+                .unwrap_or_else(|| panic!("no `{key}` line"));
+            let comment = line.split('#').nth(1).expect("a comment");
+            let names = comment.split(':').next().expect("names");
+            names.split('|').map(|n| n.trim().to_string()).collect()
+        };
+        let mut tiers = RestoreTier::ALL.map(RestoreTier::as_str).to_vec();
+        tiers.reverse();
+        assert_eq!(listed("estimator"), Estimator::ALL.map(Estimator::as_str));
+        assert_eq!(listed("method"), Method::ALL.map(Method::as_str));
+        assert_eq!(listed("restore_tier"), tiers);
+        assert_eq!(
+            listed("archive_scope"),
+            ArchiveScope::ALL.map(ArchiveScope::as_str)
+        );
+    }
 }

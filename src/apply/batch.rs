@@ -120,7 +120,7 @@ pub fn write(
         }
         let v = planned_version(r);
         let g = groups
-            .entry((r.bucket.clone(), r.to_class.clone(), v.is_some()))
+            .entry((r.bucket.clone(), r.to_class.to_string(), v.is_some()))
             .or_default();
         let _ = write!(
             g.0,

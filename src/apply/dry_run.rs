@@ -96,13 +96,13 @@ pub(super) fn dry_run(
         let g = groups
             .entry((
                 a.op.as_str().into(),
-                r.from_class.clone(),
-                r.to_class.clone(),
+                r.from_class.to_string(),
+                r.to_class.to_string(),
             ))
             .or_default();
         g.0 += 1;
         g.1 += size;
-        *by_class.entry(r.to_class.clone()).or_default() += size;
+        *by_class.entry(r.to_class.to_string()).or_default() += size;
         bytes += size;
     }
     let history = journal::load(jpath)?;
@@ -139,8 +139,8 @@ pub(super) fn dry_run(
                     object: format!("s3://{}/{}", r.bucket, r.key),
                     version_id: r.version_id.clone(),
                     size: r.size,
-                    from_class: r.from_class.clone(),
-                    to_class: r.to_class.clone(),
+                    from_class: r.from_class.to_string(),
+                    to_class: r.to_class.to_string(),
                     reason: r.reason.clone(),
                 }
             })

@@ -103,7 +103,7 @@ fn pending(rows: &[PlanRow], acts: &[Action], history: &History) -> Pending {
         }
         if a.op == Op::Lifecycle {
             let w = p.lifecycle_wanted.entry(r.bucket.clone()).or_default();
-            let pair = (r.tier.clone(), r.to_class.clone());
+            let pair = (r.tier.clone(), r.to_class.to_string());
             if !w.contains(&pair) {
                 w.push(pair);
             }

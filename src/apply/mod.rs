@@ -26,8 +26,7 @@
 //! `s3` the S3 calls, on the S3 layer ([`crate::s3`]: client, `classify`, `retry`, pacer).
 //!
 //! Depends on `plan::file` (the plan format), `model` and the S3 layer (`crate::s3`) only, plus
-//! the base utilities `io` and `progress` (and `config::parse_size` until sizes move to
-//! `model`); nothing depends on it.
+//! the base utilities `io` and `progress`; nothing depends on it.
 
 pub mod actions;
 pub mod batch;
@@ -51,6 +50,7 @@ use aws_sdk_s3::types::Tier;
 use tracing::info;
 
 use crate::io::IoError;
+use crate::model::{Action as PlanAction, Method, StorageClass};
 use crate::plan::file::{self, PlanFileError, PlanRow};
 use crate::s3::pacer::PacerConfig;
 use crate::s3::retry::BackoffConfig;
@@ -151,9 +151,9 @@ pub struct Options {
     pub journal_fsync: journal::FsyncMode,
 }
 
-/// Parses a size with a unit (`42`, `128KiB`, `5 GiB`); the one parser is [`crate::config::parse_size`].
+/// Parses a size with a unit (`42`, `128KiB`, `5 GiB`); the one parser is [`crate::model::units::parse_size`].
 pub fn parse_size(s: &str) -> Option<u64> {
-    crate::config::parse_size(s)
+    crate::model::units::parse_size(s)
 }
 
 /// Validated run settings.
@@ -266,52 +266,32 @@ fn settings(o: &Options) -> Result<Settings> {
 
 /// The plan's actions (rows with `action` = `none` are not actions). Collects every problem.
 pub fn plan_actions(rows: &[PlanRow]) -> std::result::Result<Vec<Action>, Vec<String>> {
-    const TRANSITION_TARGETS: [&str; 6] = [
-        "GLACIER",
-        "STANDARD_IA",
-        "ONEZONE_IA",
-        "INTELLIGENT_TIERING",
-        "DEEP_ARCHIVE",
-        "GLACIER_IR",
-    ];
-    const COPY_TARGETS: [&str; 7] = [
-        "STANDARD",
-        "STANDARD_IA",
-        "ONEZONE_IA",
-        "INTELLIGENT_TIERING",
-        "GLACIER_IR",
-        "GLACIER",
-        "DEEP_ARCHIVE",
-    ];
     let mut out = Vec::new();
     let mut problems = Vec::new();
-    let mut lifecycle: HashMap<(&str, &str), &str> = HashMap::new();
+    let mut lifecycle: HashMap<(&str, &str), &StorageClass> = HashMap::new();
     for (i, r) in rows.iter().enumerate() {
-        let op = match (r.action.as_str(), r.method.as_str()) {
-            ("none", _) => continue,
-            ("transition", "copy") => Op::Copy,
-            ("transition", "lifecycle") => Op::Lifecycle,
-            ("restore", _) => Op::Restore,
-            (a, m) => {
-                problems.push(format!("row {i}: unknown action `{a}` / method `{m}`"));
-                continue;
-            }
+        let op = match (r.action, r.method) {
+            (PlanAction::Keep, _) => continue,
+            (PlanAction::Transition, Method::Copy) => Op::Copy,
+            (PlanAction::Transition, Method::Lifecycle) => Op::Lifecycle,
+            (PlanAction::Restore, _) => Op::Restore,
         };
         if r.bucket.is_empty() || r.key.is_empty() {
             problems.push(format!("row {i}: empty bucket or key"));
             continue;
         }
-        let targets: &[&str] = if op == Op::Lifecycle {
-            &TRANSITION_TARGETS
+        let targets: &[StorageClass] = if op == Op::Lifecycle {
+            StorageClass::LIFECYCLE_TARGETS
         } else {
-            &COPY_TARGETS
+            &StorageClass::MANAGED
         };
-        if !targets.contains(&r.to_class.as_str()) {
+        if !targets.contains(&r.to_class) {
+            let names: Vec<&str> = targets.iter().map(StorageClass::as_str).collect();
             problems.push(format!(
                 "row {i}: `{}` is not a target class for {} (expected one of {})",
                 r.to_class,
                 op.as_str(),
-                targets.join(", ")
+                names.join(", ")
             ));
             continue;
         }
@@ -329,7 +309,7 @@ pub fn plan_actions(rows: &[PlanRow]) -> std::result::Result<Vec<Action>, Vec<St
                 continue;
             }
             if let Some(prev) = lifecycle.insert((&r.bucket, &r.tier), &r.to_class) {
-                if prev != r.to_class {
+                if *prev != r.to_class {
                     problems.push(format!(
                         "row {i}: tier `{}` in bucket `{}` goes to both {prev} and {} (one lifecycle rule per tier)",
                         r.tier, r.bucket, r.to_class
@@ -468,8 +448,8 @@ mod tests {
         PlanRow {
             to_class: to.into(),
             tier: "cold".into(),
-            action: action.into(),
-            method: method.into(),
+            action: action.parse().unwrap(),
+            method: method.parse().unwrap(),
             ..testing::row(key)
         }
     }
@@ -501,13 +481,12 @@ mod tests {
         let bad = vec![
             row("k0", "transition", "copy", "EXPRESS_ONEZONE"),
             row("k1", "transition", "lifecycle", "STANDARD"),
-            row("k2", "delete", "copy", "STANDARD"),
             row("k3", "transition", "lifecycle", "GLACIER"),
             row("k4", "transition", "lifecycle", "DEEP_ARCHIVE"),
         ];
         let p = plan_actions(&bad).unwrap_err();
-        assert_eq!(p.len(), 4, "{p:?}");
-        assert!(p[3].contains("goes to both"), "{p:?}");
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[2].contains("goes to both"), "{p:?}");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! and the comparison of the two ([`evaluate`]).
 //!
 //! Every function is pure and total: sizes are `u64` bytes, request counts that are negative or
-//! NaN count as 0, and the only failures are moves S3 does not offer ([`CostError`]).
+//! NaN count as 0, and the only failures ([`CostError`]) are classes the price table does not
+//! have (anything outside `StorageClass::MANAGED`) and moves S3 does not offer.
 //!
 //! # One-time cost of a move ([`one_time_cost`])
 //! - `transition`: the request that changes the class. Lifecycle: the transition price into the
@@ -31,10 +32,8 @@
 use serde::Serialize;
 
 use super::prices::Prices;
-use super::{
-    CostError, Method, RestoreTier, Result, StorageClass, BYTES_PER_GB, DAYS_PER_MONTH,
-    RESTORE_DAYS,
-};
+use super::{CostError, Result, BYTES_PER_GB, DAYS_PER_MONTH, RESTORE_DAYS};
+use crate::model::{Method, RestoreTier, StorageClass};
 
 /// Monthly cost of keeping one object in a class, in USD.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
@@ -52,7 +51,7 @@ pub struct MonthlyCost {
 }
 
 /// A move of one object from one class to another.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MoveInput {
     /// Current class.
     pub from: StorageClass,
@@ -157,30 +156,33 @@ fn it_monitoring(p: &Prices, size: u64) -> f64 {
 /// for INTELLIGENT_TIERING, the monitoring fee (objects ≥ 128 KiB) at the Frequent Access rate,
 /// i.e. the cost right after an access. For IT costs that depend on access, see
 /// [`intelligent_tiering_monthly`] and [`intelligent_tiering_steady_monthly`].
-pub fn monthly_storage(p: &Prices, class: StorageClass, size_bytes: u64) -> f64 {
-    let c = p.class(class);
-    let standard_rate = p.class(StorageClass::Standard).storage_gb_month;
+pub fn monthly_storage(p: &Prices, class: &StorageClass, size_bytes: u64) -> Result<f64> {
+    let c = p.class(class)?;
+    let standard_rate = p.standard().storage_gb_month;
     let billable = size_bytes.max(c.min_billable_bytes);
     let mut cost = (gb(billable) + gb(c.overhead_class_bytes)) * c.storage_gb_month
         + gb(c.overhead_standard_bytes) * standard_rate;
-    if class == StorageClass::IntelligentTiering {
+    if *class == StorageClass::IntelligentTiering {
         cost += it_monitoring(p, size_bytes);
     }
-    cost
+    Ok(cost)
 }
 
 /// Cost of one restore of `size` bytes: (request part, per-GB part + temporary copy).
 fn restore_once(
     p: &Prices,
-    class: StorageClass,
+    class: &StorageClass,
     size: u64,
     tier: RestoreTier,
 ) -> Result<(f64, f64)> {
-    let price = p
-        .class(class)
-        .restore_price(tier)
-        .ok_or(CostError::RestoreTierUnavailable { class, tier })?;
-    let standard_rate = p.class(StorageClass::Standard).storage_gb_month;
+    let price =
+        p.class(class)?
+            .restore_price(tier)
+            .ok_or_else(|| CostError::RestoreTierUnavailable {
+                class: class.clone(),
+                tier,
+            })?;
+    let standard_rate = p.standard().storage_gb_month;
     let temp_copy = gb(size) * standard_rate * f64::from(RESTORE_DAYS) / DAYS_PER_MONTH;
     Ok((each(price.per_1000), gb(size) * price.per_gb + temp_copy))
 }
@@ -188,13 +190,13 @@ fn restore_once(
 /// (requests, retrieval) per month for `gets` pulls.
 fn access_parts(
     p: &Prices,
-    class: StorageClass,
+    class: &StorageClass,
     size: u64,
     gets: f64,
     tier: RestoreTier,
 ) -> Result<(f64, f64)> {
     let gets = count(gets);
-    let c = p.class(class);
+    let c = p.class(class)?;
     let mut requests = gets * each(c.get_per_1000);
     let retrieval = if class.needs_restore() {
         let (restore_request, restore_bytes) = restore_once(p, class, size, tier)?;
@@ -212,10 +214,11 @@ fn access_parts(
 /// STANDARD rate for [`RESTORE_DAYS`] day.
 ///
 /// Fails with [`CostError::RestoreTierUnavailable`] for a tier the class does not offer
-/// (DEEP_ARCHIVE has no `Expedited`), whatever the number of pulls.
+/// (DEEP_ARCHIVE has no `Expedited`), whatever the number of pulls, and with
+/// [`CostError::Unpriced`] for a class outside `StorageClass::MANAGED`.
 pub fn monthly_access(
     p: &Prices,
-    class: StorageClass,
+    class: &StorageClass,
     size_bytes: u64,
     gets_per_month: f64,
     restore_tier: RestoreTier,
@@ -229,15 +232,15 @@ pub fn monthly_access(
 /// ([`intelligent_tiering_steady_monthly`]); for the other classes it is [`monthly_storage`].
 pub fn monthly_cost(
     p: &Prices,
-    class: StorageClass,
+    class: &StorageClass,
     size: u64,
     gets_per_month: f64,
     restore_tier: RestoreTier,
 ) -> Result<MonthlyCost> {
-    let storage = if class == StorageClass::IntelligentTiering {
+    let storage = if *class == StorageClass::IntelligentTiering {
         it_steady_storage(p, size, gets_per_month)
     } else {
-        monthly_storage(p, class, size)
+        monthly_storage(p, class, size)?
     };
     let (requests, retrieval) = access_parts(p, class, size, gets_per_month, restore_tier)?;
     Ok(MonthlyCost {
@@ -281,7 +284,7 @@ pub fn intelligent_tiering_monthly(
     };
     gb(size) * rate
         + it_monitoring(p, size)
-        + count(gets_per_month) * each(p.class(StorageClass::IntelligentTiering).get_per_1000)
+        + count(gets_per_month) * each(p.intelligent_tiering_class().get_per_1000)
 }
 
 /// Steady-state storage of an IT object pulled `gets` times a month, monitoring included.
@@ -320,40 +323,42 @@ fn it_steady_storage(p: &Prices, size: u64, gets: f64) -> f64 {
 /// Objects under 128 KiB stay in Frequent Access without a monitoring fee.
 pub fn intelligent_tiering_steady_monthly(p: &Prices, size: u64, gets_per_month: f64) -> f64 {
     it_steady_storage(p, size, gets_per_month)
-        + count(gets_per_month) * each(p.class(StorageClass::IntelligentTiering).get_per_1000)
+        + count(gets_per_month) * each(p.intelligent_tiering_class().get_per_1000)
 }
 
 /// One-time cost of moving one object (see the module doc for each part).
 ///
-/// Fails when `from == to`, when the lifecycle method is asked for a transition S3 lifecycle
-/// does not offer ([`StorageClass::can_lifecycle_to`]), and when a copy out of an archive class
-/// asks for a restore tier it does not offer.
+/// Fails when `from == to`, when either class is not priced, when the lifecycle method is
+/// asked for a transition S3 lifecycle does not offer ([`StorageClass::can_lifecycle_to`]),
+/// and when a copy out of an archive class asks for a restore tier it does not offer.
 pub fn one_time_cost(p: &Prices, m: &MoveInput) -> Result<OneTime> {
     if m.from == m.to {
-        return Err(CostError::SameClass { class: m.from });
+        return Err(CostError::SameClass {
+            class: m.from.clone(),
+        });
     }
-    let from = p.class(m.from);
-    let to = p.class(m.to);
-    let daily_source = monthly_storage(p, m.from, m.size) / DAYS_PER_MONTH;
+    let from = p.class(&m.from)?;
+    let to = p.class(&m.to)?;
+    let daily_source = monthly_storage(p, &m.from, m.size)? / DAYS_PER_MONTH;
     let min_days_left = f64::from(from.min_days.saturating_sub(m.days_in_current_class));
     let mut o = OneTime::default();
     match m.method {
         Method::Lifecycle => {
-            let unsupported = CostError::UnsupportedTransition {
-                from: m.from,
-                to: m.to,
+            let unsupported = || CostError::UnsupportedTransition {
+                from: m.from.clone(),
+                to: m.to.clone(),
             };
-            if !m.from.can_lifecycle_to(m.to) {
-                return Err(unsupported);
+            if !m.from.can_lifecycle_to(&m.to) {
+                return Err(unsupported());
             }
-            o.transition = each(to.transition_per_1000.ok_or(unsupported)?);
+            o.transition = each(to.transition_per_1000.ok_or_else(unsupported)?);
             o.tagging = each(from.put_per_1000) + p.tag_storage_per_10000_month() / 10_000.0;
             o.early_delete = min_days_left * daily_source;
         }
         Method::Copy => {
             o.transition = each(to.put_per_1000);
             if m.from.needs_restore() {
-                let (request, bytes) = restore_once(p, m.from, m.size, m.restore_tier)?;
+                let (request, bytes) = restore_once(p, &m.from, m.size, m.restore_tier)?;
                 o.restore = request + bytes;
             } else {
                 o.retrieval = gb(m.size) * from.retrieval_gb;
@@ -380,8 +385,8 @@ pub fn evaluate(
     horizon_months: u32,
 ) -> Result<MoveEval> {
     let one_time = one_time_cost(p, m)?;
-    let breakdown_now = monthly_cost(p, m.from, m.size, gets_per_month, m.restore_tier)?;
-    let breakdown_after = monthly_cost(p, m.to, m.size, gets_per_month, m.restore_tier)?;
+    let breakdown_now = monthly_cost(p, &m.from, m.size, gets_per_month, m.restore_tier)?;
+    let breakdown_after = monthly_cost(p, &m.to, m.size, gets_per_month, m.restore_tier)?;
     let monthly_saving = breakdown_now.total - breakdown_after.total;
     let payback_days =
         (monthly_saving > 0.0).then(|| one_time.total / (monthly_saving / DAYS_PER_MONTH));
@@ -400,9 +405,15 @@ pub fn evaluate(
     Ok(eval)
 }
 
+/// Whether `to` stores `size` bytes for less a month than `from` ([`monthly_storage`]): a move
+/// "down", which the plan's safety nets hold back.
+pub fn moves_down(p: &Prices, from: &StorageClass, to: &StorageClass, size: u64) -> Result<bool> {
+    Ok(monthly_storage(p, to, size)? < monthly_storage(p, from, size)?)
+}
+
 /// Minimum storage duration of `class` in days (0 when there is none).
-pub fn min_days(p: &Prices, class: StorageClass) -> u32 {
-    p.class(class).min_days
+pub fn min_days(p: &Prices, class: &StorageClass) -> Result<u32> {
+    Ok(p.class(class)?.min_days)
 }
 
 #[cfg(test)]
@@ -427,6 +438,11 @@ mod tests {
         );
     }
 
+    /// [`monthly_storage`] of a class the table prices.
+    fn storage(p: &Prices, class: StorageClass, size: u64) -> f64 {
+        monthly_storage(p, &class, size).unwrap()
+    }
+
     fn mv(from: StorageClass, to: StorageClass, size: u64, method: Method) -> MoveInput {
         MoveInput {
             from,
@@ -445,12 +461,12 @@ mod tests {
     #[test]
     fn standard_storage_is_size_times_rate() {
         // 1 GiB × $0.023 = $0.023; 10 KiB = 10240 / 2^30 GB × $0.023.
-        close(monthly_storage(&prices(), Standard, GIB), 0.023);
+        close(storage(&prices(), Standard, GIB), 0.023);
         close(
-            monthly_storage(&prices(), Standard, 10 * KIB),
+            storage(&prices(), Standard, 10 * KIB),
             10240.0 / 1_073_741_824.0 * 0.023,
         );
-        assert_eq!(monthly_storage(&prices(), Standard, 0), 0.0);
+        assert_eq!(storage(&prices(), Standard, 0), 0.0);
     }
 
     #[test]
@@ -458,21 +474,19 @@ mod tests {
         let p = prices();
         // A 10 KiB object in STANDARD_IA is billed as 128 KiB = 2^17 / 2^30 = 1/8192 GB:
         // $0.0125 / 8192 = $1.52587890625e-6 per month.
-        close(monthly_storage(&p, StandardIa, 10 * KIB), 0.0125 / 8192.0);
+        close(storage(&p, StandardIa, 10 * KIB), 0.0125 / 8192.0);
         close(
-            monthly_storage(&p, StandardIa, 10 * KIB),
-            monthly_storage(&p, StandardIa, 128 * KIB),
+            storage(&p, StandardIa, 10 * KIB),
+            storage(&p, StandardIa, 128 * KIB),
         );
         // Same floor in ONEZONE_IA ($0.01) and GLACIER_IR ($0.004).
-        close(monthly_storage(&p, OnezoneIa, 1), 0.01 / 8192.0);
-        close(monthly_storage(&p, GlacierIr, 1), 0.004 / 8192.0);
+        close(storage(&p, OnezoneIa, 1), 0.01 / 8192.0);
+        close(storage(&p, GlacierIr, 1), 0.004 / 8192.0);
         // Above the floor the real size counts: 256 KiB = 1/4096 GB.
-        close(monthly_storage(&p, StandardIa, 256 * KIB), 0.0125 / 4096.0);
+        close(storage(&p, StandardIa, 256 * KIB), 0.0125 / 4096.0);
         // So a 10 KiB blob costs more in STANDARD_IA than in STANDARD:
         // 1.526e-6 > 10240/2^30 × 0.023 = 2.193e-7.
-        assert!(
-            monthly_storage(&p, StandardIa, 10 * KIB) > monthly_storage(&p, Standard, 10 * KIB)
-        );
+        assert!(storage(&p, StandardIa, 10 * KIB) > storage(&p, Standard, 10 * KIB));
     }
 
     #[test]
@@ -483,12 +497,12 @@ mod tests {
         // + 8 KiB  = 2^-17 GB × $0.023 (STANDARD) = 1.7547607421875e-7
         //                                         = 0.00099020568847656...
         let expected = 0.00099 + 0.00099 / 32768.0 + 0.023 / 131072.0;
-        close(monthly_storage(&prices(), DeepArchive, GIB), expected);
+        close(storage(&prices(), DeepArchive, GIB), expected);
         close(expected, 0.000_990_205_688_476_562_5);
         // GLACIER has the same 40 KiB overhead at its own rate: a 0-byte object costs
         // 2^-15 × 0.0036 + 2^-17 × 0.023.
         close(
-            monthly_storage(&prices(), Glacier, 0),
+            storage(&prices(), Glacier, 0),
             0.0036 / 32768.0 + 0.023 / 131072.0,
         );
     }
@@ -497,14 +511,11 @@ mod tests {
     fn intelligent_tiering_storage_is_frequent_plus_monitoring() {
         let p = prices();
         // 1 GiB: $0.023 + one object's monitoring, $0.0025 / 1000.
-        close(
-            monthly_storage(&p, IntelligentTiering, GIB),
-            0.023 + 0.0000025,
-        );
+        close(storage(&p, IntelligentTiering, GIB), 0.023 + 0.0000025);
         // Under 128 KiB: no monitoring fee.
         close(
-            monthly_storage(&p, IntelligentTiering, 100 * KIB),
-            monthly_storage(&p, Standard, 100 * KIB),
+            storage(&p, IntelligentTiering, 100 * KIB),
+            storage(&p, Standard, 100 * KIB),
         );
     }
 
@@ -516,28 +527,31 @@ mod tests {
         let std = RestoreTier::Standard;
         // STANDARD: 1000 GETs × $0.0004 / 1000 = $0.0004, no retrieval.
         close(
-            monthly_access(&p, Standard, GIB, 1000.0, std).unwrap(),
+            monthly_access(&p, &Standard, GIB, 1000.0, std).unwrap(),
             0.0004,
         );
         // STANDARD_IA: 10 GETs of 1 GiB = 10 × ($0.001/1000 + $0.01) = $0.10001.
         close(
-            monthly_access(&p, StandardIa, GIB, 10.0, std).unwrap(),
+            monthly_access(&p, &StandardIa, GIB, 10.0, std).unwrap(),
             0.10001,
         );
         // GLACIER_IR: 2 GETs of 512 MiB = 2 × ($0.01/1000 + 0.5 × $0.03) = $0.03002.
         close(
-            monthly_access(&p, GlacierIr, GIB / 2, 2.0, std).unwrap(),
+            monthly_access(&p, &GlacierIr, GIB / 2, 2.0, std).unwrap(),
             0.03002,
         );
         // IT: no retrieval fee.
         close(
-            monthly_access(&p, IntelligentTiering, GIB, 10.0, std).unwrap(),
+            monthly_access(&p, &IntelligentTiering, GIB, 10.0, std).unwrap(),
             10.0 * 0.0004 / 1000.0,
         );
         // Negative and NaN pull counts count as none.
-        assert_eq!(monthly_access(&p, StandardIa, GIB, -3.0, std).unwrap(), 0.0);
         assert_eq!(
-            monthly_access(&p, StandardIa, GIB, f64::NAN, std).unwrap(),
+            monthly_access(&p, &StandardIa, GIB, -3.0, std).unwrap(),
+            0.0
+        );
+        assert_eq!(
+            monthly_access(&p, &StandardIa, GIB, f64::NAN, std).unwrap(),
             0.0
         );
     }
@@ -550,20 +564,20 @@ mod tests {
         let get = 0.0004 / 1000.0;
         let copy = 0.023 / 30.0;
         // Standard: $0.05/1000 per request + $0.01/GB.
-        let standard = monthly_cost(&p, Glacier, GIB, 1.0, RestoreTier::Standard).unwrap();
+        let standard = monthly_cost(&p, &Glacier, GIB, 1.0, RestoreTier::Standard).unwrap();
         close(standard.requests, get + 0.05 / 1000.0);
         close(standard.retrieval, 0.01 + copy);
         // Bulk: free request and bytes; only the GET and the temporary copy.
-        let bulk = monthly_access(&p, Glacier, GIB, 1.0, RestoreTier::Bulk).unwrap();
+        let bulk = monthly_access(&p, &Glacier, GIB, 1.0, RestoreTier::Bulk).unwrap();
         close(bulk, get + copy);
         // Expedited: $10/1000 per request + $0.03/GB.
-        let expedited = monthly_access(&p, Glacier, GIB, 1.0, RestoreTier::Expedited).unwrap();
+        let expedited = monthly_access(&p, &Glacier, GIB, 1.0, RestoreTier::Expedited).unwrap();
         close(expedited, get + 0.01 + 0.03 + copy);
         let standard_access = standard.requests + standard.retrieval;
         assert!(bulk < standard_access && standard_access < expedited);
         // Twice the pulls, twice the access cost.
         close(
-            monthly_access(&p, Glacier, GIB, 2.0, RestoreTier::Standard).unwrap(),
+            monthly_access(&p, &Glacier, GIB, 2.0, RestoreTier::Standard).unwrap(),
             2.0 * (standard.requests + standard.retrieval),
         );
     }
@@ -573,12 +587,12 @@ mod tests {
         let p = prices();
         // Standard: GET + $0.10/1000 + 1 GB × $0.02 + 1 day of STANDARD.
         close(
-            monthly_access(&p, DeepArchive, GIB, 1.0, RestoreTier::Standard).unwrap(),
+            monthly_access(&p, &DeepArchive, GIB, 1.0, RestoreTier::Standard).unwrap(),
             0.0004 / 1000.0 + 0.10 / 1000.0 + 0.02 + 0.023 / 30.0,
         );
         // Bulk: GET + $0.025/1000 + 1 GB × $0.0025 + 1 day of STANDARD.
         close(
-            monthly_access(&p, DeepArchive, GIB, 1.0, RestoreTier::Bulk).unwrap(),
+            monthly_access(&p, &DeepArchive, GIB, 1.0, RestoreTier::Bulk).unwrap(),
             0.0004 / 1000.0 + 0.025 / 1000.0 + 0.0025 + 0.023 / 30.0,
         );
         let unavailable = CostError::RestoreTierUnavailable {
@@ -586,11 +600,11 @@ mod tests {
             tier: RestoreTier::Expedited,
         };
         assert_eq!(
-            monthly_access(&p, DeepArchive, GIB, 1.0, RestoreTier::Expedited),
+            monthly_access(&p, &DeepArchive, GIB, 1.0, RestoreTier::Expedited),
             Err(unavailable.clone())
         );
         assert_eq!(
-            monthly_cost(&p, DeepArchive, GIB, 0.0, RestoreTier::Expedited),
+            monthly_cost(&p, &DeepArchive, GIB, 0.0, RestoreTier::Expedited),
             Err(unavailable.clone())
         );
         let mut m = mv(DeepArchive, Standard, GIB, Method::Copy);
@@ -598,10 +612,10 @@ mod tests {
         assert_eq!(one_time_cost(&p, &m), Err(unavailable.clone()));
         assert_eq!(
             unavailable.to_string(),
-            "restore tier `Expedited` is not available for `DEEP_ARCHIVE`"
+            "restore tier `expedited` is not available for `DEEP_ARCHIVE`"
         );
         // Non-archive classes ignore the tier.
-        assert!(monthly_access(&p, StandardIa, GIB, 1.0, RestoreTier::Expedited).is_ok());
+        assert!(monthly_access(&p, &StandardIa, GIB, 1.0, RestoreTier::Expedited).is_ok());
     }
 
     #[test]
@@ -609,7 +623,7 @@ mod tests {
         let p = prices();
         // 10 GiB in STANDARD_IA, 3 pulls: storage 10 × 0.0125 = 0.125; requests 3 × 0.001/1000
         // = 0.000003; retrieval 3 × 10 × 0.01 = 0.3.
-        let c = monthly_cost(&p, StandardIa, 10 * GIB, 3.0, RestoreTier::Standard).unwrap();
+        let c = monthly_cost(&p, &StandardIa, 10 * GIB, 3.0, RestoreTier::Standard).unwrap();
         close(c.storage, 0.125);
         close(c.requests, 0.000003);
         close(c.retrieval, 0.3);
@@ -681,14 +695,20 @@ mod tests {
         );
         // 1 pull every 150 days (0.2 / month): 30 F + 60 I + 60 AI:
         // (30 × 0.023 + 60 × 0.0125 + 60 × 0.004) / 150 = 0.0112.
-        let c = monthly_cost(&p, IntelligentTiering, GIB, 0.2, RestoreTier::Standard).unwrap();
+        let c = monthly_cost(&p, &IntelligentTiering, GIB, 0.2, RestoreTier::Standard).unwrap();
         close(c.storage, 0.0112 + fee);
         close(c.retrieval, 0.0);
         // Small objects: Frequent, no fee, whatever the pulls.
         close(
-            monthly_cost(&p, IntelligentTiering, 64 * KIB, 0.0, RestoreTier::Standard)
-                .unwrap()
-                .storage,
+            monthly_cost(
+                &p,
+                &IntelligentTiering,
+                64 * KIB,
+                0.0,
+                RestoreTier::Standard,
+            )
+            .unwrap()
+            .storage,
             0.023 / 16384.0,
         );
     }
@@ -724,7 +744,7 @@ mod tests {
         m.days_in_current_class = 30;
         close(
             one_time_cost(&p, &m).unwrap().early_delete,
-            150.0 * monthly_storage(&p, DeepArchive, GIB) / 30.0,
+            150.0 * storage(&p, DeepArchive, GIB) / 30.0,
         );
     }
 
@@ -829,7 +849,10 @@ mod tests {
     #[test]
     fn min_days_per_class() {
         let p = prices();
-        let days: Vec<u32> = StorageClass::ALL.map(|c| min_days(&p, c)).to_vec();
+        let days: Vec<u32> = StorageClass::MANAGED
+            .iter()
+            .map(|c| min_days(&p, c).unwrap())
+            .collect();
         // STANDARD, IT, STANDARD_IA, ONEZONE_IA, GLACIER_IR, GLACIER, DEEP_ARCHIVE.
         assert_eq!(days, [0, 0, 30, 30, 90, 90, 180]);
     }
@@ -847,14 +870,61 @@ mod tests {
             (IntelligentTiering, StandardIa),
             (OnezoneIa, GlacierIr),
         ] {
+            let unsupported = CostError::UnsupportedTransition {
+                from: from.clone(),
+                to: to.clone(),
+            };
+            let lifecycle = mv(from.clone(), to.clone(), GIB, Method::Lifecycle);
             assert_eq!(
-                one_time_cost(&p, &mv(from, to, GIB, Method::Lifecycle)),
-                Err(CostError::UnsupportedTransition { from, to }),
+                one_time_cost(&p, &lifecycle),
+                Err(unsupported),
                 "{from} -> {to}"
             );
             // A copy can do any of them.
             assert!(one_time_cost(&p, &mv(from, to, GIB, Method::Copy)).is_ok());
         }
+    }
+
+    /// Classes outside the price table are never priced: no cost, no move, a typed error.
+    #[test]
+    fn unpriced_classes_are_errors() {
+        let p = prices();
+        for class in [
+            ReducedRedundancy,
+            Outposts,
+            ExpressOnezone,
+            StorageClass::from("GLACIER_DEEP"),
+        ] {
+            let unpriced = CostError::Unpriced {
+                class: class.clone(),
+            };
+            assert_eq!(monthly_storage(&p, &class, GIB), Err(unpriced.clone()));
+            assert_eq!(
+                monthly_access(&p, &class, GIB, 1.0, RestoreTier::Bulk),
+                Err(unpriced.clone())
+            );
+            assert_eq!(min_days(&p, &class), Err(unpriced));
+            assert!(monthly_cost(&p, &class, GIB, 1.0, RestoreTier::Bulk).is_err());
+            assert!(moves_down(&p, &class, &GlacierIr, GIB).is_err());
+            for method in Method::ALL {
+                let from = mv(class.clone(), GlacierIr, GIB, method);
+                let to = mv(Standard, class.clone(), GIB, method);
+                for m in [from, to] {
+                    assert!(
+                        matches!(one_time_cost(&p, &m), Err(CostError::Unpriced { .. })),
+                        "{m:?}"
+                    );
+                    assert!(evaluate(&p, &m, 0.0, 12).is_err(), "{m:?}");
+                }
+            }
+        }
+        assert_eq!(
+            CostError::Unpriced {
+                class: StorageClass::from("GLACIER_DEEP")
+            }
+            .to_string(),
+            "storage class `GLACIER_DEEP` is not priced"
+        );
     }
 
     // ---- evaluate -------------------------------------------------------------------------
@@ -912,7 +982,7 @@ mod tests {
     // ---- properties -----------------------------------------------------------------------
 
     fn any_class() -> impl Strategy<Value = StorageClass> {
-        prop::sample::select(StorageClass::ALL.to_vec())
+        prop::sample::select(StorageClass::MANAGED.to_vec())
     }
 
     fn any_tier() -> impl Strategy<Value = RestoreTier> {
@@ -920,7 +990,7 @@ mod tests {
     }
 
     fn any_method() -> impl Strategy<Value = Method> {
-        prop::sample::select(vec![Method::Copy, Method::Lifecycle])
+        prop::sample::select(Method::ALL.to_vec())
     }
 
     prop_compose! {
@@ -944,7 +1014,7 @@ mod tests {
         fn storage_is_monotone_in_size(class in any_class(), a in any::<u64>(), b in any::<u64>()) {
             let p = prices();
             let (small, large) = (a.min(b), a.max(b));
-            prop_assert!(monthly_storage(&p, class, small) <= monthly_storage(&p, class, large));
+            prop_assert!(storage(&p, class.clone(), small) <= storage(&p, class, large));
         }
 
         #[test]
@@ -957,8 +1027,8 @@ mod tests {
             let p = prices();
             let (small, large) = (a.min(b), a.max(b));
             let tier = RestoreTier::Standard;
-            let lo = monthly_cost(&p, class, small, gets, tier).unwrap();
-            let hi = monthly_cost(&p, class, large, gets, tier).unwrap();
+            let lo = monthly_cost(&p, &class, small, gets, tier).unwrap();
+            let hi = monthly_cost(&p, &class, large, gets, tier).unwrap();
             prop_assert!(lo.total <= hi.total, "{lo:?} > {hi:?}");
         }
 
@@ -976,7 +1046,7 @@ mod tests {
                 Err(CostError::SameClass { .. }) => prop_assert_eq!(m.from, m.to),
                 Err(CostError::UnsupportedTransition { .. }) => {
                     prop_assert_eq!(m.method, Method::Lifecycle);
-                    prop_assert!(!m.from.can_lifecycle_to(m.to));
+                    prop_assert!(!m.from.can_lifecycle_to(&m.to));
                 }
                 Err(CostError::RestoreTierUnavailable { class, tier }) => {
                     prop_assert_eq!((class, tier), (DeepArchive, RestoreTier::Expedited));

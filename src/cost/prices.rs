@@ -3,14 +3,15 @@
 //!
 //! The format is ours (see `pricing/us-east-1.toml`, which documents every key and unit), read
 //! with serde and `deny_unknown_fields`, then validated: every price must be finite and ≥ 0,
-//! all seven classes must be present, every class but STANDARD must have a lifecycle
+//! every class of `StorageClass::MANAGED` must be present (and no other), every class but STANDARD must have a lifecycle
 //! transition price, GLACIER and DEEP_ARCHIVE must offer a `standard` restore. Errors name the
 //! dotted key. Parsing takes a string; reading the file is the caller's job.
 
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use super::{CostError, RestoreTier, Result, StorageClass};
+use super::{CostError, Result};
+use crate::model::{RestoreTier, StorageClass};
 
 /// The built-in table, compiled in so the binary works without any price file.
 pub const BUILTIN_TOML: &str = include_str!("../../pricing/us-east-1.toml");
@@ -26,8 +27,7 @@ pub struct Prices {
     as_of: NaiveDate,
     tag_storage_per_10000_month: f64,
     intelligent_tiering: IntelligentTieringPrices,
-    /// Indexed by `StorageClass as usize`.
-    classes: [ClassPrices; 7],
+    classes: ClassTable,
 }
 
 /// Prices and rules of one storage class. Units: USD per GB-month (GB = 2^30 bytes), USD per
@@ -128,7 +128,7 @@ struct RawPrices {
     as_of: String,
     tags: RawTags,
     intelligent_tiering: IntelligentTieringPrices,
-    classes: RawClasses,
+    classes: ClassTable,
 }
 
 #[derive(Deserialize)]
@@ -137,9 +137,10 @@ struct RawTags {
     storage_per_10000_month: f64,
 }
 
-#[derive(Deserialize)]
+/// `[classes.*]`: one table per class of `StorageClass::MANAGED`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawClasses {
+struct ClassTable {
     #[serde(rename = "STANDARD")]
     standard: ClassPrices,
     #[serde(rename = "INTELLIGENT_TIERING")]
@@ -192,9 +193,39 @@ impl Prices {
         &self.intelligent_tiering
     }
 
-    /// Prices of `class`.
-    pub fn class(&self, class: StorageClass) -> &ClassPrices {
-        &self.classes[class.index()]
+    /// Prices of `class`; [`CostError::Unpriced`] for a class outside
+    /// `StorageClass::MANAGED` (the table has no others).
+    pub fn class(&self, class: &StorageClass) -> Result<&ClassPrices> {
+        self.classes.get(class).ok_or_else(|| CostError::Unpriced {
+            class: class.clone(),
+        })
+    }
+
+    /// Prices of STANDARD (always in the table).
+    pub fn standard(&self) -> &ClassPrices {
+        &self.classes.standard
+    }
+
+    /// Prices of the INTELLIGENT_TIERING class (always in the table); its access tiers are
+    /// [`Prices::intelligent_tiering`].
+    pub fn intelligent_tiering_class(&self) -> &ClassPrices {
+        &self.classes.intelligent_tiering
+    }
+}
+
+impl ClassTable {
+    fn get(&self, class: &StorageClass) -> Option<&ClassPrices> {
+        use StorageClass::*;
+        Some(match class {
+            Standard => &self.standard,
+            IntelligentTiering => &self.intelligent_tiering,
+            StandardIa => &self.standard_ia,
+            OnezoneIa => &self.onezone_ia,
+            GlacierIr => &self.glacier_ir,
+            Glacier => &self.glacier,
+            DeepArchive => &self.deep_archive,
+            _ => return None,
+        })
     }
 }
 
@@ -255,18 +286,12 @@ impl RawPrices {
             self.tags.storage_per_10000_month,
         )?;
 
-        let c = self.classes;
-        let classes = [
-            c.standard,
-            c.intelligent_tiering,
-            c.standard_ia,
-            c.onezone_ia,
-            c.glacier_ir,
-            c.glacier,
-            c.deep_archive,
-        ];
-        for (class, prices) in StorageClass::ALL.into_iter().zip(&classes) {
-            validate_class(class, prices)?;
+        let classes = self.classes;
+        for class in StorageClass::MANAGED {
+            let prices = classes
+                .get(&class)
+                .expect("the table has every managed class");
+            validate_class(&class, prices)?;
         }
 
         let it = &self.intelligent_tiering;
@@ -287,7 +312,7 @@ impl RawPrices {
         ] {
             check_price(&k(name), v)?;
         }
-        let it_class = &classes[StorageClass::IntelligentTiering.index()];
+        let it_class = &classes.intelligent_tiering;
         if it.frequent_gb_month != it_class.storage_gb_month {
             return Err(invalid(
                 k("frequent_gb_month"),
@@ -321,7 +346,7 @@ impl RawPrices {
     }
 }
 
-fn validate_class(class: StorageClass, p: &ClassPrices) -> Result<()> {
+fn validate_class(class: &StorageClass, p: &ClassPrices) -> Result<()> {
     let k = |name: &str| format!("classes.{class}.{name}");
     for (name, v) in [
         ("storage_gb_month", p.storage_gb_month),
@@ -349,7 +374,7 @@ fn validate_class(class: StorageClass, p: &ClassPrices) -> Result<()> {
     }
     for tier in RestoreTier::ALL {
         if let Some(r) = p.restore_price(tier) {
-            let t = tier.as_str().to_ascii_lowercase();
+            let t = tier.as_str();
             check_price(&k(&format!("restore.{t}.per_gb")), r.per_gb)?;
             check_price(&k(&format!("restore.{t}.per_1000")), r.per_1000)?;
         }
@@ -381,46 +406,47 @@ mod tests {
     fn builtin_spot_values_match_the_aws_price_table() {
         use StorageClass::*;
         let p = Prices::builtin();
-        assert_eq!(p.class(Standard).storage_gb_month, 0.023);
-        assert_eq!(p.class(Standard).put_per_1000, 0.005);
-        assert_eq!(p.class(Standard).get_per_1000, 0.0004);
-        assert_eq!(p.class(Standard).transition_per_1000, None);
-        assert_eq!(p.class(StandardIa).storage_gb_month, 0.0125);
-        assert_eq!(p.class(StandardIa).min_billable_bytes, 128 * 1024);
-        assert_eq!(p.class(StandardIa).retrieval_gb, 0.01);
-        assert_eq!(p.class(OnezoneIa).storage_gb_month, 0.01);
-        assert_eq!(p.class(GlacierIr).retrieval_gb, 0.03);
-        assert_eq!(p.class(GlacierIr).min_days, 90);
-        assert_eq!(p.class(Glacier).storage_gb_month, 0.0036);
-        assert_eq!(p.class(Glacier).transition_per_1000, Some(0.03));
-        assert_eq!(p.class(Glacier).overhead_class_bytes, 32 * 1024);
-        assert_eq!(p.class(Glacier).overhead_standard_bytes, 8 * 1024);
-        assert_eq!(p.class(DeepArchive).storage_gb_month, 0.00099);
-        assert_eq!(p.class(DeepArchive).min_days, 180);
-        assert_eq!(p.class(DeepArchive).put_per_1000, 0.05);
+        let class = |c: StorageClass| p.class(&c).unwrap().clone();
+        assert_eq!(class(Standard).storage_gb_month, 0.023);
+        assert_eq!(class(Standard).put_per_1000, 0.005);
+        assert_eq!(class(Standard).get_per_1000, 0.0004);
+        assert_eq!(class(Standard).transition_per_1000, None);
+        assert_eq!(class(StandardIa).storage_gb_month, 0.0125);
+        assert_eq!(class(StandardIa).min_billable_bytes, 128 * 1024);
+        assert_eq!(class(StandardIa).retrieval_gb, 0.01);
+        assert_eq!(class(OnezoneIa).storage_gb_month, 0.01);
+        assert_eq!(class(GlacierIr).retrieval_gb, 0.03);
+        assert_eq!(class(GlacierIr).min_days, 90);
+        assert_eq!(class(Glacier).storage_gb_month, 0.0036);
+        assert_eq!(class(Glacier).transition_per_1000, Some(0.03));
+        assert_eq!(class(Glacier).overhead_class_bytes, 32 * 1024);
+        assert_eq!(class(Glacier).overhead_standard_bytes, 8 * 1024);
+        assert_eq!(class(DeepArchive).storage_gb_month, 0.00099);
+        assert_eq!(class(DeepArchive).min_days, 180);
+        assert_eq!(class(DeepArchive).put_per_1000, 0.05);
         assert_eq!(
-            p.class(Glacier).restore_price(RestoreTier::Expedited),
+            class(Glacier).restore_price(RestoreTier::Expedited),
             Some(RestorePrice {
                 per_gb: 0.03,
                 per_1000: 10.0
             })
         );
         assert_eq!(
-            p.class(Glacier).restore_price(RestoreTier::Bulk),
+            class(Glacier).restore_price(RestoreTier::Bulk),
             Some(RestorePrice {
                 per_gb: 0.0,
                 per_1000: 0.0
             })
         );
         assert_eq!(
-            p.class(DeepArchive).restore_price(RestoreTier::Bulk),
+            class(DeepArchive).restore_price(RestoreTier::Bulk),
             Some(RestorePrice {
                 per_gb: 0.0025,
                 per_1000: 0.025
             })
         );
         assert_eq!(
-            p.class(DeepArchive).restore_price(RestoreTier::Expedited),
+            class(DeepArchive).restore_price(RestoreTier::Expedited),
             None
         );
         let it = p.intelligent_tiering();
@@ -438,13 +464,24 @@ mod tests {
     #[test]
     fn every_non_standard_class_is_a_lifecycle_target() {
         let p = Prices::builtin();
-        for c in StorageClass::ALL {
+        for c in StorageClass::MANAGED {
             assert_eq!(
-                p.class(c).transition_per_1000.is_some(),
+                p.class(&c).unwrap().transition_per_1000.is_some(),
                 c != StorageClass::Standard,
                 "{c}"
             );
+            assert_eq!(
+                p.class(&c).unwrap().transition_per_1000.is_some(),
+                StorageClass::LIFECYCLE_TARGETS.contains(&c),
+                "{c}"
+            );
         }
+        // Nothing else has prices.
+        for c in StorageClass::KNOWN.into_iter().filter(|c| !c.is_managed()) {
+            assert_eq!(p.class(&c), Err(CostError::Unpriced { class: c.clone() }));
+        }
+        let unknown = StorageClass::from("GLACIER_DEEP");
+        assert!(matches!(p.class(&unknown), Err(CostError::Unpriced { .. })));
     }
 
     /// The builtin table with one line replaced (the line must exist).

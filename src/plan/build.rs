@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::config::{ArchiveScope, MoveMethod, PlanConfig};
-use crate::cost::{self, Prices, StorageClass};
+use crate::config::{ArchiveScope, PlanConfig};
+use crate::cost::{self, Prices};
+use crate::model::{Action, Method, StorageClass};
 use crate::plan::file::PlanRow;
 
 /// One blob as the plan sees it (a row of `digest_stats` plus its tier).
@@ -26,8 +27,9 @@ pub struct Blob {
     pub etag: Option<String>,
     /// Bytes.
     pub size: i64,
-    /// Current class (`STANDARD` when the inventory has no class column).
-    pub storage_class: String,
+    /// Current class (`STANDARD` when the inventory has no class column; `Unknown` for a
+    /// name blobtier does not know).
+    pub storage_class: StorageClass,
     /// Days since last modification.
     pub age_days: i64,
     /// Pulls in 7/30/90 days.
@@ -37,7 +39,7 @@ pub struct Blob {
     /// Tier from the rules (None = no rule matched).
     pub tier: Option<String>,
     /// Target class from the rules.
-    pub target_class: Option<String>,
+    pub target_class: Option<StorageClass>,
     /// Repositories that reference the blob (from layer links), if known.
     pub repos: Vec<String>,
     /// Reachable from a current tag (`None`: the lake has no image graph for it).
@@ -61,16 +63,47 @@ pub struct Context<'a> {
     pub hold_down: Option<String>,
 }
 
-fn is_archive(c: StorageClass) -> bool {
-    matches!(c, StorageClass::Glacier | StorageClass::DeepArchive)
-}
-
 /// Reason code for a move the cost model refuses to price.
 fn cost_error_reason(e: &cost::CostError) -> &'static str {
     match e {
         cost::CostError::RestoreTierUnavailable { .. } => "kept:restore_tier_unavailable",
         cost::CostError::UnsupportedTransition { .. } => "kept:unsupported_transition",
         _ => "kept:cost_error",
+    }
+}
+
+/// `row`, kept where it is for `reason`.
+fn keep(mut row: PlanRow, reason: impl Into<String>) -> PlanRow {
+    row.reason = reason.into();
+    row
+}
+
+/// `row` with the figures of the evaluated move.
+fn with_figures(mut row: PlanRow, ev: &cost::MoveEval) -> PlanRow {
+    row.monthly_cost_after = ev.monthly_after;
+    row.one_time_cost = ev.one_time.total;
+    row.payback_days = ev.payback_days;
+    row.net_savings_12m = ev.net_savings(12);
+    row
+}
+
+/// The cost model's view of moving `b` from its class to `to` by `method`.
+fn move_input(
+    ctx: &Context<'_>,
+    b: &Blob,
+    to: StorageClass,
+    method: Method,
+    versioned: bool,
+) -> cost::MoveInput {
+    cost::MoveInput {
+        from: b.storage_class.clone(),
+        to,
+        size: b.size.max(0) as u64,
+        days_in_current_class: b.age_days.max(0) as u32,
+        versioned,
+        noncurrent_retention_days: ctx.cfg.noncurrent_days,
+        method,
+        restore_tier: ctx.cfg.restore_tier,
     }
 }
 
@@ -82,17 +115,20 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
         .get(&b.bucket)
         .copied()
         .unwrap_or((cfg.method, cfg.versioned));
-    let est: cost::Estimator = cfg.estimator.parse().unwrap_or(cost::Estimator::Rate90d);
-    let expected =
-        cost::expected_pulls_30d(est, b.pulls[0] as f64, b.pulls[1] as f64, b.pulls[2] as f64);
-    let restore_tier: cost::RestoreTier =
-        cfg.restore_tier.parse().unwrap_or(cost::RestoreTier::Bulk);
-    let from: StorageClass = b.storage_class.parse().unwrap_or(StorageClass::Standard);
+    let expected = cost::expected_pulls_30d(
+        cfg.estimator,
+        b.pulls[0] as f64,
+        b.pulls[1] as f64,
+        b.pulls[2] as f64,
+    );
+    let from = &b.storage_class;
     let size = b.size.max(0) as u64;
-    let now = cost::monthly_cost(ctx.prices, from, size, expected, restore_tier)
-        .map(|c| c.total)
-        .unwrap_or(0.0);
-    let mut row = PlanRow {
+    // What the blob costs where it is; 0 for a class the price table does not have (the row
+    // is then kept: `kept:unknown_class`, `kept:unpriced_class`) and for a restore tier its
+    // class does not offer.
+    let now = cost::monthly_cost(ctx.prices, from, size, expected, cfg.restore_tier)
+        .map_or(0.0, |c| c.total);
+    let row = PlanRow {
         plan_id: String::new(),
         as_of: ctx.as_of,
         bucket: b.bucket.clone(),
@@ -101,11 +137,11 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
         etag: b.etag.clone(),
         size: b.size,
         digest: b.digest.clone(),
-        from_class: b.storage_class.clone(),
-        to_class: b.storage_class.clone(),
+        from_class: from.clone(),
+        to_class: from.clone(),
         tier: b.tier.clone().unwrap_or_else(|| "none".into()),
-        action: "none".into(),
-        method: method.as_str().into(),
+        action: Action::Keep,
+        method,
         reason: String::new(),
         expected_pulls_30d: expected,
         monthly_cost_now: now,
@@ -114,11 +150,30 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
         payback_days: None,
         net_savings_12m: 0.0,
     };
-    let keep = |mut row: PlanRow, reason: &str| {
-        row.reason = reason.into();
-        row
+    if let Some(reason) = held(cfg, b) {
+        return keep(row, reason);
+    }
+    if from.needs_restore() {
+        return restore(ctx, b, versioned, row);
+    }
+    // Tier rules name managed classes only (config validation); anything else is no rule.
+    let to = match &b.target_class {
+        Some(to) if to.is_managed() => to.clone(),
+        _ => return keep(row, "kept:no_rule"),
     };
-    // Protections first: they hold whatever the rules say.
+    if to == *from {
+        let reason = format!("kept:{}", row.tier);
+        return keep(row, reason);
+    }
+    if let Some(reason) = archive_guard(cfg, b, &to) {
+        return keep(row, reason);
+    }
+    transition(ctx, b, to, method, versioned, row)
+}
+
+/// Why `b` stays whatever its rule says, before anything is priced: the protections, a class
+/// blobtier does not price or move, INTELLIGENT_TIERING (unless planned), the size floor.
+fn held(cfg: &PlanConfig, b: &Blob) -> Option<&'static str> {
     let key_ok = (cfg.include_keys.is_empty()
         || cfg.include_keys.iter().any(|g| g.matches(&b.key)))
         && !cfg.exclude_keys.iter().any(|g| g.matches(&b.key));
@@ -130,140 +185,155 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
             .repos
             .iter()
             .any(|r| cfg.exclude_repos.iter().any(|g| g.matches(r)));
+    let from = &b.storage_class;
     if !key_ok || !repo_ok {
-        return keep(row, "kept:protected");
+        Some("kept:protected")
+    } else if from.is_unknown() {
+        Some("kept:unknown_class")
+    } else if !from.is_managed() {
+        Some("kept:unpriced_class")
+    } else if *from == StorageClass::IntelligentTiering && !cfg.include_intelligent_tiering {
+        Some("kept:intelligent_tiering")
+    } else if (b.size.max(0) as u64) < cfg.min_size
+        // A blob a current tag reaches must be servable: a registry cannot serve GLACIER or
+        // DEEP_ARCHIVE without a restore, so `docker pull` of that tag is broken until it
+        // is back, however small the blob.
+        && !(b.referenced_by_tag == Some(true) && from.needs_restore())
+    {
+        Some("kept:too_small")
+    } else {
+        None
     }
-    if from == StorageClass::IntelligentTiering && !cfg.include_intelligent_tiering {
-        return keep(row, "kept:intelligent_tiering");
-    }
-    // A blob a current tag reaches must be servable: a registry cannot serve GLACIER or
-    // DEEP_ARCHIVE without a restore, so `docker pull` of that tag is broken until it is back.
+}
+
+/// An archived blob that a current tag needs or that clients asked for: restore, then back
+/// to STANDARD. The others stay (`kept:archived`).
+fn restore(ctx: &Context<'_>, b: &Blob, versioned: bool, row: PlanRow) -> PlanRow {
     let tagged = b.referenced_by_tag == Some(true);
-    if size < cfg.min_size && !(tagged && is_archive(from)) {
-        return keep(row, "kept:too_small");
-    }
-    // Archived blobs that a current tag needs or that clients asked for: restore, then back
-    // to STANDARD.
-    if is_archive(from) {
-        if tagged || b.pulls[1] > 0 {
-            let input = cost::MoveInput {
-                from,
-                to: StorageClass::Standard,
-                size,
-                days_in_current_class: b.age_days.max(0) as u32,
-                versioned,
-                noncurrent_retention_days: cfg.noncurrent_days,
-                method: cost::Method::Copy,
-                restore_tier,
-            };
-            let ev = match cost::evaluate(ctx.prices, &input, expected, cfg.horizon_months) {
-                Ok(ev) => ev,
-                Err(e) => return keep(row, cost_error_reason(&e)),
-            };
-            row.to_class = "STANDARD".into();
-            row.tier = "reheat".into();
-            row.action = "restore".into();
-            row.method = "copy".into();
-            row.reason = if tagged {
-                "restore:tagged"
-            } else {
-                "restore:pulled"
-            }
-            .into();
-            row.monthly_cost_after = ev.monthly_after;
-            row.one_time_cost = ev.one_time.total;
-            row.payback_days = ev.payback_days;
-            row.net_savings_12m = ev.net_savings(12);
-            return row;
-        }
+    if !(tagged || b.pulls[1] > 0) {
         return keep(row, "kept:archived");
     }
-    let Some(target) = b.target_class.as_deref() else {
-        return keep(row, "kept:no_rule");
-    };
-    let to: StorageClass = match target.parse() {
-        Ok(c) => c,
-        Err(_) => return keep(row, "kept:no_rule"),
-    };
-    if to == from {
-        let reason = format!("kept:{}", row.tier);
-        return keep(row, &reason);
-    }
-    if is_archive(to) {
-        // Only blobs the image graph shows no current tag reaches (`plan.archive_scope`).
-        match (b.referenced_by_tag, b.ref_repos) {
-            (Some(true), _) => return keep(row, "kept:tagged"),
-            (None, _) if cfg.archive_scope != ArchiveScope::UntaggedOrUnknown => {
-                return keep(row, "kept:graph_unknown")
-            }
-            (Some(false), refs)
-                if cfg.archive_scope == ArchiveScope::Unreferenced && refs != Some(0) =>
-            {
-                return keep(row, "kept:referenced")
-            }
-            _ => {}
-        }
-    }
-    let down =
-        cost::monthly_storage(ctx.prices, to, size) < cost::monthly_storage(ctx.prices, from, size);
-    if down && ctx.hold_down.is_some() {
-        // Missing logs look like "no pulls": never send blobs down on incomplete data.
-        return keep(row, "kept:coverage_gap");
-    }
-    if down && b.pulls[0] > 0 {
-        // A safety net under any rule: nothing pulled in the last 7 days moves down.
-        return keep(row, "kept:recent");
-    }
-    if down && cfg.count_manifest_pulls && b.days_since_last_manifest_pull.is_some_and(|d| d < 7) {
-        // The same net for images pulled by clients that had the blob cached.
-        return keep(row, "kept:recent_manifest_pull");
-    }
-    if down && (b.age_days as f64) < f64::from(cost::min_days(ctx.prices, from)) {
-        return keep(row, "kept:min_duration");
-    }
-    // Lifecycle rules only move objects to colder classes; moving up takes a copy.
-    let method = if down { method } else { MoveMethod::Copy };
-    let input = cost::MoveInput {
-        from,
-        to,
-        size,
-        days_in_current_class: b.age_days.max(0) as u32,
-        versioned,
-        noncurrent_retention_days: cfg.noncurrent_days,
-        method: match method {
-            MoveMethod::Copy => cost::Method::Copy,
-            MoveMethod::Lifecycle => cost::Method::Lifecycle,
-        },
-        restore_tier,
-    };
-    let ev = match cost::evaluate(ctx.prices, &input, expected, cfg.horizon_months) {
+    let input = move_input(ctx, b, StorageClass::Standard, Method::Copy, versioned);
+    let horizon = ctx.cfg.horizon_months;
+    let ev = match cost::evaluate(ctx.prices, &input, row.expected_pulls_30d, horizon) {
         Ok(ev) => ev,
         Err(e) => return keep(row, cost_error_reason(&e)),
     };
-    row.method = method.as_str().into();
-    row.monthly_cost_after = ev.monthly_after;
-    row.one_time_cost = ev.one_time.total;
-    row.payback_days = ev.payback_days;
-    row.net_savings_12m = ev.net_savings(12);
-    let pays = ev.net_savings(cfg.horizon_months) > 0.0 && row.net_savings_12m > 0.0;
+    let mut row = with_figures(row, &ev);
+    row.to_class = StorageClass::Standard;
+    row.tier = "reheat".into();
+    row.action = Action::Restore;
+    row.method = Method::Copy;
+    let reason = if tagged {
+        "restore:tagged"
+    } else {
+        "restore:pulled"
+    };
+    keep(row, reason)
+}
+
+/// Only blobs the image graph shows no current tag reaches go to a class that needs a
+/// restore (`plan.archive_scope`).
+fn archive_guard(cfg: &PlanConfig, b: &Blob, to: &StorageClass) -> Option<&'static str> {
+    if !to.needs_restore() {
+        return None;
+    }
+    match (b.referenced_by_tag, b.ref_repos) {
+        (Some(true), _) => Some("kept:tagged"),
+        (None, _) if cfg.archive_scope != ArchiveScope::UntaggedOrUnknown => {
+            Some("kept:graph_unknown")
+        }
+        (Some(false), refs)
+            if cfg.archive_scope == ArchiveScope::Unreferenced && refs != Some(0) =>
+        {
+            Some("kept:referenced")
+        }
+        _ => None,
+    }
+}
+
+/// The safety nets under any rule, for a move to a cheaper class of a blob whose current
+/// class keeps it `min_days`.
+fn safety_net(ctx: &Context<'_>, b: &Blob, min_days: u32) -> Option<&'static str> {
+    if ctx.hold_down.is_some() {
+        // Missing logs look like "no pulls": never send blobs down on incomplete data.
+        Some("kept:coverage_gap")
+    } else if b.pulls[0] > 0 {
+        // Nothing pulled in the last 7 days moves down.
+        Some("kept:recent")
+    } else if ctx.cfg.count_manifest_pulls && b.days_since_last_manifest_pull.is_some_and(|d| d < 7)
+    {
+        // The same net for images pulled by clients that had the blob cached.
+        Some("kept:recent_manifest_pull")
+    } else if (b.age_days as f64) < f64::from(min_days) {
+        // Wait rather than pay early deletion.
+        Some("kept:min_duration")
+    } else {
+        None
+    }
+}
+
+/// Moves `b` to `to` if that pays off within the horizon and the payback limit.
+fn transition(
+    ctx: &Context<'_>,
+    b: &Blob,
+    to: StorageClass,
+    method: Method,
+    versioned: bool,
+    row: PlanRow,
+) -> PlanRow {
+    let cfg = ctx.cfg;
+    let (from, size) = (&b.storage_class, b.size.max(0) as u64);
+    let priced = cost::moves_down(ctx.prices, from, &to, size)
+        .and_then(|down| Ok((down, cost::min_days(ctx.prices, from)?)));
+    let (down, min_days) = match priced {
+        Ok(x) => x,
+        Err(e) => return keep(row, cost_error_reason(&e)),
+    };
+    if let Some(reason) = down.then(|| safety_net(ctx, b, min_days)).flatten() {
+        return keep(row, reason);
+    }
+    // Lifecycle rules only move objects to colder classes; moving up takes a copy.
+    let method = if down { method } else { Method::Copy };
+    let input = move_input(ctx, b, to.clone(), method, versioned);
+    let ev = match cost::evaluate(
+        ctx.prices,
+        &input,
+        row.expected_pulls_30d,
+        cfg.horizon_months,
+    ) {
+        Ok(ev) => ev,
+        Err(e) => return keep(row, cost_error_reason(&e)),
+    };
+    let pays = ev.net_savings(cfg.horizon_months) > 0.0 && ev.net_savings(12) > 0.0;
     let quick = ev.payback_days.is_some_and(|d| d <= cfg.max_payback_days);
+    let mut row = row;
+    row.method = method;
     if !pays || !quick {
         // Kept rows describe what happens (nothing): no after-cost change, no one-time cost.
-        row.monthly_cost_after = now;
-        row.one_time_cost = 0.0;
-        row.payback_days = None;
-        row.net_savings_12m = 0.0;
-        row.method = method.as_str().into();
         return keep(row, "kept:payback");
     }
-    row.to_class = to.as_str().into();
-    row.action = "transition".into();
+    let mut row = with_figures(row, &ev);
+    row.to_class = to;
+    row.action = Action::Transition;
     row.reason = if down {
         format!("moved:{}", row.tier)
     } else {
         "moved:reheat".into()
     };
     row
+}
+
+/// The class an inventory names: S3's spelling, ASCII case ignored (inventories written by
+/// other tools); a name blobtier does not know is kept as `Unknown`.
+fn inventory_class(name: &str) -> StorageClass {
+    match StorageClass::from(name) {
+        StorageClass::Unknown(_) => StorageClass::KNOWN
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(name))
+            .unwrap_or_else(|| StorageClass::Unknown(name.to_owned())),
+        known => known,
+    }
 }
 
 /// Reads `digest_stats` with the tier rules applied, into blobs (inventory rows only).
@@ -329,7 +399,7 @@ pub fn load_blobs(
                 version_id: version.get(r).map(str::to_string),
                 etag: etag.get(r).map(str::to_string),
                 size: size.get(r).unwrap_or(0),
-                storage_class: class.get(r).unwrap_or("STANDARD").to_string(),
+                storage_class: class.get(r).map_or(StorageClass::Standard, inventory_class),
                 age_days: age.get(r).unwrap_or(0),
                 pulls: [
                     p7.get(r).unwrap_or(0),
@@ -338,7 +408,7 @@ pub fn load_blobs(
                 ],
                 days_since_last_pull: since.get(r),
                 tier: tier.get(r).map(str::to_string),
-                target_class: target.get(r).map(str::to_string),
+                target_class: target.get(r).map(StorageClass::from),
             }
         })
         .collect();
@@ -431,7 +501,7 @@ impl Totals {
             t.monthly_cost_now += r.monthly_cost_now;
             t.monthly_cost_after += r.monthly_cost_after;
             bump(&mut t.by_reason, &r.reason);
-            if r.action != "none" {
+            if r.action != Action::Keep {
                 t.actions += 1;
                 t.bytes_moved += r.size.max(0) as u64;
                 t.one_time_cost += r.one_time_cost;
@@ -466,20 +536,17 @@ mod tests {
             .plan
     }
 
-    const CLASSES: [&str; 7] = [
-        "STANDARD",
-        "STANDARD_IA",
-        "ONEZONE_IA",
-        "GLACIER_IR",
-        "GLACIER",
-        "DEEP_ARCHIVE",
-        "INTELLIGENT_TIERING",
-    ];
+    /// Every managed class, one S3 class blobtier does not price and one it does not know.
+    fn classes() -> Vec<StorageClass> {
+        let mut all = StorageClass::MANAGED.to_vec();
+        all.extend([StorageClass::ReducedRedundancy, "GLACIER_DEEP".into()]);
+        all
+    }
 
     fn blob_strategy() -> impl Strategy<Value = Blob> {
         (
             0u64..(8u64 << 30),
-            0usize..7,
+            0usize..classes().len(),
             0i64..2000,
             (0i64..50, 0i64..200, 0i64..600),
             proptest::option::of(0i64..400),
@@ -505,7 +572,7 @@ mod tests {
                         bucket: "b".into(),
                         key: format!("docker/registry/v2/blobs/sha256/00/{size:064x}/data"),
                         size: size as i64,
-                        storage_class: CLASSES[class].into(),
+                        storage_class: classes()[class].clone(),
                         age_days: age,
                         pulls: [p7, p7 + p30, p7 + p30 + p90],
                         days_since_last_pull: since,
@@ -520,11 +587,12 @@ mod tests {
             )
     }
 
-    fn rank(c: &str) -> u8 {
+    fn rank(c: &StorageClass) -> u8 {
+        use StorageClass::*;
         match c {
-            "STANDARD" | "INTELLIGENT_TIERING" => 0,
-            "STANDARD_IA" | "ONEZONE_IA" => 1,
-            "GLACIER_IR" => 2,
+            Standard | IntelligentTiering => 0,
+            StandardIa | OnezoneIa => 1,
+            GlacierIr => 2,
             _ => 3,
         }
     }
@@ -537,7 +605,7 @@ mod tests {
             let cfg = cfg();
             let ctx = Context { prices: &prices, cfg: &cfg, as_of: 20_000, hold_down: None };
             let r = decide(&ctx, &b);
-            if r.action == "transition" {
+            if r.action == Action::Transition {
                 // Every move pays off within the horizon and the payback limit.
                 prop_assert!(r.net_savings_12m > 0.0, "{r:?}");
                 prop_assert!(r.payback_days.is_some_and(|d| d <= cfg.max_payback_days), "{r:?}");
@@ -548,32 +616,100 @@ mod tests {
                     prop_assert_eq!(b.pulls[0], 0, "{:?}", r);
                 }
                 prop_assert!(r.to_class != r.from_class);
-            } else if r.action == "none" {
+            } else if r.action == Action::Keep {
                 prop_assert_eq!(&r.to_class, &r.from_class);
                 prop_assert_eq!(r.one_time_cost, 0.0);
             }
             // A blob a current tag reaches, or of unknown reach, never lands in a class that
             // needs a restore; a tagged one already there is restored.
-            if b.referenced_by_tag != Some(false) && r.action != "none" {
+            if b.referenced_by_tag != Some(false) && r.action != Action::Keep {
                 prop_assert!(rank(&r.to_class) < 3, "{r:?}");
             }
             if b.referenced_by_tag == Some(true)
-                && rank(&b.storage_class) == 3
+                && b.storage_class.needs_restore()
                 && r.reason != "kept:protected"
             {
                 prop_assert_eq!(r.action.as_str(), "restore", "{:?}", r);
             }
             // A manifest pulled in the last 7 days keeps its blobs from moving down.
-            if b.days_since_last_manifest_pull.is_some_and(|d| d < 7) && r.action == "transition" {
+            if b.days_since_last_manifest_pull.is_some_and(|d| d < 7) && r.action == Action::Transition {
                 prop_assert!(rank(&r.to_class) <= rank(&r.from_class), "{r:?}");
             }
             // INTELLIGENT_TIERING objects are left alone by default.
-            if b.storage_class == "INTELLIGENT_TIERING" {
+            if b.storage_class == StorageClass::IntelligentTiering {
                 prop_assert_eq!(r.action.as_str(), "none");
+            }
+            // A class blobtier does not price is never priced or moved.
+            if !b.storage_class.is_managed() {
+                let why = if b.storage_class.is_unknown() {
+                    "kept:unknown_class"
+                } else {
+                    "kept:unpriced_class"
+                };
+                prop_assert_eq!(r.action, Action::Keep);
+                prop_assert_eq!(r.reason.as_str(), why);
+                prop_assert_eq!(r.monthly_cost_now, 0.0);
+                prop_assert_eq!(&r.from_class, &b.storage_class);
             }
             // Deterministic.
             prop_assert_eq!(decide(&ctx, &b), r);
         }
+    }
+
+    /// A class the inventory names that blobtier does not price, or does not know, stays
+    /// where it is whatever the rules say, with its name unchanged. See: issue 14.
+    #[test]
+    fn unknown_and_unpriced_classes_are_kept() {
+        let prices = Prices::builtin();
+        let cfg = cfg();
+        let ctx = context(&prices, &cfg);
+        let cold = Blob {
+            digest: "sha256:aa".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            size: 1 << 30,
+            age_days: 400,
+            tier: Some("cold".into()),
+            target_class: Some(StorageClass::GlacierIr),
+            ..Default::default()
+        };
+        for (name, reason) in [
+            ("GLACIER_DEEP", "kept:unknown_class"),
+            ("", "kept:unknown_class"),
+            ("REDUCED_REDUNDANCY", "kept:unpriced_class"),
+            ("OUTPOSTS", "kept:unpriced_class"),
+            ("EXPRESS_ONEZONE", "kept:unpriced_class"),
+        ] {
+            let b = Blob {
+                storage_class: inventory_class(name),
+                ..cold.clone()
+            };
+            let r = decide(&ctx, &b);
+            assert_eq!(
+                (r.action, r.reason.as_str()),
+                (Action::Keep, reason),
+                "{name}"
+            );
+            assert_eq!(r.from_class.as_str(), name);
+            assert_eq!(r.to_class, r.from_class);
+            assert_eq!((r.monthly_cost_now, r.one_time_cost), (0.0, 0.0));
+        }
+        // The same blob in STANDARD moves.
+        assert_eq!(decide(&ctx, &cold).reason, "moved:cold");
+    }
+
+    #[test]
+    fn inventory_classes_ignore_case_and_keep_unknown_names() {
+        assert_eq!(inventory_class("STANDARD_IA"), StorageClass::StandardIa);
+        assert_eq!(inventory_class("glacier_ir"), StorageClass::GlacierIr);
+        assert_eq!(
+            inventory_class("Reduced_Redundancy"),
+            StorageClass::ReducedRedundancy
+        );
+        assert_eq!(
+            inventory_class("GLACIER_DEEP"),
+            StorageClass::Unknown("GLACIER_DEEP".into())
+        );
     }
 
     /// The image-graph protections, one blob at a time. See: issue 7.
@@ -602,7 +738,7 @@ mod tests {
                 hold_down: None,
             };
             let r = decide(&ctx, b);
-            (r.action, r.to_class, r.reason)
+            (r.action.to_string(), r.to_class.to_string(), r.reason)
         };
         let moved = (
             "transition".to_string(),

@@ -5,19 +5,27 @@
 //! (every column but `plan_id`) rendered canonically (see [`PlanRow::canonical`]) and
 //! separated by `\x1f`, rows terminated by `\x1e`. Floats are rendered with `{:?}` (shortest
 //! round-trip form), so the id survives a write/read cycle exactly.
-//! This module is the only definition of the format; `apply` depends on it and on nothing
-//! else of `plan`.
+//! This module is the only definition of the format, and the one place where a plan row's
+//! storage classes, action and method are strings: [`PlanRow`] carries them typed
+//! (`crate::model`), [`to_batch`] and [`PlanRow::canonical`] write their names, and
+//! [`read_verified`] parses them (a class it does not know is kept as
+//! `StorageClass::Unknown`, so the row and its id survive the round trip; an action or
+//! method it does not know makes the file invalid). `apply` depends on this module and on
+//! nothing else of `plan`.
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
+    Array, ArrayRef, AsArray, Date32Builder, Float64Array, Float64Builder, Int64Builder,
+    StringArray, StringBuilder,
 };
 use arrow::datatypes::{DataType, Date32Type, Field, Float64Type, Int64Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use sha2::{Digest as _, Sha256};
+
+use crate::model::{Action, Method, StorageClass};
 
 /// One row of a plan (or of `decisions`, where `action` may be `none`).
 #[derive(Debug, Clone, PartialEq)]
@@ -38,16 +46,16 @@ pub struct PlanRow {
     pub size: i64,
     /// `sha256:<hex>`.
     pub digest: String,
-    /// Current storage class.
-    pub from_class: String,
-    /// Target storage class.
-    pub to_class: String,
+    /// Current storage class (as the inventory named it; possibly `Unknown`).
+    pub from_class: StorageClass,
+    /// Target storage class (`from_class` when the action is [`Action::Keep`]).
+    pub to_class: StorageClass,
     /// Policy tier name (`hot`, `warm`, `cool`, `cold`, `archive`, `reheat`, …).
     pub tier: String,
     /// `transition`, `restore` or `none`.
-    pub action: String,
+    pub action: Action,
     /// `copy` or `lifecycle`.
-    pub method: String,
+    pub method: Method,
     /// Reason code (`moved:cool`, `kept:too_small`, …).
     pub reason: String,
     /// Expected pulls in the next 30 days (estimator).
@@ -162,13 +170,13 @@ impl PlanRow {
         }
         let _ = write!(out, "{}{SEP}", self.size);
         for v in [
-            &self.digest,
-            &self.from_class,
-            &self.to_class,
-            &self.tier,
-            &self.action,
-            &self.method,
-            &self.reason,
+            self.digest.as_str(),
+            self.from_class.as_str(),
+            self.to_class.as_str(),
+            self.tier.as_str(),
+            self.action.as_str(),
+            self.method.as_str(),
+            self.reason.as_str(),
         ] {
             out.push_str(v);
             out.push(SEP);
@@ -262,11 +270,11 @@ pub fn to_batch<'a>(rows: impl IntoIterator<Item = &'a PlanRow>) -> RecordBatch 
                 Arc::new(b.finish()) as ArrayRef
             }
             7 => text(|r| Some(&r.digest)),
-            8 => text(|r| Some(&r.from_class)),
-            9 => text(|r| Some(&r.to_class)),
+            8 => text(|r| Some(r.from_class.as_str())),
+            9 => text(|r| Some(r.to_class.as_str())),
             10 => text(|r| Some(&r.tier)),
-            11 => text(|r| Some(&r.action)),
-            12 => text(|r| Some(&r.method)),
+            11 => text(|r| Some(r.action.as_str())),
+            12 => text(|r| Some(r.method.as_str())),
             13 => text(|r| Some(&r.reason)),
             14 => float(|r| Some(r.expected_pulls_30d)),
             15 => float(|r| Some(r.monthly_cost_now)),
@@ -331,73 +339,7 @@ pub fn read(path: &Path) -> Result<Vec<PlanRow>, PlanFileError> {
     let mut rows = Vec::new();
     for b in reader {
         let b = b.map_err(|e| invalid(e.to_string()))?;
-        for c in COLUMNS {
-            if b.column_by_name(c).is_none() {
-                return Err(invalid(format!("missing column `{c}`")));
-            }
-        }
-        let col = |n: &str| -> Result<ArrayRef, PlanFileError> {
-            let c = b.column_by_name(n).expect("checked above").clone();
-            match c.data_type() {
-                DataType::Utf8 => Ok(c),
-                DataType::Utf8View | DataType::LargeUtf8 => {
-                    arrow::compute::cast(&c, &DataType::Utf8).map_err(|e| invalid(e.to_string()))
-                }
-                _ => Ok(c),
-            }
-        };
-        let s = |n: &str, i: usize| -> Result<Option<String>, PlanFileError> {
-            let c = col(n)?;
-            let a = c
-                .as_string_opt::<i32>()
-                .ok_or_else(|| invalid(format!("column `{n}` is not a string")))?;
-            Ok((!a.is_null(i)).then(|| a.value(i).to_string()))
-        };
-        let req = |n: &str, i: usize| -> Result<String, PlanFileError> {
-            s(n, i)?.ok_or_else(|| invalid(format!("null in `{n}`")))
-        };
-        let fl = |n: &str, i: usize| -> Result<Option<f64>, PlanFileError> {
-            let c = col(n)?;
-            let a = c
-                .as_primitive_opt::<Float64Type>()
-                .ok_or_else(|| invalid(format!("column `{n}` is not float64")))?;
-            Ok((!a.is_null(i)).then(|| a.value(i)))
-        };
-        let fr = |n: &str, i: usize| -> Result<f64, PlanFileError> {
-            fl(n, i)?.ok_or_else(|| invalid(format!("null in `{n}`")))
-        };
-        let as_of = b.column_by_name("as_of").expect("checked");
-        let as_of = as_of
-            .as_primitive_opt::<Date32Type>()
-            .ok_or_else(|| invalid("column `as_of` is not a date".into()))?;
-        let size = b.column_by_name("size").expect("checked");
-        let size = size
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| invalid("column `size` is not int64".into()))?;
-        for i in 0..b.num_rows() {
-            rows.push(PlanRow {
-                plan_id: req("plan_id", i)?,
-                as_of: as_of.value(i),
-                bucket: req("bucket", i)?,
-                key: req("key", i)?,
-                version_id: s("version_id", i)?,
-                etag: s("etag", i)?,
-                size: size.value(i),
-                digest: req("digest", i)?,
-                from_class: req("from_class", i)?,
-                to_class: req("to_class", i)?,
-                tier: req("tier", i)?,
-                action: req("action", i)?,
-                method: req("method", i)?,
-                reason: req("reason", i)?,
-                expected_pulls_30d: fr("expected_pulls_30d", i)?,
-                monthly_cost_now: fr("monthly_cost_now", i)?,
-                monthly_cost_after: fr("monthly_cost_after", i)?,
-                one_time_cost: fr("one_time_cost", i)?,
-                payback_days: fl("payback_days", i)?,
-                net_savings_12m: fr("net_savings_12m", i)?,
-            });
-        }
+        read_batch(&b, &mut rows).map_err(invalid)?;
     }
     Ok(rows)
 }
@@ -431,6 +373,141 @@ pub fn read_verified(path: &Path) -> Result<Vec<PlanRow>, PlanFileError> {
     Ok(rows)
 }
 
+/// One column of a batch, with its name for errors.
+struct Col<'a, A> {
+    name: &'a str,
+    a: A,
+}
+
+impl<'a> Col<'a, StringArray> {
+    /// The column `name` as strings (`Utf8`, or `Utf8View` / `LargeUtf8` cast to it).
+    fn text(b: &RecordBatch, name: &'a str) -> Result<Self, String> {
+        let c = column(b, name)?;
+        let c = match c.data_type() {
+            DataType::Utf8View | DataType::LargeUtf8 => {
+                arrow::compute::cast(c, &DataType::Utf8).map_err(|e| e.to_string())?
+            }
+            _ => c.clone(),
+        };
+        let a = c
+            .as_string_opt::<i32>()
+            .ok_or_else(|| format!("column `{name}` is not a string"))?;
+        Ok(Col { name, a: a.clone() })
+    }
+
+    fn opt(&self, i: usize) -> Option<&str> {
+        (!self.a.is_null(i)).then(|| self.a.value(i))
+    }
+
+    fn req(&self, i: usize) -> Result<&str, String> {
+        self.opt(i)
+            .ok_or_else(|| format!("null in `{}`", self.name))
+    }
+
+    /// A vocabulary value: a name it does not have makes the file invalid.
+    fn parse<T: std::str::FromStr<Err = crate::model::UnknownName>>(
+        &self,
+        i: usize,
+    ) -> Result<T, String> {
+        self.req(i)?
+            .parse()
+            .map_err(|e| format!("invalid `{}`: {e}", self.name))
+    }
+}
+
+impl<'a> Col<'a, Float64Array> {
+    /// The column `name` as float64.
+    fn float(b: &RecordBatch, name: &'a str) -> Result<Self, String> {
+        let a = column(b, name)?
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(|| format!("column `{name}` is not float64"))?;
+        Ok(Col { name, a: a.clone() })
+    }
+
+    fn opt(&self, i: usize) -> Option<f64> {
+        (!self.a.is_null(i)).then(|| self.a.value(i))
+    }
+
+    fn req(&self, i: usize) -> Result<f64, String> {
+        self.opt(i)
+            .ok_or_else(|| format!("null in `{}`", self.name))
+    }
+}
+
+fn column<'b>(b: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef, String> {
+    b.column_by_name(name)
+        .ok_or_else(|| format!("missing column `{name}`"))
+}
+
+/// Appends the rows of one record batch of a plan file to `rows`.
+fn read_batch(b: &RecordBatch, rows: &mut Vec<PlanRow>) -> Result<(), String> {
+    for c in COLUMNS {
+        column(b, c)?;
+    }
+    let text = |n| Col::text(b, n);
+    let float = |n| Col::float(b, n);
+    let (plan_id, bucket, key, version_id, etag, digest) = (
+        text("plan_id")?,
+        text("bucket")?,
+        text("key")?,
+        text("version_id")?,
+        text("etag")?,
+        text("digest")?,
+    );
+    let (from_class, to_class, tier, action, method, reason) = (
+        text("from_class")?,
+        text("to_class")?,
+        text("tier")?,
+        text("action")?,
+        text("method")?,
+        text("reason")?,
+    );
+    let (expected, now, after, one_time, payback, net) = (
+        float("expected_pulls_30d")?,
+        float("monthly_cost_now")?,
+        float("monthly_cost_after")?,
+        float("one_time_cost")?,
+        float("payback_days")?,
+        float("net_savings_12m")?,
+    );
+    let as_of = column(b, "as_of")?
+        .as_primitive_opt::<Date32Type>()
+        .ok_or("column `as_of` is not a date")?;
+    let size = column(b, "size")?
+        .as_primitive_opt::<Int64Type>()
+        .ok_or("column `size` is not int64")?;
+    let owned = |s: Option<&str>| s.map(str::to_owned);
+    let first = rows.len();
+    for i in 0..b.num_rows() {
+        let row = |i| -> Result<PlanRow, String> {
+            Ok(PlanRow {
+                plan_id: plan_id.req(i)?.to_owned(),
+                as_of: as_of.value(i),
+                bucket: bucket.req(i)?.to_owned(),
+                key: key.req(i)?.to_owned(),
+                version_id: owned(version_id.opt(i)),
+                etag: owned(etag.opt(i)),
+                size: size.value(i),
+                digest: digest.req(i)?.to_owned(),
+                from_class: StorageClass::from(from_class.req(i)?),
+                to_class: StorageClass::from(to_class.req(i)?),
+                tier: tier.req(i)?.to_owned(),
+                action: action.parse(i)?,
+                method: method.parse(i)?,
+                reason: reason.req(i)?.to_owned(),
+                expected_pulls_30d: expected.req(i)?,
+                monthly_cost_now: now.req(i)?,
+                monthly_cost_after: after.req(i)?,
+                one_time_cost: one_time.req(i)?,
+                payback_days: payback.opt(i),
+                net_savings_12m: net.req(i)?,
+            })
+        };
+        rows.push(row(i).map_err(|e| format!("row {}: {e}", first + i))?);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,11 +522,11 @@ mod tests {
             etag: Some("abc".into()),
             size: 1 << 20,
             digest: format!("sha256:{:064x}", 7),
-            from_class: "STANDARD".into(),
-            to_class: "STANDARD_IA".into(),
+            from_class: StorageClass::Standard,
+            to_class: StorageClass::StandardIa,
             tier: "cool".into(),
-            action: "transition".into(),
-            method: "copy".into(),
+            action: Action::Transition,
+            method: Method::Copy,
             reason: "moved:cool".into(),
             expected_pulls_30d: 0.1,
             monthly_cost_now: 0.023 / 1024.0,
@@ -472,11 +549,52 @@ mod tests {
         write(&p, &rows).unwrap();
         assert_eq!(read_verified(&p).unwrap(), rows);
         let mut bad = rows.clone();
-        bad[1].to_class = "GLACIER".into();
+        bad[1].to_class = StorageClass::Glacier;
         write(&p, &bad).unwrap();
         assert!(matches!(
             read_verified(&p),
             Err(PlanFileError::IdMismatch { .. })
         ));
+    }
+
+    /// A class name blobtier does not know survives the round trip byte for byte (the id
+    /// with it); an action or method it does not know makes the file invalid.
+    #[test]
+    fn unknown_classes_round_trip_and_unknown_actions_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("plan.parquet");
+        let mut rows = vec![row("a")];
+        rows[0].from_class = StorageClass::from("GLACIER_DEEP");
+        rows[0].to_class = StorageClass::from("glacier_ir");
+        let id = plan_id(&rows);
+        rows[0].plan_id = id.clone();
+        write(&p, &rows).unwrap();
+        let back = read_verified(&p).unwrap();
+        assert_eq!(back, rows);
+        assert_eq!(back[0].from_class.as_str(), "GLACIER_DEEP");
+        assert_eq!(plan_id(&back), id);
+
+        for (column, value) in [("action", "delete"), ("method", "rsync")] {
+            let batch = to_batch(&rows);
+            let i = COLUMNS.iter().position(|c| *c == column).unwrap();
+            let mut cols = batch.columns().to_vec();
+            cols[i] = Arc::new(StringArray::from(vec![value]));
+            let batch = RecordBatch::try_new(schema(), cols).unwrap();
+            crate::io::write_parquet(&p, schema(), &[batch]).unwrap();
+            let err = read_verified(&p).unwrap_err();
+            assert!(matches!(err, PlanFileError::Invalid { .. }), "{err}");
+            let msg = err.to_string();
+            assert!(
+                msg.ends_with(&format!(
+                    "row 0: invalid `{column}`: expected one of {}, got `{value}`",
+                    if column == "action" {
+                        "`none`, `transition`, `restore`"
+                    } else {
+                        "`copy`, `lifecycle`"
+                    }
+                )),
+                "{msg}"
+            );
+        }
     }
 }

@@ -30,6 +30,7 @@ use crate::config::Config;
 use crate::cost::Prices;
 use crate::io::{atomic_write, IoContext, ParquetStream};
 use crate::lake::{Lake, LakeError};
+use crate::model::{Action, Estimator};
 use crate::query::{self, partition};
 
 /// Plan errors.
@@ -75,7 +76,7 @@ pub struct PlanSummary {
     /// Savings horizon.
     pub horizon_months: u32,
     /// Estimator.
-    pub estimator: String,
+    pub estimator: Estimator,
     /// Totals.
     pub totals: build::Totals,
     /// Hot set: digests, bytes, share of 7-day pulls.
@@ -377,7 +378,8 @@ pub fn run_plan(
             build::decide_all(&ctx, &blobs).into_iter().unzip();
         drop(blobs);
         timer.lap("decide");
-        let actions: Vec<&file::PlanRow> = rows.iter().filter(|r| r.action != "none").collect();
+        let actions: Vec<&file::PlanRow> =
+            rows.iter().filter(|r| r.action != Action::Keep).collect();
         // Summing and hashing on one thread while the columns are encoded on the others.
         let ((), written) = rayon::join(
             || {
@@ -423,7 +425,7 @@ pub fn run_plan(
         pricing_region: prices.region().to_string(),
         pricing_as_of: prices.as_of().to_string(),
         horizon_months: cfg.plan.horizon_months,
-        estimator: cfg.plan.estimator.clone(),
+        estimator: cfg.plan.estimator,
         totals,
         hot_set: hot_summary,
         held_down: hold_down,

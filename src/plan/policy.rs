@@ -88,7 +88,7 @@ pub fn validate_rules(rules: &[TierRule], windows: &[u32]) -> Result<(), Vec<Con
 pub fn classes(rules: &[TierRule]) -> BTreeMap<String, String> {
     rules
         .iter()
-        .map(|r| (r.name.clone(), r.class.clone()))
+        .map(|r| (r.name.clone(), r.class.to_string()))
         .collect()
 }
 
@@ -111,7 +111,7 @@ mod tests {
             .map(|t| TierRule {
                 name: t.name,
                 when: t.when,
-                class: t.class,
+                class: t.class.parse().unwrap(),
             })
             .collect();
         validate_rules(&rules, &[7, 30, 90]).unwrap();

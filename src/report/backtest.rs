@@ -23,9 +23,10 @@ use serde::{Deserialize, Serialize};
 
 use super::read::{read_parquet, Cols};
 use super::{Error, Result};
-use crate::cost::{self, Prices, StorageClass};
+use crate::cost::{self, Prices};
 use crate::io::IoContext;
 use crate::lake::Lake;
+use crate::model::{Action, RestoreTier, StorageClass};
 use crate::plan::file::PlanRow;
 
 /// `backtest.json`.
@@ -191,11 +192,11 @@ pub fn replay_pulls(
 /// Cost of `pulls` pulls over `days` days of one blob in `class` (storage included), USD.
 fn realised(
     p: &Prices,
-    class: StorageClass,
+    class: &StorageClass,
     size: u64,
     pulls: u64,
     days: f64,
-    tier: cost::RestoreTier,
+    tier: RestoreTier,
 ) -> Option<f64> {
     let per_month = pulls as f64 * cost::DAYS_PER_MONTH / days;
     cost::monthly_cost(p, class, size, per_month, tier)
@@ -206,7 +207,7 @@ fn realised(
 /// Replays `pulls` against `rows` (the decisions of the decision day). Pure.
 pub fn replay(
     p: &Prices,
-    restore_tier: cost::RestoreTier,
+    restore_tier: RestoreTier,
     rows: &[PlanRow],
     pulls: &HashMap<String, (u64, u64)>,
     horizon_days: u32,
@@ -223,14 +224,12 @@ pub fn replay(
     for row in rows {
         d.blobs += 1;
         let n = pulls.get(&row.digest).map_or(0, |x| x.0);
-        let (Ok(from), Ok(to)) = (
-            row.from_class.parse::<StorageClass>(),
-            row.to_class.parse::<StorageClass>(),
-        ) else {
+        let (from, to) = (&row.from_class, &row.to_class);
+        if !from.is_managed() || !to.is_managed() {
             continue;
-        };
+        }
         let size = row.size.max(0) as u64;
-        if row.action == "none" {
+        if row.action == Action::Keep {
             if from.needs_restore() {
                 r.failed_pulls_already_archived += n;
             }
@@ -247,13 +246,12 @@ pub fn replay(
         let before = realised(p, from, size, n, h, restore_tier).unwrap_or(0.0);
         let after = realised(p, to, size, n, h, restore_tier).unwrap_or(0.0);
         realised_total += before - after - row.one_time_cost;
-        let down = cost::monthly_storage(p, to, size) < cost::monthly_storage(p, from, size);
-        if !down {
+        if !matches!(cost::moves_down(p, from, to, size), Ok(true)) {
             continue;
         }
         let access = |c| cost::monthly_access(p, c, size, n as f64, restore_tier).unwrap_or(0.0);
         let (acc_to, acc_from) = (access(to), access(from));
-        let hits = r.by_class.entry(row.to_class.clone()).or_default();
+        let hits = r.by_class.entry(row.to_class.to_string()).or_default();
         hits.blobs_moved += 1;
         r.expected_pulls_on_moved += row.expected_pulls_30d * h / cost::DAYS_PER_MONTH;
         if n == 0 {
@@ -274,8 +272,8 @@ pub fn replay(
         misses.push(Miss {
             digest: row.digest.clone(),
             size: row.size,
-            from_class: row.from_class.clone(),
-            to_class: row.to_class.clone(),
+            from_class: row.from_class.to_string(),
+            to_class: row.to_class.to_string(),
             pulls: n,
             extra_cost: acc_to - acc_from,
         });
@@ -341,11 +339,11 @@ mod tests {
             ("d".to_string(), (4, 0)),
         ]
         .into();
-        let (d, r, ..) = replay(&p, cost::RestoreTier::Bulk, &rows, &pulls, 30);
+        let (d, r, ..) = replay(&p, RestoreTier::Bulk, &rows, &pulls, 30);
         assert_eq!((d.blobs, d.actions), (4, 2));
         assert_eq!((r.pulls, r.scanner_pulls), (59, 1));
         assert_eq!((r.pulls_on_moved, r.blobs_moved_pulled), (5, 2));
-        let gir = p.class(StorageClass::GlacierIr);
+        let gir = p.class(&StorageClass::GlacierIr).unwrap();
         let want = 3.0 * (gir.get_per_1000 / 1000.0 + gir.retrieval_gb);
         assert!((r.by_class["GLACIER_IR"].access_cost - want).abs() < 1e-12);
         assert_eq!(r.failed_pulls, 2);

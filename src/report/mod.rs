@@ -239,7 +239,7 @@ fn check_pricing(ps: &serde_json::Value, prices: &Prices, as_of: NaiveDate) -> R
 fn check_plan_id(rows: &[PlanRow], ps: &serde_json::Value, path: &Path) -> Result<()> {
     let actions: Vec<PlanRow> = rows
         .iter()
-        .filter(|r| r.action != "none")
+        .filter(|r| r.action != crate::model::Action::Keep)
         .cloned()
         .collect();
     let computed = crate::plan::file::plan_id(&actions);

@@ -255,8 +255,12 @@ pub(super) mod tests {
             from_class: from.into(),
             to_class: to.into(),
             tier: "cold".into(),
-            action: if from == to { "none" } else { "transition" }.into(),
-            method: "copy".into(),
+            action: if from == to {
+                crate::model::Action::Keep
+            } else {
+                crate::model::Action::Transition
+            },
+            method: crate::model::Method::Copy,
             reason: String::new(),
             expected_pulls_30d: 0.0,
             monthly_cost_now: 0.0,

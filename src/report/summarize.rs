@@ -16,8 +16,9 @@ use super::format::list_days;
 use super::read::{LedgerRejects, StatRow};
 use super::summary::*;
 use super::{CUMULATIVE_MONTHS, FORMAT_VERSION, TOP_MOVES};
-use crate::config::{MoveMethod, PlanConfig};
-use crate::cost::{self, Prices, StorageClass};
+use crate::config::PlanConfig;
+use crate::cost::{self, Prices};
+use crate::model::{Action, Method, RestoreTier, StorageClass};
 use crate::plan::file::PlanRow;
 use crate::stats::coverage::Coverage;
 
@@ -47,12 +48,10 @@ pub struct Inputs<'a> {
 }
 
 fn add_class<'a>(m: &'a mut BTreeMap<(usize, String), ClassRow>, class: &str) -> &'a mut ClassRow {
-    // Classes in the order of `StorageClass::ALL` (most to least expensive), others after.
-    let rank = class
-        .parse::<StorageClass>()
-        .ok()
-        .and_then(|c| StorageClass::ALL.iter().position(|x| *x == c))
-        .unwrap_or(StorageClass::ALL.len());
+    // Classes in the order of `StorageClass::MANAGED` (most to least expensive), others after.
+    let rank = StorageClass::from(class)
+        .managed_rank()
+        .unwrap_or(StorageClass::MANAGED.len());
     m.entry((rank, class.to_string()))
         .or_insert_with(|| ClassRow {
             class: class.to_string(),
@@ -68,14 +67,12 @@ fn one_time_parts(
     r: &PlanRow,
     age_days: Option<i64>,
 ) -> Option<cost::OneTime> {
-    let from: StorageClass = r.from_class.parse().ok()?;
-    let to: StorageClass = r.to_class.parse().ok()?;
+    let (from, to) = (r.from_class.clone(), r.to_class.clone());
     let versioned = cfg
         .buckets
         .get(&r.bucket)
         .map_or(cfg.versioned, |(_, v)| *v);
-    let method: cost::Method = r.method.parse().ok()?;
-    let restore_tier: cost::RestoreTier = cfg.restore_tier.parse().ok()?;
+    let (method, restore_tier) = (r.method, cfg.restore_tier);
     let input = cost::MoveInput {
         from,
         to,
@@ -94,9 +91,9 @@ fn one_time_parts(
 /// Intelligent-Tiering figures of one blob: (eligible, one-time, cost of months 1..=3, steady).
 fn it_costs(p: &Prices, r: &PlanRow, age_days: Option<i64>) -> Option<(f64, [f64; 3], f64)> {
     let it = StorageClass::IntelligentTiering;
-    let from: StorageClass = r.from_class.parse().ok()?;
+    let from = r.from_class.clone();
     let size = r.size.max(0) as u64;
-    if !from.can_lifecycle_to(it) || size < p.intelligent_tiering().monitoring_min_object_bytes {
+    if !from.can_lifecycle_to(&it) || size < p.intelligent_tiering().monitoring_min_object_bytes {
         return None;
     }
     let input = cost::MoveInput {
@@ -106,8 +103,8 @@ fn it_costs(p: &Prices, r: &PlanRow, age_days: Option<i64>) -> Option<(f64, [f64
         days_in_current_class: age_days.unwrap_or(0).max(0) as u32,
         versioned: false,
         noncurrent_retention_days: 0,
-        method: cost::Method::Lifecycle,
-        restore_tier: cost::RestoreTier::Bulk,
+        method: Method::Lifecycle,
+        restore_tier: RestoreTier::Bulk,
     };
     // A bucket-wide rule needs no tags.
     let one_time = cost::one_time_cost(p, &input)
@@ -230,15 +227,15 @@ impl Tally {
     /// Adds one decision (`age_days`: days since the blob's last modification).
     fn add(&mut self, p: &Prices, cfg: &PlanConfig, r: &PlanRow, age_days: Option<i64>) {
         let size = r.size.max(0) as u64;
-        let moved = r.action != "none";
+        let moved = r.action != Action::Keep;
         let h = &mut self.h;
         let (now, after) = (&mut h.monthly_cost_now, &mut h.monthly_cost_after);
         add_blob(&mut h.objects, &mut h.bytes, now, after, r);
-        let c = add_class(&mut self.classes, &r.from_class);
+        let c = add_class(&mut self.classes, r.from_class.as_str());
         c.objects_now += 1;
         c.bytes_now += size;
         c.monthly_now += r.monthly_cost_now;
-        let c = add_class(&mut self.classes, &r.to_class);
+        let c = add_class(&mut self.classes, r.to_class.as_str());
         c.objects_after += 1;
         c.bytes_after += size;
         c.monthly_after += r.monthly_cost_after;
@@ -279,7 +276,7 @@ impl Tally {
     fn add_intelligent_tiering(&mut self, p: &Prices, r: &PlanRow, size: u64, age: Option<i64>) {
         let alt = &mut self.alt;
         let fee = p.intelligent_tiering().monitoring_per_1000_objects_month / 1000.0;
-        if r.from_class == "INTELLIGENT_TIERING"
+        if r.from_class == StorageClass::IntelligentTiering
             && size >= p.intelligent_tiering().monitoring_min_object_bytes
         {
             alt.it_monitoring_monthly += fee;
@@ -402,7 +399,7 @@ fn scenarios(
 
 /// The [`TOP_MOVES`] actions that save most over 12 months.
 fn top_moves(rows: &[PlanRow]) -> Vec<TopMove> {
-    let mut moves: Vec<&PlanRow> = rows.iter().filter(|r| r.action != "none").collect();
+    let mut moves: Vec<&PlanRow> = rows.iter().filter(|r| r.action != Action::Keep).collect();
     moves.sort_by(|a, b| {
         b.net_savings_12m
             .total_cmp(&a.net_savings_12m)
@@ -416,8 +413,8 @@ fn top_moves(rows: &[PlanRow]) -> Vec<TopMove> {
             key: r.key.clone(),
             digest: r.digest.clone(),
             size: r.size,
-            from_class: r.from_class.clone(),
-            to_class: r.to_class.clone(),
+            from_class: r.from_class.to_string(),
+            to_class: r.to_class.to_string(),
             reason: r.reason.clone(),
             monthly_now: r.monthly_cost_now,
             monthly_after: r.monthly_cost_after,
@@ -561,15 +558,12 @@ fn assumptions(i: &Inputs<'_>) -> Assumptions {
     Assumptions {
         estimator: i.plan_summary["estimator"]
             .as_str()
-            .unwrap_or(&cfg.estimator)
+            .unwrap_or(cfg.estimator.as_str())
             .to_string(),
         horizon_months: cfg.horizon_months,
         max_payback_days: cfg.max_payback_days,
-        restore_tier: cfg.restore_tier.clone(),
-        method: match cfg.method {
-            MoveMethod::Copy => "copy".into(),
-            MoveMethod::Lifecycle => "lifecycle".into(),
-        },
+        restore_tier: cfg.restore_tier.to_string(),
+        method: cfg.method.to_string(),
         min_size: cfg.min_size,
         bytes_per_gb: cost::BYTES_PER_GB,
         days_per_month: cost::DAYS_PER_MONTH,
@@ -579,7 +573,7 @@ fn assumptions(i: &Inputs<'_>) -> Assumptions {
             .map(|t| Rule {
                 name: t.name.clone(),
                 when: t.when.clone(),
-                class: t.class.clone(),
+                class: t.class.to_string(),
             })
             .collect(),
         statements: statements(i, cfg),
@@ -609,7 +603,7 @@ fn unreferenced(i: &Inputs<'_>) -> Option<Unreferenced> {
         u.bytes += r.size.max(0) as u64;
         u.monthly_cost_now += r.monthly_cost_now;
         u.monthly_cost_after += r.monthly_cost_after;
-        u.planned_moves += u64::from(r.action != "none");
+        u.planned_moves += u64::from(r.action != Action::Keep);
     }
     rows.sort_by(|a, b| {
         b.monthly_cost_now
@@ -622,7 +616,7 @@ fn unreferenced(i: &Inputs<'_>) -> Option<Unreferenced> {
         .map(|r| UnreferencedBlob {
             digest: r.digest.clone(),
             size: r.size,
-            storage_class: r.from_class.clone(),
+            storage_class: r.from_class.to_string(),
             monthly_cost_now: r.monthly_cost_now,
         })
         .collect();
@@ -632,7 +626,7 @@ fn unreferenced(i: &Inputs<'_>) -> Option<Unreferenced> {
 fn statements(i: &Inputs<'_>, cfg: &PlanConfig) -> Vec<String> {
     let est = i.plan_summary["estimator"]
         .as_str()
-        .unwrap_or(&cfg.estimator)
+        .unwrap_or(cfg.estimator.as_str())
         .to_string();
     vec![
         format!(

@@ -24,3 +24,4 @@ mod s3_smoke;
 mod sample_data;
 mod spark;
 mod stats;
+mod vocab;

@@ -23,7 +23,8 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use arrow::record_batch::RecordBatch;
 use chrono::{Duration, NaiveDate};
 
-use blobtier::cost::{self, Prices, StorageClass};
+use blobtier::cost::{self, Prices};
+use blobtier::model::{Method, RestoreTier, StorageClass};
 use blobtier::report::money;
 
 use crate::ingest::{hex_of, s3_pull_line, KEY};
@@ -361,8 +362,8 @@ fn every_summary_figure_is_recomputed_from_the_tables() {
     // Copies out of STANDARD_IA pay its retrieval fee: 8 GiB at $0.01/GB.
     close(
         &o["retrieval"],
-        8.0 * p.class(StorageClass::StandardIa).retrieval_gb
-            + 2.0 * p.class(StorageClass::GlacierIr).retrieval_gb,
+        8.0 * p.class(&StorageClass::StandardIa).unwrap().retrieval_gb
+            + 2.0 * p.class(&StorageClass::GlacierIr).unwrap().retrieval_gb,
         "retrieval of STANDARD_IA and GLACIER_IR copies",
     );
 
@@ -510,8 +511,8 @@ fn every_summary_figure_is_recomputed_from_the_tables() {
                 days_in_current_class: age[s(r, "key")] as u32,
                 versioned: false,
                 noncurrent_retention_days: 0,
-                method: cost::Method::Lifecycle,
-                restore_tier: cost::RestoreTier::Bulk,
+                method: Method::Lifecycle,
+                restore_tier: RestoreTier::Bulk,
             },
         )
         .unwrap();
@@ -1053,9 +1054,9 @@ fn backtest_charges_one_retrieval_per_pull_of_a_blob_planned_cold() {
 
     let p = Prices::builtin();
     let (std, gir, da) = (
-        p.class(StorageClass::Standard),
-        p.class(StorageClass::GlacierIr),
-        p.class(StorageClass::DeepArchive),
+        p.class(&StorageClass::Standard).unwrap(),
+        p.class(&StorageClass::GlacierIr).unwrap(),
+        p.class(&StorageClass::DeepArchive).unwrap(),
     );
     assert_eq!(bt["decision_day"], day0.to_string());
     assert_eq!(

@@ -41,7 +41,7 @@ pub(super) async fn attempt(
             ),
         ));
     }
-    copy_to(ctx, row, st, &head, &row.to_class, "copied").await
+    copy_to(ctx, row, st, &head, row.to_class.as_str(), "copied").await
 }
 
 /// Copies the (current, planned) object onto itself in `to_class` and verifies; `result` names

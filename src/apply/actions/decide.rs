@@ -41,14 +41,14 @@ pub fn decide(row: &PlanRow, head: Option<&Head>) -> Decision {
         if h.version_id.as_deref() != Some(v) {
             // A newer version is current: ours from an earlier attempt (then it is in the
             // target class) or someone else's.
-            return if h.class == row.to_class {
+            return if h.class == row.to_class.as_str() {
                 Decision::AlreadyDone
             } else {
                 Decision::Changed("not_current")
             };
         }
     }
-    if h.class == row.to_class {
+    if h.class == row.to_class.as_str() {
         return Decision::AlreadyDone;
     }
     if let (Some(p), Some(e)) = (row.etag.as_deref(), h.etag.as_deref()) {

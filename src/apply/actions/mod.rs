@@ -294,7 +294,8 @@ fn record_end(ctx: &Ctx, a: Action, row: &PlanRow, step: &Step, attempts: u32, e
             ctx.note(ctx.journal.action(&l));
             ctx.metrics.finished(a.op.as_str(), result, elapsed);
             if matches!(*result, "copied" | "restored") {
-                ctx.metrics.moved(&row.to_class, row.size.max(0) as u64);
+                ctx.metrics
+                    .moved(row.to_class.as_str(), row.size.max(0) as u64);
             }
             debug!(
                 result,

@@ -47,10 +47,12 @@ pub(super) async fn attempt(
         ControlFlow::Break(step) => return Ok(step),
     };
     if !head.archived() {
-        return copy_to(ctx, row, st, &head, &row.to_class, "restored").await;
+        return copy_to(ctx, row, st, &head, row.to_class.as_str(), "restored").await;
     }
     match head.restore {
-        Some(RestoreState::Done) => copy_to(ctx, row, st, &head, &row.to_class, "restored").await,
+        Some(RestoreState::Done) => {
+            copy_to(ctx, row, st, &head, row.to_class.as_str(), "restored").await
+        }
         Some(RestoreState::Ongoing) => {
             debug!(
                 requested_earlier = matches!(prior, Some(Prior::RestoreRequested)),
@@ -92,7 +94,7 @@ pub(super) async fn attempt(
             // Some restores finish at once (and every restore on the test servers does).
             match ctx.s3.head(&row.bucket, &row.key, None).await? {
                 Some(h) if h.restore == Some(RestoreState::Done) => {
-                    copy_to(ctx, row, st, &h, &row.to_class, "restored").await
+                    copy_to(ctx, row, st, &h, row.to_class.as_str(), "restored").await
                 }
                 _ => Ok(Step::Pending),
             }

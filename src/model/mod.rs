@@ -1,14 +1,25 @@
-//! Shared vocabulary of every stage: digests, storage classes, user-agent classes, the
-//! registry storage layout and the column names of the lake's tables.
+//! Shared vocabulary of every stage: digests, storage classes ([`StorageClass`]), the plan's
+//! closed vocabularies ([`Method`], [`RestoreTier`], [`Estimator`], [`Action`]), user-agent
+//! classes, the registry storage layout, sizes with units ([`units`]) and the stats windows
+//! ([`windows`]).
 //!
 //! Invariants: a [`Digest`] is always a valid lower-case `sha256:<64 hex>`; key → digest
-//! mapping is the only place that knows the distribution storage layout.
-//! This module does no I/O.
+//! mapping is the only place that knows the distribution storage layout; every name of a
+//! vocabulary is written once, in its enum, and parsed once, where a string enters (config
+//! validation, a Parquet row).
+//! This module does no I/O and depends on no other module of the crate.
 
 use std::fmt;
 use std::str::FromStr;
 
+mod storage_class;
+pub mod units;
+mod vocab;
 pub mod windows;
+
+pub use storage_class::StorageClass;
+pub(crate) use vocab::vocabulary;
+pub use vocab::{Action, Estimator, Method, RestoreTier, UnknownName};
 
 /// A content digest `sha256:<64 lower-case hex>`, stored as its 32 raw bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -257,19 +268,6 @@ fn blob_rest_digest(rest: &str) -> Option<Digest> {
     }
     Digest::from_hex(hex.as_bytes())
 }
-
-/// Canonical S3 storage-class names as they appear in inventory reports and API calls.
-pub const STORAGE_CLASSES: [&str; 9] = [
-    "STANDARD",
-    "REDUCED_REDUNDANCY",
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER_IR",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-    "EXPRESS_ONEZONE",
-];
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,194 @@
+//! `[ingest]`: how logs are read (client identity, reject ratio, registry root, user-agent
+//! classes). Validated by [`validate`], which only adds to the caller's errors.
+
+use serde::Deserialize;
+
+use super::{Errors, Overrides};
+use crate::model::{Layout, UaClass};
+
+/// `[ingest]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIngest {
+    /// Secret for the client hash (prefer the `BLOBTIER_CLIENT_KEY` environment variable).
+    pub client_key: Option<String>,
+    /// Store client addresses as logged instead of hashing them. Default false.
+    pub raw_clients: Option<bool>,
+    /// Reject ratio above which a file makes the run exit 1. Default 0.01.
+    pub max_bad_ratio: Option<f64>,
+    /// s3-access: count `AuthHeader` blob GETs as pulls (redirect disabled). Default false.
+    pub s3_include_auth_header: Option<bool>,
+    /// The registry storage driver's `rootdirectory`; absent = accept any prefix.
+    pub registry_root: Option<String>,
+    /// `[ingest.ua_classes]`: substring patterns per class, checked scanner → ci → human.
+    #[serde(default)]
+    pub ua_classes: RawUaClasses,
+}
+
+/// `[ingest.ua_classes]`: case-insensitive substrings; an absent list keeps the default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUaClasses {
+    /// Scanner user agents.
+    pub scanner: Option<Vec<String>>,
+    /// CI and orchestrator user agents.
+    pub ci: Option<Vec<String>>,
+    /// Interactive user agents.
+    pub human: Option<Vec<String>>,
+}
+
+/// Default scanner patterns (checked first).
+pub const DEFAULT_SCANNER_UAS: &[&str] = &[
+    "trivy",
+    "grype",
+    "clair",
+    "amazon inspector",
+    "amazoninspector",
+    "aws-inspector",
+    "inspector2",
+    "prisma",
+    "twistlock",
+];
+/// Default CI / orchestrator patterns.
+pub const DEFAULT_CI_UAS: &[&str] = &[
+    "buildkit",
+    "kaniko",
+    "containerd",
+    "cri-o",
+    "skopeo",
+    "crane",
+    "go-containerregistry",
+    "github-actions",
+    "gitlab-runner",
+];
+/// Default interactive patterns.
+pub const DEFAULT_HUMAN_UAS: &[&str] = &["docker/", "docker-client", "podman", "libpod"];
+
+/// How client addresses are stored.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ClientIdentity {
+    /// HMAC-SHA256 with this secret.
+    Keyed(Vec<u8>),
+    /// The normalised address as logged.
+    Raw,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientIdentity::Keyed(_) => f.write_str("Keyed(<secret>)"),
+            ClientIdentity::Raw => f.write_str("Raw"),
+        }
+    }
+}
+
+/// Validated `[ingest]`.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Client identity, or `None` when neither a key nor raw mode was configured (ingest of
+    /// logs then refuses to run).
+    pub client_identity: Option<ClientIdentity>,
+    /// Per-file reject ratio threshold.
+    pub max_bad_ratio: f64,
+    /// See [`RawIngest::s3_include_auth_header`].
+    pub s3_include_auth_header: bool,
+    /// Storage layout.
+    pub layout: Layout,
+    /// Ordered (class, lower-case patterns).
+    pub ua_classes: Vec<(UaClass, Vec<String>)>,
+}
+
+/// Validates `[ingest]` with the overrides of the environment and the command line: the
+/// reject ratio, the client identity, the registry root and the user-agent classes.
+pub(super) fn validate(ing: RawIngest, ov: &Overrides, errors: &mut Errors) -> IngestConfig {
+    let max_bad_ratio = ov.max_bad_ratio.or(ing.max_bad_ratio).unwrap_or(0.01);
+    if !(0.0..=1.0).contains(&max_bad_ratio) || max_bad_ratio.is_nan() {
+        errors.add(
+            "ingest.max_bad_ratio",
+            format!("expected a ratio between 0 and 1, got `{max_bad_ratio}`"),
+        );
+    }
+    let key = ov.client_key.clone().or(ing.client_key);
+    if let Some(k) = key.as_ref().filter(|k| k.len() < 16) {
+        errors.add(
+            "ingest.client_key",
+            format!(
+                "expected a secret of at least 16 bytes, got {} bytes",
+                k.len()
+            ),
+        );
+    }
+    let client_identity = if ov.raw_clients || ing.raw_clients.unwrap_or(false) {
+        Some(ClientIdentity::Raw)
+    } else {
+        key.map(|k| ClientIdentity::Keyed(k.into_bytes()))
+    };
+    let layout = match ing.registry_root {
+        None => Layout { root: None },
+        Some(r) => {
+            let trimmed = r.trim_matches('/').to_string();
+            if trimmed.contains("//") {
+                errors.add(
+                    "ingest.registry_root",
+                    format!("expected a path without empty components, got `{r}`"),
+                );
+            }
+            Layout {
+                root: Some(trimmed),
+            }
+        }
+    };
+    let given = ing.ua_classes;
+    let mut ua_classes = Vec::new();
+    for (class, name, given, default) in [
+        (
+            UaClass::Scanner,
+            "scanner",
+            given.scanner,
+            DEFAULT_SCANNER_UAS,
+        ),
+        (UaClass::Ci, "ci", given.ci, DEFAULT_CI_UAS),
+        (UaClass::Human, "human", given.human, DEFAULT_HUMAN_UAS),
+    ] {
+        let pats: Vec<String> = match given {
+            Some(v) => v.into_iter().map(|s| s.to_lowercase()).collect(),
+            None => default.iter().map(|s| s.to_string()).collect(),
+        };
+        if pats.iter().any(|p| p.is_empty()) {
+            errors.add(
+                format!("ingest.ua_classes.{name}"),
+                "expected non-empty patterns, got an empty string",
+            );
+        }
+        ua_classes.push((class, pats));
+    }
+    IngestConfig {
+        client_identity,
+        max_bad_ratio,
+        s3_include_auth_header: ing.s3_include_auth_header.unwrap_or(false),
+        layout,
+        ua_classes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::validate_toml;
+
+    #[test]
+    fn every_error_names_its_key() {
+        let errs = validate_toml(
+            "[ingest]\nmax_bad_ratio = 3.0\nclient_key = \"short\"\n[ingest.ua_classes]\nci = [\"\"]\n",
+        )
+        .unwrap_err();
+        let keys: Vec<_> = errs.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "ingest.max_bad_ratio",
+                "ingest.client_key",
+                "ingest.ua_classes.ci"
+            ]
+        );
+    }
+}
