@@ -8,6 +8,7 @@ mod support;
 
 mod analyst;
 mod apply;
+mod architecture;
 mod duckdb;
 mod fixtures;
 mod graph;
