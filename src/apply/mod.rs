@@ -50,7 +50,8 @@ use aws_sdk_s3::types::Tier;
 use tracing::info;
 
 use crate::io::IoError;
-use crate::model::{Action as PlanAction, Method, StorageClass};
+use crate::model::units::parse_size;
+use crate::model::{Action as PlanAction, Method, RestoreTier, StorageClass};
 use crate::plan::file::{self, PlanFileError, PlanRow};
 use crate::s3::pacer::PacerConfig;
 use crate::s3::retry::BackoffConfig;
@@ -151,11 +152,6 @@ pub struct Options {
     pub journal_fsync: journal::FsyncMode,
 }
 
-/// Parses a size with a unit (`42`, `128KiB`, `5 GiB`); the one parser is [`crate::model::units::parse_size`].
-pub fn parse_size(s: &str) -> Option<u64> {
-    crate::model::units::parse_size(s)
-}
-
 /// Validated run settings.
 #[derive(Debug, Clone)]
 struct Settings {
@@ -209,17 +205,19 @@ fn settings(o: &Options) -> Result<Settings> {
         });
     }
     let part_size = size("--part-size", &o.part_size, 512 << 20)?.max(1);
-    let restore_tier = match o.restore_tier.as_deref().map(str::to_ascii_lowercase) {
+    let restore_tier = match o.restore_tier.as_deref() {
         None => Tier::Bulk,
-        Some(t) if t == "bulk" => Tier::Bulk,
-        Some(t) if t == "standard" => Tier::Standard,
-        Some(t) if t == "expedited" => Tier::Expedited,
-        Some(t) => {
-            return Err(Error::InvalidArg {
-                flag: "--restore-tier",
-                reason: format!("expected bulk, standard or expedited, got `{t}`"),
-            })
-        }
+        Some(t) => match t.to_ascii_lowercase().parse::<RestoreTier>() {
+            Ok(RestoreTier::Bulk) => Tier::Bulk,
+            Ok(RestoreTier::Standard) => Tier::Standard,
+            Ok(RestoreTier::Expedited) => Tier::Expedited,
+            Err(_) => {
+                return Err(Error::InvalidArg {
+                    flag: "--restore-tier",
+                    reason: format!("expected bulk, standard or expedited, got `{t}`"),
+                })
+            }
+        },
     };
     let restore_days = o.restore_days.unwrap_or(3);
     if restore_days < 1 {
@@ -487,17 +485,6 @@ mod tests {
         let p = plan_actions(&bad).unwrap_err();
         assert_eq!(p.len(), 3, "{p:?}");
         assert!(p[2].contains("goes to both"), "{p:?}");
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("42"), Some(42));
-        assert_eq!(parse_size("5GiB"), Some(5 << 30));
-        assert_eq!(parse_size("5 GB"), Some(5 << 30));
-        assert_eq!(parse_size("1.5KiB"), Some(1536));
-        assert_eq!(parse_size("12MiB"), Some(12 << 20));
-        assert_eq!(parse_size("x"), None);
-        assert_eq!(parse_size("5 PB"), None);
     }
 
     #[test]
