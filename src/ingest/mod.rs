@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod parse;
 pub mod tables;
 
+mod columns;
 mod commit;
 mod inputs;
 mod read;

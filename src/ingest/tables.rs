@@ -9,10 +9,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::array::ArrayRef;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
+use super::columns;
 use crate::model::{Digest, LogFormat, UaClass};
 
 /// String interner (index `u32::MAX` = none).
@@ -340,37 +341,16 @@ pub fn pulls_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordBa
                 b.0.source,
             ))
     });
-    let n = rows.len();
-    let mut digest = StringBuilder::with_capacity(n, n * 71);
-    let mut cl = StringBuilder::new();
-    let mut repo = StringBuilder::new();
-    let mut class = StringBuilder::new();
-    let mut source = StringBuilder::new();
-    let mut pulls = Int64Builder::with_capacity(n);
-    let mut bytes = Int64Builder::with_capacity(n);
-    let mut first = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-    let mut last = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-    for (k, a) in rows {
-        digest.append_value(k.digest.to_string());
-        cl.append_option(name(k.client));
-        repo.append_option(agg.repos.get(k.repo));
-        class.append_value(k.class.as_str());
-        source.append_value(k.source.as_str());
-        pulls.append_value(a.n);
-        bytes.append_value(a.bytes);
-        first.append_value(a.first);
-        last.append_value(a.last);
-    }
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(digest.finish()),
-        Arc::new(cl.finish()),
-        Arc::new(repo.finish()),
-        Arc::new(class.finish()),
-        Arc::new(source.finish()),
-        Arc::new(pulls.finish()),
-        Arc::new(bytes.finish()),
-        Arc::new(first.finish()),
-        Arc::new(last.finish()),
+        columns::utf8_values(rows.iter().map(|(k, _)| k.digest.to_string())),
+        columns::utf8(rows.iter().map(|(k, _)| name(k.client))),
+        columns::utf8(rows.iter().map(|(k, _)| agg.repos.get(k.repo))),
+        columns::utf8_values(rows.iter().map(|(k, _)| k.class.as_str())),
+        columns::utf8_values(rows.iter().map(|(k, _)| k.source.as_str())),
+        columns::int64_values(rows.iter().map(|(_, a)| a.n)),
+        columns::int64_values(rows.iter().map(|(_, a)| a.bytes)),
+        columns::timestamp_utc_values(rows.iter().map(|(_, a)| a.first)),
+        columns::timestamp_utc_values(rows.iter().map(|(_, a)| a.last)),
     ];
     RecordBatch::try_new(pulls_schema(), cols).expect("columns match the pulls schema")
 }
@@ -392,65 +372,33 @@ pub fn manifests_batch(agg: &Aggregates, day: i32, client: ClientRender) -> Reco
         )
     };
     rows.sort_by(|a, b| sort_key(a.0).cmp(&sort_key(b.0)));
-    let mut repo = StringBuilder::new();
-    let mut reference = StringBuilder::new();
-    let mut cl = StringBuilder::new();
-    let mut ua = StringBuilder::new();
-    let mut class = StringBuilder::new();
-    let mut source = StringBuilder::new();
-    let mut requests = Int64Builder::new();
-    let mut first = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    let mut last = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    for (k, a) in rows {
-        repo.append_option(agg.repos.get(k.repo));
-        reference.append_option(agg.refs.get(k.reference));
-        cl.append_option(name(k.client));
-        ua.append_option(agg.uas.get(k.ua));
-        class.append_value(k.class.as_str());
-        source.append_value(k.source.as_str());
-        requests.append_value(a.n);
-        first.append_value(a.first);
-        last.append_value(a.last);
-    }
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(repo.finish()),
-        Arc::new(reference.finish()),
-        Arc::new(cl.finish()),
-        Arc::new(ua.finish()),
-        Arc::new(class.finish()),
-        Arc::new(source.finish()),
-        Arc::new(requests.finish()),
-        Arc::new(first.finish()),
-        Arc::new(last.finish()),
+        columns::utf8(rows.iter().map(|(k, _)| agg.repos.get(k.repo))),
+        columns::utf8(rows.iter().map(|(k, _)| agg.refs.get(k.reference))),
+        columns::utf8(rows.iter().map(|(k, _)| name(k.client))),
+        columns::utf8(rows.iter().map(|(k, _)| agg.uas.get(k.ua))),
+        columns::utf8_values(rows.iter().map(|(k, _)| k.class.as_str())),
+        columns::utf8_values(rows.iter().map(|(k, _)| k.source.as_str())),
+        columns::int64_values(rows.iter().map(|(_, a)| a.n)),
+        columns::timestamp_utc_values(rows.iter().map(|(_, a)| a.first)),
+        columns::timestamp_utc_values(rows.iter().map(|(_, a)| a.last)),
     ];
     RecordBatch::try_new(manifest_schema(), cols).expect("columns match the manifest schema")
 }
 
 /// Reject rows (input → rows) as a record batch.
 pub fn rejects_batch(rows: &BTreeMap<String, Vec<RejectRow>>, run_id: &str) -> RecordBatch {
-    let mut input = StringBuilder::new();
-    let mut format = StringBuilder::new();
-    let mut line = Int64Builder::new();
-    let mut reason = StringBuilder::new();
-    let mut raw = StringBuilder::new();
-    let mut run = StringBuilder::new();
-    for (loc, rs) in rows {
-        for r in rs {
-            input.append_value(loc);
-            format.append_value(r.format);
-            line.append_value(r.line as i64);
-            reason.append_value(r.reason);
-            raw.append_value(&r.raw);
-            run.append_value(run_id);
-        }
-    }
+    let rows: Vec<(&str, &RejectRow)> = rows
+        .iter()
+        .flat_map(|(loc, rs)| rs.iter().map(move |r| (loc.as_str(), r)))
+        .collect();
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(input.finish()),
-        Arc::new(format.finish()),
-        Arc::new(line.finish()),
-        Arc::new(reason.finish()),
-        Arc::new(raw.finish()),
-        Arc::new(run.finish()),
+        columns::utf8_values(rows.iter().map(|(loc, _)| loc)),
+        columns::utf8_values(rows.iter().map(|(_, r)| r.format)),
+        columns::int64_values(rows.iter().map(|(_, r)| r.line as i64)),
+        columns::utf8_values(rows.iter().map(|(_, r)| r.reason)),
+        columns::utf8_values(rows.iter().map(|(_, r)| &r.raw)),
+        columns::utf8_values(rows.iter().map(|_| run_id)),
     ];
     RecordBatch::try_new(rejects_schema(), cols).expect("columns match the rejects schema")
 }

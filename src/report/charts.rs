@@ -55,6 +55,35 @@ fn draw(
     Ok(svg)
 }
 
+/// The frame of a full-width chart: its caption, a 15 px margin, 40 px for the x labels and
+/// `y_labels` px for the y labels.
+fn frame<'a, 'b>(
+    root: &'a Area<'b>,
+    caption: &str,
+    y_labels: u32,
+) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut b = ChartBuilder::on(root);
+    b.caption(caption, (FONT, 18))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(y_labels);
+    b
+}
+
+/// The series legend of the line charts: lower right, on a light background.
+fn draw_legend<'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+) -> DrawResult {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(GREY)
+        .label_font((FONT, 14))
+        .draw()?;
+    Ok(())
+}
+
 /// A unit that keeps the largest value between 1 and 1024: (divisor, name).
 fn byte_unit(max: u64) -> (f64, &'static str) {
     const UNITS: [&str; 6] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -231,15 +260,12 @@ fn cumulative_savings(s: &Summary) -> Result<Chart> {
     });
     let pad = ((hi - lo) * 0.08).max(0.01);
     let svg = draw("cumulative_savings.svg", (900, 420), |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                "Cumulative net savings against doing nothing (USD)",
-                (FONT, 18),
-            )
-            .margin(15)
-            .x_label_area_size(40)
-            .y_label_area_size(90)
-            .build_cartesian_2d(0f64..months, (lo - pad)..(hi + pad))?;
+        let mut chart = frame(
+            root,
+            "Cumulative net savings against doing nothing (USD)",
+            90,
+        )
+        .build_cartesian_2d(0f64..months, (lo - pad)..(hi + pad))?;
         chart
             .configure_mesh()
             .x_desc("months")
@@ -281,14 +307,7 @@ fn cumulative_savings(s: &Summary) -> Result<Chart> {
                 (FONT, 14),
             )])?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(GREY)
-            .label_font((FONT, 14))
-            .draw()?;
-        Ok(())
+        draw_legend(&mut chart)
     })?;
     Ok(Chart {
         file: "cumulative_savings.svg",
@@ -312,15 +331,12 @@ fn hot_set(s: &Summary) -> Result<Chart> {
     let (div, unit) = byte_unit(max);
     let xmax = top(max as f64 / div);
     let svg = draw("hot_set.svg", (900, 420), |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                "Cache size versus share of 7-day pulls it would serve",
-                (FONT, 18),
-            )
-            .margin(15)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..xmax, 0f64..1.05)?;
+        let mut chart = frame(
+            root,
+            "Cache size versus share of 7-day pulls it would serve",
+            70,
+        )
+        .build_cartesian_2d(0f64..xmax, 0f64..1.05)?;
         chart
             .configure_mesh()
             .x_desc(format!("most-pulled blobs, cumulative {unit}"))
@@ -352,14 +368,7 @@ fn hot_set(s: &Summary) -> Result<Chart> {
             6,
             IT.filled(),
         )])?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(GREY)
-            .label_font((FONT, 14))
-            .draw()?;
-        Ok(())
+        draw_legend(&mut chart)
     })?;
     Ok(Chart {
         file: "hot_set.svg",
@@ -376,11 +385,7 @@ fn pulls_vs_ratio(s: &Summary) -> Result<Chart> {
     let pts = &s.pull_through.points;
     let max = pts.iter().map(|p| p.pulls_30d).max().unwrap_or(1).max(10) as f64;
     let svg = draw("pulls_vs_ratio.svg", (900, 420), |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption("Pulls versus unique-pull ratio (30 days)", (FONT, 18))
-            .margin(15)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
+        let mut chart = frame(root, "Pulls versus unique-pull ratio (30 days)", 60)
             .build_cartesian_2d((1f64..max * 1.5).log_scale(), 0f64..1.05)?;
         chart
             .configure_mesh()

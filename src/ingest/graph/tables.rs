@@ -23,6 +23,7 @@ use super::cache::Cached;
 use super::closure::{Closure, Refs};
 use super::keys::Tag;
 use super::{GraphError, GraphMetrics, Result, LIST_CAP};
+use crate::ingest::columns;
 use crate::ingest::manifest::{Reference, Role};
 use crate::io::IoContext;
 use crate::model::Digest;
@@ -158,47 +159,34 @@ pub fn manifests_schema() -> SchemaRef {
 }
 
 pub(super) fn manifests_batch(rows: &BTreeMap<Digest, Cached>) -> RecordBatch {
-    let (mut d, mut mt, mut kind, mut size) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        Int64Builder::new(),
-    );
-    let (mut rd, mut rr, mut rmt, mut rsize, mut rplat) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        Int64Builder::new(),
-        StringBuilder::new(),
-    );
-    for (digest, m) in rows {
-        let refs: Vec<Option<&Reference>> = if m.refs.is_empty() {
-            vec![None]
-        } else {
-            m.refs.iter().map(Some).collect()
-        };
-        for r in refs {
-            d.append_value(digest.to_string());
-            mt.append_option(m.media_type.as_deref());
-            kind.append_value(m.kind.as_str());
-            size.append_value(m.size);
-            rd.append_option(r.map(|r| r.digest.to_string()));
-            rr.append_option(r.map(|r| r.role.as_str()));
-            rmt.append_option(r.and_then(|r| r.media_type.as_deref()));
-            rsize.append_option(r.and_then(|r| r.size));
-            rplat.append_option(r.and_then(|r| r.platform.as_deref()));
-        }
-    }
+    // One row per descriptor; a manifest without any has one row with no reference.
+    let rows: Vec<(&Digest, &Cached, Option<&Reference>)> = rows
+        .iter()
+        .flat_map(|(digest, m)| {
+            let refs: Vec<Option<&Reference>> = if m.refs.is_empty() {
+                vec![None]
+            } else {
+                m.refs.iter().map(Some).collect()
+            };
+            refs.into_iter().map(move |r| (digest, m, r))
+        })
+        .collect();
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(d.finish()),
-        Arc::new(mt.finish()),
-        Arc::new(kind.finish()),
-        Arc::new(size.finish()),
-        Arc::new(rd.finish()),
-        Arc::new(rr.finish()),
-        Arc::new(rmt.finish()),
-        Arc::new(rsize.finish()),
-        Arc::new(rplat.finish()),
+        columns::utf8_values(rows.iter().map(|(d, _, _)| d.to_string())),
+        columns::utf8(rows.iter().map(|(_, m, _)| m.media_type.as_deref())),
+        columns::utf8_values(rows.iter().map(|(_, m, _)| m.kind.as_str())),
+        columns::int64_values(rows.iter().map(|(_, m, _)| m.size)),
+        columns::utf8(rows.iter().map(|(_, _, r)| r.map(|r| r.digest.to_string()))),
+        columns::utf8(rows.iter().map(|(_, _, r)| r.map(|r| r.role.as_str()))),
+        columns::utf8(
+            rows.iter()
+                .map(|(_, _, r)| r.and_then(|r| r.media_type.as_deref())),
+        ),
+        columns::int64(rows.iter().map(|(_, _, r)| r.and_then(|r| r.size))),
+        columns::utf8(
+            rows.iter()
+                .map(|(_, _, r)| r.and_then(|r| r.platform.as_deref())),
+        ),
     ];
     RecordBatch::try_new(manifests_schema(), cols).expect("columns match the manifests schema")
 }
@@ -296,54 +284,28 @@ pub(super) fn manifest_refs_batch(
     known: &BTreeSet<Digest>,
     closures: &HashMap<Digest, Closure>,
 ) -> RecordBatch {
-    let (mut r_m, mut r_d, mut r_role) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-    );
-    for d in known {
-        let ms = d.to_string();
-        for (b, role) in closures[d].iter() {
-            r_m.append_value(&ms);
-            r_d.append_value(b.to_string());
-            r_role.append_value(role.as_str());
-        }
-    }
-    RecordBatch::try_new(
-        manifest_refs_schema(),
-        vec![
-            Arc::new(r_m.finish()),
-            Arc::new(r_d.finish()),
-            Arc::new(r_role.finish()),
-        ],
-    )
-    .expect("columns match the manifest_refs schema")
+    let rows: Vec<(&Digest, &Digest, &Role)> = known
+        .iter()
+        .flat_map(|d| closures[d].iter().map(move |(b, role)| (d, b, role)))
+        .collect();
+    let cols: Vec<ArrayRef> = vec![
+        columns::utf8_values(rows.iter().map(|(m, _, _)| m.to_string())),
+        columns::utf8_values(rows.iter().map(|(_, b, _)| b.to_string())),
+        columns::utf8_values(rows.iter().map(|(_, _, role)| role.as_str())),
+    ];
+    RecordBatch::try_new(manifest_refs_schema(), cols)
+        .expect("columns match the manifest_refs schema")
 }
 
 /// `tags` rows.
 pub(super) fn tags_batch(tags: &[Tag]) -> RecordBatch {
-    let (mut t_r, mut t_t, mut t_m, mut t_f) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-    );
-    for (repo, tag, d, fp) in tags {
-        t_r.append_value(repo);
-        t_t.append_value(tag);
-        t_m.append_value(d.to_string());
-        t_f.append_value(fp);
-    }
-    RecordBatch::try_new(
-        tags_schema(),
-        vec![
-            Arc::new(t_r.finish()),
-            Arc::new(t_t.finish()),
-            Arc::new(t_m.finish()),
-            Arc::new(t_f.finish()),
-        ],
-    )
-    .expect("columns match the tags schema")
+    let cols: Vec<ArrayRef> = vec![
+        columns::utf8_values(tags.iter().map(|(repo, _, _, _)| repo)),
+        columns::utf8_values(tags.iter().map(|(_, tag, _, _)| tag)),
+        columns::utf8_values(tags.iter().map(|(_, _, d, _)| d.to_string())),
+        columns::utf8_values(tags.iter().map(|(_, _, _, fp)| fp)),
+    ];
+    RecordBatch::try_new(tags_schema(), cols).expect("columns match the tags schema")
 }
 
 /// A list array whose field is declared non-nullable at the top level (every row has a list,
