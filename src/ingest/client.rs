@@ -4,6 +4,8 @@
 //!
 //! The driver calls [`normalize_addr`] once per distinct raw value, so this may allocate.
 //! It never fails: a value that is not an IP address is kept (lower-cased) as a hostname.
+//! [`redact_addresses`] replaces the IP addresses of a quarantined line by their stored form,
+//! so that `_rejects.raw` holds no client address the tables would have hashed.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -43,9 +45,67 @@ pub fn normalize_addr(raw: &str) -> Option<String> {
     Some(first.to_ascii_lowercase())
 }
 
+/// `text` with every IPv4 or IPv6 address in it (with or without a port) replaced by
+/// `render(normalized address)`: a quarantined line keeps its shape without the client's
+/// address. Candidates are runs of hex digits, `.` and `:` that parse as an address, so
+/// timestamps, versions and digests are left alone.
+pub fn redact_addresses(text: &str, render: &dyn Fn(&str) -> String) -> String {
+    let is_addr_char = |c: char| c.is_ascii_hexdigit() || c == '.' || c == ':';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(is_addr_char) {
+        out.push_str(&rest[..start]);
+        let run_len = rest[start..]
+            .find(|c: char| !is_addr_char(c))
+            .unwrap_or(rest.len() - start);
+        let run = &rest[start..start + run_len];
+        out.push_str(&redact_run(run, render));
+        rest = &rest[start + run_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One candidate run: an address, `v4:port`, or text left as it is.
+fn redact_run(run: &str, render: &dyn Fn(&str) -> String) -> String {
+    let trimmed = run.trim_end_matches(['.', ':']);
+    let tail = &run[trimmed.len()..];
+    if let Ok(ip) = trimmed.parse::<IpAddr>() {
+        return format!("{}{tail}", render(&ip.to_canonical().to_string()));
+    }
+    if let Some((host, port)) = trimmed.split_once(':') {
+        if !port.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) {
+            if let Ok(ip) = host.parse::<std::net::Ipv4Addr>() {
+                return format!("{}:{port}{tail}", render(&ip.to_string()));
+            }
+        }
+    }
+    run.to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_are_replaced_and_other_runs_kept() {
+        let render = |a: &str| format!("<{a}>");
+        assert_eq!(
+            redact_addresses(
+                "o b [26/Nov/2026:12:00:00 +0000] 198.51.100.7 - 3E57 sha256:07a1 1.7.13 x",
+                &render
+            ),
+            "o b [26/Nov/2026:12:00:00 +0000] <198.51.100.7> - 3E57 sha256:07a1 1.7.13 x"
+        );
+        assert_eq!(
+            redact_addresses(
+                "\"addr\":\"198.51.100.8:5000\", [2001:DB8::1]:443 ::ffff:1.2.3.4.",
+                &render
+            ),
+            "\"addr\":\"<198.51.100.8>:5000\", [<2001:db8::1>]:443 <1.2.3.4>."
+        );
+        assert_eq!(redact_addresses("ü 10:00:00 é", &render), "ü 10:00:00 é");
+    }
 
     #[test]
     fn normalizes_addresses() {

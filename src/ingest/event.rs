@@ -75,7 +75,7 @@ pub enum Reject {
     TooFewFields,
     /// An unterminated quote or bracket, or stray characters after a quoted field.
     BadQuoting,
-    /// A timestamp that does not parse.
+    /// A timestamp that does not parse, or lies outside 1970-01-01 .. 9999-12-31 (UTC).
     BadTimestamp,
     /// A status or byte count that is not a number.
     BadNumber,
@@ -90,11 +90,13 @@ pub enum Reject {
     BadUtf8,
     /// Longer than the maximum line length (1 MiB).
     TooLong,
+    /// A NUL byte in the line (where a separator belongs, it shifts every field after it).
+    NulByte,
 }
 
 impl Reject {
     /// All codes.
-    pub const ALL: [Reject; 9] = [
+    pub const ALL: [Reject; 10] = [
         Reject::TooFewFields,
         Reject::BadQuoting,
         Reject::BadTimestamp,
@@ -104,6 +106,7 @@ impl Reject {
         Reject::BadRequestLine,
         Reject::BadUtf8,
         Reject::TooLong,
+        Reject::NulByte,
     ];
 
     /// The value stored in the `reason_code` column.
@@ -118,6 +121,7 @@ impl Reject {
             Reject::BadRequestLine => "bad_request_line",
             Reject::BadUtf8 => "bad_utf8",
             Reject::TooLong => "too_long",
+            Reject::NulByte => "nul_byte",
         }
     }
 }

@@ -60,7 +60,8 @@ impl LedgerIndex {
 }
 
 /// Lists every log input. An overlapping glob lists a file once; a file listed in two formats
-/// is an error; a directory input that contains the lake does not read the lake itself.
+/// is an error; a directory input that contains the lake does not read the lake itself, but a
+/// path (or glob) inside the lake is an error, and so is a kernel pseudo-file (`/proc/…`).
 pub(super) fn list_logs(
     lake: &Lake,
     storage: &Storage,
@@ -70,9 +71,24 @@ pub(super) fn list_logs(
     let mut seen_loc: HashMap<Location, LogFormat> = HashMap::new();
     let lake_root = std::fs::canonicalize(lake.root()).unwrap_or_else(|_| lake.root().to_owned());
     for spec in specs {
+        if let Some(root) = local_root(&spec.path) {
+            if root.starts_with(&lake_root) {
+                return Err(Error::InputInsideLake {
+                    spec: format!("{}:{}", spec.format.as_str(), spec.path),
+                    lake: lake_root.display().to_string(),
+                });
+            }
+        }
         for l in storage.expand(&spec.path)? {
-            if matches!(&l.location, Location::Local(p) if p.starts_with(&lake_root)) {
-                continue;
+            if let Location::Local(p) = &l.location {
+                if p.starts_with(&lake_root) {
+                    continue;
+                }
+                if PSEUDO_FS.iter().any(|fs| p.starts_with(fs)) {
+                    return Err(Error::PseudoFile {
+                        location: p.display().to_string(),
+                    });
+                }
             }
             match seen_loc.get(&l.location) {
                 Some(f) if *f != spec.format => {
@@ -90,6 +106,23 @@ pub(super) fn list_logs(
         }
     }
     Ok(listed)
+}
+
+/// Kernel pseudo-filesystems: their files are not logs (and `/proc/self/environ` holds secrets).
+const PSEUDO_FS: [&str; 3] = ["/proc", "/sys", "/dev"];
+
+/// The canonical directory or file a local `--logs` path names: the path itself, or for a glob
+/// the directory before its first pattern component. `None` for `s3://` or a path that does not
+/// exist (listing reports that).
+fn local_root(spec: &str) -> Option<std::path::PathBuf> {
+    if spec.starts_with("s3://") {
+        return None;
+    }
+    let literal: std::path::PathBuf = std::path::Path::new(spec)
+        .components()
+        .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
+        .collect();
+    std::fs::canonicalize(literal).ok()
 }
 
 /// Loads each inventory manifest and keeps the snapshots (`bucket@date`) neither in the ledger

@@ -65,6 +65,16 @@ pub enum InventoryError {
         /// Manifest.
         manifest: String,
     },
+    /// A data file key that would be read from outside the report's destination.
+    #[error("inventory data file key `{key}` in `{manifest}` is outside the report's destination `{scope}`: data files are read only under it (absolute keys, `..` and links out of it are refused)")]
+    KeyOutsideDestination {
+        /// Key in the manifest.
+        key: String,
+        /// Manifest.
+        manifest: String,
+        /// The destination folder or `s3://` prefix.
+        scope: String,
+    },
     /// ORC.
     #[error(
         "`{0}`: ORC inventory reports are not supported; configure the inventory as CSV or Parquet"
@@ -127,6 +137,9 @@ impl Manifest {
     }
 }
 
+/// The last millisecond of 9999-12-31 (UTC), the latest `creationTimestamp` accepted.
+const MAX_CREATED_MS: i64 = 253_402_300_799_999;
+
 fn md5_hex(bytes: &[u8]) -> String {
     hex::encode(Md5::digest(bytes))
 }
@@ -143,6 +156,79 @@ fn sibling(loc: &Location, name: &str) -> Location {
                 bucket: bucket.clone(),
                 key: format!("{dir}{name}"),
             }
+        }
+    }
+}
+
+/// A data file key as S3 writes them: relative, without `.` or `..` components.
+fn key_is_relative(key: &str) -> bool {
+    !key.is_empty()
+        && !key.starts_with('/')
+        && !key.contains('\\')
+        && key.split('/').all(|c| c != ".." && c != ".")
+}
+
+/// Where an inventory's data files may be: under the report's configuration folder, the parent
+/// of its `YYYY-MM-DDTHH-MMZ/` folder (`destination-prefix/source-bucket/config-ID/`), in the
+/// manifest's own bucket or directory. Nothing else is ever read for a manifest.
+#[derive(Debug)]
+enum Scope {
+    /// A canonical local directory.
+    Local(PathBuf),
+    /// A bucket and key prefix (empty: the whole bucket).
+    S3 { bucket: String, prefix: String },
+}
+
+impl Scope {
+    fn of(manifest: &Location) -> Scope {
+        match manifest {
+            Location::Local(p) => {
+                let dir = p.parent().map_or_else(|| p.clone(), Path::to_path_buf);
+                let config = dir.parent().map_or(dir.clone(), Path::to_path_buf);
+                Scope::Local(std::fs::canonicalize(&config).unwrap_or(config))
+            }
+            Location::S3 { bucket, key } => {
+                let mut parts: Vec<&str> = key.split('/').collect();
+                parts.truncate(parts.len().saturating_sub(2));
+                let prefix = if parts.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}/", parts.join("/"))
+                };
+                Scope::S3 {
+                    bucket: bucket.clone(),
+                    prefix,
+                }
+            }
+        }
+    }
+
+    /// Whether a path lies in the scope, by its components (before resolving links).
+    fn contains(&self, p: &Path) -> bool {
+        matches!(self, Scope::Local(dir) if p.starts_with(dir))
+    }
+
+    /// Whether a data file lies in the scope once links are resolved.
+    fn contains_resolved(&self, loc: &Location) -> bool {
+        match (self, loc) {
+            (Scope::Local(dir), Location::Local(p)) => {
+                p.starts_with(dir) && std::fs::canonicalize(p).map_or(true, |c| c.starts_with(dir))
+            }
+            (Scope::S3 { bucket, prefix }, Location::S3 { bucket: b, key }) => {
+                b == bucket && key.starts_with(prefix.as_str())
+            }
+            _ => false,
+        }
+    }
+
+    fn outside(&self, key: &str, manifest: &str) -> InventoryError {
+        InventoryError::KeyOutsideDestination {
+            key: key.to_owned(),
+            manifest: manifest.to_owned(),
+            scope: match self {
+                Scope::Local(dir) => dir.display().to_string(),
+                Scope::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+            },
         }
     }
 }
@@ -192,6 +278,16 @@ pub fn load_manifest(storage: &Storage, spec: &str) -> Result<Manifest, Inventor
         location: shown.clone(),
         reason: "`creationTimestamp` is not epoch milliseconds".into(),
     })?;
+    // A snapshot is dated 1970-01-01 .. 9999-12-31 (UTC): anything else is not an S3 Inventory
+    // report, and would name a partition `snapshot=1969-12-31` or `snapshot=+10000-01-01`.
+    if !(0..=MAX_CREATED_MS).contains(&created_ms) {
+        return Err(InventoryError::BadManifest {
+            location: shown,
+            reason: format!(
+                "`creationTimestamp` {created_ms} is outside 1970-01-01 .. 9999-12-31 (epoch milliseconds)"
+            ),
+        });
+    }
     let format = raw.file_format.clone();
     let csv_columns = match format.as_str() {
         "CSV" => raw
@@ -208,39 +304,55 @@ pub fn load_manifest(storage: &Storage, spec: &str) -> Result<Manifest, Inventor
             })
         }
     };
+    let scope = Scope::of(&location);
+    for f in &raw.files {
+        if !key_is_relative(&f.key) {
+            return Err(scope.outside(&f.key, &shown));
+        }
+    }
     let dest_bucket = raw
         .destination_bucket
         .strip_prefix("arn:aws:s3:::")
-        .unwrap_or(&raw.destination_bucket)
-        .to_string();
-    let local_root: Option<PathBuf> = match &location {
-        Location::Local(p) => {
-            let first = raw.files.first().map(|f| f.key.clone());
-            match first {
-                None => None,
-                Some(k) => Some(
-                    p.ancestors()
-                        .skip(1)
-                        .find(|a| a.join(&k).is_file())
-                        .map(Path::to_path_buf)
-                        .ok_or(InventoryError::DataFileNotFound {
-                            key: k,
-                            manifest: shown.clone(),
-                        })?,
-                ),
-            }
+        .unwrap_or(&raw.destination_bucket);
+    if let Location::S3 { bucket, .. } = &location {
+        if bucket != dest_bucket {
+            tracing::warn!(manifest = %shown, destination_bucket = dest_bucket, "the manifest's `destinationBucket` is not the bucket it was read from; reading its data files from the latter");
         }
+    }
+    let local_root: Option<PathBuf> = match &location {
+        Location::Local(p) => match raw.files.first() {
+            None => None,
+            Some(f) => Some(
+                p.ancestors()
+                    .skip(1)
+                    .find(|a| scope.contains(&a.join(&f.key)) && a.join(&f.key).is_file())
+                    .map(Path::to_path_buf)
+                    .ok_or_else(|| InventoryError::DataFileNotFound {
+                        key: f.key.clone(),
+                        manifest: shown.clone(),
+                    })?,
+            ),
+        },
         Location::S3 { .. } => None,
     };
     let mut files = Vec::with_capacity(raw.files.len());
     for f in &raw.files {
-        let loc = match &local_root {
-            Some(root) => Location::Local(root.join(&f.key)),
-            None => Location::S3 {
-                bucket: dest_bucket.clone(),
+        let loc = match (&local_root, &location) {
+            (Some(root), _) => Location::Local(root.join(&f.key)),
+            (None, Location::S3 { bucket, .. }) => Location::S3 {
+                bucket: bucket.clone(),
                 key: f.key.clone(),
             },
+            (None, Location::Local(_)) => {
+                return Err(InventoryError::DataFileNotFound {
+                    key: f.key.clone(),
+                    manifest: shown,
+                })
+            }
         };
+        if !scope.contains_resolved(&loc) {
+            return Err(scope.outside(&f.key, &shown));
+        }
         if !storage.exists(&loc) {
             return Err(InventoryError::DataFileNotFound {
                 key: f.key.clone(),

@@ -13,10 +13,12 @@ use rayon::prelude::*;
 use serde::Serialize;
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::config::ClientIdentity;
 use crate::config::IngestConfig;
-use crate::ingest::client::normalize_addr;
+use crate::ingest::client::{normalize_addr, redact_addresses};
 use crate::ingest::event::{Event, LineOutcome, ParseFn, ParseOptions, Reject, MAX_LINE};
 use crate::ingest::parse::notifications;
+use crate::ingest::render_client;
 use crate::ingest::tables::{day_of, Aggregates, RejectRow};
 use crate::model::{LogFormat, UaClass};
 
@@ -211,11 +213,28 @@ fn merge_days(a: Option<(i32, i32)>, b: Option<(i32, i32)>) -> Option<(i32, i32)
     }
 }
 
+/// The first and the last microsecond of 1970-01-01 .. 9999-12-31 (UTC): an event outside
+/// would make a partition `date=1969-12-31` or `date=+10000-01-01`.
+const TS_RANGE: std::ops::RangeInclusive<i64> = 0..=253_402_300_799_999_999;
+
+fn in_range(ts: i64) -> bool {
+    TS_RANGE.contains(&ts)
+}
+
+fn event_ts(e: &Event<'_>) -> i64 {
+    match e {
+        Event::Pull(p) => p.ts,
+        Event::Manifest(m) => m.ts,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn parse_block(
     format: LogFormat,
     parse: ParseFn,
     opts: &ParseOptions,
     ua: &UaClassifier,
+    hashing: Option<&ClientIdentity>,
     first_line: u64,
     block: &[u8],
 ) -> BlockOut {
@@ -259,8 +278,17 @@ fn parse_block(
         events.clear();
         let res = if line.len() > MAX_LINE {
             Err(Reject::TooLong)
+        } else if memchr::memchr(0, line).is_some() {
+            // A NUL where a separator belongs shifts every field after it.
+            Err(Reject::NulByte)
         } else {
-            parse(line, opts, &mut events)
+            match parse(line, opts, &mut events) {
+                Ok(LineOutcome::Used) if events.iter().any(|e| !in_range(event_ts(e))) => {
+                    events.clear();
+                    Err(Reject::BadTimestamp)
+                }
+                res => res,
+            }
         };
         match res {
             Ok(LineOutcome::Used) => {
@@ -308,12 +336,17 @@ fn parse_block(
             Err(r) => {
                 *rejects.entry(r.code()).or_default() += 1;
                 if out.rejects.len() < MAX_STORED_REJECTS {
-                    let raw = &line[..line.len().min(4096)];
+                    let raw = String::from_utf8_lossy(&line[..line.len().min(4096)]);
+                    // With hashing on, no client address is stored as logged, not even here.
+                    let raw = match hashing {
+                        Some(id) => redact_addresses(&raw, &|a| render_client(id, a)),
+                        None => raw.into_owned(),
+                    };
                     out.rejects.push(RejectRow {
                         format: format.as_str(),
                         line: line_no,
                         reason: r.code(),
-                        raw: String::from_utf8_lossy(raw).into_owned(),
+                        raw,
                     });
                 }
             }
@@ -349,6 +382,10 @@ pub fn read_log(
     };
     let parse = crate::ingest::parse::parser(format);
     let ua = UaClassifier::new(&cfg.ua_classes);
+    let hashing = cfg
+        .client_identity
+        .as_ref()
+        .filter(|id| matches!(id, ClientIdentity::Keyed(_)));
     let blocks = Blocks {
         r: &mut text,
         carry: Vec::new(),
@@ -358,7 +395,9 @@ pub fn read_log(
     };
     let merged = blocks
         .par_bridge()
-        .map(|b| b.map(|(first, bytes)| parse_block(format, parse, &opts, &ua, first, &bytes)))
+        .map(|b| {
+            b.map(|(first, bytes)| parse_block(format, parse, &opts, &ua, hashing, first, &bytes))
+        })
         .try_reduce(
             || BlockOut {
                 agg: Aggregates::default(),

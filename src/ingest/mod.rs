@@ -77,6 +77,20 @@ pub enum Error {
         /// Hash now.
         new: String,
     },
+    /// A `--logs` path inside the lake.
+    #[error("`{spec}` is inside the lake `{lake}`: ingest never reads the lake's own files; move the input out of the lake")]
+    InputInsideLake {
+        /// The `--logs` value.
+        spec: String,
+        /// The lake.
+        lake: String,
+    },
+    /// A kernel pseudo-file (`/proc`, `/sys`, `/dev`): never a log, possibly secrets.
+    #[error("refusing to read `{location}`: a kernel pseudo-file under /proc, /sys or /dev is not a log")]
+    PseudoFile {
+        /// The file.
+        location: String,
+    },
     /// No client identity configured.
     #[error("client addresses must be hashed: set `ingest.client_key` in the config or the `BLOBTIER_CLIENT_KEY` environment variable, or pass `--raw-clients` to store them as logged")]
     NoClientKey,

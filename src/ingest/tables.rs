@@ -404,10 +404,15 @@ pub fn rejects_batch(rows: &BTreeMap<String, Vec<RejectRow>>, run_id: &str) -> R
 }
 
 /// `YYYY-MM-DD` of a day number.
+/// Never panics: a day chrono cannot represent is written as its number.
 pub fn day_string(day: i32) -> String {
-    let d = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch is a date")
-        + chrono::Duration::days(day as i64);
-    d.format("%Y-%m-%d").to_string()
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+        .expect("epoch is a date")
+        .checked_add_signed(chrono::Duration::days(i64::from(day)))
+        .map_or_else(
+            || format!("day {day}"),
+            |d| d.format("%Y-%m-%d").to_string(),
+        )
 }
 
 /// Day number of a µs timestamp.

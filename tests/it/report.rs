@@ -5,9 +5,8 @@
 //! - `report.html` opens in headless Chromium (installed by `tests/setup/install-chromium.sh`;
 //!   the test fails if it cannot be) without console messages, with the expected number of
 //!   charts, and its screenshot shows the charts' colours;
-//! - `report.md` is compared with `tests/fixtures/report/report.md` after filtering the
-//!   version and hashes. To accept a change, read the diff, then regenerate the file with
-//!   `BLOBTIER_UPDATE_SNAPSHOTS=1 cargo test --test it report::markdown` and read it again;
+//! - `report.md` is compared with the insta snapshot `snapshots/it__report__markdown_report.snap`
+//!   after filtering the version and hashes; a change is reviewed with `cargo insta review`;
 //! - the backtest on a lake where the answer is known: blobs planned cold 30 days before
 //!   as-of and then pulled N times cost N retrievals, archived blobs pulled fail.
 //!
@@ -907,33 +906,9 @@ fn markdown_report_matches_the_snapshot() {
     let (lake, cfg) = report_lake(t.path());
     let (dir, _) = report(&cfg, &lake, AS_OF);
     let got = filter_volatile(&fs::read_to_string(dir.join("report.md")).unwrap());
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report/report.md");
-    if std::env::var_os("BLOBTIER_UPDATE_SNAPSHOTS").is_some() {
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, &got).unwrap();
-    }
-    let want = fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "`{}`: {e}; create it with `BLOBTIER_UPDATE_SNAPSHOTS=1 cargo test --test it report::markdown`",
-            path.display()
-        )
-    });
-    if got != want {
-        let first = got
-            .lines()
-            .zip(want.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or(got.lines().count().min(want.lines().count()));
-        panic!(
-            "report.md differs from `{}` from line {}:\n  got:  {:?}\n  want: {:?}\nIf the change \
-             is intended, regenerate with `BLOBTIER_UPDATE_SNAPSHOTS=1 cargo test --test it \
-             report::markdown` and read the diff",
-            path.display(),
-            first + 1,
-            got.lines().nth(first),
-            want.lines().nth(first)
-        );
-    }
+    // insta snapshot in tests/it/snapshots/: a difference fails the test and leaves a
+    // `.snap.new` to review with `cargo insta review`; the test never rewrites its expectation.
+    insta::assert_snapshot!("markdown_report", got);
 }
 
 /// The report of `blobtier demo` on `sample-data/` as an insta snapshot, after filtering

@@ -69,11 +69,10 @@ pub fn parse<'a>(
     if !matches!(status, Some(200 | 206)) {
         return Ok(LineOutcome::Ignored("status"));
     }
-    // Blob keys are ASCII; a key that is not UTF-8 cannot be one.
-    let digest = std::str::from_utf8(f[F_KEY].raw)
-        .ok()
-        .and_then(|key| opts.layout.blob_digest(key));
-    let Some(digest) = digest else {
+    // A GET whose key cannot be decoded might be a pull under a root prefix that is not UTF-8:
+    // quarantined and counted, never silently a non-pull.
+    let key = std::str::from_utf8(f[F_KEY].raw).map_err(|_| Reject::BadUtf8)?;
+    let Some(digest) = opts.layout.blob_digest(key) else {
         return Ok(LineOutcome::Ignored("not_blob"));
     };
     let auth = if n > F_AUTH_TYPE {
