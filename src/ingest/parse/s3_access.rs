@@ -401,7 +401,11 @@ mod tests {
             [Event::Pull(p)] => assert_eq!(p.bytes, Some(0)),
             other => panic!("expected one pull, got {other:?}"),
         }
-        for code in ["403 AccessDenied", "403 SignatureDoesNotMatch", "404 NoSuchKey"] {
+        for code in [
+            "403 AccessDenied",
+            "403 SignatureDoesNotMatch",
+            "404 NoSuchKey",
+        ] {
             assert_eq!(
                 one(&line(code), &o).unwrap().0,
                 LineOutcome::Ignored("status"),
