@@ -457,7 +457,8 @@ impl S3 {
     }
 
     /// CopyObject of `src` onto `bucket/key` with a new storage class; metadata and tags
-    /// copied, encryption, grants, redirect and Object Lock re-sent. Returns the new version id.
+    /// copied (or the tags replaced by `replace_tags`), encryption, grants, redirect and Object
+    /// Lock re-sent. Returns the new version id.
     /// Idempotent for the caller only because it re-checks the object before every attempt.
     pub async fn copy_in_place(
         &self,
@@ -466,6 +467,7 @@ impl S3 {
         if_match: Option<&str>,
         head: &Head,
         grants: &Grants,
+        replace_tags: Option<&[(String, String)]>,
     ) -> Result<Option<String>, CallError> {
         let b = self
             .client
@@ -475,8 +477,13 @@ impl S3 {
             .copy_source(src.header())
             .set_copy_source_if_match(if_match.map(quote))
             .storage_class(StorageClass::from(to_class))
-            .metadata_directive(MetadataDirective::Copy)
-            .tagging_directive(TaggingDirective::Copy);
+            .metadata_directive(MetadataDirective::Copy);
+        let b = match replace_tags {
+            None => b.tagging_directive(TaggingDirective::Copy),
+            Some(tags) => b
+                .tagging_directive(TaggingDirective::Replace)
+                .set_tagging((!tags.is_empty()).then(|| tag_query(tags))),
+        };
         let b = preserve!(b, head, grants);
         let o = self.call("CopyObject", true, b.send()).await?;
         Ok(o.version_id().map(str::to_owned))

@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 use std::time::{Duration, SystemTime};
 
 use super::decide::{head_then_decide, planned_version};
-use super::{done, failed, with_retries, Attempts, Ctx, Op, Step};
+use super::{done, failed, with_retries, Attempts, Ctx, Op, Step, TAG_KEY};
 use crate::apply::classify::Class;
 use crate::apply::s3::{CallError, CopySource, Grants, Head};
 use crate::plan::file::PlanRow;
@@ -63,6 +63,14 @@ pub(super) async fn copy_to(
     };
     let if_match = row.etag.as_deref().or(head.etag.as_deref());
     let size = head.size.max(0) as u64;
+    // blobtier's own lifecycle tag must not survive a copy: the object's class is now set by
+    // this copy, and a tag-filtered `blobtier-tier-*` rule would move it down again (a reheated
+    // or restored blob sent back to the archive by blobtier's own rule).
+    let kept = if size > ctx.tuning.multipart_threshold {
+        None
+    } else {
+        without_lifecycle_tag(&ctx.s3.get_tags(&row.bucket, &row.key, version).await?)
+    };
     // Set before sending: if the outcome is lost, the next HEAD decides, and it was us.
     st.copy_sent = true;
     let new_version = if size > ctx.tuning.multipart_threshold {
@@ -77,7 +85,7 @@ pub(super) async fn copy_to(
         }
     } else {
         ctx.s3
-            .copy_in_place(&src, to_class, if_match, head, &grants)
+            .copy_in_place(&src, to_class, if_match, head, &grants, kept.as_deref())
             .await?
     };
     let after = ctx.s3.head(&row.bucket, &row.key, None).await?;
@@ -104,6 +112,14 @@ pub(super) async fn copy_to(
             "after the copy the object is gone",
         )),
     }
+}
+
+/// `tags` without blobtier's lifecycle tag, or `None` when it is not among them (the copy then
+/// copies the tag set as it is). Pure.
+pub fn without_lifecycle_tag(tags: &[(String, String)]) -> Option<Vec<(String, String)>> {
+    tags.iter()
+        .any(|(k, _)| k == TAG_KEY)
+        .then(|| tags.iter().filter(|(k, _)| k != TAG_KEY).cloned().collect())
 }
 
 enum Multipart {
@@ -135,8 +151,10 @@ async fn multipart_copy(
 ) -> Result<Multipart, CallError> {
     let (bucket, key) = (&row.bucket, &row.key);
     let version = planned_version(row);
-    // CopyObject keeps tags by itself (TaggingDirective COPY); a multipart copy must send them.
+    // CopyObject keeps tags by itself (TaggingDirective COPY); a multipart copy must send them,
+    // without blobtier's lifecycle tag (see `copy_to`).
     let tags = with_retries(ctx, || ctx.s3.get_tags(bucket, key, version)).await?;
+    let tags = without_lifecycle_tag(&tags).unwrap_or(tags);
     let sent_at = SystemTime::now();
     let upload_id = match ctx
         .s3
@@ -210,6 +228,18 @@ async fn abort_uploads_since(ctx: &Ctx, bucket: &str, key: &str, since: SystemTi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lifecycle_tag_is_dropped_and_no_other() {
+        let t = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(without_lifecycle_tag(&[t("team", "ml")]), None);
+        assert_eq!(without_lifecycle_tag(&[]), None);
+        assert_eq!(
+            without_lifecycle_tag(&[t("team", "ml"), t(TAG_KEY, "cold")]),
+            Some(vec![t("team", "ml")])
+        );
+        assert_eq!(without_lifecycle_tag(&[t(TAG_KEY, "cold")]), Some(vec![]));
+    }
 
     #[test]
     fn part_ranges_cover_the_object() {

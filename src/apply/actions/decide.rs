@@ -26,6 +26,9 @@ pub enum Decision {
     AlreadyDone,
     /// Changed since the plan (the reason: `gone`, `etag`, `not_current`).
     Changed(&'static str),
+    /// Same object, but no longer in the plan's `from_class` (moved by a lifecycle rule or by
+    /// someone else since planning): the plan's costs no longer hold, so nothing is done.
+    ClassChanged,
     /// SSE-C: apply holds no customer keys.
     SseC,
     /// Go ahead.
@@ -55,6 +58,9 @@ pub fn decide(row: &PlanRow, head: Option<&Head>) -> Decision {
         if unquote(p) != e {
             return Decision::Changed("etag");
         }
+    }
+    if h.class != row.from_class {
+        return Decision::ClassChanged;
     }
     if h.sse == Sse::Customer {
         return Decision::SseC;
@@ -89,6 +95,14 @@ pub(super) async fn head_then_decide(
         Decision::Changed(why) => Step::Done {
             result: "skipped:changed",
             detail: Some(why.into()),
+        },
+        Decision::ClassChanged => Step::Done {
+            result: "skipped:class_changed",
+            detail: Some(format!(
+                "in {} now, planned from {}",
+                head.as_ref().map_or("?", |h| h.class.as_str()),
+                row.from_class
+            )),
         },
         // Tagging needs no key: lifecycle transitions SSE-C objects like any other.
         Decision::SseC if op != Op::Lifecycle => Step::Done {
@@ -144,7 +158,7 @@ mod tests {
             ..head("STANDARD", "e1", None)
         };
         let h = |class: &str, etag: &str, version: Option<&str>| Some(head(class, etag, version));
-        use Decision::{AlreadyDone, Changed, Proceed, SseC};
+        use Decision::{AlreadyDone, Changed, ClassChanged, Proceed, SseC};
         let cases = [
             ("gone", &plain, None, Changed("gone")),
             ("unchanged", &plain, h("STANDARD", "e1", None), Proceed),
@@ -163,6 +177,9 @@ mod tests {
                 AlreadyDone,
             ),
             ("etag", &plain, h("STANDARD", "e2", None), Changed("etag")),
+            // Moved since planning (a lifecycle rule, someone else): the plan priced a move
+            // from STANDARD, not from GLACIER_IR.
+            ("class", &plain, h("GLACIER_IR", "e1", None), ClassChanged),
             ("sse-c", &plain, Some(sse_c), SseC),
             // Versioned: the planned version must be the current one.
             ("current", &v1, h("STANDARD", "e1", Some("v1")), Proceed),

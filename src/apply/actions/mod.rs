@@ -9,7 +9,8 @@
 //! - A copy is conditional on the plan's ETag (`x-amz-copy-source-if-match`); a changed,
 //!   deleted or overwritten object is skipped (`skipped:changed`), never overwritten. In a
 //!   versioned bucket only a planned version that is still the current one is copied (copying
-//!   an older version on top would roll the key back).
+//!   an older version on top would roll the key back). An object no longer in the row's
+//!   `from_class` is skipped (`skipped:class_changed`): the plan priced a move from that class.
 //! - Nothing here deletes an object or a version. The only abort is of a multipart upload this
 //!   action created.
 
@@ -87,7 +88,7 @@ pub enum Step {
     /// Finished.
     Done {
         /// `copied`, `tagged`, `restored`, `skipped:already_done`, `skipped:changed`,
-        /// `skipped:sse_c`.
+        /// `skipped:class_changed`, `skipped:sse_c`.
         result: &'static str,
         /// Why it was skipped.
         detail: Option<String>,

@@ -9,6 +9,12 @@
 //! a used blob. `AuthHeader` reads are the registry's own and count only with
 //! [`ParseOptions::s3_include_auth_header`].
 //!
+//! A `REST.GET.OBJECT` answered `403 InvalidObjectState` is a pull too (with 0 bytes): a client
+//! asked for a blob that sits in GLACIER / DEEP_ARCHIVE and could not be served. It is demand
+//! all the same, and the plan's `restore:pulled` acts on it; leaving it out would keep the
+//! blob archived for as long as clients keep failing. Other 403s (AccessDenied, signature
+//! errors) are not pulls.
+//!
 //! The parser reads bytes: invalid UTF-8 in the Request-URI (seen in real logs) is never
 //! looked at. It does not allocate unless the user agent is not UTF-8.
 
@@ -29,6 +35,7 @@ const F_REMOTE_IP: usize = 3;
 const F_OPERATION: usize = 6;
 const F_KEY: usize = 7;
 const F_STATUS: usize = 9;
+const F_ERROR_CODE: usize = 10;
 const F_BYTES_SENT: usize = 11;
 const F_USER_AGENT: usize = 16;
 const F_AUTH_TYPE: usize = 21;
@@ -66,7 +73,9 @@ pub fn parse<'a>(
     if f[F_OPERATION].raw != b"REST.GET.OBJECT" {
         return Ok(LineOutcome::Ignored("not_get"));
     }
-    if !matches!(status, Some(200 | 206)) {
+    // A GET of an archived object: the client wanted the blob and got nothing.
+    let archived = status == Some(403) && f[F_ERROR_CODE].raw == b"InvalidObjectState";
+    if !matches!(status, Some(200 | 206)) && !archived {
         return Ok(LineOutcome::Ignored("status"));
     }
     // A GET whose key cannot be decoded might be a pull under a root prefix that is not UTF-8:
@@ -95,7 +104,7 @@ pub fn parse<'a>(
         client,
         repo: None,
         ua: opt_text(f[F_USER_AGENT].raw),
-        bytes: Some(bytes),
+        bytes: Some(if archived { 0 } else { bytes }),
     }));
     Ok(LineOutcome::Used)
 }
@@ -373,6 +382,34 @@ mod tests {
                 .expect("sample present");
             let (t, _) = run(&beats, &ParseOptions::default());
             assert!(t.rejects.is_empty(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn a_get_of_an_archived_blob_is_a_pull_other_403s_are_not() {
+        let o = ParseOptions::default();
+        let hex = "ab".repeat(32);
+        let line = |status_and_code: &str| {
+            format!(
+                r#"o b [06/Feb/2019:00:00:38 +0000] 192.0.2.3 - X REST.GET.OBJECT docker/registry/v2/blobs/sha256/ab/{hex}/data "GET /b/docker/registry/v2/blobs/sha256/ab/{hex}/data?X-Amz-Signature=ab HTTP/1.1" {status_and_code} 243 5000 1 - "-" "containerd/1.7.2" - hostid SigV4 ECDHE-RSA-AES128-GCM-SHA256 QueryString b.s3.amazonaws.com TLSv1.3 - -"#
+            )
+        };
+        let (outcome, events) = one(&line("403 InvalidObjectState"), &o).unwrap();
+        assert_eq!(outcome, LineOutcome::Used);
+        match &events[..] {
+            [Event::Pull(p)] => assert_eq!(p.bytes, Some(0)),
+            other => panic!("expected one pull, got {other:?}"),
+        }
+        for code in [
+            "403 AccessDenied",
+            "403 SignatureDoesNotMatch",
+            "404 NoSuchKey",
+        ] {
+            assert_eq!(
+                one(&line(code), &o).unwrap().0,
+                LineOutcome::Ignored("status"),
+                "{code}"
+            );
         }
     }
 

@@ -311,3 +311,33 @@ fn md5_digest(b: &[u8]) -> Vec<u8> {
     use md5::Digest as _;
     md5::Md5::digest(b).to_vec()
 }
+
+/// A copy drops blobtier's own lifecycle tag (`blobtier-tier`) and keeps every other tag: a
+/// blob blobtier moved down with a lifecycle rule and then brought back up (reheat, restore)
+/// must not be sent down again by that same tag-filtered rule (issue 15).
+#[test]
+fn a_copy_drops_the_blobtier_lifecycle_tag_and_keeps_the_others() {
+    let sc = Scene::new("apply-untag");
+    let (tagged, _) = sc.put(0, "reheated layer", |p| {
+        p.storage_class(StorageClass::GlacierIr)
+            .tagging("blobtier-tier=cold&team=ml")
+    });
+    let (plain, _) = sc.put(1, "plain layer", |p| p.tagging("team=web"));
+    let rows = vec![
+        tagged.copy().from("GLACIER_IR").to("STANDARD").build(),
+        plain.copy().to("STANDARD_IA").build(),
+    ];
+    let (plan, _) = sc.plan(rows);
+    let s = run_ok(&mut sc.execute(&plan, None));
+    assert_eq!(s["results"]["copied"], 2, "{s:#}");
+    assert_eq!(sc.head_class(&tagged.key), "STANDARD");
+    assert_eq!(
+        sc.tags(&tagged.key),
+        [("team".to_owned(), "ml".to_owned())].into()
+    );
+    assert_eq!(sc.head_class(&plain.key), "STANDARD_IA");
+    assert_eq!(
+        sc.tags(&plain.key),
+        [("team".to_owned(), "web".to_owned())].into()
+    );
+}
