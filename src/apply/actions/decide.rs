@@ -59,7 +59,7 @@ pub fn decide(row: &PlanRow, head: Option<&Head>) -> Decision {
             return Decision::Changed("etag");
         }
     }
-    if h.class != row.from_class {
+    if h.class != row.from_class.as_str() {
         return Decision::ClassChanged;
     }
     if h.sse == Sse::Customer {
