@@ -10,41 +10,22 @@
 //! Pure: no I/O.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
-/// Target engine of an expansion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// Polars SQL (the Rust crate; what `stats` and `plan` run).
-    Polars,
-    /// Spark SQL (`spark/run_stats.py`).
-    Spark,
-    /// DuckDB.
-    Duckdb,
-    /// Athena (engine v3) and Trino.
-    Trino,
+crate::model::vocabulary! {
+    /// Target engine of an expansion (`blobtier sql --dialect`).
+    pub enum Dialect ("SQL dialect") {
+        /// Polars SQL (the Rust crate; what `stats` and `plan` run).
+        Polars = "polars",
+        /// Spark SQL (`spark/run_stats.py`).
+        Spark = "spark",
+        /// DuckDB.
+        Duckdb = "duckdb",
+        /// Athena (engine v3) and Trino.
+        Trino = "trino",
+    }
 }
 
 impl Dialect {
-    /// Every dialect.
-    pub const ALL: [Dialect; 4] = [
-        Dialect::Polars,
-        Dialect::Spark,
-        Dialect::Duckdb,
-        Dialect::Trino,
-    ];
-
-    /// The name `--dialect` takes.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Dialect::Polars => "polars",
-            Dialect::Spark => "spark",
-            Dialect::Duckdb => "duckdb",
-            Dialect::Trino => "trino",
-        }
-    }
-
     /// `{{days_between(a, b)}}`: whole days from date `a` to date `b`.
     fn days_between(self, a: &str, b: &str) -> String {
         match self {
@@ -55,23 +36,6 @@ impl Dialect {
             Dialect::Duckdb => format!("datediff('day', {a}, {b})"),
             Dialect::Trino => format!("date_diff('day', {a}, {b})"),
         }
-    }
-}
-
-impl fmt::Display for Dialect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Dialect {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Dialect::ALL
-            .into_iter()
-            .find(|d| d.as_str() == s)
-            .ok_or_else(|| format!("expected one of polars, spark, duckdb, trino, got `{s}`"))
     }
 }
 
