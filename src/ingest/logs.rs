@@ -80,6 +80,9 @@ pub struct FileResult {
     pub content_hash: String,
     /// Earliest and latest event day.
     pub days: Option<(i32, i32)>,
+    /// Lines per day (days since 1970-01-01): every line with a time, pull or not. The
+    /// coverage guard reads these, never the span between the first and the last day.
+    pub day_lines: BTreeMap<i32, u64>,
 }
 
 /// User-agent classifier with ordered substring patterns.
@@ -204,6 +207,7 @@ struct BlockOut {
     counts: Counts,
     rejects: Vec<RejectRow>,
     days: Option<(i32, i32)>,
+    day_lines: BTreeMap<i32, u64>,
 }
 
 fn merge_days(a: Option<(i32, i32)>, b: Option<(i32, i32)>) -> Option<(i32, i32)> {
@@ -243,7 +247,9 @@ fn parse_block(
         counts: Counts::default(),
         rejects: Vec::new(),
         days: None,
+        day_lines: BTreeMap::new(),
     };
+    let time_of = crate::ingest::parse::time_of(format);
     let mut events: Vec<Event<'_>> = Vec::new();
     let mut ua_cache: HashMap<Box<str>, UaClass> = HashMap::new();
     let mut ignored: HashMap<&'static str, u64> = HashMap::new();
@@ -290,6 +296,14 @@ fn parse_block(
                 res => res,
             }
         };
+        let line_ts = match res {
+            Ok(LineOutcome::Used) => events.first().map(event_ts),
+            Ok(LineOutcome::Ignored(_)) => time_of(line).filter(|&ts| in_range(ts)),
+            _ => None,
+        };
+        if let Some(ts) = line_ts {
+            *out.day_lines.entry(day_of(ts)).or_default() += 1;
+        }
         match res {
             Ok(LineOutcome::Used) => {
                 for ev in events.drain(..) {
@@ -404,12 +418,16 @@ pub fn read_log(
                 counts: Counts::default(),
                 rejects: Vec::new(),
                 days: None,
+                day_lines: BTreeMap::new(),
             },
             |mut a, b| {
                 a.agg.merge(b.agg);
                 a.counts.add(&b.counts);
                 a.rejects.extend(b.rejects);
                 a.days = merge_days(a.days, b.days);
+                for (day, n) in b.day_lines {
+                    *a.day_lines.entry(day).or_default() += n;
+                }
                 Ok(a)
             },
         )?;
@@ -431,6 +449,7 @@ pub fn read_log(
         rejects,
         content_hash: format!("xxh3-128:{digest:032x}"),
         days: merged.days,
+        day_lines: merged.day_lines,
     })
 }
 

@@ -95,6 +95,11 @@ pub(super) fn read_logs(
             "counts": c,
             "first_day": res.days.map(|d| day_string(d.0)),
             "last_day": res.days.map(|d| day_string(d.1)),
+            "days": res
+                .day_lines
+                .iter()
+                .map(|(d, n)| (day_string(*d), json!(n)))
+                .collect::<serde_json::Map<_, _>>(),
         }));
         metrics.inputs.push(InputSummary {
             location: loc.clone(),

@@ -78,19 +78,17 @@ pub fn coverage(lake: &Lake, as_of: NaiveDate, window_days: u32) -> Result<Cover
     let mut covered = BTreeSet::new();
     partition_days(lake, "pulls", &mut covered);
     partition_days(lake, "manifest_pulls", &mut covered);
-    // Inputs whose events span several days cover the days in between (a day with logs but
-    // no pull at all has no partition).
+    // A day with log lines but no pull has no partition: the ledger keeps each input's lines
+    // per day. Only days that have lines count — never the span between an input's first and
+    // last day, which one stray old line would stretch over every missing day. Entries written
+    // before the per-day counts existed add nothing (their days count only where they have
+    // pulls), which can only hold moves back, never let them through.
     for (_, v) in lake.ledger_entries()? {
         for i in v["inputs"].as_array().into_iter().flatten() {
-            let day = |k: &str| {
-                i[k].as_str()
-                    .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-            };
-            if let (Some(a), Some(b)) = (day("first_day"), day("last_day")) {
-                let mut d = a;
-                while d <= b && d <= as_of {
+            for (day, lines) in i["days"].as_object().into_iter().flatten() {
+                let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").ok();
+                if let Some(d) = day.filter(|d| *d <= as_of && lines.as_u64() > Some(0)) {
                     covered.insert(d);
-                    d += chrono::Duration::days(1);
                 }
             }
         }

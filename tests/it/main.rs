@@ -12,6 +12,7 @@ mod architecture;
 mod duckdb;
 mod fixtures;
 mod graph;
+mod hostile;
 mod ingest;
 mod plan_golden;
 mod progress;

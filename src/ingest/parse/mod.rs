@@ -20,8 +20,22 @@ pub mod s3_access;
 #[cfg(test)]
 pub(crate) mod testing;
 
-use crate::ingest::event::ParseFn;
+use crate::ingest::event::{ParseFn, TimestampUs};
 use crate::model::LogFormat;
+
+/// When a line that is no pull happened, for the per-day line counts the coverage guard
+/// reads (`stats::coverage`): a day whose only lines are HEADs or errors still has logs.
+pub type TimeFn = fn(&[u8]) -> Option<TimestampUs>;
+
+/// The [`TimeFn`] of a format: it reads only the timestamp, the same way the parser does.
+pub fn time_of(format: LogFormat) -> TimeFn {
+    match format {
+        LogFormat::S3Access => s3_access::time_of,
+        LogFormat::RegistryJson => registry_json::time_of,
+        LogFormat::RegistryCombined => registry_combined::time_of,
+        LogFormat::Notifications => notifications::time_of,
+    }
+}
 
 /// The line parser of a format.
 pub fn parser(format: LogFormat) -> ParseFn {
@@ -36,7 +50,7 @@ pub fn parser(format: LogFormat) -> ParseFn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::event::{LineOutcome, ParseOptions, Reject, MAX_LINE};
+    use crate::ingest::event::{Event, LineOutcome, ParseOptions, Reject, MAX_LINE};
     use crate::ingest::parse::testing::{lines, mutate, Edits};
     use proptest::prelude::*;
 
@@ -67,6 +81,7 @@ mod tests {
         };
         for format in LogFormat::ALL {
             for opts in [&ParseOptions::default(), &all_on] {
+                let _ = time_of(format)(line);
                 let mut out = Vec::new();
                 if parser(format)(line, opts, &mut out).is_err() {
                     prop_assert!(
@@ -101,6 +116,39 @@ mod tests {
             let edits: Edits = edits;
             every_parser_survives(&mutate(&lines[pick.index(lines.len())], edits))?;
         }
+    }
+
+    /// The time a line counts for in the per-day coverage is the time of its events.
+    #[test]
+    fn time_of_agrees_with_the_parser() {
+        let opts = ParseOptions::default();
+        let mut checked = 0;
+        for line in valid_lines() {
+            for format in LogFormat::ALL {
+                let mut out = Vec::new();
+                if parser(format)(&line, &opts, &mut out) != Ok(LineOutcome::Used) {
+                    continue;
+                }
+                let ts = |e: &Event<'_>| match e {
+                    Event::Pull(p) => p.ts,
+                    Event::Manifest(m) => m.ts,
+                };
+                let got = time_of(format)(&line);
+                if format == LogFormat::Notifications {
+                    // The envelope's first event, which need not be a pull.
+                    assert!(got.is_some(), "{}", String::from_utf8_lossy(&line));
+                } else {
+                    assert_eq!(
+                        got,
+                        out.first().map(ts),
+                        "{}",
+                        String::from_utf8_lossy(&line)
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 10, "only {checked} valid lines");
     }
 
     #[test]

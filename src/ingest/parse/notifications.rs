@@ -15,7 +15,9 @@
 
 use serde::Deserialize;
 
-use crate::ingest::event::{BlobPull, Event, LineOutcome, ManifestRequest, ParseOptions, Reject};
+use crate::ingest::event::{
+    BlobPull, Event, LineOutcome, ManifestRequest, ParseOptions, Reject, TimestampUs,
+};
 use crate::ingest::parse::common::{
     is_manifest_media_type, parse_rfc3339, prepare, present, JNum, JStr,
 };
@@ -240,6 +242,25 @@ impl<'a> Iterator for Envelopes<'a> {
         }
         Some((start_line, &buf[start..]))
     }
+}
+
+/// The time of an envelope (its first event's `timestamp`), whatever the events are; see
+/// [`TimeFn`](crate::ingest::parse::TimeFn).
+pub fn time_of(line: &[u8]) -> Option<TimestampUs> {
+    #[derive(Deserialize)]
+    struct Timed<'a> {
+        #[serde(borrow)]
+        timestamp: Option<JStr<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        events: Vec<Timed<'a>>,
+    }
+    let env: Envelope<'_> = serde_json::from_slice(prepare(line).ok()?.trim_ascii_start()).ok()?;
+    env.events
+        .iter()
+        .find_map(|e| parse_rfc3339(e.timestamp.as_ref()?.as_str().as_bytes()))
 }
 
 #[cfg(test)]

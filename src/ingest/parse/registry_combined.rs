@@ -17,7 +17,7 @@ use std::borrow::Cow;
 
 use memchr::{memchr, memrchr};
 
-use crate::ingest::event::{Event, LineOutcome, ParseOptions, Reject};
+use crate::ingest::event::{Event, LineOutcome, ParseOptions, Reject, TimestampUs};
 use crate::ingest::parse::common::{
     field_bytes, lossy_cow, parse_bytes_field, parse_clf_time, parse_status, prepare, v2_get,
     Field, Fields,
@@ -90,6 +90,14 @@ fn split_request(r: &[u8]) -> Option<(&[u8], (usize, usize))> {
         return None;
     }
     Some((&r[..first], (first + 1, last)))
+}
+
+/// The time of an access line (its fourth field), whatever the request; see
+/// [`TimeFn`](crate::ingest::parse::TimeFn).
+pub fn time_of(line: &[u8]) -> Option<TimestampUs> {
+    let mut fields = Fields::new(prepare(line).ok()?.trim_ascii_start(), true);
+    let time = (0..4).map(|_| fields.next_field()).last()??.ok()?;
+    parse_clf_time(time.raw)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::ingest::event::{Event, LineOutcome, ParseOptions, Reject};
+use crate::ingest::event::{Event, LineOutcome, ParseOptions, Reject, TimestampUs};
 use crate::ingest::parse::common::{parse_rfc3339, prepare, present, v2_get, JNum, JStr};
 
 /// The keys we use; unknown keys are skipped.
@@ -70,6 +70,18 @@ pub fn parse<'a>(
     };
     let (client, ua) = (present(l.remote_addr), present(l.user_agent));
     v2_get(uri, status, ts, client, ua, l.written.map(|w| w.0), out)
+}
+
+/// The `time` of a JSON line, whatever its message; see
+/// [`TimeFn`](crate::ingest::parse::TimeFn).
+pub fn time_of(line: &[u8]) -> Option<TimestampUs> {
+    #[derive(Deserialize)]
+    struct Timed<'a> {
+        #[serde(borrow)]
+        time: Option<JStr<'a>>,
+    }
+    let t: Timed<'_> = serde_json::from_slice(prepare(line).ok()?.trim_ascii_start()).ok()?;
+    parse_rfc3339(t.time?.as_str().as_bytes())
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@
 
 use std::borrow::Cow;
 
-use crate::ingest::event::{BlobPull, Event, LineOutcome, ParseOptions, Reject};
+use crate::ingest::event::{BlobPull, Event, LineOutcome, ParseOptions, Reject, TimestampUs};
 use crate::ingest::parse::common::{
     opt_text, parse_bytes_field, parse_clf_time, parse_status, prepare, Field, Fields,
 };
@@ -107,6 +107,14 @@ pub fn parse<'a>(
         bytes: Some(if archived { 0 } else { bytes }),
     }));
     Ok(LineOutcome::Used)
+}
+
+/// The time of a line (its third field), whatever the operation; see
+/// [`TimeFn`](crate::ingest::parse::TimeFn).
+pub fn time_of(line: &[u8]) -> Option<TimestampUs> {
+    let mut tokens = Fields::new(prepare(line).ok()?, false);
+    let time = (0..=F_TIME).map(|_| tokens.next_field()).last()??.ok()?;
+    parse_clf_time(time.raw)
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
-//! Issue 17 case 12: a command that exits 2 leaves the lake as it was.
+//! Issue 17 case 1: the coverage guard counts the days that have log lines, not the span
+//! between an input's first and last day (case 12, `stats --windows 7`, is in `tests/it/stats.rs`).
 
 use std::fs;
 
+use chrono::Duration;
+
 use super::*;
-use crate::support::cli::tree_digest;
 
 const AS_OF: &str = "2026-11-26";
 
@@ -27,10 +29,12 @@ fn inventory(dest: &Path) -> PathBuf {
     dest.join(format!("{BUCKET}/cfg"))
 }
 
-/// `stats --windows 7` (or `7,7`) exited 2 after publishing `digest_stats/as_of=…`: every exit
-/// 2 must leave the lake as it was.
+/// 88 of the 90 days have no logs: `run` holds every move and exits 1. One line dated
+/// 2020-01-01 in the same file made the input's span cover every day: exit 0 and the moves went
+/// ahead, without a warning. Coverage now comes from the days that have lines (a day whose only
+/// line is a HEAD still has logs), kept per input and per day in the ledger.
 #[test]
-fn stats_with_windows_the_plan_cannot_use_exits_2_and_changes_nothing() {
+fn one_old_line_does_not_switch_off_the_coverage_guard() {
     let t = tempfile::tempdir().unwrap();
     let (logs, dest, lake) = (
         t.path().join("logs"),
@@ -38,25 +42,44 @@ fn stats_with_windows_the_plan_cannot_use_exits_2_and_changes_nothing() {
         t.path().join("lake"),
     );
     fs::create_dir_all(&logs).unwrap();
-    fs::write(logs.join("a.log"), s3_pull(as_of(), "203.0.113.1", 0)).unwrap();
-    ingest_logs(&lake, &format!("s3-access:{}", logs.display())).assert_success();
-    inventory(&dest);
-    let manifest = files(&dest)
-        .into_iter()
-        .find(|p| p.ends_with("manifest.json"))
-        .unwrap();
-    ingest_inventory(&lake, &manifest, &[]).assert_success();
-    let before = tree_digest(&lake);
-    for windows in ["7", "7,7"] {
-        let out = run(blobtier()
-            .args(["stats", "--as-of", AS_OF, "--windows", windows, "--lake"])
-            .arg(&lake));
-        assert_eq!(out.code(), 2, "--windows {windows}: {out}");
-        assert_eq!(
-            tree_digest(&lake),
-            before,
-            "--windows {windows} exited 2 and changed the lake\n{out}"
-        );
-        assert!(out.stderr.contains("--windows"), "{out}");
-    }
+    let head = s3_pull(as_of() - Duration::days(2), "203.0.113.2", 0)
+        .replace("REST.GET.OBJECT", "REST.HEAD.OBJECT")
+        .replace("\"GET ", "\"HEAD ");
+    let text = format!(
+        "{}{}{}{}",
+        s3_pull(
+            NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+            "203.0.113.1",
+            0
+        ),
+        head,
+        s3_pull(as_of() - Duration::days(1), "203.0.113.1", 0),
+        s3_pull(as_of(), "203.0.113.1", 0),
+    );
+    fs::write(logs.join("2026-11-26-00-00-00-A"), text).unwrap();
+    let inv = inventory(&dest);
+    let cfg = run_config(t.path(), &lake, &logs, &inv, "");
+    let out = nightly(&cfg, AS_OF, &[]);
+    assert_eq!(out.code(), 1, "the guard must hold the moves\n{out}");
+    assert!(out.stderr.contains("coverage guard"), "{out}");
+    let rec = metrics(&out);
+    assert_eq!(rec["outcome"], "held_down", "{rec}");
+    assert_eq!(rec["plan"]["totals"]["actions"], 0, "{}", rec["plan"]);
+    let missing: Vec<&str> = rec["coverage"]["missing_days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert_eq!(missing.len(), 87, "{missing:?}");
+    assert!(missing.contains(&"2026-11-23") && !missing.contains(&"2026-11-24"));
+    // The ledger keeps the lines of each day of the input.
+    let l = ledger(&lake);
+    let days = &l[0]["inputs"][0]["days"];
+    assert_eq!(
+        days,
+        &serde_json::json!({"2020-01-01": 1, "2026-11-24": 1, "2026-11-25": 1, "2026-11-26": 1}),
+        "{}",
+        l[0]["inputs"][0]
+    );
 }

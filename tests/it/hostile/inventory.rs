@@ -8,7 +8,6 @@ const DATE: &str = "2026-11-26";
 const OLD: &str = "2025-06-01T00:00:00.000Z";
 const MIB50: &str = "52428800";
 
-
 fn good_rows(n: u32) -> String {
     (0..n)
         .map(|i| csv_row(&blob_key(&hex(i)), MIB50, OLD, "STANDARD"))
