@@ -16,6 +16,7 @@
 mod coverage;
 mod inventory;
 mod paths;
+mod report;
 mod values;
 
 use std::collections::BTreeMap;
