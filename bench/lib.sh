@@ -40,3 +40,10 @@ measure() {
   # h:mm:ss or m:ss.cc -> seconds
   python3 -c "import sys; p=sys.argv[1].split(':'); print(sum(float(x)*60**i for i,x in enumerate(reversed(p))), sys.argv[2])" "$wall" "$rss"
 }
+
+# measure_cpu NAME CMD... : like measure, and the CPU share (e.g. 185 for 185 %) as a third field.
+measure_cpu() {
+  local name=$1
+  read -r secs rss < <(measure "$@")
+  echo "$secs $rss $(grep "Percent of CPU" "$OUT/$name.time" | awk '{print $NF}' | tr -d %)"
+}

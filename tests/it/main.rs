@@ -26,4 +26,5 @@ mod s3_smoke;
 mod sample_data;
 mod spark;
 mod stats;
+mod threads;
 mod vocab;
