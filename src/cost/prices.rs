@@ -424,31 +424,16 @@ mod tests {
         assert_eq!(class(DeepArchive).storage_gb_month, 0.00099);
         assert_eq!(class(DeepArchive).min_days, 180);
         assert_eq!(class(DeepArchive).put_per_1000, 0.05);
-        assert_eq!(
-            class(Glacier).restore_price(RestoreTier::Expedited),
-            Some(RestorePrice {
-                per_gb: 0.03,
-                per_1000: 10.0
-            })
-        );
-        assert_eq!(
-            class(Glacier).restore_price(RestoreTier::Bulk),
-            Some(RestorePrice {
-                per_gb: 0.0,
-                per_1000: 0.0
-            })
-        );
-        assert_eq!(
-            class(DeepArchive).restore_price(RestoreTier::Bulk),
-            Some(RestorePrice {
-                per_gb: 0.0025,
-                per_1000: 0.025
-            })
-        );
-        assert_eq!(
-            class(DeepArchive).restore_price(RestoreTier::Expedited),
-            None
-        );
+        // Restore prices: (class, tier, per GB, per 1000 requests); None = tier not offered.
+        for (c, tier, expected) in [
+            (Glacier, RestoreTier::Expedited, Some((0.03, 10.0))),
+            (Glacier, RestoreTier::Bulk, Some((0.0, 0.0))),
+            (DeepArchive, RestoreTier::Bulk, Some((0.0025, 0.025))),
+            (DeepArchive, RestoreTier::Expedited, None),
+        ] {
+            let expected = expected.map(|(per_gb, per_1000)| RestorePrice { per_gb, per_1000 });
+            assert_eq!(class(c).restore_price(tier), expected, "{tier}");
+        }
         let it = p.intelligent_tiering();
         assert_eq!(it.monitoring_per_1000_objects_month, 0.0025);
         assert_eq!(it.monitoring_min_object_bytes, 131_072);
