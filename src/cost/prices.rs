@@ -475,6 +475,15 @@ mod tests {
         BUILTIN_TOML.replacen(from, to, 1)
     }
 
+    /// The key named by the `InvalidPrice` error that the builtin table with one line
+    /// replaced is refused with.
+    fn invalid_key(from: &str, to: &str) -> String {
+        match Prices::from_toml(&edited(from, to)) {
+            Err(CostError::InvalidPrice { key, .. }) => key,
+            other => panic!("expected InvalidPrice, got {other:?}"),
+        }
+    }
+
     #[test]
     fn unknown_keys_are_refused_with_their_line() {
         let text = edited("[tags]\n", "[tags]\ncolour = \"blue\"\n");
@@ -527,23 +536,21 @@ mod tests {
 
     #[test]
     fn transition_price_rules() {
-        let text = edited(
-            "get_per_1000 = 0.0004           # source: [pricing]\n# no transition",
-            "get_per_1000 = 0.0004\ntransition_per_1000 = 0.01\n# no transition",
+        // Lifecycle never transitions into STANDARD: a price for it is refused.
+        assert_eq!(
+            invalid_key(
+                "get_per_1000 = 0.0004           # source: [pricing]\n# no transition",
+                "get_per_1000 = 0.0004\ntransition_per_1000 = 0.01\n# no transition",
+            ),
+            "classes.STANDARD.transition_per_1000"
         );
-        let err = Prices::from_toml(&text).unwrap_err();
-        assert!(
-            matches!(&err, CostError::InvalidPrice { key, .. } if key == "classes.STANDARD.transition_per_1000"),
-            "{err:?}"
-        );
-        let text = edited(
-            "transition_per_1000 = 0.02 ",
-            "# transition_per_1000 = 0.02 ",
-        );
-        let err = Prices::from_toml(&text).unwrap_err();
-        assert!(
-            matches!(&err, CostError::InvalidPrice { key, .. } if key == "classes.GLACIER_IR.transition_per_1000"),
-            "{err:?}"
+        // Every other class needs one: a missing price is refused.
+        assert_eq!(
+            invalid_key(
+                "transition_per_1000 = 0.02 ",
+                "# transition_per_1000 = 0.02 "
+            ),
+            "classes.GLACIER_IR.transition_per_1000"
         );
     }
 
@@ -568,33 +575,18 @@ mod tests {
 
     #[test]
     fn header_fields_are_validated() {
-        let err = Prices::from_toml(&edited("as_of = \"2026-08-18\"", "as_of = \"18/08/2026\""))
-            .unwrap_err();
-        assert!(
-            matches!(&err, CostError::InvalidPrice { key, .. } if key == "as_of"),
-            "{err:?}"
-        );
-        let err =
-            Prices::from_toml(&edited("currency = \"USD\"", "currency = \"EUR\"")).unwrap_err();
-        assert!(
-            matches!(&err, CostError::InvalidPrice { key, .. } if key == "currency"),
-            "{err:?}"
-        );
-        let err =
-            Prices::from_toml(&edited("format_version = 1", "format_version = 2")).unwrap_err();
-        assert!(
-            matches!(&err, CostError::InvalidPrice { key, .. } if key == "format_version"),
-            "{err:?}"
-        );
-        let err = Prices::from_toml(&edited(
-            "frequent_gb_month = 0.023",
-            "frequent_gb_month = 0.022",
-        ))
-        .unwrap_err();
-        assert!(
-            matches!(&err, CostError::InvalidPrice { key, .. } if key == "intelligent_tiering.frequent_gb_month"),
-            "{err:?}"
-        );
+        for (from, to, key) in [
+            ("as_of = \"2026-08-18\"", "as_of = \"18/08/2026\"", "as_of"),
+            ("currency = \"USD\"", "currency = \"EUR\"", "currency"),
+            ("format_version = 1", "format_version = 2", "format_version"),
+            (
+                "frequent_gb_month = 0.023",
+                "frequent_gb_month = 0.022",
+                "intelligent_tiering.frequent_gb_month",
+            ),
+        ] {
+            assert_eq!(invalid_key(from, to), key);
+        }
         let err = Prices::from_toml("this is not toml").unwrap_err();
         assert!(
             matches!(err, CostError::MalformedPricing { line: 1, .. }),
