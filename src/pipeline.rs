@@ -95,9 +95,9 @@ pub fn run(
     timings: &mut serde_json::Map<String, serde_json::Value>,
 ) -> Result<Outputs, Error> {
     let as_of = req.as_of;
-    let t = Instant::now();
-    let ingest = crate::ingest::ingest(lake, &req.ingest, cfg, storage)?;
-    timings.insert("ingest".into(), json!(t.elapsed().as_secs_f64()));
+    let ingest = timed(timings, "ingest", || {
+        crate::ingest::ingest(lake, &req.ingest, cfg, storage)
+    })?;
     tracing::info!(
         files = ingest.files_read,
         skipped = ingest.files_skipped,
@@ -106,23 +106,23 @@ pub fn run(
         req.name
     );
 
-    let t = Instant::now();
-    let stats = stage(
-        "stats",
-        "digest_stats",
-        || {
-            crate::stats::run_stats(
-                lake,
-                &crate::stats::StatsOptions {
-                    as_of,
-                    windows: req.windows.clone(),
-                    include_scanners: false,
-                },
-            )
-        },
-        |s| format!("{} digests", s.counts.rows),
-    )?;
-    timings.insert("stats".into(), json!(t.elapsed().as_secs_f64()));
+    let stats = timed(timings, "stats", || {
+        stage(
+            "stats",
+            "digest_stats",
+            || {
+                crate::stats::run_stats(
+                    lake,
+                    &crate::stats::StatsOptions {
+                        as_of,
+                        windows: req.windows.clone(),
+                        include_scanners: false,
+                    },
+                )
+            },
+            |s| format!("{} digests", s.counts.rows),
+        )
+    })?;
 
     let (coverage, hold) = match req.guard {
         None => (None, None),
@@ -145,29 +145,29 @@ pub fn run(
         _ => None,
     };
 
-    let t = Instant::now();
-    let plan = stage(
-        "plan",
-        "decisions and plan",
-        || crate::plan::run_plan(lake, as_of, cfg, held_down.clone()),
-        |p| format!("{} of {} blobs move", p.totals.actions, p.totals.blobs),
-    )?;
-    timings.insert("plan".into(), json!(t.elapsed().as_secs_f64()));
+    let plan = timed(timings, "plan", || {
+        stage(
+            "plan",
+            "decisions and plan",
+            || crate::plan::run_plan(lake, as_of, cfg, held_down.clone()),
+            |p| format!("{} of {} blobs move", p.totals.actions, p.totals.blobs),
+        )
+    })?;
 
-    let t = Instant::now();
-    let report = stage(
-        "report",
-        "dry-run cost report",
-        || {
-            crate::report::run_report(
-                lake,
-                &crate::report::ReportOptions { as_of, out: None },
-                cfg,
-            )
-        },
-        |r| format!("written to {}", r.dir.display()),
-    )?;
-    timings.insert("report".into(), json!(t.elapsed().as_secs_f64()));
+    let report = timed(timings, "report", || {
+        stage(
+            "report",
+            "dry-run cost report",
+            || {
+                crate::report::run_report(
+                    lake,
+                    &crate::report::ReportOptions { as_of, out: None },
+                    cfg,
+                )
+            },
+            |r| format!("written to {}", r.dir.display()),
+        )
+    })?;
 
     Ok(Outputs {
         ingest,
@@ -177,4 +177,17 @@ pub fn run(
         plan,
         report,
     })
+}
+
+/// Runs one step and records its wall time in seconds under `name` in `timings` (the run
+/// record's `timings`); a step that fails records nothing.
+pub fn timed<T, E>(
+    timings: &mut serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    step: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    let t = Instant::now();
+    let out = step()?;
+    timings.insert(name.into(), json!(t.elapsed().as_secs_f64()));
+    Ok(out)
 }

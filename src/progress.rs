@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
+use crate::model::units::{format_bytes as bytes, format_count};
+
 /// Longest time between two progress log lines of a running stage.
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -86,39 +88,13 @@ impl Write for LogWriter {
 /// Whole units as `1,234`, fractions with one decimal (`12.5`), small rates with two.
 fn count(v: f64) -> String {
     if !v.is_finite() {
-        return "-".into();
-    }
-    if v >= 100.0 || v == v.trunc() {
-        let n = v.round() as u64;
-        let s = n.to_string();
-        let mut out = String::new();
-        for (i, c) in s.chars().enumerate() {
-            if i > 0 && (s.len() - i).is_multiple_of(3) {
-                out.push(',');
-            }
-            out.push(c);
-        }
-        out
+        "-".into()
+    } else if v >= 100.0 || v == v.trunc() {
+        format_count(v.round() as i128)
     } else if v >= 10.0 {
         format!("{v:.1}")
     } else {
         format!("{v:.2}")
-    }
-}
-
-/// Bytes with binary units: `512 B`, `3.1 MiB`.
-pub fn bytes(b: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
     }
 }
 

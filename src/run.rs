@@ -278,15 +278,14 @@ fn pipeline(
     let pruned = if cfg.run.retention.is_empty() {
         None
     } else {
-        let t = Instant::now();
-        let p = stage(
-            "prune",
-            "partitions past their retention",
-            || crate::retention::prune(lake, &cfg.run.retention, opts.as_of, false),
-            |p| format!("{} partitions, {} files", p.partitions, p.files),
-        )?;
-        timings.insert("prune".into(), json!(t.elapsed().as_secs_f64()));
-        Some(p)
+        Some(crate::pipeline::timed(&mut timings, "prune", || {
+            stage(
+                "prune",
+                "partitions past their retention",
+                || crate::retention::prune(lake, &cfg.run.retention, opts.as_of, false),
+                |p| format!("{} partitions, {} files", p.partitions, p.files),
+            )
+        })?)
     };
 
     let outcome = if out.hold.is_some() && !opts.allow_gaps {

@@ -240,7 +240,7 @@ mod tests {
             version_id: version.map(str::to_owned),
             size,
             to_class: class.into(),
-            ..crate::apply::testing::row(key)
+            ..crate::plan::file::testing::row(key)
         }
     }
 

@@ -35,8 +35,6 @@ mod execute;
 pub mod journal;
 pub mod metrics;
 pub mod s3;
-#[cfg(test)]
-mod testing;
 
 pub use dry_run::{DryRun, Group, SampleRow};
 // The S3 layer's classification and retry mechanics, under the names apply's modules use.
@@ -448,7 +446,7 @@ mod tests {
             tier: "cold".into(),
             action: action.parse().unwrap(),
             method: method.parse().unwrap(),
-            ..testing::row(key)
+            ..crate::plan::file::testing::row(key)
         }
     }
 

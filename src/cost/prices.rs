@@ -424,31 +424,16 @@ mod tests {
         assert_eq!(class(DeepArchive).storage_gb_month, 0.00099);
         assert_eq!(class(DeepArchive).min_days, 180);
         assert_eq!(class(DeepArchive).put_per_1000, 0.05);
-        assert_eq!(
-            class(Glacier).restore_price(RestoreTier::Expedited),
-            Some(RestorePrice {
-                per_gb: 0.03,
-                per_1000: 10.0
-            })
-        );
-        assert_eq!(
-            class(Glacier).restore_price(RestoreTier::Bulk),
-            Some(RestorePrice {
-                per_gb: 0.0,
-                per_1000: 0.0
-            })
-        );
-        assert_eq!(
-            class(DeepArchive).restore_price(RestoreTier::Bulk),
-            Some(RestorePrice {
-                per_gb: 0.0025,
-                per_1000: 0.025
-            })
-        );
-        assert_eq!(
-            class(DeepArchive).restore_price(RestoreTier::Expedited),
-            None
-        );
+        // Restore prices: (class, tier, per GB, per 1000 requests); None = tier not offered.
+        for (c, tier, expected) in [
+            (Glacier, RestoreTier::Expedited, Some((0.03, 10.0))),
+            (Glacier, RestoreTier::Bulk, Some((0.0, 0.0))),
+            (DeepArchive, RestoreTier::Bulk, Some((0.0025, 0.025))),
+            (DeepArchive, RestoreTier::Expedited, None),
+        ] {
+            let expected = expected.map(|(per_gb, per_1000)| RestorePrice { per_gb, per_1000 });
+            assert_eq!(class(c).restore_price(tier), expected, "{tier}");
+        }
         let it = p.intelligent_tiering();
         assert_eq!(it.monitoring_per_1000_objects_month, 0.0025);
         assert_eq!(it.monitoring_min_object_bytes, 131_072);
@@ -488,6 +473,15 @@ mod tests {
     fn edited(from: &str, to: &str) -> String {
         assert!(BUILTIN_TOML.contains(from), "`{from}` not in the table");
         BUILTIN_TOML.replacen(from, to, 1)
+    }
+
+    /// The key named by the `InvalidPrice` error that the builtin table with one line
+    /// replaced is refused with.
+    fn invalid_key(from: &str, to: &str) -> String {
+        match Prices::from_toml(&edited(from, to)) {
+            Err(CostError::InvalidPrice { key, .. }) => key,
+            other => panic!("expected InvalidPrice, got {other:?}"),
+        }
     }
 
     #[test]
@@ -542,23 +536,21 @@ mod tests {
 
     #[test]
     fn transition_price_rules() {
-        let text = edited(
-            "get_per_1000 = 0.0004           # source: [pricing]\n# no transition",
-            "get_per_1000 = 0.0004\ntransition_per_1000 = 0.01\n# no transition",
+        // Lifecycle never transitions into STANDARD: a price for it is refused.
+        assert_eq!(
+            invalid_key(
+                "get_per_1000 = 0.0004           # source: [pricing]\n# no transition",
+                "get_per_1000 = 0.0004\ntransition_per_1000 = 0.01\n# no transition",
+            ),
+            "classes.STANDARD.transition_per_1000"
         );
-        let err = Prices::from_toml(&text).unwrap_err();
-        assert!(
-            matches!(&err, CostError::InvalidPrice { key, .. } if key == "classes.STANDARD.transition_per_1000"),
-            "{err:?}"
-        );
-        let text = edited(
-            "transition_per_1000 = 0.02 ",
-            "# transition_per_1000 = 0.02 ",
-        );
-        let err = Prices::from_toml(&text).unwrap_err();
-        assert!(
-            matches!(&err, CostError::InvalidPrice { key, .. } if key == "classes.GLACIER_IR.transition_per_1000"),
-            "{err:?}"
+        // Every other class needs one: a missing price is refused.
+        assert_eq!(
+            invalid_key(
+                "transition_per_1000 = 0.02 ",
+                "# transition_per_1000 = 0.02 "
+            ),
+            "classes.GLACIER_IR.transition_per_1000"
         );
     }
 
@@ -583,33 +575,18 @@ mod tests {
 
     #[test]
     fn header_fields_are_validated() {
-        let err = Prices::from_toml(&edited("as_of = \"2026-08-18\"", "as_of = \"18/08/2026\""))
-            .unwrap_err();
-        assert!(
-            matches!(&err, CostError::InvalidPrice { key, .. } if key == "as_of"),
-            "{err:?}"
-        );
-        let err =
-            Prices::from_toml(&edited("currency = \"USD\"", "currency = \"EUR\"")).unwrap_err();
-        assert!(
-            matches!(&err, CostError::InvalidPrice { key, .. } if key == "currency"),
-            "{err:?}"
-        );
-        let err =
-            Prices::from_toml(&edited("format_version = 1", "format_version = 2")).unwrap_err();
-        assert!(
-            matches!(&err, CostError::InvalidPrice { key, .. } if key == "format_version"),
-            "{err:?}"
-        );
-        let err = Prices::from_toml(&edited(
-            "frequent_gb_month = 0.023",
-            "frequent_gb_month = 0.022",
-        ))
-        .unwrap_err();
-        assert!(
-            matches!(&err, CostError::InvalidPrice { key, .. } if key == "intelligent_tiering.frequent_gb_month"),
-            "{err:?}"
-        );
+        for (from, to, key) in [
+            ("as_of = \"2026-08-18\"", "as_of = \"18/08/2026\"", "as_of"),
+            ("currency = \"USD\"", "currency = \"EUR\"", "currency"),
+            ("format_version = 1", "format_version = 2", "format_version"),
+            (
+                "frequent_gb_month = 0.023",
+                "frequent_gb_month = 0.022",
+                "intelligent_tiering.frequent_gb_month",
+            ),
+        ] {
+            assert_eq!(invalid_key(from, to), key);
+        }
         let err = Prices::from_toml("this is not toml").unwrap_err();
         assert!(
             matches!(err, CostError::MalformedPricing { line: 1, .. }),

@@ -656,6 +656,22 @@ mod tests {
         }
     }
 
+    /// A GiB in STANDARD, written 400 days ago and never pulled, that the tier rules put in
+    /// `tier` with the target class `target`.
+    fn old_gib(tier: &str, target: &str) -> Blob {
+        Blob {
+            digest: "sha256:aa".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            size: 1 << 30,
+            storage_class: StorageClass::Standard,
+            age_days: 400,
+            tier: Some(tier.into()),
+            target_class: Some(target.into()),
+            ..Default::default()
+        }
+    }
+
     /// A class the inventory names that blobtier does not price, or does not know, stays
     /// where it is whatever the rules say, with its name unchanged. See: issue 14.
     #[test]
@@ -663,16 +679,7 @@ mod tests {
         let prices = Prices::builtin();
         let cfg = cfg();
         let ctx = context(&prices, &cfg);
-        let cold = Blob {
-            digest: "sha256:aa".into(),
-            bucket: "b".into(),
-            key: "k".into(),
-            size: 1 << 30,
-            age_days: 400,
-            tier: Some("cold".into()),
-            target_class: Some(StorageClass::GlacierIr),
-            ..Default::default()
-        };
+        let cold = old_gib("cold", "GLACIER_IR");
         for (name, reason) in [
             ("GLACIER_DEEP", "kept:unknown_class"),
             ("", "kept:unknown_class"),
@@ -718,17 +725,9 @@ mod tests {
         let prices = Prices::builtin();
         let mut cfg = cfg();
         let untagged = Blob {
-            digest: "sha256:bb".into(),
-            bucket: "b".into(),
-            key: "k".into(),
-            size: 1 << 30,
-            storage_class: "STANDARD".into(),
-            age_days: 400,
-            tier: Some("archive".into()),
-            target_class: Some("DEEP_ARCHIVE".into()),
             referenced_by_tag: Some(false),
             ref_repos: Some(1),
-            ..Default::default()
+            ..old_gib("archive", "DEEP_ARCHIVE")
         };
         let decide_with = |cfg: &PlanConfig, b: &Blob| {
             let ctx = Context {
@@ -862,17 +861,7 @@ mod tests {
         let prices = Prices::builtin();
         let cfg = cfg();
         let ctx = context(&prices, &cfg);
-        let b = Blob {
-            digest: "sha256:aa".into(),
-            bucket: "b".into(),
-            key: "k".into(),
-            size: 1 << 30,
-            storage_class: "STANDARD".into(),
-            age_days: 400,
-            tier: Some("cold".into()),
-            target_class: Some("GLACIER_IR".into()),
-            ..Default::default()
-        };
+        let b = old_gib("cold", "GLACIER_IR");
         let r = decide(&ctx, &b);
         assert_eq!(
             (r.action.as_str(), r.to_class.as_str(), r.reason.as_str()),

@@ -508,6 +508,42 @@ fn read_batch(b: &RecordBatch, rows: &mut Vec<PlanRow>) -> Result<(), String> {
     Ok(())
 }
 
+/// Test support for every module that reads or acts on plan rows (apply's actions, the
+/// report): one row with every field filled, which a test changes with struct-update syntax
+/// (`PlanRow { to_class: …, ..row("k") }`). Test builds only.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::PlanRow;
+    use crate::model::{Action, Method};
+
+    /// A `transition` by `copy` of `b/<key>`, STANDARD -> STANDARD_IA (tier `cool`), 10 bytes,
+    /// planned with the ETag `"e1"`, unversioned, every cost figure zero.
+    pub(crate) fn row(key: &str) -> PlanRow {
+        PlanRow {
+            plan_id: String::new(),
+            as_of: 20_000,
+            bucket: "b".into(),
+            key: key.into(),
+            version_id: None,
+            etag: Some("\"e1\"".into()),
+            size: 10,
+            digest: "sha256:00".into(),
+            from_class: "STANDARD".into(),
+            to_class: "STANDARD_IA".into(),
+            tier: "cool".into(),
+            action: Action::Transition,
+            method: Method::Copy,
+            reason: "moved:cool".into(),
+            expected_pulls_30d: 0.0,
+            monthly_cost_now: 0.0,
+            monthly_cost_after: 0.0,
+            one_time_cost: 0.0,
+            payback_days: None,
+            net_savings_12m: 0.0,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

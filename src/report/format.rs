@@ -15,38 +15,9 @@ pub fn money(x: f64) -> String {
     format!("{sign}${}.{frac:02}", count(whole))
 }
 
-/// Bytes in binary units (`1.5 GiB`).
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-/// A count with thousands separators.
-pub fn count(n: i128) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
+/// Bytes in binary units (`1.5 GiB`) and counts with thousands separators, as everywhere
+/// blobtier shows them to people.
+pub use crate::model::units::{format_bytes as bytes, format_count as count};
 
 /// Days, or `never` / `immediately`.
 pub fn days(d: Option<f64>) -> String {

@@ -244,11 +244,6 @@ pub(super) mod tests {
     /// for the report's tests.
     pub(in crate::report) fn row(digest: &str, from: &str, to: &str, size: i64) -> PlanRow {
         PlanRow {
-            plan_id: String::new(),
-            as_of: 20_000,
-            bucket: "b".into(),
-            key: digest.into(),
-            version_id: None,
             etag: None,
             size,
             digest: digest.into(),
@@ -260,14 +255,8 @@ pub(super) mod tests {
             } else {
                 crate::model::Action::Transition
             },
-            method: crate::model::Method::Copy,
             reason: String::new(),
-            expected_pulls_30d: 0.0,
-            monthly_cost_now: 0.0,
-            monthly_cost_after: 0.0,
-            one_time_cost: 0.0,
-            payback_days: None,
-            net_savings_12m: 0.0,
+            ..file::testing::row(digest)
         }
     }
 

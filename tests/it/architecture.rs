@@ -20,7 +20,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("model", &[]),
     ("io", &[]),
     ("crashpoint", &["io"]),
-    ("progress", &[]),
+    ("progress", &["model"]),
     ("cost", &["model"]),
     ("config", &["model", "cost", "io"]),
     ("lake", &["io", "crashpoint", "model"]),

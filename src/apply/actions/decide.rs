@@ -122,7 +122,7 @@ pub(super) async fn head_then_decide(
 mod tests {
     use super::*;
     use crate::apply::s3::SystemMeta;
-    use crate::apply::testing::row;
+    use crate::plan::file::testing::row;
 
     fn head(class: &str, etag: &str, version: Option<&str>) -> Head {
         Head {

@@ -105,7 +105,7 @@ pub(super) async fn attempt(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::testing::row;
+    use crate::plan::file::testing::row;
 
     #[test]
     fn restore_tier_from_row() {
