@@ -93,8 +93,8 @@ pub struct IngestArgs {
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub lake: PathBuf,
 
-    /// A log input: FORMAT:PATH, FORMAT one of s3-access, registry-json, registry-combined,
-    /// notifications; PATH a file, directory (recursive), glob or s3://bucket/prefix
+    /// A log input: FORMAT:PATH, FORMAT one of s3-access, registry-json, registry-text,
+    /// registry-combined, notifications; PATH a file, directory (recursive), glob or s3://bucket/prefix
     #[arg(long = "logs", value_name = "FORMAT:PATH")]
     pub logs: Vec<LogsArg>,
 

@@ -92,11 +92,16 @@ pub enum Reject {
     TooLong,
     /// A NUL byte in the line (where a separator belongs, it shifts every field after it).
     NulByte,
+    /// A logfmt line (`registry-text`) with a key that has no `=value`.
+    BadLogfmt,
+    /// A line of the registry's TTY text formatter (`INFO[0024] …`): elapsed seconds instead
+    /// of a time and values with spaces unquoted, so it cannot be read reliably.
+    TtyText,
 }
 
 impl Reject {
     /// All codes.
-    pub const ALL: [Reject; 10] = [
+    pub const ALL: [Reject; 12] = [
         Reject::TooFewFields,
         Reject::BadQuoting,
         Reject::BadTimestamp,
@@ -107,6 +112,8 @@ impl Reject {
         Reject::BadUtf8,
         Reject::TooLong,
         Reject::NulByte,
+        Reject::BadLogfmt,
+        Reject::TtyText,
     ];
 
     /// The value stored in the `reason_code` column.
@@ -122,6 +129,8 @@ impl Reject {
             Reject::BadUtf8 => "bad_utf8",
             Reject::TooLong => "too_long",
             Reject::NulByte => "nul_byte",
+            Reject::BadLogfmt => "bad_logfmt",
+            Reject::TtyText => "tty_text",
         }
     }
 }

@@ -111,6 +111,8 @@ pub enum LogFormat {
     S3Access,
     /// CNCF distribution logrus JSON lines.
     RegistryJson,
+    /// CNCF distribution (and Harbor) logrus text lines, logfmt: the default formatter.
+    RegistryText,
     /// CNCF distribution (or nginx) Apache combined access log.
     RegistryCombined,
     /// Registry notification envelopes (compact or pretty-printed, back to back).
@@ -119,9 +121,10 @@ pub enum LogFormat {
 
 impl LogFormat {
     /// All formats, in the order of the docs.
-    pub const ALL: [LogFormat; 4] = [
+    pub const ALL: [LogFormat; 5] = [
         LogFormat::S3Access,
         LogFormat::RegistryJson,
+        LogFormat::RegistryText,
         LogFormat::RegistryCombined,
         LogFormat::Notifications,
     ];
@@ -131,6 +134,7 @@ impl LogFormat {
         match self {
             LogFormat::S3Access => "s3-access",
             LogFormat::RegistryJson => "registry-json",
+            LogFormat::RegistryText => "registry-text",
             LogFormat::RegistryCombined => "registry-combined",
             LogFormat::Notifications => "notifications",
         }

@@ -762,9 +762,10 @@ fn image_graph_from_a_real_registry_matches_what_the_test_did() {
 }
 
 /// The same scenario with the registry's S3 driver on LocalStack (redirects to presigned URLs
-/// on, as by default): the graph's keys come from an S3 Inventory of the bucket ingested in the
-/// same run, then from a listing through a proxy that fails reads with 503/500/resets; the
-/// result is the same and every injected fault is one counted retry.
+/// on, as by default) and its default text log formatter (what Harbor's registry writes too),
+/// ingested as `registry-text`: the graph's keys come from an S3 Inventory of the bucket
+/// ingested in the same run, then from a listing through a proxy that fails reads with
+/// 503/500/resets; the result is the same and every injected fault is one counted retry.
 #[test]
 fn image_graph_from_a_registry_on_s3_with_read_faults() {
     let ls = localstack();
@@ -772,7 +773,7 @@ fn image_graph_from_a_registry_on_s3_with_read_faults() {
     let bucket = ls.unique_bucket("registry");
     block_on(ls.create_bucket(&bucket));
     let env: BTreeMap<String, String> = ls.env().into_iter().collect();
-    let reg = Registry::start(
+    let reg = Registry::start_with(
         &t.path().join("registry"),
         RegistryStorage::S3 {
             endpoint: ls.endpoint(),
@@ -781,6 +782,7 @@ fn image_graph_from_a_registry_on_s3_with_read_faults() {
             access_key: env["AWS_ACCESS_KEY_ID"].clone(),
             secret_key: env["AWS_SECRET_ACCESS_KEY"].clone(),
         },
+        "text",
     );
     let x = run_scenario(&reg, t.path());
     reg.wait_for_notifications();
@@ -788,8 +790,12 @@ fn image_graph_from_a_registry_on_s3_with_read_faults() {
     // Blob GETs were answered with redirects to presigned URLs.
     let log = fs::read_to_string(&reg.log).unwrap();
     assert!(
-        log.contains("\"http.response.status\":307"),
+        log.contains(" http.response.status=307 "),
         "no redirects in the log"
+    );
+    assert!(
+        !log.lines().any(|l| l.starts_with('{')),
+        "the text formatter wrote JSON lines"
     );
 
     // An inventory of the bucket, listed with the SDK.
@@ -836,7 +842,7 @@ fn image_graph_from_a_registry_on_s3_with_read_faults() {
         &lake,
         &[
             "--logs",
-            &format!("registry-json:{}", reg.log.display()),
+            &format!("registry-text:{}", reg.log.display()),
             "--registry-storage",
             &spec,
             "--inventory",
@@ -853,7 +859,8 @@ fn image_graph_from_a_registry_on_s3_with_read_faults() {
     check_graph_metrics(g, &x);
     check_tags(&lake, today, &x);
     check_blob_refs(&lake, today, &x);
-    check_stats("registry-json (S3 driver)", &lake, today, &x);
+    assert_eq!(m["totals"]["rejects"], serde_json::json!({}), "{m}");
+    check_stats("registry-text (S3 driver)", &lake, today, &x);
     check_plans(&lake, today, t.path(), &x);
     // The next night: the same inventory is in the lake; nothing is read again.
     let again = ingest_env(&lake, &["--registry-storage", &spec], &ls.env());

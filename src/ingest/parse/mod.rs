@@ -16,6 +16,7 @@ pub mod common;
 pub mod notifications;
 pub mod registry_combined;
 pub mod registry_json;
+pub mod registry_text;
 pub mod s3_access;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -32,6 +33,7 @@ pub fn time_of(format: LogFormat) -> TimeFn {
     match format {
         LogFormat::S3Access => s3_access::time_of,
         LogFormat::RegistryJson => registry_json::time_of,
+        LogFormat::RegistryText => registry_text::time_of,
         LogFormat::RegistryCombined => registry_combined::time_of,
         LogFormat::Notifications => notifications::time_of,
     }
@@ -42,6 +44,7 @@ pub fn parser(format: LogFormat) -> ParseFn {
     match format {
         LogFormat::S3Access => s3_access::parse,
         LogFormat::RegistryJson => registry_json::parse,
+        LogFormat::RegistryText => registry_text::parse,
         LogFormat::RegistryCombined => registry_combined::parse,
         LogFormat::Notifications => notifications::parse,
     }
@@ -60,6 +63,7 @@ mod tests {
             "written/s3-access.log",
             "samples/s3-access-logs/aws-docs-examples.log",
             "written/registry-json.log",
+            "written/registry-text.log",
             "written/registry-combined.log",
             "written/notifications.jsonl",
         ];

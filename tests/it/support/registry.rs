@@ -169,7 +169,13 @@ impl Drop for Registry {
 }
 
 impl Registry {
+    /// A registry with `log.formatter: json`.
     pub fn start(dir: &Path, storage: RegistryStorage) -> Registry {
+        Registry::start_with(dir, storage, "json")
+    }
+
+    /// A registry with `log.formatter: FORMATTER` (`json` or `text`, the registry's default).
+    pub fn start_with(dir: &Path, storage: RegistryStorage, formatter: &str) -> Registry {
         let (bin, _) = tools();
         fs::create_dir_all(dir).unwrap();
         let webhook = Webhook::start(&dir.join("notifications.log"));
@@ -189,7 +195,7 @@ impl Registry {
             ),
         };
         let config = format!(
-            "version: 0.1\nlog:\n  level: info\n  formatter: json\n  accesslog:\n    disabled: false\nstorage:\n{storage_yaml}  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: blobtier-test-secret\nnotifications:\n  endpoints:\n    - name: webhook\n      url: http://{}/events\n      timeout: 5s\n      threshold: 5\n      backoff: 1s\n",
+            "version: 0.1\nlog:\n  level: info\n  formatter: {formatter}\n  accesslog:\n    disabled: false\nstorage:\n{storage_yaml}  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: blobtier-test-secret\nnotifications:\n  endpoints:\n    - name: webhook\n      url: http://{}/events\n      timeout: 5s\n      threshold: 5\n      backoff: 1s\n",
             webhook.addr
         );
         fs::write(dir.join("config.yml"), config).unwrap();
@@ -256,7 +262,8 @@ impl Registry {
     pub fn wait_for_notifications(&self) {
         let started = Instant::now();
         loop {
-            let gets = json_log_gets(&fs::read_to_string(&self.log).unwrap_or_default());
+            let log = fs::read_to_string(&self.log).unwrap_or_default();
+            let gets = json_log_gets(&log) + text_log_gets(&log);
             let events = notification_gets(&fs::read(&self.webhook.file).unwrap_or_default());
             if gets == events {
                 return;
@@ -281,6 +288,20 @@ pub fn json_log_gets(text: &str) -> usize {
                 && v["http.request.uri"]
                     .as_str()
                     .is_some_and(|u| u.contains("/manifests/") || u.contains("/blobs/"))
+        })
+        .count()
+}
+
+/// The same in registry text (logfmt) log text, by plain string matching.
+pub fn text_log_gets(text: &str) -> usize {
+    text.lines()
+        .filter(|l| {
+            l.starts_with("time=")
+                && l.contains(" msg=\"response completed\" ")
+                && l.contains(" http.request.method=GET ")
+                && (l.contains(" http.response.status=200 ")
+                    || l.contains(" http.response.status=307 "))
+                && (l.contains("/manifests/") || l.contains("/blobs/"))
         })
         .count()
 }
