@@ -94,7 +94,7 @@ pub struct IngestArgs {
     pub lake: PathBuf,
 
     /// A log input: FORMAT:PATH, FORMAT one of s3-access, registry-json, registry-text,
-    /// registry-combined, notifications; PATH a file, directory (recursive), glob or s3://bucket/prefix
+    /// registry-combined, notifications, cloudfront; PATH a file, directory (recursive), glob or s3://bucket/prefix
     #[arg(long = "logs", value_name = "FORMAT:PATH")]
     pub logs: Vec<LogsArg>,
 

@@ -117,16 +117,19 @@ pub enum LogFormat {
     RegistryCombined,
     /// Registry notification envelopes (compact or pretty-printed, back to back).
     Notifications,
+    /// CloudFront standard access logs of a CDN in front of the registry's bucket.
+    Cloudfront,
 }
 
 impl LogFormat {
     /// All formats, in the order of the docs.
-    pub const ALL: [LogFormat; 5] = [
+    pub const ALL: [LogFormat; 6] = [
         LogFormat::S3Access,
         LogFormat::RegistryJson,
         LogFormat::RegistryText,
         LogFormat::RegistryCombined,
         LogFormat::Notifications,
+        LogFormat::Cloudfront,
     ];
 
     /// The name used on the command line and in the lake.
@@ -137,6 +140,7 @@ impl LogFormat {
             LogFormat::RegistryText => "registry-text",
             LogFormat::RegistryCombined => "registry-combined",
             LogFormat::Notifications => "notifications",
+            LogFormat::Cloudfront => "cloudfront",
         }
     }
 }

@@ -12,6 +12,7 @@
 //! paths or keys are [`LineOutcome::Ignored`](crate::ingest::event::LineOutcome::Ignored)
 //! with a short reason.
 
+pub mod cloudfront;
 pub mod common;
 pub mod notifications;
 pub mod registry_combined;
@@ -36,6 +37,7 @@ pub fn time_of(format: LogFormat) -> TimeFn {
         LogFormat::RegistryText => registry_text::time_of,
         LogFormat::RegistryCombined => registry_combined::time_of,
         LogFormat::Notifications => notifications::time_of,
+        LogFormat::Cloudfront => cloudfront::time_of,
     }
 }
 
@@ -47,6 +49,7 @@ pub fn parser(format: LogFormat) -> ParseFn {
         LogFormat::RegistryText => registry_text::parse,
         LogFormat::RegistryCombined => registry_combined::parse,
         LogFormat::Notifications => notifications::parse,
+        LogFormat::Cloudfront => cloudfront::parse,
     }
 }
 
@@ -66,6 +69,7 @@ mod tests {
             "written/registry-text.log",
             "written/registry-combined.log",
             "written/notifications.jsonl",
+            "written/cloudfront.log",
         ];
         let mut out = Vec::new();
         for f in fixtures {
