@@ -385,6 +385,12 @@ pub struct RunArgs {
     /// Plan moves to cheaper classes even when days of logs are missing or the inventory is old
     #[arg(long)]
     pub allow_gaps: bool,
+
+    /// Also write the run's metrics to FILE as a Prometheus textfile (for node-exporter's
+    /// textfile collector; replaced atomically, also when the run fails) [default:
+    /// `run.metrics_file` of the config]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `prune`.

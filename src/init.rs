@@ -53,6 +53,8 @@ max_inventory_age_days = 3
 # s3://bucket/prefix): manifests are read from it to build the image graph (which blobs a
 # current tag reaches), so that manifest pulls count and no tagged blob is ever archived.
 # registry_storage = "s3://my-registry-bucket/"
+# A Prometheus textfile for node-exporter's textfile collector (docs/nightly.md).
+# metrics_file = "/var/lib/node_exporter/textfile/blobtier.prom"
 
 # Retention: at the end of each run, whole partitions dated before as-of minus N days are
 # deleted (also `blobtier prune`). A table without a key is kept forever. The ledger

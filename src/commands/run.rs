@@ -14,7 +14,18 @@ pub fn run(config: Option<&Path>, a: RunArgs) -> Result<Outcome, Error> {
         as_of: a.as_of.unwrap_or_else(super::yesterday),
         allow_gaps: a.allow_gaps,
     };
-    let record = crate::run::run(&cfg, &opts)?;
+    let metrics_file = a.metrics_file.or_else(|| cfg.run.metrics_file.clone());
+    let result = crate::run::run(&cfg, &opts);
+    if let Some(path) = &metrics_file {
+        // Written whatever happened, so that node-exporter sees a failed night too.
+        if let Err(e) = crate::run::textfile::write(path, result.as_ref().ok()) {
+            // The run's own error, if any, is the one to report.
+            tracing::error!(error = %e, file = %path.display(), "could not write the metrics file");
+            result?;
+            return Err(crate::run::Error::from(e).into());
+        }
+    }
+    let record = result?;
     super::print_json(&record);
     Ok(super::outcome(record.outcome != RunOutcome::Success))
 }

@@ -37,6 +37,9 @@ pub struct RawRun {
     /// The registry's storage (`DIR` or `s3://bucket/prefix`, the directory that holds
     /// `docker/registry/v2/`): the image graph is rebuilt on every run. Default: none.
     pub registry_storage: Option<String>,
+    /// A Prometheus textfile the run writes its metrics to (for node-exporter's textfile
+    /// collector; `docs/nightly.md`). Default: none. `run --metrics-file` overrides it.
+    pub metrics_file: Option<PathBuf>,
     /// `[run.retention]`: how long partitions are kept. Default: forever (nothing pruned).
     #[serde(default)]
     pub retention: RawRetention,
@@ -151,6 +154,8 @@ pub struct RunConfig {
     pub max_inventory_age_days: u32,
     /// The registry's storage for the image graph.
     pub registry_storage: Option<String>,
+    /// The Prometheus textfile, if set.
+    pub metrics_file: Option<PathBuf>,
     /// Retention ages (validated: pulls kept at least [`RunConfig::longest_window`]).
     pub retention: RawRetention,
 }
@@ -231,6 +236,7 @@ pub(super) fn validate(r: RawRun, errors: &mut Errors) -> RunConfig {
         windows,
         max_inventory_age_days: r.max_inventory_age_days.unwrap_or(3),
         registry_storage: r.registry_storage,
+        metrics_file: r.metrics_file,
         retention: RawRetention::default(),
     };
     validate_retention(&r.retention, run.longest_window(), errors);

@@ -14,6 +14,7 @@ mod fixtures;
 mod graph;
 mod hostile;
 mod ingest;
+mod metrics_file;
 mod plan_golden;
 mod progress;
 mod readme;

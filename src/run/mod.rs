@@ -18,6 +18,8 @@
 //! - Every run leaves a record `_runs/<run id>.json`: inputs, rows, rejects, timings per
 //!   stage, what was pruned, outcome.
 
+pub mod textfile;
+
 use std::time::Instant;
 
 use chrono::NaiveDate;
@@ -54,6 +56,9 @@ pub enum Error {
     /// The `s3://` lake: lock, sync, publish.
     #[error(transparent)]
     S3Lake(#[from] crate::s3lake::Error),
+    /// Writing the metrics textfile.
+    #[error("failed to write the metrics file: {0}")]
+    MetricsFile(#[from] crate::io::IoError),
 }
 
 /// Options of one run.
