@@ -58,7 +58,7 @@ fn load_config(path: Option<&Path>, ov: Overrides) -> Result<Config, LoadError> 
 
 /// Prints a JSON value to stdout (the data channel).
 fn print_json<T: serde::Serialize>(v: &T) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(v).expect("metrics serialise")
     );

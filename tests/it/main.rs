@@ -9,6 +9,7 @@ mod support;
 mod analyst;
 mod apply;
 mod architecture;
+mod cli;
 mod duckdb;
 mod fixtures;
 mod graph;
