@@ -219,11 +219,11 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("blobtier_run_outcome{outcome=\"error\"} 1\n"),
+            text.contains("blobtier_run_outcome{outcome=\"error\"} 1.0\n"),
             "{text}"
         );
         assert!(
-            text.contains("blobtier_run_outcome{outcome=\"success\"} 0\n"),
+            text.contains("blobtier_run_outcome{outcome=\"success\"} 0.0\n"),
             "{text}"
         );
         assert_eq!(previous_success(&path), Some(1_764_000_000.5));
