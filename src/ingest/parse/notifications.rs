@@ -494,17 +494,28 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "reads the non-redistributable samples in ../shared/samples; run locally with --ignored"]
-    fn local_unlicensed_samples() {
-        let text = std::fs::read_to_string(
-            "/work/shared/samples/registry-notifications/yolean-kubernetes-kafka-pr198-push-blob.json",
-        )
-        .expect("../shared/samples is present");
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    fn pretty_blob_push_has_no_pull_events() {
+        // Written in the shape of a registry's pretty-printed blob push (a PUT): one envelope
+        // over the whole file, found from its first line, with no pull in it, pretty or compact.
+        let text = testing::fixture("written/notifications-push-blob.json");
+        let found: Vec<_> = envelopes(&text).collect();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, 0);
+        assert_eq!(found[0].1, text.trim_ascii());
+        let (r, e) = testing::one(parse, found[0].1);
         assert_eq!(
-            one(&v.to_string()).0,
-            Ok(LineOutcome::Ignored("no_pull_events"))
+            (r, e.len()),
+            (Ok(LineOutcome::Ignored("no_pull_events")), 0)
         );
+        let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        let compact = v.to_string();
+        assert_eq!(one(&compact).0, Ok(LineOutcome::Ignored("no_pull_events")));
+        // The same envelope as a GET is a blob pull: the test above fails for the right reason.
+        let as_get = compact
+            .replace("\"PUT\"", "\"GET\"")
+            .replace("\"push\"", "\"pull\"");
+        let (r, e) = one(&as_get);
+        assert_eq!((r, e.len()), (Ok(LineOutcome::Used), 1));
     }
 
     #[test]

@@ -248,22 +248,37 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "reads the non-redistributable samples in ../shared/samples; run locally with --ignored"]
-    fn local_unlicensed_samples() {
-        let text =
-            std::fs::read("/work/shared/samples/registry-logs/distribution-access-combined.log")
-                .expect("../shared/samples is present");
-        let outcomes: Vec<_> = parse_all(&text).into_iter().map(|(r, _)| r).collect();
-        use LineOutcome::Ignored;
+    fn docker_clients_lines() {
+        // Written in the shape of gorilla lines from docker clients of several versions:
+        // empty referers, doubled backslashes in the user agents, HEADs before GETs.
+        let text = testing::fixture("written/registry-combined-docker-clients.log");
+        let got = parse_all(&text);
+        let outcomes: Vec<_> = got.iter().map(|(r, _)| *r).collect();
+        use LineOutcome::{Ignored, Used};
         assert_eq!(
             outcomes,
             vec![
-                Ok(Ignored("not_blob")),
-                Ok(Ignored("not_get")),
-                Ok(Ignored("not_blob")),
-                Ok(Ignored("not_get")),
-                Ok(Ignored("not_get"))
+                Ok(Ignored("not_blob")), // GET /v2/ 200
+                Ok(Ignored("not_get")),  // HEAD blob
+                Ok(Ignored("not_blob")), // GET /v2/ 401
+                Ok(Ignored("not_get")),  // HEAD blob, windows client
+                Ok(Ignored("not_get")),  // HEAD blob, darwin client
+                Ok(Used),                // GET blob 200
             ]
+        );
+        let events: Vec<_> = got.into_iter().flat_map(|(_, e)| e).collect();
+        let ua = r"docker/1.13.1 go/go1.10.2 git-commit/1ab62f1-unsupported kernel/4.16.13-300.fc28.x86_64 os/linux arch/amd64 UpstreamClient(Docker-Client/1.13.1 \(linux\))";
+        assert_eq!(
+            events,
+            vec![Event::Pull(BlobPull {
+                // 05/Jul/2018:09:16:02 +0000
+                ts: 1_530_782_162_000_000,
+                digest: d("8e2b5a0d4c1f3e6a9b7d0c2e4f6a8b0d1c3e5f7a9b1d3c5e7f9a0b2c4d6e8f0a"),
+                client: Some(Cow::Borrowed("10.34.129.18")),
+                repo: Some(Cow::Borrowed("team/busybox")),
+                ua: Some(Cow::Owned(ua.to_owned())),
+                bytes: Some(760),
+            })]
         );
     }
 

@@ -120,6 +120,7 @@ pub fn time_of(line: &[u8]) -> Option<TimestampUs> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::parse::testing;
     use crate::model::{Digest, Layout};
     use proptest::prelude::*;
 
@@ -368,28 +369,46 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "reads the non-redistributable samples in ../shared/samples; run locally with --ignored"]
-    fn local_unlicensed_samples() {
-        // The shared samples with unknown/Elastic licenses are not committed; when they are
-        // available locally, check them too.
-        let dir = "/work/shared/samples/s3-access-logs/";
-        let edited = std::fs::read(format!("{dir}kdgm-logstash-plugins-author-edited.log"))
-            .expect("../shared/samples is present");
-        let (t, _) = run(&edited, &ParseOptions::default());
-        assert_eq!(t.rejects, vec![Reject::BadQuoting]);
-        assert_eq!(t.ignored, vec!["not_get", "not_blob", "not_blob"]);
-        {
-            let kdgm =
-                std::fs::read(format!("{dir}kdgm-logstash-plugins.log")).expect("sample present");
-            let (t, _) = run(&kdgm, &ParseOptions::default());
-            assert!(t.rejects.is_empty(), "{t:?}");
-            assert_eq!(t.pulls, 0);
-        }
-        {
-            let beats = std::fs::read(format!("{dir}elastic-beats-s3_server_access.log"))
-                .expect("sample present");
-            let (t, _) = run(&beats, &ParseOptions::default());
-            assert!(t.rejects.is_empty(), "{t:?}");
+    fn other_buckets_lines_are_never_pulls() {
+        // Written in the shapes of S3 logs of media and console buckets (18 to 27 fields,
+        // presigned GETs of non-registry keys, bucket-level operations, a stray `"` after
+        // the Referer): under any option, nothing is a pull and only the stray quote rejects.
+        let text = testing::fixture("written/s3-access-other-buckets.log");
+        use LineOutcome::Ignored;
+        let want = vec![
+            Ok(Ignored("not_blob")), // GET 200, signed with `Signature=`
+            Ok(Ignored("not_blob")), // GET 206
+            Ok(Ignored("status")),   // GET 304, `-` bytes sent
+            Ok(Ignored("status")),   // GET 403 AccessDenied
+            Ok(Ignored("not_get")),  // REST.COPY.OBJECT_GET, `-` request
+            Ok(Ignored("not_get")),  // REST.DELETE.OBJECT
+            Ok(Ignored("not_get")),  // REST.PUT.ACL
+            Ok(Ignored("not_get")),  // SOAP.PUT.OBJECT
+            Ok(Ignored("not_get")),  // REST.GET.LIFECYCLE 404
+            Ok(Ignored("not_get")),  // REST.GET.ACL 307
+            Ok(Ignored("not_get")),  // REST.GET.BUCKET
+            Ok(Ignored("not_blob")), // 26 fields, SigV4 presigned GET 206
+            Ok(Ignored("not_get")),  // REST.GET.LOCATION, AuthHeader
+            Ok(Ignored("not_get")),  // BATCH.DELETE.OBJECT
+            Err(Reject::BadQuoting), // stray `"` after the Referer
+        ];
+        let all_on = ParseOptions {
+            s3_include_auth_header: true,
+            layout: Layout {
+                root: Some("media".into()),
+            },
+        };
+        for opts in [ParseOptions::default(), all_on] {
+            let got: Vec<_> = testing::lines(&text)
+                .into_iter()
+                .map(|l| {
+                    let mut out = Vec::new();
+                    let r = parse(l, &opts, &mut out);
+                    assert!(out.is_empty(), "{opts:?}: {out:?}");
+                    r
+                })
+                .collect();
+            assert_eq!(got, want, "{opts:?}");
         }
     }
 

@@ -9,6 +9,12 @@ use crate::model::Digest;
 /// One parse: its outcome and the events it pushed.
 pub type Parsed<'a> = (Result<LineOutcome, Reject>, Vec<Event<'a>>);
 
+/// The bytes of `tests/fixtures/<rel>` (every fixture is in the repository).
+pub fn fixture(rel: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading `{path}`: {e}"))
+}
+
 /// The non-empty lines of `text`.
 pub fn lines(text: &[u8]) -> Vec<&[u8]> {
     text.split(|&b| b == b'\n')
