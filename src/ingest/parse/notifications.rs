@@ -175,7 +175,8 @@ pub fn envelopes(block: &[u8]) -> Envelopes<'_> {
 /// An envelope is a top-level JSON object or array, found by counting brackets outside strings.
 /// Whitespace between envelopes is skipped. Text at the top level that is not JSON is returned
 /// up to the end of its line (the parser rejects it). An envelope still open when a line starts
-/// with `{`, or at the end of the block, is returned as it is (the parser rejects it).
+/// with `{`, or at the end of the block, is returned up to the end of its last line, without
+/// the newline (the parser rejects it).
 #[derive(Debug, Clone)]
 pub struct Envelopes<'a> {
     buf: &'a [u8],
@@ -240,7 +241,11 @@ impl<'a> Iterator for Envelopes<'a> {
             }
             self.pos += 1;
         }
-        Some((start_line, &buf[start..]))
+        // Still open at the end of the block: it ends before the block's last newline, as it
+        // would where a `{` in the first column cuts it, so its bytes do not depend on where
+        // the driver cut the block.
+        let end = buf.len() - usize::from(buf.ends_with(b"\n"));
+        Some((start_line, &buf[start..end]))
     }
 }
 

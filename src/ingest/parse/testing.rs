@@ -1,7 +1,5 @@
-//! Test helpers shared by the parsers' unit tests: run a parser over lines, decode a digest,
-//! and mutate a valid line for the never-panic properties.
-
-use proptest::sample::Index;
+//! Test helpers shared by the parsers' unit tests: read a fixture, run a parser over lines,
+//! decode a digest.
 
 use crate::ingest::event::{Event, LineOutcome, ParseFn, ParseOptions, Reject};
 use crate::model::Digest;
@@ -37,21 +35,4 @@ pub fn parse_all(parse: ParseFn, text: &[u8]) -> Vec<Parsed<'_>> {
 /// A digest from 64 hex characters.
 pub fn d(hex: &str) -> Digest {
     Digest::from_hex(hex.as_bytes()).unwrap()
-}
-
-/// Up to a few byte edits: (where, byte, insert rather than remove).
-pub type Edits = Vec<(Index, u8, bool)>;
-
-/// `line` with `edits` applied in order.
-pub fn mutate(line: &[u8], edits: Edits) -> Vec<u8> {
-    let mut line = line.to_vec();
-    for (at, byte, insert) in edits {
-        let i = at.index(line.len() + 1);
-        if insert || line.is_empty() {
-            line.insert(i, byte);
-        } else {
-            line.remove(i.min(line.len() - 1));
-        }
-    }
-    line
 }
