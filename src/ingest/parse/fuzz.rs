@@ -1,15 +1,17 @@
-//! Never-panic properties of the line parsers: one proptest target per format (s3-access,
-//! registry-json, registry-combined, notifications), each fed arbitrary bytes and mutated
-//! valid lines (bytes flipped, inserted or deleted, truncation, NUL, invalid UTF-8, huge
+//! Never-panic properties of the line parsers: one proptest target per format (a module each:
+//! `s3_access`, `registry_combined`, `registry_json`, `notifications`), each fed arbitrary
+//! bytes and mutated valid lines (bytes flipped, inserted or deleted, truncation, NUL, invalid UTF-8, huge
 //! numbers, quotes and brackets). Every outcome must be `Ok` or a [`Reject`] with a reason
 //! code, a rejected or non-used line emits no event, and a used line emits at least one.
-//! The notifications target also feeds whole multi-line files to the envelope splitter
-//! ([`envelopes`], [`block_cut`]) and parses every envelope it finds.
+//! The notifications target also runs the envelope splitter ([`envelopes`], [`block_cut`]) over
+//! every input, and `notifications_mutated_files` over whole mutated files, parsing every
+//! envelope found.
 //!
 //! Seeds are the fixtures in `tests/fixtures/` (all in the repository). Case counts: each
 //! target runs [`ARBITRARY_CASES`] cases of arbitrary bytes and [`MUTATED_CASES`] of mutated
-//! lines ([`FILE_CASES`] of mutated notification files), a few seconds in a debug build and well under 60 s on a loaded 2-core machine.
-//! `PROPTEST_CASES` raises the count (never lowers it) for a longer run.
+//! lines ([`FILE_CASES`] of mutated notification files): a few seconds each in a debug build,
+//! well under 60 s on a loaded 2-core machine. `PROPTEST_CASES` raises the counts (never
+//! lowers them) for a longer run.
 //!
 //! Inputs that once crashed a parser stay below as named regression tests.
 
@@ -300,54 +302,45 @@ fn arbitrary(structural: &'static [u8]) -> impl Strategy<Value = Vec<u8>> {
 const CLF_BYTES: &[u8] = b" \"[]-/:\\0123456789GETHEADv2blobsha256:+x";
 const JSON_BYTES: &[u8] = b"{}[]\":,\\ 0123456789.-eEtruefalsnul\n";
 
-proptest! {
-    #![proptest_config(config(ARBITRARY_CASES))]
-
-    #[test]
-    fn s3_access_arbitrary_bytes(bytes in arbitrary(CLF_BYTES)) {
-        outcome_is_honest(parser(LogFormat::S3Access), &bytes)?;
+/// `parse` of `format` is honest about `bytes`; for notifications, so is the splitter.
+fn check(format: LogFormat, bytes: &[u8]) -> Result<(), TestCaseError> {
+    outcome_is_honest(parser(format), bytes)?;
+    if format == LogFormat::Notifications {
+        splitter_is_consistent(bytes)?;
     }
-
-    #[test]
-    fn registry_combined_arbitrary_bytes(bytes in arbitrary(CLF_BYTES)) {
-        outcome_is_honest(parser(LogFormat::RegistryCombined), &bytes)?;
-    }
-
-    #[test]
-    fn registry_json_arbitrary_bytes(bytes in arbitrary(JSON_BYTES)) {
-        outcome_is_honest(parser(LogFormat::RegistryJson), &bytes)?;
-    }
-
-    #[test]
-    fn notifications_arbitrary_bytes(bytes in arbitrary(JSON_BYTES)) {
-        outcome_is_honest(parser(LogFormat::Notifications), &bytes)?;
-        splitter_is_consistent(&bytes)?;
-    }
+    Ok(())
 }
 
-proptest! {
-    #![proptest_config(config(MUTATED_CASES))]
+/// The two targets of a format, in a module named after it: `arbitrary_bytes` (drawn half from
+/// `$structural`) and `mutated_lines`.
+macro_rules! fuzz_targets {
+    ($name:ident, $format:expr, $structural:expr) => {
+        mod $name {
+            use super::*;
 
-    #[test]
-    fn s3_access_mutated_lines(line in mutated(LogFormat::S3Access)) {
-        outcome_is_honest(parser(LogFormat::S3Access), &line)?;
-    }
+            proptest! {
+                #![proptest_config(config(ARBITRARY_CASES))]
+                #[test]
+                fn arbitrary_bytes(bytes in arbitrary($structural)) {
+                    check($format, &bytes)?;
+                }
+            }
 
-    #[test]
-    fn registry_combined_mutated_lines(line in mutated(LogFormat::RegistryCombined)) {
-        outcome_is_honest(parser(LogFormat::RegistryCombined), &line)?;
-    }
-
-    #[test]
-    fn registry_json_mutated_lines(line in mutated(LogFormat::RegistryJson)) {
-        outcome_is_honest(parser(LogFormat::RegistryJson), &line)?;
-    }
-
-    #[test]
-    fn notifications_mutated_envelopes(line in mutated(LogFormat::Notifications)) {
-        outcome_is_honest(parser(LogFormat::Notifications), &line)?;
-    }
+            proptest! {
+                #![proptest_config(config(MUTATED_CASES))]
+                #[test]
+                fn mutated_lines(line in mutated($format)) {
+                    check($format, &line)?;
+                }
+            }
+        }
+    };
 }
+
+fuzz_targets!(s3_access, LogFormat::S3Access, CLF_BYTES);
+fuzz_targets!(registry_combined, LogFormat::RegistryCombined, CLF_BYTES);
+fuzz_targets!(registry_json, LogFormat::RegistryJson, JSON_BYTES);
+fuzz_targets!(notifications, LogFormat::Notifications, JSON_BYTES);
 
 proptest! {
     #![proptest_config(config(FILE_CASES))]

@@ -104,7 +104,7 @@ pub fn time_of(line: &[u8]) -> Option<TimestampUs> {
 mod tests {
     use super::*;
     use crate::ingest::parse::testing::{
-        assert_edits, check_fixture, manifest, one, pull, D07, D3E, D87,
+        self, assert_edits, check_fixture, manifest, one, pull, D07, D3E, D87,
     };
     use crate::model::Digest;
     use proptest::prelude::*;
@@ -319,18 +319,13 @@ mod tests {
             status in prop::sample::select(vec![200u16, 206, 307]),
         ) {
             let digest = Digest(raw);
-            let time = chrono::DateTime::from_timestamp(secs, 0).unwrap().format("%d/%b/%Y:%H:%M:%S +0000");
+            let time = testing::clf_time(secs);
             let escaped = ua.replace('\\', "\\\\").replace('"', "\\\"");
             let line = format!(r#"192.0.2.1 - - [{time}] "GET /v2/{repo}/blobs/{digest}?ns=docker.io HTTP/1.1" {status} 77 "" "{escaped}""#);
-            let mut out = Vec::new();
-            prop_assert_eq!(parse(line.as_bytes(), &ParseOptions::default(), &mut out), Ok(LineOutcome::Used));
-            let Event::Pull(p) = &out[0] else { panic!() };
-            prop_assert_eq!(p.digest, digest);
-            prop_assert_eq!(p.repo.as_deref(), Some(repo.as_str()));
-            prop_assert_eq!(p.ts, secs * 1_000_000);
             let want_ua = (!ua.is_empty() && ua != "-").then_some(ua.as_str());
-            prop_assert_eq!(p.ua.as_deref(), want_ua);
-            prop_assert_eq!(p.bytes, Some(if status == 307 { 0 } else { 77 }));
+            let bytes = if status == 307 { 0 } else { 77 };
+            let want = pull(secs * 1_000_000, &digest.hex(), Some("192.0.2.1"), Some(&repo), want_ua, Some(bytes));
+            prop_assert_eq!(one(parse, &line), (Ok(LineOutcome::Used), vec![want]));
         }
     }
 }

@@ -277,15 +277,10 @@ mod tests {
                 "time": time,
             });
             let line = v.to_string();
-            let mut out = Vec::new();
-            prop_assert_eq!(parse(line.as_bytes(), &ParseOptions::default(), &mut out), Ok(LineOutcome::Used));
-            let Event::Pull(p) = &out[0] else { panic!() };
-            prop_assert_eq!(p.digest, digest);
-            prop_assert_eq!(p.repo.as_deref(), Some(repo.as_str()));
-            prop_assert_eq!(p.ts, secs * 1_000_000 + i64::from(nanos / 1000));
             let want_ua = (ua != "-").then_some(ua.as_str());
-            prop_assert_eq!(p.ua.as_deref(), want_ua);
-            prop_assert_eq!(p.bytes, Some(written));
+            let ts = secs * 1_000_000 + i64::from(nanos / 1000);
+            let want = pull(ts, &digest.hex(), Some("192.0.2.1:5555"), Some(&repo), want_ua, Some(written));
+            prop_assert_eq!(one(parse, &line), (Ok(LineOutcome::Used), vec![want]));
         }
     }
 }

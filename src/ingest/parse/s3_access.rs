@@ -445,21 +445,15 @@ mod tests {
         /// A generated presigned blob GET round-trips its digest, time, client and bytes.
         #[test]
         fn generated_pull_round_trips(raw in any::<[u8; 32]>(), secs in 0i64..4_000_000_000, bytes in 0i64..1 << 40, ip in any::<[u8; 4]>()) {
-            let digest = Digest(raw);
-            let hex = digest.hex();
-            let time = chrono::DateTime::from_timestamp(secs, 0).unwrap().format("%d/%b/%Y:%H:%M:%S +0000");
+            let hex = Digest(raw).hex();
+            let time = testing::clf_time(secs);
             let client = std::net::Ipv4Addr::from(ip).to_string();
             let line = format!(
                 r#"owner bucket [{time}] {client} arn:aws:iam::1:user/r REQ REST.GET.OBJECT docker/registry/v2/blobs/sha256/{two}/{hex}/data "GET /bucket/docker/registry/v2/blobs/sha256/{two}/{hex}/data?X-Amz-Signature=ab HTTP/1.1" 206 - {bytes} 9 1 1 "-" "containerd/1.7.2" - hostid SigV4 ECDHE-RSA-AES128-GCM-SHA256 QueryString bucket.s3.amazonaws.com TLSv1.3 - -"#,
                 two = &hex[..2],
             );
-            let mut out = Vec::new();
-            prop_assert_eq!(parse(line.as_bytes(), &ParseOptions::default(), &mut out), Ok(LineOutcome::Used));
-            let Event::Pull(p) = &out[0] else { panic!() };
-            prop_assert_eq!(p.digest, digest);
-            prop_assert_eq!(p.ts, secs * 1_000_000);
-            prop_assert_eq!(p.client.as_deref(), Some(client.as_str()));
-            prop_assert_eq!(p.bytes, Some(bytes));
+            let want = pull(secs * 1_000_000, &hex, Some(&client), None, Some("containerd/1.7.2"), Some(bytes));
+            prop_assert_eq!(one(parse, &line), (Ok(LineOutcome::Used), vec![want]));
         }
     }
 }

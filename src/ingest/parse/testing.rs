@@ -96,14 +96,14 @@ pub fn d(hex: &str) -> Digest {
 }
 
 /// An expected blob pull; the text fields as logged (`None` where absent).
-pub fn pull(
+pub fn pull<'a>(
     ts: TimestampUs,
     hex: &str,
-    client: Option<&'static str>,
-    repo: Option<&'static str>,
-    ua: Option<&'static str>,
+    client: Option<&'a str>,
+    repo: Option<&'a str>,
+    ua: Option<&'a str>,
     bytes: Option<i64>,
-) -> Event<'static> {
+) -> Event<'a> {
     Event::Pull(BlobPull {
         ts,
         digest: d(hex),
@@ -115,13 +115,13 @@ pub fn pull(
 }
 
 /// An expected manifest request.
-pub fn manifest(
+pub fn manifest<'a>(
     ts: TimestampUs,
-    repo: &'static str,
-    reference: &'static str,
-    client: Option<&'static str>,
-    ua: Option<&'static str>,
-) -> Event<'static> {
+    repo: &'a str,
+    reference: &'a str,
+    client: Option<&'a str>,
+    ua: Option<&'a str>,
+) -> Event<'a> {
     Event::Manifest(ManifestRequest {
         ts,
         repo: Cow::Borrowed(repo),
@@ -129,4 +129,10 @@ pub fn manifest(
         client: client.map(Cow::Borrowed),
         ua: ua.map(Cow::Borrowed),
     })
+}
+
+/// `secs` since the epoch as an Apache/CLF time in UTC (`06/Feb/2019:00:00:38 +0000`).
+pub fn clf_time(secs: i64) -> String {
+    let t = chrono::DateTime::from_timestamp(secs, 0).unwrap();
+    t.format("%d/%b/%Y:%H:%M:%S +0000").to_string()
 }
