@@ -2,7 +2,8 @@
 //! `s3_access`, `registry_combined`, `registry_json`, `notifications`), each fed arbitrary
 //! bytes and mutated valid lines (bytes flipped, inserted or deleted, truncation, NUL, invalid UTF-8, huge
 //! numbers, quotes and brackets). Every outcome must be `Ok` or a [`Reject`] with a reason
-//! code, a rejected or non-used line emits no event, and a used line emits at least one.
+//! code, a rejected or non-used line emits no event, and a used line emits at least one; the
+//! format's [`time_of`] (the time a line counts for in the coverage) must return too.
 //! The notifications target also runs the envelope splitter ([`envelopes`], [`block_cut`]) over
 //! every input, and `notifications_mutated_files` over whole mutated files, parsing every
 //! envelope found.
@@ -22,8 +23,8 @@ use proptest::sample::Index;
 
 use crate::ingest::event::{LineOutcome, ParseFn, ParseOptions, Reject};
 use crate::ingest::parse::notifications::{block_cut, envelopes};
-use crate::ingest::parse::parser;
 use crate::ingest::parse::testing::{fixture, lines};
+use crate::ingest::parse::{parser, time_of};
 use crate::model::{Layout, LogFormat};
 
 /// Cases of each arbitrary-bytes property: 10,000 (measured in a debug build on a 2-core
@@ -302,9 +303,11 @@ fn arbitrary(structural: &'static [u8]) -> impl Strategy<Value = Vec<u8>> {
 const CLF_BYTES: &[u8] = b" \"[]-/:\\0123456789GETHEADv2blobsha256:+x";
 const JSON_BYTES: &[u8] = b"{}[]\":,\\ 0123456789.-eEtruefalsnul\n";
 
-/// `parse` of `format` is honest about `bytes`; for notifications, so is the splitter.
+/// `parse` of `format` is honest about `bytes`, and the format's [`time_of`] returns; for
+/// notifications, the splitter is consistent too.
 fn check(format: LogFormat, bytes: &[u8]) -> Result<(), TestCaseError> {
     outcome_is_honest(parser(format), bytes)?;
+    let _ = time_of(format)(bytes);
     if format == LogFormat::Notifications {
         splitter_is_consistent(bytes)?;
     }
