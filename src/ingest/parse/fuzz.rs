@@ -1,5 +1,6 @@
 //! Never-panic properties of the line parsers: one proptest target per format (a module each:
-//! `s3_access`, `registry_combined`, `registry_json`, `notifications`), each fed arbitrary
+//! `s3_access`, `registry_combined`, `registry_json`, `registry_text`, `cloudfront`,
+//! `notifications`), each fed arbitrary
 //! bytes and mutated valid lines (bytes flipped, inserted or deleted, truncation, NUL, invalid UTF-8, huge
 //! numbers, quotes and brackets). Every outcome must be `Ok` or a [`Reject`] with a reason
 //! code, a rejected or non-used line emits no event, and a used line emits at least one; the
@@ -224,6 +225,11 @@ fn file_names(format: LogFormat) -> &'static [&'static str] {
             "written/registry-combined.log",
             "written/registry-combined-docker-clients.log",
         ],
+        LogFormat::RegistryText => &["written/registry-text.log"],
+        LogFormat::Cloudfront => &[
+            "written/cloudfront.log",
+            "samples/cloudfront/logstash-patterns-core-cloudfront.log",
+        ],
         LogFormat::Notifications => &[
             "written/notifications.jsonl",
             "written/notifications-pretty.json",
@@ -302,6 +308,8 @@ fn arbitrary(structural: &'static [u8]) -> impl Strategy<Value = Vec<u8>> {
 
 const CLF_BYTES: &[u8] = b" \"[]-/:\\0123456789GETHEADv2blobsha256:+x";
 const JSON_BYTES: &[u8] = b"{}[]\":,\\ 0123456789.-eEtruefalsnul\n";
+const LOGFMT_BYTES: &[u8] = b" =\"\\timemsglevelhttp.request.uri/v2blobsha256:0123456789-:TZ";
+const TSV_BYTES: &[u8] = b"\t #-:%0123456789GETHEAD/v2blobsha256";
 
 /// `parse` of `format` is honest about `bytes`, and the format's [`time_of`] returns; for
 /// notifications, the splitter is consistent too.
@@ -344,6 +352,8 @@ fuzz_targets!(s3_access, LogFormat::S3Access, CLF_BYTES);
 fuzz_targets!(registry_combined, LogFormat::RegistryCombined, CLF_BYTES);
 fuzz_targets!(registry_json, LogFormat::RegistryJson, JSON_BYTES);
 fuzz_targets!(notifications, LogFormat::Notifications, JSON_BYTES);
+fuzz_targets!(registry_text, LogFormat::RegistryText, LOGFMT_BYTES);
+fuzz_targets!(cloudfront, LogFormat::Cloudfront, TSV_BYTES);
 
 proptest! {
     #![proptest_config(config(FILE_CASES))]
