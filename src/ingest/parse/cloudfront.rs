@@ -133,26 +133,17 @@ pub fn time_of(line: &[u8]) -> Option<TimestampUs> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::parse::testing::{self, d, Parsed};
+    use crate::ingest::parse::testing::{self, check_fixture, d};
     use proptest::prelude::*;
 
-    const WRITTEN: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/written/cloudfront.log"
-    );
-    const REAL: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/samples/cloudfront/logstash-patterns-core-cloudfront.log"
-    );
+    const REAL: &str = "samples/cloudfront/logstash-patterns-core-cloudfront.log";
 
     /// The real line (a PDF behind a CDN, 23 fields of the older layout) parses as a
     /// well-formed GET that is no blob.
     #[test]
     fn real_line_is_a_get_of_no_blob() {
-        let text = std::fs::read(REAL).unwrap();
-        let got: Vec<Parsed<'_>> = testing::parse_all(parse, &text);
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].0, Ok(LineOutcome::Ignored("not_blob")));
+        check_fixture(parse, REAL, &[Ok(LineOutcome::Ignored("not_blob"))]);
+        let text = testing::fixture(REAL);
         assert_eq!(
             time_of(text.split(|&b| b == b'\n').next().unwrap()),
             parse_rfc3339(b"2016-06-10T18:41:39Z")
@@ -166,13 +157,11 @@ mod tests {
 
     #[test]
     fn written_lines_give_exact_events() {
-        let text = std::fs::read(WRITTEN).unwrap();
-        let got: Vec<Parsed<'_>> = testing::parse_all(parse, &text);
         use LineOutcome::{Foreign, Ignored, Used};
-        let outcomes: Vec<_> = got.iter().map(|p| p.0).collect();
-        assert_eq!(
-            outcomes,
-            vec![
+        let events = check_fixture(
+            parse,
+            "written/cloudfront.log",
+            &[
                 Ok(Foreign),             // #Version
                 Ok(Foreign),             // #Fields
                 Ok(Used),                // blob GET 200, a cache hit
@@ -183,9 +172,8 @@ mod tests {
                 Ok(Used),                // a blob under a root directory, URL-encoded stem
                 Err(Reject::TooFewFields),
                 Err(Reject::BadTimestamp),
-            ]
+            ],
         );
-        let events: Vec<&Event<'_>> = got.iter().flat_map(|p| &p.1).collect();
         let pull = |ts: &[u8], hex: &str, ip: &str, ua: &str, bytes: i64| {
             Event::Pull(BlobPull {
                 ts: parse_rfc3339(ts).unwrap(),
@@ -199,21 +187,21 @@ mod tests {
         assert_eq!(
             events,
             vec![
-                &pull(
+                pull(
                     b"2026-11-20T10:00:01Z",
                     "aa",
                     "198.51.100.7",
                     "containerd/1.7.13",
                     5242880
                 ),
-                &pull(
+                pull(
                     b"2026-11-20T10:00:02Z",
                     "bb",
                     "2001:db8::7",
                     "docker/27.3.1 go/go1.22.7 (linux)",
                     1048576
                 ),
-                &pull(
+                pull(
                     b"2026-11-20T10:00:06Z",
                     "cc",
                     "198.51.100.8",

@@ -14,6 +14,8 @@
 
 pub mod cloudfront;
 pub mod common;
+#[cfg(test)]
+mod fuzz;
 pub mod notifications;
 pub mod registry_combined;
 pub mod registry_json;
@@ -57,8 +59,7 @@ pub fn parser(format: LogFormat) -> ParseFn {
 mod tests {
     use super::*;
     use crate::ingest::event::{Event, LineOutcome, ParseOptions, Reject, MAX_LINE};
-    use crate::ingest::parse::testing::{lines, mutate, Edits};
-    use proptest::prelude::*;
+    use crate::ingest::parse::testing::{fixture, lines};
 
     /// Valid lines of each format: the written fixtures, and AWS's documented examples.
     fn valid_lines() -> Vec<Vec<u8>> {
@@ -73,57 +74,9 @@ mod tests {
         ];
         let mut out = Vec::new();
         for f in fixtures {
-            let path = format!("{}/tests/fixtures/{f}", env!("CARGO_MANIFEST_DIR"));
-            let text = std::fs::read(&path).unwrap();
-            out.extend(lines(&text).into_iter().map(<[u8]>::to_vec));
+            out.extend(lines(&fixture(f)).into_iter().map(<[u8]>::to_vec));
         }
         out
-    }
-
-    /// Every parser, with the default options and with every option on, over `line`: it
-    /// returns, and a rejected line emits no event.
-    fn every_parser_survives(line: &[u8]) -> Result<(), TestCaseError> {
-        let all_on = ParseOptions {
-            s3_include_auth_header: true,
-            ..ParseOptions::default()
-        };
-        for format in LogFormat::ALL {
-            for opts in [&ParseOptions::default(), &all_on] {
-                let _ = time_of(format)(line);
-                let mut out = Vec::new();
-                if parser(format)(line, opts, &mut out).is_err() {
-                    prop_assert!(
-                        out.is_empty(),
-                        "{format:?} emitted events for a rejected line"
-                    );
-                }
-            }
-        }
-        Ok(())
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
-
-        #[test]
-        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-            every_parser_survives(&bytes)?;
-            let mut with_brace = b"{".to_vec();
-            with_brace.extend_from_slice(&bytes);
-            every_parser_survives(&with_brace)?;
-        }
-
-        /// Valid lines of every format with a few bytes inserted or removed, fed to every
-        /// parser (so each also sees the other formats' lines).
-        #[test]
-        fn mutated_lines_never_panic(
-            pick in any::<prop::sample::Index>(),
-            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), any::<bool>()), 1..8),
-        ) {
-            let lines = valid_lines();
-            let edits: Edits = edits;
-            every_parser_survives(&mutate(&lines[pick.index(lines.len())], edits))?;
-        }
     }
 
     /// The time a line counts for in the per-day coverage is the time of its events.

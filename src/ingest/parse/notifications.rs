@@ -175,7 +175,8 @@ pub fn envelopes(block: &[u8]) -> Envelopes<'_> {
 /// An envelope is a top-level JSON object or array, found by counting brackets outside strings.
 /// Whitespace between envelopes is skipped. Text at the top level that is not JSON is returned
 /// up to the end of its line (the parser rejects it). An envelope still open when a line starts
-/// with `{`, or at the end of the block, is returned as it is (the parser rejects it).
+/// with `{`, or at the end of the block, is returned up to the end of its last line, without
+/// the newline (the parser rejects it).
 #[derive(Debug, Clone)]
 pub struct Envelopes<'a> {
     buf: &'a [u8],
@@ -240,7 +241,11 @@ impl<'a> Iterator for Envelopes<'a> {
             }
             self.pos += 1;
         }
-        Some((start_line, &buf[start..]))
+        // Still open at the end of the block: it ends before the block's last newline, as it
+        // would where a `{` in the first column cuts it, so its bytes do not depend on where
+        // the driver cut the block.
+        let end = buf.len() - usize::from(buf.ends_with(b"\n"));
+        Some((start_line, &buf[start..end]))
     }
 }
 
@@ -266,27 +271,16 @@ pub fn time_of(line: &[u8]) -> Option<TimestampUs> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::parse::testing::{self, d, Parsed};
+    use crate::ingest::parse::testing::{
+        self, assert_edits, check_fixture, manifest, one, pull, D3E, D87,
+    };
     use proptest::prelude::*;
-    use std::borrow::Cow;
-
-    const SAMPLES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/samples/registry-notifications/"
-    );
-    const WRITTEN: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/written/notifications.jsonl"
-    );
-    const PRETTY: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/written/notifications-pretty.json"
-    );
 
     /// A real sample as one compact line: HTTP headers (up to the first blank line of a
     /// `.http` capture) dropped, the pretty-printed body re-serialised by serde_json.
     fn sample_line(name: &str) -> String {
-        let text = std::fs::read_to_string(format!("{SAMPLES}{name}")).unwrap();
+        let text = testing::fixture(&format!("samples/registry-notifications/{name}"));
+        let text = String::from_utf8(text).unwrap();
         let body = if name.ends_with(".http") {
             let text = text.replace("\r\n", "\n");
             text.split_once("\n\n").unwrap().1.to_owned()
@@ -299,32 +293,21 @@ mod tests {
         line
     }
 
-    fn one(line: &str) -> Parsed<'_> {
-        testing::one(parse, line.as_bytes())
-    }
-
     #[test]
     fn distribution_docs_pull_manifest() {
         let line = sample_line("distribution-docs-pull-manifest-2016.json");
-        let (r, e) = one(&line);
+        let (r, e) = one(parse, &line);
         assert_eq!(r, Ok(LineOutcome::Used));
-        assert_eq!(
-            e,
-            vec![Event::Manifest(ManifestRequest {
-                // 2016-03-09T14:44:26.402973972-08:00
-                ts: 1_457_563_466_402_973,
-                repo: Cow::Borrowed("hello-world"),
-                reference: Cow::Borrowed("latest"),
-                client: Some(Cow::Borrowed("192.168.64.11:42961")),
-                ua: Some(Cow::Borrowed("curl/7.38.0")),
-            })]
-        );
+        // 2016-03-09T14:44:26.402973972-08:00
+        let at = 1_457_563_466_402_973;
+        let (client, ua) = (Some("192.168.64.11:42961"), Some("curl/7.38.0"));
+        assert_eq!(e, vec![manifest(at, "hello-world", "latest", client, ua)]);
     }
 
     #[test]
     fn imagespy_captures() {
         let line = sample_line("imagespy-b-pull-manifest.http");
-        let (r, e) = one(&line);
+        let (r, e) = one(parse, &line);
         assert_eq!(r, Ok(LineOutcome::Used));
         assert_eq!(e.len(), 1);
         let Event::Manifest(m) = &e[0] else {
@@ -342,7 +325,7 @@ mod tests {
         );
         for push in ["imagespy-a-push-manifest.http", "imagespy-c-push-blob.http"] {
             let line = sample_line(push);
-            let (r, e) = one(&line);
+            let (r, e) = one(parse, &line);
             assert_eq!(r, Ok(LineOutcome::Ignored("no_pull_events")), "{push}");
             assert!(e.is_empty());
         }
@@ -350,83 +333,49 @@ mod tests {
 
     #[test]
     fn written_envelopes_give_exact_events() {
-        let text = std::fs::read_to_string(WRITTEN).unwrap();
-        let results: Vec<_> = text
-            .split('\n')
-            .map(|l| {
-                let mut out = Vec::new();
-                let r = parse(l.as_bytes(), &ParseOptions::default(), &mut out);
-                (r, out)
-            })
-            .collect();
-        let outcomes: Vec<_> = results.iter().map(|(r, _)| *r).collect();
         use LineOutcome::*;
-        assert_eq!(
-            outcomes,
-            vec![
+        let events = check_fixture(
+            parse,
+            "written/notifications.jsonl",
+            &[
                 Ok(Used),                      // blob pull (GET)
                 Ok(Ignored("no_pull_events")), // blob pull by HEAD
                 Ok(Used),                      // manifest pull by digest + 2 blob pulls + a push
                 Err(Reject::BadDigest),        // a blob pull with an upper-case digest
                 Ok(Used),                      // OCI index by tag, no mediaType on a blob
                 Ok(Ignored("no_pull_events")), // delete event
-                Ok(Foreign),                   // empty line (end of file)
-            ]
+            ],
         );
-        let events: Vec<_> = results.into_iter().flat_map(|(_, e)| e).collect();
-        let ua = Some(Cow::Borrowed("containerd/1.7.2"));
-        let client = Some(Cow::Borrowed("198.51.100.23:40112"));
-        let d87 = d("87a8d9a5d6e2c3d1f0f27b8c4a0a9e6a5f2b3c1d0e9f8a7b6c5d4e3f2a1b0e38");
-        let d3e = d("3ecd1c3829ce622c9e59853f48ec741441cd5c35ece50996c78eace0513e771d");
+        let by_digest = "sha256:74f634b1bc1bd74535d5209589734efbd44a25f4e2dc96d78784576a3eb5b335";
+        let (client, ua) = (Some("198.51.100.23:40112"), Some("containerd/1.7.2"));
+        let (alpine, app) = (Some("library/alpine"), Some("team1/app"));
         let want = vec![
-            Event::Pull(BlobPull {
-                ts: 1_795_801_089_210_542,
-                digest: d87,
-                client: Some(Cow::Borrowed("172.17.0.1:45678")),
-                repo: Some(Cow::Borrowed("team1/app")),
-                ua: Some(Cow::Borrowed("skopeo/1.9.3")),
-                bytes: Some(300_290),
-            }),
-            Event::Manifest(ManifestRequest {
-                ts: 1_795_801_150_000_000,
-                repo: Cow::Borrowed("library/alpine"),
-                reference: Cow::Borrowed(
-                    "sha256:74f634b1bc1bd74535d5209589734efbd44a25f4e2dc96d78784576a3eb5b335",
-                ),
-                client: client.clone(),
-                ua: ua.clone(),
-            }),
-            Event::Pull(BlobPull {
-                ts: 1_795_801_150_500_000,
-                digest: d3e,
-                client: client.clone(),
-                repo: Some(Cow::Borrowed("library/alpine")),
-                ua: ua.clone(),
-                bytes: Some(3_402_451),
-            }),
-            Event::Pull(BlobPull {
-                ts: 1_795_801_151_000_000,
-                digest: d87,
-                client: client.clone(),
-                repo: Some(Cow::Borrowed("library/alpine")),
-                ua: ua.clone(),
-                bytes: Some(1_577),
-            }),
-            Event::Manifest(ManifestRequest {
-                ts: 1_795_801_160_000_000,
-                repo: Cow::Borrowed("team1/app"),
-                reference: Cow::Borrowed("v2"),
-                client: None,
-                ua: None,
-            }),
-            Event::Pull(BlobPull {
-                ts: 1_795_801_160_000_000,
-                digest: d3e,
-                client: None,
-                repo: Some(Cow::Borrowed("team1/app")),
-                ua: None,
-                bytes: None,
-            }),
+            pull(
+                1_795_801_089_210_542,
+                D87,
+                Some("172.17.0.1:45678"),
+                app,
+                Some("skopeo/1.9.3"),
+                Some(300_290),
+            ),
+            manifest(
+                1_795_801_150_000_000,
+                "library/alpine",
+                by_digest,
+                client,
+                ua,
+            ),
+            pull(
+                1_795_801_150_500_000,
+                D3E,
+                client,
+                alpine,
+                ua,
+                Some(3_402_451),
+            ),
+            pull(1_795_801_151_000_000, D87, client, alpine, ua, Some(1_577)),
+            manifest(1_795_801_160_000_000, "team1/app", "v2", None, None),
+            pull(1_795_801_160_000_000, D3E, None, app, None, None),
         ];
         assert_eq!(events, want);
     }
@@ -436,7 +385,7 @@ mod tests {
     /// that is not JSON: every envelope is found, with the line it starts on.
     #[test]
     fn pretty_printed_envelopes_back_to_back() {
-        let text = std::fs::read(PRETTY).unwrap();
+        let text = testing::fixture("written/notifications-pretty.json");
         let got: Vec<(u64, Result<LineOutcome, Reject>, usize)> = envelopes(&text)
             .map(|(line, rec)| {
                 let mut out = Vec::new();
@@ -479,7 +428,7 @@ mod tests {
         let whole: Vec<&[u8]> = envelopes(&text).map(|(_, r)| r).collect();
         assert_eq!(halves, whole);
         // One envelope per line: the same records as splitting at newlines.
-        let compact = std::fs::read(WRITTEN).unwrap();
+        let compact = testing::fixture("written/notifications.jsonl");
         let by_line: Vec<&[u8]> = compact
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
@@ -494,60 +443,73 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "reads the non-redistributable samples in ../shared/samples; run locally with --ignored"]
-    fn local_unlicensed_samples() {
-        let text = std::fs::read_to_string(
-            "/work/shared/samples/registry-notifications/yolean-kubernetes-kafka-pr198-push-blob.json",
-        )
-        .expect("../shared/samples is present");
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    fn pretty_blob_push_has_no_pull_events() {
+        // Written in the shape of a registry's pretty-printed blob push (a PUT): one envelope
+        // over the whole file, found from its first line, with no pull in it, pretty or compact.
+        let text = testing::fixture("written/notifications-push-blob.json");
+        let found: Vec<_> = envelopes(&text).collect();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, 0);
+        assert_eq!(found[0].1, text.trim_ascii());
+        let (r, e) = one(parse, found[0].1);
         assert_eq!(
-            one(&v.to_string()).0,
+            (r, e.len()),
+            (Ok(LineOutcome::Ignored("no_pull_events")), 0)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        let compact = v.to_string();
+        assert_eq!(
+            one(parse, &compact).0,
             Ok(LineOutcome::Ignored("no_pull_events"))
         );
+        // The same envelope as a GET is a blob pull: the test above fails for the right reason.
+        let as_get = compact
+            .replace("\"PUT\"", "\"GET\"")
+            .replace("\"push\"", "\"pull\"");
+        let (r, e) = one(parse, &as_get);
+        assert_eq!((r, e.len()), (Ok(LineOutcome::Used), 1));
     }
 
     #[test]
     fn rejects() {
-        assert_eq!(one("{").0, Err(Reject::BadJson));
-        assert_eq!(one("{}").0, Err(Reject::BadJson));
-        assert_eq!(one("[]").0, Err(Reject::BadJson));
-        assert_eq!(one("not json").0, Err(Reject::BadJson));
-        assert_eq!(one(r#"{"events":{}}"#).0, Err(Reject::BadJson));
-        assert_eq!(
-            one(r#"{"events":[]}"#).0,
-            Ok(LineOutcome::Ignored("no_pull_events"))
-        );
-        assert_eq!(one(" \r").0, Ok(LineOutcome::Foreign));
-        let ev = r#"{"events":[{"action":"pull","timestamp":"TS","target":{"mediaType":"application/octet-stream","digest":"sha256:07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548","repository":"a"},"request":{"method":"GET"}}]}"#;
-        assert_eq!(
-            one(&ev.replace("TS", "2019-06-06T10:26:04.5825108Z")).0,
-            Ok(LineOutcome::Used)
-        );
-        assert_eq!(
-            one(&ev.replace("TS", "yesterday")).0,
-            Err(Reject::BadTimestamp)
-        );
-        assert_eq!(
-            one(&ev.replace("\"TS\"", "null")).0,
-            Err(Reject::BadTimestamp)
-        );
-        let ev = ev.replace("TS", "2019-06-06T10:26:04Z");
-        assert_eq!(
-            one(&ev.replace("sha256:", "sha512:")).0,
-            Err(Reject::BadDigest)
-        );
-        assert_eq!(
-            one(&ev.replace("\"digest\"", "\"digestx\"")).0,
-            Err(Reject::BadDigest)
-        );
-        assert_eq!(
-            one(&ev.replace("\"repository\":\"a\"", "\"repository\":1")).0,
-            Err(Reject::BadJson)
-        );
-        assert_eq!(
-            one(&ev.replace("\"GET\"", "\"HEAD\"")).0,
-            Ok(LineOutcome::Ignored("no_pull_events"))
+        use LineOutcome::{Foreign, Ignored, Used};
+        for (line, want) in [
+            ("{", Err(Reject::BadJson)),
+            ("{}", Err(Reject::BadJson)),
+            ("[]", Err(Reject::BadJson)),
+            ("not json", Err(Reject::BadJson)),
+            (r#"{"events":{}}"#, Err(Reject::BadJson)),
+            (r#"{"events":[]}"#, Ok(Ignored("no_pull_events"))),
+            (" \r", Ok(Foreign)),
+        ] {
+            assert_eq!(one(parse, line).0, want, "{line}");
+        }
+        let ev = r#"{"events":[{"action":"pull","timestamp":"2019-06-06T10:26:04Z","target":{"mediaType":"application/octet-stream","digest":"sha256:07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548","repository":"a"},"request":{"method":"GET"}}]}"#;
+        assert_eq!(one(parse, ev).0, Ok(Used));
+        assert_edits(
+            parse,
+            ev,
+            &[
+                ("04Z", "04.5825108Z", Ok(Used)),
+                (
+                    "\"2019-06-06T10:26:04Z\"",
+                    "\"yesterday\"",
+                    Err(Reject::BadTimestamp),
+                ),
+                (
+                    "\"2019-06-06T10:26:04Z\"",
+                    "null",
+                    Err(Reject::BadTimestamp),
+                ),
+                ("sha256:", "sha512:", Err(Reject::BadDigest)),
+                ("\"digest\"", "\"digestx\"", Err(Reject::BadDigest)),
+                (
+                    "\"repository\":\"a\"",
+                    "\"repository\":1",
+                    Err(Reject::BadJson),
+                ),
+                ("\"GET\"", "\"HEAD\"", Ok(Ignored("no_pull_events"))),
+            ],
         );
     }
 

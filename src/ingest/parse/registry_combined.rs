@@ -103,33 +103,19 @@ pub fn time_of(line: &[u8]) -> Option<TimestampUs> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::event::{BlobPull, ManifestRequest};
-    use crate::ingest::parse::testing::{self, d, Parsed};
+    use crate::ingest::parse::testing::{
+        self, assert_edits, check_fixture, manifest, one, pull, D07, D3E, D87,
+    };
     use crate::model::Digest;
     use proptest::prelude::*;
 
-    const WRITTEN: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/written/registry-combined.log"
-    );
-
-    fn parse_all(text: &[u8]) -> Vec<Parsed<'_>> {
-        testing::parse_all(parse, text)
-    }
-
-    fn one(line: &str) -> Parsed<'_> {
-        testing::one(parse, line.as_bytes())
-    }
-
     #[test]
     fn written_lines_give_exact_events() {
-        let text = std::fs::read(WRITTEN).unwrap();
-        let got = parse_all(&text);
-        let outcomes: Vec<_> = got.iter().map(|(r, _)| *r).collect();
         use LineOutcome::*;
-        assert_eq!(
-            outcomes,
-            vec![
+        let events = check_fixture(
+            parse,
+            "written/registry-combined.log",
+            &[
                 Ok(Ignored("not_get")),  // HEAD blob 200
                 Ok(Ignored("not_blob")), // GET /v2/ 401
                 Ok(Ignored("not_blob")), // GET /v2/ 200
@@ -146,77 +132,82 @@ mod tests {
                 Ok(Used),                // gorilla `\"` in UA
                 Ok(Foreign),             // JSON line of the other stream
                 Ok(Ignored("status")),   // nginx 400 with a garbage request line
-            ]
+            ],
         );
-        let events: Vec<_> = got.into_iter().flat_map(|(_, e)| e).collect();
-        let skopeo = Some(Cow::Borrowed("skopeo/1.9.3"));
-        let docker = "docker/24.0.7 go/go1.20.10 git-commit/311b9ff kernel/6.5.0-14-generic os/linux arch/amd64 UpstreamClient(Docker-Client/24.0.7 \\(linux\\))";
+        let docker = Some(
+            r"docker/24.0.7 go/go1.20.10 git-commit/311b9ff kernel/6.5.0-14-generic os/linux arch/amd64 UpstreamClient(Docker-Client/24.0.7 \(linux\))",
+        );
+        let (app, busybox, alpine) = (
+            Some("team1/app"),
+            Some("myproject/busybox"),
+            Some("library/alpine"),
+        );
+        let (docker_host, skopeo) = (Some("172.17.0.1"), Some("skopeo/1.9.3"));
+        let by_digest = "sha256:74f634b1bc1bd74535d5209589734efbd44a25f4e2dc96d78784576a3eb5b335";
         let want = vec![
-            Event::Manifest(ManifestRequest {
-                ts: 1_795_801_089_000_000,
-                repo: Cow::Borrowed("team1/app"),
-                reference: Cow::Borrowed("v1.4.2"),
-                client: Some(Cow::Borrowed("172.17.0.1")),
-                ua: skopeo.clone(),
-            }),
-            Event::Pull(BlobPull {
-                ts: 1_795_801_089_000_000,
-                digest: d("87a8d9a5d6e2c3d1f0f27b8c4a0a9e6a5f2b3c1d0e9f8a7b6c5d4e3f2a1b0e38"),
-                client: Some(Cow::Borrowed("172.17.0.1")),
-                repo: Some(Cow::Borrowed("team1/app")),
-                ua: skopeo.clone(),
-                bytes: Some(300_290),
-            }),
-            Event::Pull(BlobPull {
-                ts: 1_795_801_090_000_000,
-                digest: d("07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548"),
-                client: Some(Cow::Borrowed("10.0.0.5")),
-                repo: Some(Cow::Borrowed("myproject/busybox")),
-                ua: Some(Cow::Owned(docker.to_owned())),
-                bytes: Some(0),
-            }),
-            Event::Manifest(ManifestRequest {
-                ts: 1_795_801_091_000_000,
-                repo: Cow::Borrowed("myproject/busybox"),
-                reference: Cow::Borrowed(
-                    "sha256:74f634b1bc1bd74535d5209589734efbd44a25f4e2dc96d78784576a3eb5b335",
-                ),
-                client: Some(Cow::Borrowed("10.0.0.5")),
-                ua: Some(Cow::Owned(docker.to_owned())),
-            }),
-            Event::Pull(BlobPull {
-                // 27/Nov/2026:18:39:10 +0100
-                ts: 1_795_801_150_000_000,
-                digest: d("3ecd1c3829ce622c9e59853f48ec741441cd5c35ece50996c78eace0513e771d"),
-                client: Some(Cow::Borrowed("192.0.2.10")),
-                repo: Some(Cow::Borrowed("library/alpine")),
-                ua: Some(Cow::Owned("containerd/1.7.2 \"patched\"".to_owned())),
-                bytes: Some(3_402_451),
-            }),
-            Event::Pull(BlobPull {
-                ts: 1_795_801_151_000_000,
-                digest: d("3ecd1c3829ce622c9e59853f48ec741441cd5c35ece50996c78eace0513e771d"),
-                client: Some(Cow::Borrowed("2001:db8::17")),
-                repo: Some(Cow::Borrowed("library/alpine")),
-                ua: Some(Cow::Borrowed("containerd/1.7.2")),
-                bytes: Some(1_048_576),
-            }),
-            Event::Pull(BlobPull {
-                ts: 1_795_801_152_000_000,
-                digest: d("87a8d9a5d6e2c3d1f0f27b8c4a0a9e6a5f2b3c1d0e9f8a7b6c5d4e3f2a1b0e38"),
-                client: Some(Cow::Borrowed("198.51.100.7")),
-                repo: Some(Cow::Borrowed("team1/app")),
-                ua: None,
-                bytes: Some(300_290),
-            }),
-            Event::Pull(BlobPull {
-                ts: 1_795_801_153_000_000,
-                digest: d("87a8d9a5d6e2c3d1f0f27b8c4a0a9e6a5f2b3c1d0e9f8a7b6c5d4e3f2a1b0e38"),
-                client: Some(Cow::Borrowed("198.51.100.8")),
-                repo: Some(Cow::Borrowed("team1/app")),
-                ua: Some(Cow::Owned("my \"quoted\" client/1.0".to_owned())),
-                bytes: Some(300_290),
-            }),
+            manifest(
+                1_795_801_089_000_000,
+                "team1/app",
+                "v1.4.2",
+                docker_host,
+                skopeo,
+            ),
+            pull(
+                1_795_801_089_000_000,
+                D87,
+                docker_host,
+                app,
+                skopeo,
+                Some(300_290),
+            ),
+            pull(
+                1_795_801_090_000_000,
+                D07,
+                Some("10.0.0.5"),
+                busybox,
+                docker,
+                Some(0),
+            ),
+            manifest(
+                1_795_801_091_000_000,
+                "myproject/busybox",
+                by_digest,
+                Some("10.0.0.5"),
+                docker,
+            ),
+            // 27/Nov/2026:18:39:10 +0100
+            pull(
+                1_795_801_150_000_000,
+                D3E,
+                Some("192.0.2.10"),
+                alpine,
+                Some("containerd/1.7.2 \"patched\""),
+                Some(3_402_451),
+            ),
+            pull(
+                1_795_801_151_000_000,
+                D3E,
+                Some("2001:db8::17"),
+                alpine,
+                Some("containerd/1.7.2"),
+                Some(1_048_576),
+            ),
+            pull(
+                1_795_801_152_000_000,
+                D87,
+                Some("198.51.100.7"),
+                app,
+                None,
+                Some(300_290),
+            ),
+            pull(
+                1_795_801_153_000_000,
+                D87,
+                Some("198.51.100.8"),
+                app,
+                Some("my \"quoted\" client/1.0"),
+                Some(300_290),
+            ),
         ];
         assert_eq!(events, want);
         // Unescaped fields are the only copies.
@@ -231,10 +222,12 @@ mod tests {
         // Shape of distribution-access-combined.log line 2 (user content, not copied):
         // HEAD of a blob, empty referer, doubled backslashes in the UA.
         let (r, _) = one(
+            parse,
             r#"10.34.129.188 - - [04/Jul/2018:08:52:06 +0000] "HEAD /v2/myproject/busybox/blobs/sha256:07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548 HTTP/1.1" 200 0 "" "docker/1.13.1 UpstreamClient(Docker-Client/1.13.1 \\(linux\\))""#,
         );
         assert_eq!(r, Ok(LineOutcome::Ignored("not_get")));
         let (r, e) = one(
+            parse,
             r#"10.34.129.188 - - [04/Jul/2018:08:52:06 +0000] "GET /v2/myproject/busybox/blobs/sha256:07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548 HTTP/1.1" 200 527 "" "docker/1.13.1 UpstreamClient(Docker-Client/1.13.1 \\(linux\\))""#,
         );
         assert_eq!(r, Ok(LineOutcome::Used));
@@ -248,80 +241,68 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "reads the non-redistributable samples in ../shared/samples; run locally with --ignored"]
-    fn local_unlicensed_samples() {
-        let text =
-            std::fs::read("/work/shared/samples/registry-logs/distribution-access-combined.log")
-                .expect("../shared/samples is present");
-        let outcomes: Vec<_> = parse_all(&text).into_iter().map(|(r, _)| r).collect();
-        use LineOutcome::Ignored;
-        assert_eq!(
-            outcomes,
-            vec![
-                Ok(Ignored("not_blob")),
-                Ok(Ignored("not_get")),
-                Ok(Ignored("not_blob")),
-                Ok(Ignored("not_get")),
-                Ok(Ignored("not_get"))
-            ]
+    fn docker_clients_lines() {
+        // Written in the shape of gorilla lines from docker clients of several versions:
+        // empty referers, doubled backslashes in the user agents, HEADs before GETs.
+        use LineOutcome::{Ignored, Used};
+        let events = check_fixture(
+            parse,
+            "written/registry-combined-docker-clients.log",
+            &[
+                Ok(Ignored("not_blob")), // GET /v2/ 200
+                Ok(Ignored("not_get")),  // HEAD blob
+                Ok(Ignored("not_blob")), // GET /v2/ 401
+                Ok(Ignored("not_get")),  // HEAD blob, windows client
+                Ok(Ignored("not_get")),  // HEAD blob, darwin client
+                Ok(Used),                // GET blob 200
+            ],
         );
+        let ua = r"docker/1.13.1 go/go1.10.2 git-commit/1ab62f1-unsupported kernel/4.16.13-300.fc28.x86_64 os/linux arch/amd64 UpstreamClient(Docker-Client/1.13.1 \(linux\))";
+        let hex = "8e2b5a0d4c1f3e6a9b7d0c2e4f6a8b0d1c3e5f7a9b1d3c5e7f9a0b2c4d6e8f0a";
+        // 05/Jul/2018:09:16:02 +0000
+        let at = 1_530_782_162_000_000;
+        let want = pull(
+            at,
+            hex,
+            Some("10.34.129.18"),
+            Some("team/busybox"),
+            Some(ua),
+            Some(760),
+        );
+        assert_eq!(events, vec![want]);
     }
 
     #[test]
     fn rejects() {
-        let hex = "07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548";
         let good = format!(
-            r#"1.2.3.4 - - [27/Nov/2026:17:38:09 +0000] "GET /v2/a/blobs/sha256:{hex} HTTP/1.1" 200 5 "" "ua""#
+            r#"1.2.3.4 - - [27/Nov/2026:17:38:09 +0000] "GET /v2/a/blobs/sha256:{D07} HTTP/1.1" 200 5 "" "ua""#
         );
-        assert_eq!(one(&good).0, Ok(LineOutcome::Used));
-        assert_eq!(
-            one(&good.replace("sha256:0", "sha256:X")).0,
-            Err(Reject::BadDigest)
+        assert_eq!(one(parse, &good).0, Ok(LineOutcome::Used));
+        assert_edits(
+            parse,
+            &good,
+            &[
+                ("sha256:0", "sha256:X", Err(Reject::BadDigest)),
+                ("27/Nov", "27/Nob", Err(Reject::BadTimestamp)),
+                (" 200 5", " 2000 5", Err(Reject::BadNumber)),
+                (" 200 5", " 200 x", Err(Reject::BadNumber)),
+                (" HTTP/1.1", "", Err(Reject::BadRequestLine)),
+                ("\"ua\"", "\"ua", Err(Reject::BadQuoting)),
+                ("\"ua\"", "\"ua\\\"", Err(Reject::BadQuoting)),
+                ("\"ua\"", "\"ua\" \r", Ok(LineOutcome::Used)),
+            ],
         );
-        assert_eq!(
-            one(&good
-                .replace(" 200 5", " 404 5")
-                .replace("sha256:0", "sha256:X"))
-            .0,
-            Ok(LineOutcome::Ignored("status"))
-        );
-        assert_eq!(
-            one(&good.replace("27/Nov", "27/Nob")).0,
-            Err(Reject::BadTimestamp)
-        );
-        assert_eq!(
-            one(&good.replace(" 200 5", " 2000 5")).0,
-            Err(Reject::BadNumber)
-        );
-        assert_eq!(
-            one(&good.replace(" 200 5", " 200 x")).0,
-            Err(Reject::BadNumber)
-        );
-        assert_eq!(
-            one(&good.replace(" HTTP/1.1", "")).0,
-            Err(Reject::BadRequestLine)
-        );
-        assert_eq!(
-            one(&good.replace("\"ua\"", "\"ua")).0,
-            Err(Reject::BadQuoting)
-        );
-        assert_eq!(
-            one(&good.replace("\"ua\"", "\"ua\\\"")).0,
-            Err(Reject::BadQuoting)
-        );
-        assert_eq!(
-            one(r#"1.2.3.4 - - [27/Nov/2026:17:38:09 +0000] "GET / HTTP/1.1" 200"#).0,
-            Err(Reject::TooFewFields)
-        );
-        assert_eq!(one(&format!("{good} \r")).0, Ok(LineOutcome::Used));
-        assert_eq!(one("   ").0, Ok(LineOutcome::Foreign));
+        // A malformed digest only matters on a line that would count.
+        let not_found = good.replace(" 200 5", " 404 5");
+        let edit = [("sha256:0", "sha256:X", Ok(LineOutcome::Ignored("status")))];
+        assert_edits(parse, &not_found, &edit);
+        let short = r#"1.2.3.4 - - [27/Nov/2026:17:38:09 +0000] "GET / HTTP/1.1" 200"#;
+        assert_eq!(one(parse, short).0, Err(Reject::TooFewFields));
+        assert_eq!(one(parse, "   ").0, Ok(LineOutcome::Foreign));
         let mut bad_utf8 = good.clone().into_bytes();
         let at = good.rfind("ua").unwrap() + 1;
         bad_utf8.splice(at..at, [0xff]);
-        assert_eq!(
-            parse(&bad_utf8, &ParseOptions::default(), &mut Vec::new()),
-            Ok(LineOutcome::Used)
-        );
+        assert_eq!(one(parse, &bad_utf8).0, Ok(LineOutcome::Used));
     }
 
     proptest! {
@@ -338,18 +319,13 @@ mod tests {
             status in prop::sample::select(vec![200u16, 206, 307]),
         ) {
             let digest = Digest(raw);
-            let time = chrono::DateTime::from_timestamp(secs, 0).unwrap().format("%d/%b/%Y:%H:%M:%S +0000");
+            let time = testing::clf_time(secs);
             let escaped = ua.replace('\\', "\\\\").replace('"', "\\\"");
             let line = format!(r#"192.0.2.1 - - [{time}] "GET /v2/{repo}/blobs/{digest}?ns=docker.io HTTP/1.1" {status} 77 "" "{escaped}""#);
-            let mut out = Vec::new();
-            prop_assert_eq!(parse(line.as_bytes(), &ParseOptions::default(), &mut out), Ok(LineOutcome::Used));
-            let Event::Pull(p) = &out[0] else { panic!() };
-            prop_assert_eq!(p.digest, digest);
-            prop_assert_eq!(p.repo.as_deref(), Some(repo.as_str()));
-            prop_assert_eq!(p.ts, secs * 1_000_000);
             let want_ua = (!ua.is_empty() && ua != "-").then_some(ua.as_str());
-            prop_assert_eq!(p.ua.as_deref(), want_ua);
-            prop_assert_eq!(p.bytes, Some(if status == 307 { 0 } else { 77 }));
+            let bytes = if status == 307 { 0 } else { 77 };
+            let want = pull(secs * 1_000_000, &digest.hex(), Some("192.0.2.1"), Some(&repo), want_ua, Some(bytes));
+            prop_assert_eq!(one(parse, &line), (Ok(LineOutcome::Used), vec![want]));
         }
     }
 }

@@ -87,37 +87,19 @@ pub fn time_of(line: &[u8]) -> Option<TimestampUs> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::event::{BlobPull, ManifestRequest};
-    use crate::ingest::parse::testing::{self, d, Parsed};
+    use crate::ingest::parse::testing::{
+        self, assert_edits, check_fixture, manifest, one, pull, D07, D3E, D87,
+    };
     use crate::model::Digest;
     use proptest::prelude::*;
 
-    const WRITTEN: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/written/registry-json.log"
-    );
-    const IBM: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/samples/registry-logs/ibm-registry-trace-record.txt"
-    );
-
-    fn parse_all(text: &[u8]) -> Vec<Parsed<'_>> {
-        testing::parse_all(parse, text)
-    }
-
-    fn one(line: &str) -> Parsed<'_> {
-        testing::one(parse, line.as_bytes())
-    }
-
     #[test]
     fn written_lines_give_exact_events() {
-        let text = std::fs::read(WRITTEN).unwrap();
-        let got = parse_all(&text);
-        let outcomes: Vec<_> = got.iter().map(|(r, _)| *r).collect();
         use LineOutcome::*;
-        assert_eq!(
-            outcomes,
-            vec![
+        let events = check_fixture(
+            parse,
+            "written/registry-json.log",
+            &[
                 Ok(Ignored("other_msg")), // startup message
                 Ok(Ignored("not_blob")),  // GET /v2/
                 Ok(Used),                 // GET manifest by tag
@@ -130,50 +112,45 @@ mod tests {
                 Ok(Used),                 // offset time, IPv6, ?ns=, vars.*
                 Ok(Ignored("other_msg")), // response completed with error (HEAD 404)
                 Ok(Used),                 // status and written as strings
-            ]
+            ],
         );
-        let events: Vec<_> = got.into_iter().flat_map(|(_, e)| e).collect();
         let docker = r"docker/24.0.7 go/go1.20.10 git-commit/311b9ff kernel/6.5.0-14-generic os/linux arch/amd64 UpstreamClient(Docker-Client/24.0.7 \(linux\))";
+        let (local, skopeo) = (Some("127.0.0.1:45678"), Some("skopeo/1.9.3"));
+        let (alpine, containerd) = (Some("library/alpine"), Some("containerd/1.7.2"));
         let want = vec![
-            Event::Manifest(ManifestRequest {
-                ts: 1_795_801_089_150_117,
-                repo: Cow::Borrowed("team1/app"),
-                reference: Cow::Borrowed("v1.4.2"),
-                client: Some(Cow::Borrowed("127.0.0.1:45678")),
-                ua: Some(Cow::Borrowed("skopeo/1.9.3")),
-            }),
-            Event::Pull(BlobPull {
-                ts: 1_795_801_089_210_542,
-                digest: d("87a8d9a5d6e2c3d1f0f27b8c4a0a9e6a5f2b3c1d0e9f8a7b6c5d4e3f2a1b0e38"),
-                client: Some(Cow::Borrowed("127.0.0.1:45678")),
-                repo: Some(Cow::Borrowed("team1/app")),
-                ua: Some(Cow::Borrowed("skopeo/1.9.3")),
-                bytes: Some(300_290),
-            }),
-            Event::Pull(BlobPull {
-                ts: 1_795_801_090_532_871,
-                digest: d("07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548"),
-                client: Some(Cow::Borrowed("10.0.0.5:33602")),
-                repo: Some(Cow::Borrowed("myproject/busybox")),
-                ua: Some(Cow::Owned(docker.to_owned())),
-                bytes: Some(0),
-            }),
-            Event::Pull(BlobPull {
-                ts: 1_795_801_150_999_999,
-                digest: d("3ecd1c3829ce622c9e59853f48ec741441cd5c35ece50996c78eace0513e771d"),
-                client: Some(Cow::Borrowed("[2001:db8::5]:51234")),
-                repo: Some(Cow::Borrowed("library/alpine")),
-                ua: Some(Cow::Borrowed("containerd/1.7.2")),
-                bytes: Some(3_402_451),
-            }),
-            Event::Pull(BlobPull {
-                ts: 1_795_801_161_500_000,
-                digest: d("3ecd1c3829ce622c9e59853f48ec741441cd5c35ece50996c78eace0513e771d"),
-                client: Some(Cow::Borrowed("203.0.113.7")),
-                repo: Some(Cow::Borrowed("library/alpine")),
-                ua: Some(Cow::Borrowed("containerd/1.7.2")),
-                bytes: Some(1_048_576),
-            }),
+            manifest(1_795_801_089_150_117, "team1/app", "v1.4.2", local, skopeo),
+            pull(
+                1_795_801_089_210_542,
+                D87,
+                local,
+                Some("team1/app"),
+                skopeo,
+                Some(300_290),
+            ),
+            pull(
+                1_795_801_090_532_871,
+                D07,
+                Some("10.0.0.5:33602"),
+                Some("myproject/busybox"),
+                Some(docker),
+                Some(0),
+            ),
+            pull(
+                1_795_801_150_999_999,
+                D3E,
+                Some("[2001:db8::5]:51234"),
+                alpine,
+                containerd,
+                Some(3_402_451),
+            ),
+            pull(
+                1_795_801_161_500_000,
+                D3E,
+                Some("203.0.113.7"),
+                alpine,
+                containerd,
+                Some(1_048_576),
+            ),
         ];
         assert_eq!(events, want);
         // Unescaped strings borrow from the line.
@@ -186,8 +163,8 @@ mod tests {
         // The IBM trace (Apache-2.0) is a derived format: `timestamp` instead of `time`, a
         // URI without the leading `/` and hashed digests. Rebuild the record as one JSON line
         // with a `msg` and check it is not mistaken for a pull.
-        let text = std::fs::read_to_string(IBM).unwrap();
-        let body: String = text
+        let text = testing::fixture("samples/registry-logs/ibm-registry-trace-record.txt");
+        let body: String = String::from_utf8_lossy(&text)
             .lines()
             .skip(1)
             .map(|l| l.trim_start_matches('#').trim())
@@ -199,77 +176,78 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["http.response.status"], 200);
-        assert_eq!(one(&json).0, Err(Reject::BadTimestamp));
-        let with_time = json.replace("\"timestamp\"", "\"time\"");
-        assert_eq!(one(&with_time).0, Ok(LineOutcome::Ignored("not_blob")));
+        assert_eq!(one(parse, &json).0, Err(Reject::BadTimestamp));
+        assert_edits(
+            parse,
+            &json,
+            &[(
+                "\"timestamp\"",
+                "\"time\"",
+                Ok(LineOutcome::Ignored("not_blob")),
+            )],
+        );
     }
 
     #[test]
-    #[ignore = "reads the non-redistributable samples in ../shared/samples; run locally with --ignored"]
-    fn local_unlicensed_samples() {
-        let text = std::fs::read("/work/shared/samples/registry-logs/distribution-json.log")
-            .expect("../shared/samples is present");
-        let outcomes: Vec<_> = parse_all(&text).into_iter().map(|(r, _)| r).collect();
-        assert_eq!(outcomes, vec![Ok(LineOutcome::Ignored("other_msg")); 3]);
+    fn startup_lines_are_other_messages() {
+        // Written in the shape of a registry's startup output: level, instance id, version,
+        // nanosecond times, but no request.
+        let other = Ok(LineOutcome::Ignored("other_msg"));
+        check_fixture(parse, "written/registry-json-startup.log", &[other; 3]);
     }
 
     #[test]
     fn rejects_and_foreign() {
-        let hex = "07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548";
         let good = format!(
-            r#"{{"http.request.method":"GET","http.request.uri":"/v2/a/blobs/sha256:{hex}","http.response.status":200,"msg":"response completed","time":"2026-11-27T17:38:09Z"}}"#
+            r#"{{"http.request.method":"GET","http.request.uri":"/v2/a/blobs/sha256:{D07}","http.response.status":200,"msg":"response completed","time":"2026-11-27T17:38:09Z"}}"#
         );
-        let (r, e) = one(&good);
+        let (r, e) = one(parse, &good);
         assert_eq!(r, Ok(LineOutcome::Used));
-        let Event::Pull(p) = &e[0] else { panic!() };
         assert_eq!(
-            (p.client.as_ref(), p.ua.as_ref(), p.bytes),
-            (None, None, None)
+            e,
+            vec![pull(
+                1_795_801_089_000_000,
+                D07,
+                None,
+                Some("a"),
+                None,
+                None
+            )]
         );
-        assert_eq!(
-            one(&good.replace("sha256:0", "sha256:Z")).0,
-            Err(Reject::BadDigest)
+        use LineOutcome::{Foreign, Ignored, Used};
+        assert_edits(
+            parse,
+            &good,
+            &[
+                ("sha256:0", "sha256:Z", Err(Reject::BadDigest)),
+                (
+                    ",\"time\":\"2026-11-27T17:38:09Z\"",
+                    "",
+                    Err(Reject::BadTimestamp),
+                ),
+                ("17:38:09Z", "17:38:09", Err(Reject::BadTimestamp)),
+                ("\"http.response.status\":200,", "", Err(Reject::BadJson)),
+                ("\"http.request.method\":\"GET\",", "", Err(Reject::BadJson)),
+                (":200", ":\"two hundred\"", Err(Reject::BadJson)),
+                ("\"}", "\"", Err(Reject::BadJson)),
+                ("\"}", "\"} x", Err(Reject::BadJson)),
+                ("{", "  {", Ok(Used)),
+                ("\"}", "\"} \r", Ok(Used)),
+                (
+                    "completed\"",
+                    "completed with error\"",
+                    Ok(Ignored("other_msg")),
+                ),
+                (
+                    ",\"msg\":\"response completed\"",
+                    "",
+                    Ok(Ignored("other_msg")),
+                ),
+            ],
         );
-        assert_eq!(
-            one(&good.replace(",\"time\":\"2026-11-27T17:38:09Z\"", "")).0,
-            Err(Reject::BadTimestamp)
-        );
-        assert_eq!(
-            one(&good.replace("17:38:09Z", "17:38:09")).0,
-            Err(Reject::BadTimestamp)
-        );
-        assert_eq!(
-            one(&good.replace("\"http.response.status\":200,", "")).0,
-            Err(Reject::BadJson)
-        );
-        assert_eq!(
-            one(&good.replace("\"http.request.method\":\"GET\",", "")).0,
-            Err(Reject::BadJson)
-        );
-        assert_eq!(
-            one(&good.replace(":200", ":\"two hundred\"")).0,
-            Err(Reject::BadJson)
-        );
-        assert_eq!(one(&good[..good.len() - 1]).0, Err(Reject::BadJson));
-        assert_eq!(one(&format!("{good} x")).0, Err(Reject::BadJson));
-        assert_eq!(one(&format!("  {good} \r")).0, Ok(LineOutcome::Used));
-        assert_eq!(
-            one(&good.replace(
-                "\"msg\":\"response completed\"",
-                "\"msg\":\"response completed with error\""
-            ))
-            .0,
-            Ok(LineOutcome::Ignored("other_msg"))
-        );
-        assert_eq!(
-            one(&good.replace(",\"msg\":\"response completed\"", "")).0,
-            Ok(LineOutcome::Ignored("other_msg"))
-        );
-        assert_eq!(one("").0, Ok(LineOutcome::Foreign));
-        assert_eq!(
-            one("time=\"2026-11-27T17:38:09Z\" level=info msg=\"response completed\"").0,
-            Ok(LineOutcome::Foreign)
-        );
+        assert_eq!(one(parse, "").0, Ok(Foreign));
+        let logfmt = "time=\"2026-11-27T17:38:09Z\" level=info msg=\"response completed\"";
+        assert_eq!(one(parse, logfmt).0, Ok(Foreign));
     }
 
     proptest! {
@@ -299,15 +277,10 @@ mod tests {
                 "time": time,
             });
             let line = v.to_string();
-            let mut out = Vec::new();
-            prop_assert_eq!(parse(line.as_bytes(), &ParseOptions::default(), &mut out), Ok(LineOutcome::Used));
-            let Event::Pull(p) = &out[0] else { panic!() };
-            prop_assert_eq!(p.digest, digest);
-            prop_assert_eq!(p.repo.as_deref(), Some(repo.as_str()));
-            prop_assert_eq!(p.ts, secs * 1_000_000 + i64::from(nanos / 1000));
             let want_ua = (ua != "-").then_some(ua.as_str());
-            prop_assert_eq!(p.ua.as_deref(), want_ua);
-            prop_assert_eq!(p.bytes, Some(written));
+            let ts = secs * 1_000_000 + i64::from(nanos / 1000);
+            let want = pull(ts, &digest.hex(), Some("192.0.2.1:5555"), Some(&repo), want_ua, Some(written));
+            prop_assert_eq!(one(parse, &line), (Ok(LineOutcome::Used), vec![want]));
         }
     }
 }

@@ -194,13 +194,8 @@ pub fn time_of(line: &[u8]) -> Option<TimestampUs> {
 mod tests {
     use super::*;
     use crate::ingest::event::{BlobPull, ManifestRequest};
-    use crate::ingest::parse::testing::{self, d, Parsed};
+    use crate::ingest::parse::testing::{self, check_fixture, d, Parsed};
     use proptest::prelude::*;
-
-    const WRITTEN: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/written/registry-text.log"
-    );
 
     fn one(line: &str) -> Parsed<'_> {
         testing::one(parse, line.as_bytes())
@@ -210,13 +205,11 @@ mod tests {
     /// HEADs, uploads, errors, the access lines and a JSON line interleaved.
     #[test]
     fn written_lines_give_exact_events() {
-        let text = std::fs::read(WRITTEN).unwrap();
-        let got: Vec<Parsed<'_>> = testing::parse_all(parse, &text);
-        let outcomes: Vec<_> = got.iter().map(|p| p.0).collect();
         use LineOutcome::{Foreign, Ignored, Used};
-        assert_eq!(
-            outcomes,
-            vec![
+        let events = check_fixture(
+            parse,
+            "written/registry-text.log",
+            &[
                 Ok(Ignored("other_msg")), // startup message
                 Ok(Ignored("not_blob")),  // GET /v2/
                 Ok(Used),                 // blob GET 200, %q-quoted user agent
@@ -228,9 +221,8 @@ mod tests {
                 Ok(Foreign),              // access line on the same output
                 Ok(Foreign),              // a JSON line
                 Ok(Used),                 // blob GET 206 with an escaped quote in the UA
-            ]
+            ],
         );
-        let events: Vec<&Event<'_>> = got.iter().flat_map(|p| &p.1).collect();
         fn pull(ts: &str, hex: &str, client: &str, ua: &str, bytes: i64) -> Event<'static> {
             Event::Pull(BlobPull {
                 ts: parse_rfc3339(ts.as_bytes()).unwrap(),
@@ -244,28 +236,28 @@ mod tests {
         assert_eq!(
             events,
             vec![
-                &pull(
+                pull(
                     "2026-11-20T10:00:01.5Z",
                     "aa",
                     "10.1.2.3:51000",
                     r"docker/27.3.1 go/go1.22.7 UpstreamClient(Docker-Client/27.3.1 \(linux\))",
                     5_242_880
                 ),
-                &pull(
+                pull(
                     "2026-11-20T10:00:02Z",
                     "bb",
                     "10.1.2.4",
                     r"docker/19.03.5 UpstreamClient(Docker-Client/19.03.5 \(darwin\))",
                     0
                 ),
-                &Event::Manifest(ManifestRequest {
+                Event::Manifest(ManifestRequest {
                     ts: parse_rfc3339(b"2026-11-20T10:00:04Z").unwrap(),
                     repo: "team/api".into(),
                     reference: format!("sha256:{}", "cc".repeat(32)).into(),
                     client: Some("10.1.2.3:51000".into()),
                     ua: Some("containerd/1.7.13".into()),
                 }),
-                &pull(
+                pull(
                     "2026-11-20T10:00:09Z",
                     "dd",
                     "10.1.2.5:40000",

@@ -120,234 +120,209 @@ pub fn time_of(line: &[u8]) -> Option<TimestampUs> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::parse::testing::{
+        self, assert_edits, check_fixture, check_fixture_with, one, pull, D07, D3E, D87,
+    };
     use crate::model::{Digest, Layout};
     use proptest::prelude::*;
 
-    const SAMPLES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/samples/s3-access-logs/"
-    );
-    const WRITTEN: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/written/s3-access.log"
-    );
-
-    #[derive(Debug, Default, PartialEq, Eq)]
-    struct Tally {
-        pulls: usize,
-        manifests: usize,
-        ignored: Vec<&'static str>,
-        foreign: usize,
-        rejects: Vec<Reject>,
-    }
-
-    fn run<'a>(text: &'a [u8], opts: &ParseOptions) -> (Tally, Vec<Event<'a>>) {
-        let mut t = Tally::default();
-        let mut all = Vec::new();
-        for line in text.split(|&b| b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.is_empty() {
-                continue;
-            }
-            let mut out = Vec::new();
-            match parse(line, opts, &mut out) {
-                Ok(LineOutcome::Used) => assert!(!out.is_empty()),
-                Ok(LineOutcome::Ignored(r)) => t.ignored.push(r),
-                Ok(LineOutcome::Foreign) => t.foreign += 1,
-                Err(r) => t.rejects.push(r),
-            }
-            for e in &out {
-                match e {
-                    Event::Pull(_) => t.pulls += 1,
-                    Event::Manifest(_) => t.manifests += 1,
-                }
-            }
-            all.extend(out);
-        }
-        (t, all)
-    }
-
-    fn read(path: &str) -> Vec<u8> {
-        std::fs::read(path).unwrap_or_else(|e| panic!("reading `{path}`: {e}"))
-    }
-
-    fn one(line: &str, opts: &ParseOptions) -> Result<(LineOutcome, Vec<Event<'static>>), Reject> {
-        let leaked: &'static [u8] = Box::leak(line.as_bytes().to_vec().into_boxed_slice());
-        let mut out = Vec::new();
-        parse(leaked, opts, &mut out).map(|o| (o, out))
-    }
-
     #[test]
     fn aws_docs_examples_parse_without_pulls() {
-        let text = read(&format!("{SAMPLES}aws-docs-examples.log"));
-        let (t, _) = run(&text, &ParseOptions::default());
-        assert_eq!(
-            t,
-            Tally {
-                ignored: vec!["not_get"; 7],
-                ..Tally::default()
-            }
+        let not_get = Ok(LineOutcome::Ignored("not_get"));
+        check_fixture(
+            parse,
+            "samples/s3-access-logs/aws-docs-examples.log",
+            &[not_get; 7],
         );
     }
 
     #[test]
     fn logstash_patterns_core_spec_parses() {
-        let text = read(&format!("{SAMPLES}logstash-patterns-core-spec.log"));
-        let (t, _) = run(&text, &ParseOptions::default());
+        use LineOutcome::Ignored;
         // line 2 is a REST.GET.OBJECT 304 with `-` bytes sent: not a pull
-        assert_eq!(
-            t,
-            Tally {
-                ignored: vec!["not_get", "status", "not_get"],
-                ..Tally::default()
-            }
+        let want = [
+            Ok(Ignored("not_get")),
+            Ok(Ignored("status")),
+            Ok(Ignored("not_get")),
+        ];
+        check_fixture(
+            parse,
+            "samples/s3-access-logs/logstash-patterns-core-spec.log",
+            &want,
         );
     }
 
     #[test]
     fn written_lines_give_exact_events() {
-        let text = read(WRITTEN);
-        let opts = ParseOptions::default();
-        let (t, events) = run(&text, &opts);
-        assert_eq!(
-            t,
-            Tally {
-                pulls: 6,
-                ignored: vec![
-                    "internal", "not_get", "status", "status", "not_get", "not_blob", "not_blob"
-                ],
-                ..Tally::default()
-            }
+        use LineOutcome::{Ignored, Used};
+        let events = check_fixture(
+            parse,
+            "written/s3-access.log",
+            &[
+                Ok(Used),                // 27 fields, presigned GET 200
+                Ok(Ignored("internal")), // AuthHeader GET
+                Ok(Used),                // 26 fields, ranged presigned GET 206
+                Ok(Ignored("not_get")),  // HEAD
+                Ok(Ignored("status")),   // expired URL, 403 AccessDenied
+                Ok(Ignored("status")),   // 304
+                Ok(Used),                // 24-field (2019-style) line
+                Ok(Ignored("not_get")),  // REST.COPY.OBJECT_GET
+                Ok(Used),                // 18-field line without auth type: unknown counts
+                Ok(Ignored("not_blob")), // AuthHeader read of a layer link
+                Ok(Used),                // 27 fields plus extra trailing fields
+                Ok(Ignored("not_blob")), // a key outside the registry
+                Ok(Used),                // registry root directory prefix
+            ],
         );
-        let d07 = Digest::parse(
-            b"sha256:07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548",
-        )
-        .unwrap();
-        let d3e = Digest::parse(
-            b"sha256:3ecd1c3829ce622c9e59853f48ec741441cd5c35ece50996c78eace0513e771d",
-        )
-        .unwrap();
-        let d87 = Digest::parse(
-            b"sha256:87a8d9a5d6e2c3d1f0f27b8c4a0a9e6a5f2b3c1d0e9f8a7b6c5d4e3f2a1b0e38",
-        )
-        .unwrap();
-        let pull = |ts: i64, digest: Digest, client: &'static str, ua: &'static str, bytes: i64| {
-            Event::Pull(BlobPull {
-                ts,
-                digest,
-                client: Some(Cow::Borrowed(client)),
-                repo: None,
-                ua: Some(Cow::Borrowed(ua)),
-                bytes: Some(bytes),
-            })
-        };
         let docker = "docker/24.0.7 go/go1.20.10 git-commit/311b9ff kernel/6.5.0-14-generic os/linux arch/amd64 UpstreamClient(Docker-Client/24.0.7 \\(linux\\))";
+        let containerd = Some("containerd/1.7.2");
+        let ip23 = Some("198.51.100.23");
         let want = vec![
-            // 27 fields, presigned GET 200, 27/Nov/2026:17:38:09 +0000
+            // 27/Nov/2026:17:38:09 +0000
             pull(
                 1_795_801_089_000_000,
-                d07,
-                "198.51.100.23",
-                docker,
-                2_811_478,
+                D07,
+                ip23,
+                None,
+                Some(docker),
+                Some(2_811_478),
             ),
-            // 26 fields, ranged presigned GET 206
             pull(
                 1_795_801_090_000_000,
-                d3e,
-                "198.51.100.23",
-                "containerd/1.7.2",
-                1_048_576,
+                D3E,
+                ip23,
+                None,
+                containerd,
+                Some(1_048_576),
             ),
-            // 24-field (2019-style) line
             pull(
                 1_795_801_150_000_000,
-                d87,
-                "2001:db8::17",
-                "skopeo/1.9.3",
-                300_290,
+                D87,
+                Some("2001:db8::17"),
+                None,
+                Some("skopeo/1.9.3"),
+                Some(300_290),
             ),
-            // 18-field line without auth type: unknown counts
             pull(
                 1_795_801_151_000_000,
-                d87,
-                "203.0.113.5",
-                "cri-o/1.28.1",
-                300_290,
+                D87,
+                Some("203.0.113.5"),
+                None,
+                Some("cri-o/1.28.1"),
+                Some(300_290),
             ),
-            // 27 fields plus extra trailing fields
             pull(
                 1_795_801_152_000_000,
-                d07,
-                "198.51.100.24",
-                "containerd/1.7.2",
-                2_811_478,
+                D07,
+                Some("198.51.100.24"),
+                None,
+                containerd,
+                Some(2_811_478),
             ),
-            // registry root directory prefix, `-` bytes sent, `-` user agent
-            Event::Pull(BlobPull {
-                ts: 1_795_801_153_000_000,
-                digest: d3e,
-                client: Some(Cow::Borrowed("198.51.100.25")),
-                repo: None,
-                ua: None,
-                bytes: Some(0),
-            }),
+            // `-` bytes sent, `-` user agent
+            pull(
+                1_795_801_153_000_000,
+                D3E,
+                Some("198.51.100.25"),
+                None,
+                None,
+                Some(0),
+            ),
         ];
         assert_eq!(events, want);
     }
 
     #[test]
     fn auth_header_counts_only_when_asked() {
-        let text = read(WRITTEN);
         let opts = ParseOptions {
             s3_include_auth_header: true,
             ..ParseOptions::default()
         };
-        let (t, events) = run(&text, &opts);
-        assert_eq!(t.pulls, 7);
-        assert!(!t.ignored.contains(&"internal"));
-        let Event::Pull(p) = &events[1] else { panic!() };
-        assert_eq!(
-            p.ua.as_deref(),
-            Some("aws-sdk-go/1.44.327 (go1.20.10; linux; amd64)")
+        use LineOutcome::{Ignored, Used};
+        let events = check_fixture_with(
+            parse,
+            "written/s3-access.log",
+            &opts,
+            &[
+                Ok(Used),
+                Ok(Used), // AuthHeader GET
+                Ok(Used),
+                Ok(Ignored("not_get")),
+                Ok(Ignored("status")),
+                Ok(Ignored("status")),
+                Ok(Used),
+                Ok(Ignored("not_get")),
+                Ok(Used),
+                Ok(Ignored("not_blob")),
+                Ok(Used),
+                Ok(Ignored("not_blob")),
+                Ok(Used),
+            ],
         );
+        let sdk = Some("aws-sdk-go/1.44.327 (go1.20.10; linux; amd64)");
+        let Event::Pull(p) = &events[1] else { panic!() };
+        assert_eq!(p.ua.as_deref(), sdk);
     }
 
     #[test]
     fn rooted_layout_ignores_other_roots() {
-        let text = read(WRITTEN);
         let opts = ParseOptions {
             layout: Layout {
                 root: Some("registry".into()),
             },
             ..ParseOptions::default()
         };
-        let (t, _) = run(&text, &opts);
-        assert_eq!(t.pulls, 1);
+        use LineOutcome::{Ignored, Used};
+        let (not_blob, not_get, status) =
+            (Ignored("not_blob"), Ignored("not_get"), Ignored("status"));
+        let events = check_fixture_with(
+            parse,
+            "written/s3-access.log",
+            &opts,
+            &[
+                Ok(not_blob),
+                Ok(not_blob), // AuthHeader GET: the key is looked at first
+                Ok(not_blob),
+                Ok(not_get),
+                Ok(status),
+                Ok(status),
+                Ok(not_blob),
+                Ok(not_get),
+                Ok(not_blob),
+                Ok(not_blob),
+                Ok(not_blob),
+                Ok(not_blob),
+                Ok(Used), // under `registry/`
+            ],
+        );
+        assert_eq!(events.len(), 1);
     }
 
     #[test]
     fn real_line_fields() {
         // logstash-patterns-core line 2 (Apache-2.0), REST.GET.OBJECT 304
-        let text = read(&format!("{SAMPLES}logstash-patterns-core-spec.log"));
-        let line = text.split(|&b| b == b'\n').nth(1).unwrap();
+        let text = testing::fixture("samples/s3-access-logs/logstash-patterns-core-spec.log");
+        let line = testing::lines(&text)[1];
         let s = std::str::from_utf8(line).unwrap();
         // Make the same line a 200 on a blob key to check the extracted values.
-        let hex = "3ecd1c3829ce622c9e59853f48ec741441cd5c35ece50996c78eace0513e771d";
         let edited = s
             .replace(
                 "foo/bar.html",
-                &format!("docker/registry/v2/blobs/sha256/3e/{hex}/data"),
+                &format!("docker/registry/v2/blobs/sha256/3e/{D3E}/data"),
             )
             .replace("304 - -", "200 - 1718");
-        let (o, events) = one(&edited, &ParseOptions::default()).unwrap();
-        assert_eq!(o, LineOutcome::Used);
-        let Event::Pull(p) = &events[0] else { panic!() };
+        let (o, events) = one(parse, &edited);
+        assert_eq!(o, Ok(LineOutcome::Used));
         // 12/May/2014:07:54:01 +0000
-        assert_eq!(p.ts, 1_399_881_241_000_000);
-        assert_eq!(p.client.as_deref(), Some("10.0.1.2"));
-        assert_eq!(p.ua.as_deref(), Some("Mozilla/5.0"));
-        assert_eq!(p.bytes, Some(1718));
+        let want = pull(
+            1_399_881_241_000_000,
+            D3E,
+            Some("10.0.1.2"),
+            None,
+            Some("Mozilla/5.0"),
+            Some(1718),
+        );
+        assert_eq!(events, vec![want]);
     }
 
     #[test]
@@ -355,126 +330,112 @@ mod tests {
         // Shapes of kdgm-logstash-plugins-author-edited.log (not copied: unknown license),
         // rebuilt with our own values. (1) a stray `"` after the Referer must not parse.
         let stray = r#"aaaa media.example.org [24/Mar/2013:10:22:56 +0000] 192.0.2.24 aaaa A5A6B08FB9342F4D REST.GET.OBJECT a/b.mp3 "GET /a/b.mp3?Signature=x&Expires=1 HTTP/1.1" 200 - 18547033 18547033 17344 58 "http://example.org/p.php?id=452"" "Mozilla/5.0 (compatible)" -"#;
-        assert_eq!(
-            one(stray, &ParseOptions::default()).unwrap_err(),
-            Reject::BadQuoting
-        );
+        assert_eq!(one(parse, stray).0, Err(Reject::BadQuoting));
         // (2) `any other fields` appended after an 18-field line parses.
         let extra = r#"aaaa media.example.org [14/Sep/2014:17:04:09 +0000] 192.0.2.177 aaaa B29B27C9138CCF11 REST.HEAD.OBJECT a/b.mp4 "HEAD /a/b.mp4 HTTP/1.1" 200 - - 431614646 9 - "-" "-" - any other fields"#;
-        assert_eq!(
-            one(extra, &ParseOptions::default()).unwrap().0,
-            LineOutcome::Ignored("not_get")
-        );
+        assert_eq!(one(parse, extra).0, Ok(LineOutcome::Ignored("not_get")));
     }
 
     #[test]
-    #[ignore = "reads the non-redistributable samples in ../shared/samples; run locally with --ignored"]
-    fn local_unlicensed_samples() {
-        // The shared samples with unknown/Elastic licenses are not committed; when they are
-        // available locally, check them too.
-        let dir = "/work/shared/samples/s3-access-logs/";
-        let edited = std::fs::read(format!("{dir}kdgm-logstash-plugins-author-edited.log"))
-            .expect("../shared/samples is present");
-        let (t, _) = run(&edited, &ParseOptions::default());
-        assert_eq!(t.rejects, vec![Reject::BadQuoting]);
-        assert_eq!(t.ignored, vec!["not_get", "not_blob", "not_blob"]);
-        {
-            let kdgm =
-                std::fs::read(format!("{dir}kdgm-logstash-plugins.log")).expect("sample present");
-            let (t, _) = run(&kdgm, &ParseOptions::default());
-            assert!(t.rejects.is_empty(), "{t:?}");
-            assert_eq!(t.pulls, 0);
-        }
-        {
-            let beats = std::fs::read(format!("{dir}elastic-beats-s3_server_access.log"))
-                .expect("sample present");
-            let (t, _) = run(&beats, &ParseOptions::default());
-            assert!(t.rejects.is_empty(), "{t:?}");
+    fn other_buckets_lines_are_never_pulls() {
+        // Written in the shapes of S3 logs of media and console buckets (18 to 27 fields,
+        // presigned GETs of non-registry keys, bucket-level operations, a stray `"` after
+        // the Referer): under any option, nothing is a pull and only the stray quote rejects.
+        use LineOutcome::Ignored;
+        let want = vec![
+            Ok(Ignored("not_blob")), // GET 200, signed with `Signature=`
+            Ok(Ignored("not_blob")), // GET 206
+            Ok(Ignored("status")),   // GET 304, `-` bytes sent
+            Ok(Ignored("status")),   // GET 403 AccessDenied
+            Ok(Ignored("not_get")),  // REST.COPY.OBJECT_GET, `-` request
+            Ok(Ignored("not_get")),  // REST.DELETE.OBJECT
+            Ok(Ignored("not_get")),  // REST.PUT.ACL
+            Ok(Ignored("not_get")),  // SOAP.PUT.OBJECT
+            Ok(Ignored("not_get")),  // REST.GET.LIFECYCLE 404
+            Ok(Ignored("not_get")),  // REST.GET.ACL 307
+            Ok(Ignored("not_get")),  // REST.GET.BUCKET
+            Ok(Ignored("not_blob")), // 26 fields, SigV4 presigned GET 206
+            Ok(Ignored("not_get")),  // REST.GET.LOCATION, AuthHeader
+            Ok(Ignored("not_get")),  // BATCH.DELETE.OBJECT
+            Err(Reject::BadQuoting), // stray `"` after the Referer
+        ];
+        let all_on = ParseOptions {
+            s3_include_auth_header: true,
+            layout: Layout {
+                root: Some("media".into()),
+            },
+        };
+        for opts in [ParseOptions::default(), all_on] {
+            let events =
+                check_fixture_with(parse, "written/s3-access-other-buckets.log", &opts, &want);
+            assert!(events.is_empty(), "{opts:?}: {events:?}");
         }
     }
 
     #[test]
     fn a_get_of_an_archived_blob_is_a_pull_other_403s_are_not() {
-        let o = ParseOptions::default();
         let hex = "ab".repeat(32);
         let line = |status_and_code: &str| {
             format!(
                 r#"o b [06/Feb/2019:00:00:38 +0000] 192.0.2.3 - X REST.GET.OBJECT docker/registry/v2/blobs/sha256/ab/{hex}/data "GET /b/docker/registry/v2/blobs/sha256/ab/{hex}/data?X-Amz-Signature=ab HTTP/1.1" {status_and_code} 243 5000 1 - "-" "containerd/1.7.2" - hostid SigV4 ECDHE-RSA-AES128-GCM-SHA256 QueryString b.s3.amazonaws.com TLSv1.3 - -"#
             )
         };
-        let (outcome, events) = one(&line("403 InvalidObjectState"), &o).unwrap();
-        assert_eq!(outcome, LineOutcome::Used);
-        match &events[..] {
-            [Event::Pull(p)] => assert_eq!(p.bytes, Some(0)),
-            other => panic!("expected one pull, got {other:?}"),
-        }
+        let archived = line("403 InvalidObjectState");
+        let (outcome, events) = one(parse, &archived);
+        assert_eq!(outcome, Ok(LineOutcome::Used));
+        let ua = Some("containerd/1.7.2");
+        // 06/Feb/2019:00:00:38 +0000
+        let want = pull(
+            1_549_411_238_000_000,
+            &hex,
+            Some("192.0.2.3"),
+            None,
+            ua,
+            Some(0),
+        );
+        assert_eq!(events, vec![want]);
         for code in [
             "403 AccessDenied",
             "403 SignatureDoesNotMatch",
             "404 NoSuchKey",
         ] {
-            assert_eq!(
-                one(&line(code), &o).unwrap().0,
-                LineOutcome::Ignored("status"),
-                "{code}"
-            );
+            let (outcome, _) = one(parse, &line(code));
+            assert_eq!(outcome, Ok(LineOutcome::Ignored("status")), "{code}");
         }
     }
 
     #[test]
     fn rejects() {
-        let o = ParseOptions::default();
-        assert_eq!(
-            one(
-                "a b [06/Feb/2019:00:00:38 +0000] 1.2.3.4 - X REST.GET.OBJECT k",
-                &o
-            )
-            .unwrap_err(),
-            Reject::TooFewFields
-        );
+        let short = "a b [06/Feb/2019:00:00:38 +0000] 1.2.3.4 - X REST.GET.OBJECT k";
+        assert_eq!(one(parse, short).0, Err(Reject::TooFewFields));
         let base = r#"o b [06/Feb/2019:00:00:38 +0000] 192.0.2.3 - X REST.GET.OBJECT k "GET /k HTTP/1.1" 200 - 5 5 1 1 "-" "ua" -"#;
-        assert_eq!(one(base, &o).unwrap().0, LineOutcome::Ignored("not_blob"));
-        assert_eq!(
-            one(&base.replace("06/Feb", "32/Feb"), &o).unwrap_err(),
-            Reject::BadTimestamp
+        use LineOutcome::{Foreign, Ignored};
+        assert_eq!(one(parse, base).0, Ok(Ignored("not_blob")));
+        assert_edits(
+            parse,
+            base,
+            &[
+                ("06/Feb", "32/Feb", Err(Reject::BadTimestamp)),
+                (" 200 ", " 2x0 ", Err(Reject::BadNumber)),
+                (" 5 5 ", " 5x 5 ", Err(Reject::BadNumber)),
+                ("\"ua\"", "\"ua", Err(Reject::BadQuoting)),
+                (" 200 ", " - ", Ok(Ignored("status"))),
+                ("\" -", "\" -\r  ", Ok(Ignored("not_blob"))),
+            ],
         );
-        assert_eq!(
-            one(&base.replace(" 200 ", " 2x0 "), &o).unwrap_err(),
-            Reject::BadNumber
-        );
-        assert_eq!(
-            one(&base.replace(" 5 5 ", " 5x 5 "), &o).unwrap_err(),
-            Reject::BadNumber
-        );
-        assert_eq!(
-            one(&base.replace("\"ua\"", "\"ua"), &o).unwrap_err(),
-            Reject::BadQuoting
-        );
-        assert_eq!(
-            one(&base.replace(" 200 ", " - "), &o).unwrap().0,
-            LineOutcome::Ignored("status")
-        );
-        assert_eq!(
-            one(&format!("{base}\r  "), &o).unwrap().0,
-            LineOutcome::Ignored("not_blob")
-        );
-        assert_eq!(one("", &o).unwrap().0, LineOutcome::Foreign);
+        assert_eq!(one(parse, "").0, Ok(Foreign));
     }
 
     #[test]
     fn invalid_utf8_in_request_uri_is_fine() {
-        let hex = "07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548";
-        let mut line = format!(r#"o b [06/Feb/2019:00:00:38 +0000] 192.0.2.3 - X REST.GET.OBJECT docker/registry/v2/blobs/sha256/07/{hex}/data "GET /"#).into_bytes();
+        let mut line = format!(r#"o b [06/Feb/2019:00:00:38 +0000] 192.0.2.3 - X REST.GET.OBJECT docker/registry/v2/blobs/sha256/07/{D07}/data "GET /"#).into_bytes();
         line.extend_from_slice(&[0xef, 0xbf, 0xbd, 0xc2, 0xff, 0xfe]);
         line.extend_from_slice(
             b" HTTP/1.1\" 200 - 5 5 1 1 \"-\" \"ua\xff\" - h SigV4 c QueryString host TLSv1.2",
         );
-        let mut out = Vec::new();
-        assert_eq!(
-            parse(&line, &ParseOptions::default(), &mut out),
-            Ok(LineOutcome::Used)
-        );
-        let Event::Pull(p) = &out[0] else { panic!() };
+        let (outcome, events) = one(parse, &line);
+        assert_eq!(outcome, Ok(LineOutcome::Used));
+        let Event::Pull(p) = &events[0] else { panic!() };
         assert_eq!(p.ua.as_deref(), Some("ua\u{fffd}"));
     }
 
@@ -484,21 +445,15 @@ mod tests {
         /// A generated presigned blob GET round-trips its digest, time, client and bytes.
         #[test]
         fn generated_pull_round_trips(raw in any::<[u8; 32]>(), secs in 0i64..4_000_000_000, bytes in 0i64..1 << 40, ip in any::<[u8; 4]>()) {
-            let digest = Digest(raw);
-            let hex = digest.hex();
-            let time = chrono::DateTime::from_timestamp(secs, 0).unwrap().format("%d/%b/%Y:%H:%M:%S +0000");
+            let hex = Digest(raw).hex();
+            let time = testing::clf_time(secs);
             let client = std::net::Ipv4Addr::from(ip).to_string();
             let line = format!(
                 r#"owner bucket [{time}] {client} arn:aws:iam::1:user/r REQ REST.GET.OBJECT docker/registry/v2/blobs/sha256/{two}/{hex}/data "GET /bucket/docker/registry/v2/blobs/sha256/{two}/{hex}/data?X-Amz-Signature=ab HTTP/1.1" 206 - {bytes} 9 1 1 "-" "containerd/1.7.2" - hostid SigV4 ECDHE-RSA-AES128-GCM-SHA256 QueryString bucket.s3.amazonaws.com TLSv1.3 - -"#,
                 two = &hex[..2],
             );
-            let mut out = Vec::new();
-            prop_assert_eq!(parse(line.as_bytes(), &ParseOptions::default(), &mut out), Ok(LineOutcome::Used));
-            let Event::Pull(p) = &out[0] else { panic!() };
-            prop_assert_eq!(p.digest, digest);
-            prop_assert_eq!(p.ts, secs * 1_000_000);
-            prop_assert_eq!(p.client.as_deref(), Some(client.as_str()));
-            prop_assert_eq!(p.bytes, Some(bytes));
+            let want = pull(secs * 1_000_000, &hex, Some(&client), None, Some("containerd/1.7.2"), Some(bytes));
+            prop_assert_eq!(one(parse, &line), (Ok(LineOutcome::Used), vec![want]));
         }
     }
 }
