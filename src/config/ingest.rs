@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::{Errors, Overrides};
+use crate::model::units::parse_size;
 use crate::model::{Layout, UaClass};
 
 /// `[ingest]`.
@@ -20,6 +21,10 @@ pub struct RawIngest {
     pub s3_include_auth_header: Option<bool>,
     /// The registry storage driver's `rootdirectory`; absent = accept any prefix.
     pub registry_root: Option<String>,
+    /// The longest log line (or notification envelope) read, a size with a unit between
+    /// `1 KiB` and `8 MiB`. Default `1 MiB`. A longer one is read through in bounded chunks
+    /// and quarantined as one `too_long` reject, by its first 4 KiB.
+    pub max_line_size: Option<String>,
     /// `[ingest.ua_classes]`: substring patterns per class, checked scanner → ci → human.
     #[serde(default)]
     pub ua_classes: RawUaClasses,
@@ -96,7 +101,17 @@ pub struct IngestConfig {
     pub layout: Layout,
     /// Ordered (class, lower-case patterns).
     pub ua_classes: Vec<(UaClass, Vec<String>)>,
+    /// The longest log line or envelope read, in bytes (see [`RawIngest::max_line_size`]).
+    pub max_line: usize,
 }
+
+/// Default of `ingest.max_line_size`: 1 MiB.
+pub const DEFAULT_MAX_LINE: usize = 1 << 20;
+/// The smallest `ingest.max_line_size` accepted: 1 KiB.
+pub const MIN_MAX_LINE: usize = 1 << 10;
+/// The largest `ingest.max_line_size` accepted: 8 MiB (the bound that keeps a log input's
+/// memory under its budget: a few blocks of up to 4 MiB plus one line each are in flight).
+pub const MAX_LINE_LIMIT: usize = 8 << 20;
 
 /// Validates `[ingest]` with the overrides of the environment and the command line: the
 /// reject ratio, the client identity, the registry root and the user-agent classes.
@@ -162,12 +177,32 @@ pub(super) fn validate(ing: RawIngest, ov: &Overrides, errors: &mut Errors) -> I
         }
         ua_classes.push((class, pats));
     }
+    let max_line = max_line(ing.max_line_size, errors);
     IngestConfig {
         client_identity,
         max_bad_ratio,
         s3_include_auth_header: ing.s3_include_auth_header.unwrap_or(false),
         layout,
         ua_classes,
+        max_line,
+    }
+}
+
+/// `ingest.max_line_size` in bytes: between [`MIN_MAX_LINE`] and [`MAX_LINE_LIMIT`],
+/// [`DEFAULT_MAX_LINE`] when absent.
+fn max_line(v: Option<String>, errors: &mut Errors) -> usize {
+    let Some(s) = v else {
+        return DEFAULT_MAX_LINE;
+    };
+    match parse_size(&s).and_then(|n| usize::try_from(n).ok()) {
+        Some(n) if (MIN_MAX_LINE..=MAX_LINE_LIMIT).contains(&n) => n,
+        _ => {
+            errors.add(
+                "ingest.max_line_size",
+                format!("expected a size between `1 KiB` and `8 MiB` such as `1 MiB`, got `{s}`"),
+            );
+            DEFAULT_MAX_LINE
+        }
     }
 }
 
@@ -178,7 +213,7 @@ mod tests {
     #[test]
     fn every_error_names_its_key() {
         let errs = validate_toml(
-            "[ingest]\nmax_bad_ratio = 3.0\nclient_key = \"short\"\n[ingest.ua_classes]\nci = [\"\"]\n",
+            "[ingest]\nmax_bad_ratio = 3.0\nclient_key = \"short\"\nmax_line_size = \"9 MiB\"\n[ingest.ua_classes]\nci = [\"\"]\n",
         )
         .unwrap_err();
         let keys: Vec<_> = errs.iter().map(|e| e.key.as_str()).collect();
@@ -187,8 +222,24 @@ mod tests {
             [
                 "ingest.max_bad_ratio",
                 "ingest.client_key",
-                "ingest.ua_classes.ci"
+                "ingest.ua_classes.ci",
+                "ingest.max_line_size"
             ]
         );
+    }
+
+    #[test]
+    fn max_line_size_has_a_default_and_bounds() {
+        let ok = |toml: &str| validate_toml(toml).unwrap().ingest.max_line;
+        assert_eq!(ok(""), super::DEFAULT_MAX_LINE);
+        assert_eq!(ok("[ingest]\nmax_line_size = \"64 KiB\"\n"), 64 << 10);
+        assert_eq!(ok("[ingest]\nmax_line_size = \"8MiB\"\n"), 8 << 20);
+        for bad in ["1000", "9 MiB", "lots", "-1 KiB"] {
+            let errs =
+                validate_toml(&format!("[ingest]\nmax_line_size = \"{bad}\"\n")).unwrap_err();
+            assert_eq!(errs.len(), 1, "{bad}: {errs:?}");
+            assert_eq!(errs[0].key, "ingest.max_line_size");
+            assert!(errs[0].to_string().contains(bad), "{}", errs[0]);
+        }
     }
 }

@@ -24,7 +24,7 @@ mod run;
 
 pub use ingest::{
     ClientIdentity, IngestConfig, RawIngest, RawUaClasses, DEFAULT_CI_UAS, DEFAULT_HUMAN_UAS,
-    DEFAULT_SCANNER_UAS,
+    DEFAULT_MAX_LINE, DEFAULT_SCANNER_UAS, MAX_LINE_LIMIT, MIN_MAX_LINE,
 };
 pub use plan::{
     default_tiers, ArchiveScope, PlanConfig, RawBucket, RawHotSet, RawPlan, RawTier, TierRule,

@@ -6,7 +6,6 @@
 //! Invariant: nothing is visible in the lake before the commit; an error leaves it unchanged.
 //! Every output is listed in the ledger entry and in the metrics.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use arrow::datatypes::SchemaRef;
@@ -16,7 +15,8 @@ use serde_json::json;
 use crate::config::{ClientIdentity, Config};
 use crate::ingest::inventory::{self, Manifest};
 use crate::ingest::read::LogsRead;
-use crate::ingest::tables::{self, day_string, Aggregates, RejectRow};
+use crate::ingest::rejects::Quarantine;
+use crate::ingest::tables::{self, day_string, Aggregates};
 use crate::ingest::{graph, render_client, IngestMetrics, InputSummary, Result};
 use crate::io::write_parquet;
 use crate::lake::{Lake, Staging};
@@ -79,14 +79,8 @@ pub(super) fn stage_and_commit(
     }
     if !rejects.is_empty() {
         let rel = format!("_rejects/date={}/{part}", w.started.format("%Y-%m-%d"));
-        let batch = tables::rejects_batch(&rejects, &run_id);
-        write_table(
-            &mut staging,
-            rel,
-            tables::rejects_schema(),
-            &batch,
-            &mut metrics.outputs,
-        )?;
+        rejects.write(&staging.path_for(&rel), &run_id)?;
+        metrics.outputs.push(rel);
     }
     metrics.run_id = Some(run_id.clone());
     let ledger = json!({
@@ -155,7 +149,7 @@ fn write_inventory(
     run_id: &str,
     key: &str,
     m: &Manifest,
-    rejects: &mut BTreeMap<String, Vec<RejectRow>>,
+    rejects: &mut Quarantine,
     metrics: &mut IngestMetrics,
 ) -> Result<(serde_json::Value, StagedInventory)> {
     let rel = format!(
@@ -177,15 +171,19 @@ fn write_inventory(
         w.progress.inc(1);
         rows += df.rows;
         blobs += df.blobs;
-        files.push(
-            json!({"key": file_key, "md5": md5, "rows": df.rows, "rejects": df.rejects.len()}),
-        );
-        if !df.rejects.is_empty() {
-            rejects
-                .entry(location.to_string())
-                .or_default()
-                .extend(df.rejects);
+        // The data file's rows go through the same cap and truncation as a log's.
+        let mut file_rejects = rejects.input();
+        for row in df.rejects {
+            file_rejects.push(row)?;
         }
+        files.push(json!({
+            "key": file_key,
+            "md5": md5,
+            "rows": df.rows,
+            "rejects": file_rejects.counted(),
+            "rejects_stored": file_rejects.stored(),
+        }));
+        rejects.keep(&location.to_string(), file_rejects);
         batches.push(df.batch);
     }
     let sorted =

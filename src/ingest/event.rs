@@ -88,7 +88,7 @@ pub enum Reject {
     BadRequestLine,
     /// Not valid UTF-8 where text is required.
     BadUtf8,
-    /// Longer than the maximum line length (1 MiB).
+    /// Longer than the maximum line length (`ingest.max_line_size`, default 1 MiB).
     TooLong,
     /// A NUL byte in the line (where a separator belongs, it shifts every field after it).
     NulByte,
@@ -147,8 +147,10 @@ pub struct ParseOptions {
     pub s3_include_auth_header: bool,
 }
 
-/// Maximum line length; longer lines are rejected with [`Reject::TooLong`].
-pub const MAX_LINE: usize = 1 << 20;
+/// The longest line a parser accepts (longer ones are rejected with [`Reject::TooLong`]), and
+/// the largest `ingest.max_line_size`: the log reader applies the configured limit (default
+/// 1 MiB) before a parser sees a line, and never buffers more than this of one line.
+pub const MAX_LINE: usize = crate::config::MAX_LINE_LIMIT;
 
 /// A line parser: one function per format.
 pub type ParseFn =

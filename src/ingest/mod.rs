@@ -18,6 +18,7 @@ pub mod inventory;
 pub mod logs;
 pub mod manifest;
 pub mod parse;
+pub mod rejects;
 pub mod tables;
 
 mod columns;
@@ -94,6 +95,9 @@ pub enum Error {
     /// No client identity configured.
     #[error("client addresses must be hashed: set `ingest.client_key` in the config or the `BLOBTIER_CLIENT_KEY` environment variable, or pass `--raw-clients` to store them as logged")]
     NoClientKey,
+    /// Spooling or writing quarantined lines.
+    #[error(transparent)]
+    Rejects(#[from] rejects::RejectsError),
     /// Inventory.
     #[error(transparent)]
     Inventory(#[from] inventory::InventoryError),
@@ -265,7 +269,18 @@ fn ingest_with(
     // 2. Read new inputs.
     progress.inc_total((listed.len() + req.inventories.len()) as u64);
     progress.set_message("logs");
-    let logs = read::read_logs(&listed, &idx, storage, cfg, progress, &mut metrics)?;
+    // Quarantined lines are spooled in the lake's `_tmp/` (unnamed files: nothing is left
+    // there if the run dies) until the commit writes them.
+    let quarantine = rejects::Quarantine::new(lake.root().join("_tmp"));
+    let logs = read::read_logs(
+        &listed,
+        &idx,
+        storage,
+        cfg,
+        progress,
+        &mut metrics,
+        quarantine,
+    )?;
 
     // 3. Inventories.
     progress.set_message("inventory");

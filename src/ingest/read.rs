@@ -1,36 +1,38 @@
 //! Reads and parses the new log inputs ([`super::logs::read_log`]) into one set of aggregates,
-//! the quarantined lines per input and the ledger records of the inputs read.
+//! the quarantined lines per input (spooled on disk, [`Quarantine`]) and the ledger records of
+//! the inputs read.
 //!
 //! Invariants: an input whose content is already in the ledger (same location, or the same
 //! content anywhere, this run included) is skipped, never counted twice; an input whose content
 //! changed since it was ingested is an error naming it. Writes nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde_json::json;
 
 use crate::config::Config;
 use crate::ingest::inputs::LedgerIndex;
-use crate::ingest::logs::{self, Counts};
-use crate::ingest::tables::{day_string, Aggregates, RejectRow};
+use crate::ingest::logs::{self, Counts, ReadError};
+use crate::ingest::rejects::Quarantine;
+use crate::ingest::tables::{day_string, Aggregates};
 use crate::ingest::{BadFile, Error, IngestMetrics, InputSummary, Result};
 use crate::model::LogFormat;
 use crate::progress::Progress;
 use crate::storage::{Listed, Storage};
 
 /// What the new log inputs gave.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct LogsRead {
     /// Their aggregates, merged.
     pub agg: Aggregates,
-    /// Quarantined lines, by input.
-    pub rejects: BTreeMap<String, Vec<RejectRow>>,
+    /// Quarantined lines of the inputs read (not of those skipped after reading).
+    pub rejects: Quarantine,
     /// One ledger record per input read.
     pub ledger_inputs: Vec<serde_json::Value>,
 }
 
 /// Reads every listed input that is new, counting each in `metrics` (read, skipped, over the
-/// reject threshold).
+/// reject threshold); quarantined lines are spooled into `rejects`.
 pub(super) fn read_logs(
     listed: &[(LogFormat, Listed)],
     idx: &LedgerIndex,
@@ -38,8 +40,13 @@ pub(super) fn read_logs(
     cfg: &Config,
     progress: &Progress,
     metrics: &mut IngestMetrics,
+    rejects: Quarantine,
 ) -> Result<LogsRead> {
-    let mut out = LogsRead::default();
+    let mut out = LogsRead {
+        agg: Aggregates::default(),
+        rejects,
+        ledger_inputs: Vec::new(),
+    };
     let mut hashes_this_run: HashMap<String, String> = HashMap::new();
     for (format, l) in listed {
         progress.inc(1);
@@ -50,10 +57,15 @@ pub(super) fn read_logs(
             continue;
         }
         let raw = storage.open(&l.location)?;
-        let res = logs::read_log(*format, raw, &cfg.ingest).map_err(|e| Error::Unreadable {
-            location: loc.clone(),
-            reason: e.to_string(),
-        })?;
+        let mut input_rejects = out.rejects.input();
+        let res =
+            logs::read_log(*format, raw, &cfg.ingest, &mut input_rejects).map_err(|e| match e {
+                ReadError::Input(e) => Error::Unreadable {
+                    location: loc.clone(),
+                    reason: e.to_string(),
+                },
+                ReadError::Rejects(e) => Error::Rejects(e),
+            })?;
         progress.add_bytes(l.size);
         if let Some((_, old, run_id)) = known {
             if *old == res.content_hash {
@@ -107,9 +119,7 @@ pub(super) fn read_logs(
             status: "ingested".into(),
             counts: Some(c.clone()),
         });
-        if !res.rejects.is_empty() {
-            out.rejects.insert(loc, res.rejects);
-        }
+        out.rejects.keep(&loc, input_rejects);
         out.agg.merge(res.agg);
     }
     Ok(out)

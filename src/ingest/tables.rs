@@ -6,7 +6,7 @@
 //! partial aggregate; merging remaps indices. Output rows are sorted, so the same input gives
 //! byte-identical Parquet whatever the thread scheduling.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::ArrayRef;
@@ -246,18 +246,8 @@ impl Aggregates {
     }
 }
 
-/// A quarantined line.
-#[derive(Debug, Clone)]
-pub struct RejectRow {
-    /// Input format.
-    pub format: &'static str,
-    /// 1-based line number in the decompressed input.
-    pub line: u64,
-    /// Reason code.
-    pub reason: &'static str,
-    /// The line (lossy UTF-8, at most 4 KiB).
-    pub raw: String,
-}
+/// A quarantined line (moved to [`super::rejects`], which caps and spools them).
+pub use super::rejects::RejectRow;
 
 fn ts_field(name: &str) -> Field {
     Field::new(
@@ -294,18 +284,6 @@ pub fn manifest_schema() -> SchemaRef {
         Field::new("requests", DataType::Int64, false),
         ts_field("first_at"),
         ts_field("last_at"),
-    ]))
-}
-
-/// Schema of `_rejects/date=…/part-*.parquet`.
-pub fn rejects_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("input", DataType::Utf8, false),
-        Field::new("format", DataType::Utf8, false),
-        Field::new("line", DataType::Int64, false),
-        Field::new("reason_code", DataType::Utf8, false),
-        Field::new("raw", DataType::Utf8, false),
-        Field::new("run_id", DataType::Utf8, false),
     ]))
 }
 
@@ -384,23 +362,6 @@ pub fn manifests_batch(agg: &Aggregates, day: i32, client: ClientRender) -> Reco
         columns::timestamp_utc_values(rows.iter().map(|(_, a)| a.last)),
     ];
     RecordBatch::try_new(manifest_schema(), cols).expect("columns match the manifest schema")
-}
-
-/// Reject rows (input → rows) as a record batch.
-pub fn rejects_batch(rows: &BTreeMap<String, Vec<RejectRow>>, run_id: &str) -> RecordBatch {
-    let rows: Vec<(&str, &RejectRow)> = rows
-        .iter()
-        .flat_map(|(loc, rs)| rs.iter().map(move |r| (loc.as_str(), r)))
-        .collect();
-    let cols: Vec<ArrayRef> = vec![
-        columns::utf8_values(rows.iter().map(|(loc, _)| loc)),
-        columns::utf8_values(rows.iter().map(|(_, r)| r.format)),
-        columns::int64_values(rows.iter().map(|(_, r)| r.line as i64)),
-        columns::utf8_values(rows.iter().map(|(_, r)| r.reason)),
-        columns::utf8_values(rows.iter().map(|(_, r)| &r.raw)),
-        columns::utf8_values(rows.iter().map(|_| run_id)),
-    ];
-    RecordBatch::try_new(rejects_schema(), cols).expect("columns match the rejects schema")
 }
 
 /// `YYYY-MM-DD` of a day number.
