@@ -361,6 +361,7 @@ fn parse_block(
                         line: line_no,
                         reason: r.code(),
                         raw,
+                        raw_len: line.len() as u64,
                     });
                 }
             }

@@ -257,6 +257,8 @@ pub struct RejectRow {
     pub reason: &'static str,
     /// The line (lossy UTF-8, at most 4 KiB).
     pub raw: String,
+    /// The line's full length in bytes (`raw` may hold only its beginning).
+    pub raw_len: u64,
 }
 
 fn ts_field(name: &str) -> Field {
@@ -305,6 +307,7 @@ pub fn rejects_schema() -> SchemaRef {
         Field::new("line", DataType::Int64, false),
         Field::new("reason_code", DataType::Utf8, false),
         Field::new("raw", DataType::Utf8, false),
+        Field::new("raw_len", DataType::Int64, false),
         Field::new("run_id", DataType::Utf8, false),
     ]))
 }
@@ -398,6 +401,7 @@ pub fn rejects_batch(rows: &BTreeMap<String, Vec<RejectRow>>, run_id: &str) -> R
         columns::int64_values(rows.iter().map(|(_, r)| r.line as i64)),
         columns::utf8_values(rows.iter().map(|(_, r)| r.reason)),
         columns::utf8_values(rows.iter().map(|(_, r)| &r.raw)),
+        columns::int64_values(rows.iter().map(|(_, r)| r.raw_len as i64)),
         columns::utf8_values(rows.iter().map(|_| run_id)),
     ];
     RecordBatch::try_new(rejects_schema(), cols).expect("columns match the rejects schema")
