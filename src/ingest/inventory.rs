@@ -888,21 +888,18 @@ pub(crate) fn read_new(
         let location = snap.manifest.location.to_string();
         if snap.refused(cfg.max_bad_ratio) {
             let first = snap.first_reject.clone();
+            let (file, line, reason) = first
+                .as_ref()
+                .map_or(("", 0, ""), |f| (f.file.as_str(), f.line, f.reason));
             tracing::error!(
                 manifest = %location,
                 rows = snap.rows_read,
                 rejected = snap.rejected,
                 ratio = snap.reject_ratio(),
                 max_bad_ratio = cfg.max_bad_ratio,
-                first_file = first.as_ref().map_or("", |f| f.file.as_str()),
-                first_line = first.as_ref().map_or(0, |f| f.line),
-                first_reason = first.as_ref().map_or("", |f| f.reason),
-                "inventory not ingested: {} of {} rows rejected (first: `{}` line {}: {}); nothing of it was committed",
+                "inventory not ingested: {} of {} rows rejected (first: `{file}` line {line}: {reason}); nothing of it was committed",
                 snap.rejected,
                 snap.rows_read + snap.rejected,
-                first.as_ref().map_or("", |f| f.file.as_str()),
-                first.as_ref().map_or(0, |f| f.line),
-                first.as_ref().map_or("", |f| f.reason),
             );
             metrics.bad_files.push(BadFile {
                 location: location.clone(),
