@@ -12,8 +12,8 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use serde_json::json;
 
-use crate::config::{ClientIdentity, Config};
-use crate::ingest::inventory::{self, Manifest};
+use crate::config::ClientIdentity;
+use crate::ingest::inventory::{self, Snapshot};
 use crate::ingest::read::LogsRead;
 use crate::ingest::rejects::Quarantine;
 use crate::ingest::tables::{self, day_string, Aggregates};
@@ -29,14 +29,12 @@ pub(super) struct Work<'a> {
     pub lake: &'a Lake,
     /// Input access.
     pub storage: &'a Storage,
-    /// Config.
-    pub cfg: &'a Config,
     /// When the run started.
     pub started: chrono::DateTime<chrono::Utc>,
     /// How clients are stored (`None` when no logs were requested).
     pub identity: Option<&'a ClientIdentity>,
-    /// The new inventory snapshots (`bucket@date`, manifest).
-    pub inventories: Vec<(String, Manifest)>,
+    /// The new inventory snapshots, read and accepted (`inventory::read_new`).
+    pub inventories: Vec<Snapshot>,
     /// The registry's storage, to build the image graph from.
     pub graph_root: Option<&'a graph::Root>,
     /// The graph's snapshot date when its keys come from a walk or a listing.
@@ -67,9 +65,8 @@ pub(super) fn stage_and_commit(
     }
     let mut inv_entries = Vec::new();
     let mut staged_inventories: Vec<StagedInventory> = Vec::new();
-    for (key, m) in &w.inventories {
-        let (entry, staged) =
-            write_inventory(&mut staging, w, &run_id, key, m, &mut rejects, metrics)?;
+    for snap in &w.inventories {
+        let (entry, staged) = write_inventory(&mut staging, &run_id, snap, &mut rejects, metrics)?;
         inv_entries.push(entry);
         staged_inventories.push(staged);
     }
@@ -140,18 +137,17 @@ fn write_pulls(
     Ok(())
 }
 
-/// One inventory snapshot: reads its data files, writes them as one part sorted by digest
-/// (then bucket, key, version) so that digest-range readers (stats) skip the row groups
-/// outside their range. Returns its ledger record and where it is staged.
+/// One inventory snapshot, read by `inventory::read_new` (sorted by digest, then bucket, key,
+/// version, so that digest-range readers such as stats skip the row groups outside their range),
+/// written as one part. Returns its ledger record and where it is staged.
 fn write_inventory(
     staging: &mut Staging,
-    w: &Work<'_>,
     run_id: &str,
-    key: &str,
-    m: &Manifest,
+    snap: &Snapshot,
     rejects: &mut Quarantine,
     metrics: &mut IngestMetrics,
 ) -> Result<(serde_json::Value, StagedInventory)> {
+    let m = &snap.manifest;
     let rel = format!(
         "inventory/snapshot={}/part-{run_id}-{}.parquet",
         m.snapshot_date(),
@@ -162,64 +158,32 @@ fn write_inventory(
         m.snapshot_date(),
         staging.staged_path(&rel),
     );
-    let mut batches = Vec::new();
-    let mut files = Vec::new();
-    let (mut rows, mut blobs) = (0, 0);
-    w.progress.inc_total(m.files.len() as u64);
-    for (i, (location, file_key, md5, _)) in m.files.iter().enumerate() {
-        let df = inventory::read_data_file(w.storage, m, i, &w.cfg.ingest.layout)?;
-        w.progress.inc(1);
-        rows += df.rows;
-        blobs += df.blobs;
-        // The data file's rows go through the same cap and truncation as a log's.
+    // The rows the reader kept (capped while reading) go to the quarantine like a log's.
+    for (location, rows) in &snap.rejects {
         let mut file_rejects = rejects.input();
-        for row in df.rejects {
-            file_rejects.push(row)?;
+        for row in rows {
+            file_rejects.push(row.clone())?;
         }
-        files.push(json!({
-            "key": file_key,
-            "md5": md5,
-            "rows": df.rows,
-            "rejects": file_rejects.counted(),
-            "rejects_stored": file_rejects.stored(),
-        }));
-        rejects.keep(&location.to_string(), file_rejects);
-        batches.push(df.batch);
+        rejects.keep(location, file_rejects);
     }
-    let sorted =
-        inventory::sort_by_digest(&batches).map_err(|source| crate::io::WriteError::Arrow {
-            path: staging.staged_path(&rel),
-            source,
-        })?;
     write_table(
         staging,
         rel,
         inventory::inventory_schema(),
-        &sorted,
+        &snap.batch,
         &mut metrics.outputs,
     )?;
-    metrics.inventory_rows += rows;
-    metrics.inventory_blobs += blobs;
-    metrics.inventory_snapshots.push(key.to_owned());
+    metrics.inventory_rows += snap.rows;
+    metrics.inventory_blobs += snap.blobs;
+    metrics.inventory_duplicates += snap.duplicates;
+    metrics.inventory_snapshots.push(snap.key.clone());
     metrics.inputs.push(InputSummary {
         location: m.location.to_string(),
         format: "inventory".into(),
         status: "ingested".into(),
         counts: None,
     });
-    let entry = json!({
-        "kind": "inventory",
-        "location": m.location.to_string(),
-        "manifest_md5": m.md5,
-        "source_bucket": m.source_bucket,
-        "snapshot": m.snapshot_date(),
-        "created_ms": m.created_ms,
-        "file_format": m.format,
-        "files": files,
-        "rows": rows,
-        "blobs": blobs,
-    });
-    Ok((entry, staged))
+    Ok((snap.ledger_record(), staged))
 }
 
 /// Builds the image graph and stages its tables; returns the `blob_refs`, `manifest_refs` and

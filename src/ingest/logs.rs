@@ -454,6 +454,7 @@ fn reject_row(
         line,
         reason: reason.code(),
         raw,
+        raw_len: record.len() as u64,
     }
 }
 

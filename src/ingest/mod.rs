@@ -173,6 +173,9 @@ pub struct IngestMetrics {
     pub inventory_rows: u64,
     /// Inventory blob rows.
     pub inventory_blobs: u64,
+    /// Inventory rows dropped as copies of an object already listed (same bucket, key and
+    /// version id, in one data file or two of one report).
+    pub inventory_duplicates: u64,
     /// Inventory snapshots ingested (`bucket@date`).
     pub inventory_snapshots: Vec<String>,
     /// Files written (relative to the lake).
@@ -286,6 +289,8 @@ fn ingest_with(
     progress.set_message("inventory");
     let inventories =
         inputs::new_inventories(&req.inventories, &idx, storage, progress, &mut metrics)?;
+    let inventories =
+        inventory::read_new(inventories, storage, &cfg.ingest, progress, &mut metrics)?;
 
     let nothing_new =
         logs.ledger_inputs.is_empty() && inventories.is_empty() && graph_root.is_none();
@@ -298,7 +303,6 @@ fn ingest_with(
     let work = commit::Work {
         lake,
         storage,
-        cfg,
         started,
         identity,
         inventories,

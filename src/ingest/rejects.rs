@@ -65,8 +65,10 @@ pub struct RejectRow {
     pub line: u64,
     /// Reason code ([`crate::ingest::event::Reject::code`]).
     pub reason: &'static str,
-    /// The record (lossy UTF-8), or its first bytes (see [`InputRejects::push_prefix`]).
+    /// The record (lossy UTF-8), or its first bytes.
     pub raw: String,
+    /// The record's full length in bytes (`raw` may hold only its beginning).
+    pub raw_len: u64,
 }
 
 impl RejectRow {
@@ -78,6 +80,7 @@ impl RejectRow {
             line,
             reason,
             raw: String::from_utf8_lossy(&raw[..raw.len().min(RAW_MAX)]).into_owned(),
+            raw_len: raw.len() as u64,
         }
     }
 }
@@ -134,16 +137,20 @@ impl InputRejects {
         MAX_STORED - self.stored
     }
 
-    /// Counts `row`, a whole record, and stores it (`raw` cut to [`RAW_MAX`] bytes, `raw_len`
-    /// its length) if there is [`room`](Self::room).
+    /// Counts `row` and stores it (`raw` cut to [`RAW_MAX`] bytes, with its `raw_len`) if
+    /// there is [`room`](Self::room).
     pub fn push(&mut self, row: RejectRow) -> Result<(), RejectsError> {
-        let len = row.raw.len() as u64;
-        self.push_prefix(row, len)
+        let raw_len = row.raw_len;
+        self.store(row, raw_len)
     }
 
     /// Counts `row`, whose `raw` holds the first bytes of a record of `raw_len` bytes, and
     /// stores it (`raw` cut to [`RAW_MAX`] bytes) if there is [`room`](Self::room).
     pub fn push_prefix(&mut self, row: RejectRow, raw_len: u64) -> Result<(), RejectsError> {
+        self.store(row, raw_len)
+    }
+
+    fn store(&mut self, row: RejectRow, raw_len: u64) -> Result<(), RejectsError> {
         self.counted += 1;
         if self.stored >= MAX_STORED {
             return Ok(());
@@ -365,6 +372,7 @@ mod tests {
             format: "inventory-csv",
             line: 1,
             reason: "too_long",
+            raw_len: raw.len() as u64,
             raw: raw.to_owned(),
         };
         let (raw, n) = spooled(row(&long), None);

@@ -1,10 +1,7 @@
-//! Issue 17 case 2, inventory inputs (the log bombs run from `tests/it/hostile/memory.rs`):
-//! memory must not grow with the input. Each bomb is a small file that
-//! decompresses to about a gibibyte; ingest of it must stay under 512 MiB of RSS, count every
-//! line, store at most 100,000 quarantined lines per input, and store no more than 4 KiB of any
-//! one line (with the line's full length recorded in `raw_len`).
-
-use std::fs;
+//! Issue 17 case 2, inventory shapes: memory must not grow with the inventory. Each bomb is a
+//! small data file that decompresses to about a gibibyte; ingest of it must stay under 512 MiB
+//! of RSS, count every row, store at most 100,000 quarantined rows per data file, and store no
+//! more than 4 KiB of any one row (with the row's full length recorded in `raw_len`).
 
 use super::*;
 
