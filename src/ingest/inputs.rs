@@ -17,10 +17,11 @@ use crate::storage::{Listed, Location, Storage};
 /// What the ledger says was ingested before.
 #[derive(Debug, Default)]
 pub(super) struct LedgerIndex {
-    /// location → (fingerprint, content hash, run id)
-    pub by_location: HashMap<String, (String, String, String)>,
-    /// content hash → location
-    pub by_hash: HashMap<String, String>,
+    /// (format, location) → (fingerprint, content hash, run id). The format is part of the
+    /// key: a file read in the wrong format once must still be readable in the right one.
+    pub by_location: HashMap<(String, String), (String, String, String)>,
+    /// (format, content hash) → location
+    pub by_hash: HashMap<(String, String), String>,
     /// `bucket@date` → manifest location
     pub snapshots: HashMap<String, String>,
 }
@@ -42,8 +43,10 @@ impl LedgerIndex {
                 let loc = i["location"].as_str().unwrap_or_default().to_string();
                 let fp = i["fingerprint"].as_str().unwrap_or_default().to_string();
                 let h = i["content_hash"].as_str().unwrap_or_default().to_string();
-                idx.by_hash.insert(h.clone(), loc.clone());
-                idx.by_location.insert(loc, (fp, h, run_id.clone()));
+                let format = i["format"].as_str().unwrap_or_default().to_string();
+                idx.by_hash.insert((format.clone(), h.clone()), loc.clone());
+                idx.by_location
+                    .insert((format, loc), (fp, h, run_id.clone()));
             }
             for s in v["inventories"].as_array().into_iter().flatten() {
                 let key = format!(

@@ -19,6 +19,7 @@ pub mod logs;
 pub mod manifest;
 pub mod parse;
 pub mod rejects;
+pub mod sniff;
 pub mod tables;
 
 mod columns;
@@ -65,6 +66,21 @@ pub enum Error {
         location: String,
         /// Why (e.g. corrupt gzip).
         reason: String,
+    },
+    /// No line of a log input is a line of the format it was given as.
+    #[error("`{location}`: none of its {lines} lines is a `{}` line{}", format.as_str(), match fits {
+        Some(f) => format!("; they read as `{0}`: ingest it with `--logs {0}:…`", f.as_str()),
+        None => String::from(" (nor of any other format blobtier reads)"),
+    })]
+    WrongFormat {
+        /// The input.
+        location: String,
+        /// The format it was given as.
+        format: LogFormat,
+        /// Its lines.
+        lines: u64,
+        /// The format its first lines fit, if any.
+        fits: Option<LogFormat>,
     },
     /// An input changed after it was ingested.
     #[error("`{location}` changed since it was ingested by run {run_id} (content hash {old} → {new}); refusing to count it again: move the new content to a new file name")]

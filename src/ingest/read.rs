@@ -47,11 +47,13 @@ pub(super) fn read_logs(
         rejects,
         ledger_inputs: Vec::new(),
     };
-    let mut hashes_this_run: HashMap<String, String> = HashMap::new();
+    let mut hashes_this_run: HashMap<(String, String), String> = HashMap::new();
     for (format, l) in listed {
         progress.inc(1);
         let loc = l.location.to_string();
-        let known = idx.by_location.get(&loc);
+        let known = idx
+            .by_location
+            .get(&(format.as_str().to_string(), loc.clone()));
         if known.is_some_and(|(fp, _, _)| *fp == l.fingerprint) {
             metrics.skipped(loc, format.as_str(), "skipped:already_ingested");
             continue;
@@ -80,16 +82,18 @@ pub(super) fn read_logs(
                 new: res.content_hash,
             });
         }
+        let hash_key = (format.as_str().to_string(), res.content_hash.clone());
         if let Some(other) = idx
             .by_hash
-            .get(&res.content_hash)
-            .or_else(|| hashes_this_run.get(&res.content_hash))
+            .get(&hash_key)
+            .or_else(|| hashes_this_run.get(&hash_key))
         {
             tracing::warn!(input = %loc, same_as = %other, "identical content already ingested; skipping");
             metrics.skipped(loc, format.as_str(), "skipped:duplicate_content");
             continue;
         }
-        hashes_this_run.insert(res.content_hash.clone(), loc.clone());
+        check_format(*format, l, storage, cfg, &res.counts)?;
+        hashes_this_run.insert(hash_key, loc.clone());
         tracing::debug!(input = %loc, lines = res.counts.lines, pulls = res.counts.pulls, "read log input");
         let c = &res.counts;
         metrics
@@ -123,6 +127,43 @@ pub(super) fn read_logs(
         out.agg.merge(res.agg);
     }
     Ok(out)
+}
+
+/// An input none of whose lines is a line of `format` (no pull, no manifest request, no
+/// well-formed line of another kind) was given in the wrong format when its first lines fit
+/// another one, or is no log of `format` at all when every line was `foreign`: either is an
+/// error naming the input (nothing is committed, so the right format can read it next time).
+/// Lines that are all malformed lines of `format` stay what they are: rejects, against the
+/// reject threshold.
+fn check_format(
+    format: LogFormat,
+    l: &Listed,
+    storage: &Storage,
+    cfg: &Config,
+    c: &Counts,
+) -> Result<()> {
+    if c.lines == 0 || c.pulls > 0 || c.manifest_requests > 0 || !c.ignored.is_empty() {
+        return Ok(());
+    }
+    let unreadable = |e: std::io::Error| Error::Unreadable {
+        location: l.location.to_string(),
+        reason: e.to_string(),
+    };
+    let text = crate::storage::decompressing(storage.open(&l.location)?).map_err(unreadable)?;
+    let opts = crate::ingest::event::ParseOptions {
+        layout: cfg.ingest.layout.clone(),
+        s3_include_auth_header: cfg.ingest.s3_include_auth_header,
+    };
+    let fits = crate::ingest::sniff::fitting_format(text, format, &opts).map_err(unreadable)?;
+    if fits.is_some() || c.foreign == c.lines {
+        return Err(Error::WrongFormat {
+            location: l.location.to_string(),
+            format,
+            lines: c.lines,
+            fits,
+        });
+    }
+    Ok(())
 }
 
 /// The input as a [`BadFile`] when its reject ratio (over the lines of its own stream) is

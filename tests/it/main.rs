@@ -12,6 +12,7 @@ mod architecture;
 mod cli;
 mod duckdb;
 mod fixtures;
+mod formats;
 mod graph;
 mod hostile;
 mod ingest;

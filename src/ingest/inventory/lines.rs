@@ -197,9 +197,6 @@ mod tests {
         assert_eq!(r.total, MAX_STORED_REJECTS + 5);
         assert_eq!(r.stored.len() as u64, MAX_STORED_REJECTS);
         assert_eq!(r.by_reason["bad_size"], r.total);
-        assert_eq!(
-            r.stored.last().map(|x| x.line),
-            Some(MAX_STORED_REJECTS)
-        );
+        assert_eq!(r.stored.last().map(|x| x.line), Some(MAX_STORED_REJECTS));
     }
 }
