@@ -354,7 +354,7 @@ pub struct ApplyArgs {
     #[arg(long, hide = true, value_name = "N")]
     pub min_rps: Option<f64>,
 
-    /// `Days` of a restore (default 3)
+    /// `Days` of a restore when a plan row carries none (default 3)
     #[arg(long, hide = true, value_name = "N")]
     pub restore_days: Option<i32>,
 

@@ -217,7 +217,9 @@ fn settings(o: &Options) -> Result<Settings> {
             }
         },
     };
-    let restore_days = o.restore_days.unwrap_or(3);
+    let restore_days = o
+        .restore_days
+        .unwrap_or(crate::plan::file::RESTORE_DAYS as i32);
     if restore_days < 1 {
         return Err(Error::InvalidArg {
             flag: "--restore-days",

@@ -512,6 +512,7 @@ fn every_summary_figure_is_recomputed_from_the_tables() {
                 noncurrent_retention_days: 0,
                 method: Method::Lifecycle,
                 restore_tier: RestoreTier::Bulk,
+                restore_days: 1,
             },
         )
         .unwrap();
