@@ -228,6 +228,10 @@ pub struct PlanArgs {
     /// The stats day to plan from, YYYY-MM-DD
     #[arg(long, value_name = "DATE")]
     pub as_of: chrono::NaiveDate,
+
+    /// Plan moves to cheaper classes even when days of logs are missing or the inventory is old
+    #[arg(long)]
+    pub allow_gaps: bool,
 }
 
 /// `report`.

@@ -488,6 +488,7 @@ fn data_quality(i: &Inputs<'_>, h: &Headline) -> DataQuality {
         pulls_30d_not_in_inventory: not_in_inv.iter().map(|s| s.pulls_30d).sum(),
         rejects: i.rejects.clone(),
         held_down: i.plan_summary["held_down"].as_str().map(str::to_string),
+        gaps_allowed: i.plan_summary["gaps_allowed"].as_str().map(str::to_string),
         warnings: Vec::new(),
     };
     dq.warnings = quality_warnings(&dq, h, i.backtest.as_ref());
@@ -537,6 +538,11 @@ fn quality_warnings(dq: &DataQuality, h: &Headline, bt: Option<&Backtest>) -> Ve
     if let Some(why) = &dq.held_down {
         w.push(format!(
             "the plan held every move to a cheaper class back: {why}"
+        ));
+    }
+    if let Some(why) = &dq.gaps_allowed {
+        w.push(format!(
+            "the plan moved blobs to cheaper classes despite missing data (`--allow-gaps`): {why}"
         ));
     }
     if h.one_time.unattributed > 0.0 {
