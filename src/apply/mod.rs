@@ -17,6 +17,8 @@
 //! - the journal (`<journal dir>/<plan_id>.jsonl`) lets a rerun skip finished actions; a
 //!   `started` action is simply re-checked, so SIGKILL at any moment and a rerun finish every
 //!   action exactly once;
+//! - one `--execute` per plan journal at a time, across processes ([`lock`]): a second one
+//!   exits 2 naming the holder, before any S3 call;
 //! - apply never deletes an object or a version.
 //!
 //! Layout: this file validates the flags and the plan (`plan_actions`, the allow-list) and
@@ -33,6 +35,7 @@ pub mod batch;
 mod dry_run;
 mod execute;
 pub mod journal;
+pub mod lock;
 pub mod metrics;
 pub mod s3;
 
@@ -98,6 +101,9 @@ pub enum Error {
     /// The journal.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// Another apply holds this plan's journal.
+    #[error(transparent)]
+    Locked(#[from] lock::LockError),
     /// Files.
     #[error(transparent)]
     Io(#[from] IoError),
@@ -434,7 +440,10 @@ pub fn run(opts: &Options) -> Result<Report> {
     if opts.allow.is_empty() {
         return Err(Error::NoAllowList);
     }
+    // Before the journal is read and before any S3 call; held to the last journal line.
+    let lock = lock::acquire(&jpath)?;
     let m = execute::execute(opts, &settings, &plan_id, rows, acts, &jpath)?;
+    drop(lock);
     Ok(Report::Executed(Box::new(m)))
 }
 
