@@ -36,7 +36,7 @@ use crate::plan::file::PlanRow;
 pub use copy::{part_ranges, MAX_PART, MAX_PARTS};
 pub use decide::{decide, planned_version, Decision};
 pub use lifecycle::{
-    merge_rules, merge_tags, rule_for, LifecycleRules, MergeError, MAX_RULES, MAX_TAGS,
+    merge_rules, merge_tags, rule_for, LifecycleRules, MergeError, WantedRule, MAX_RULES, MAX_TAGS,
     RULE_PREFIX, TAG_KEY,
 };
 pub use restore::restore_request;
