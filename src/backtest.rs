@@ -164,7 +164,7 @@ pub fn run_backtest(lake: &Lake, opts: &BacktestOptions, cfg: &Config) -> Result
             include_scanners: false,
         },
     )?;
-    let plan = crate::plan::run_plan(&work, day0, cfg, None)?;
+    let plan = crate::plan::run_plan(&work, day0, cfg, crate::plan::CoverageHold::none())?;
     let rows = read_decisions(
         &scratch
             .dir

@@ -228,6 +228,10 @@ pub struct PlanArgs {
     /// The stats day to plan from, YYYY-MM-DD
     #[arg(long, value_name = "DATE")]
     pub as_of: chrono::NaiveDate,
+
+    /// Plan moves to cheaper classes even when days of logs are missing or the inventory is old
+    #[arg(long)]
+    pub allow_gaps: bool,
 }
 
 /// `report`.
@@ -354,7 +358,7 @@ pub struct ApplyArgs {
     #[arg(long, hide = true, value_name = "N")]
     pub min_rps: Option<f64>,
 
-    /// `Days` of a restore (default 3)
+    /// `Days` of a restore when a plan row carries none (default 3)
     #[arg(long, hide = true, value_name = "N")]
     pub restore_days: Option<i32>,
 

@@ -1,7 +1,7 @@
 //! The stages in order on one lake: ingest → stats → plan → report. `blobtier run` (the
 //! nightly job, [`crate::run`](mod@crate::run)) and `blobtier demo` ([`crate::demo`]) both run this one
 //! function; they differ only in what they ingest, the windows, and whether the coverage
-//! guard is on.
+//! guard is on. [`coverage_guard`] is also the guard of a standalone `blobtier plan`.
 //!
 //! Invariants: each stage reads only what the stage before it published in the lake (the
 //! stages exchange files, never values), so this function adds no behaviour of its own besides
@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::config::Config;
 use crate::ingest::{IngestMetrics, IngestRequest};
 use crate::lake::{Lake, LakeError};
-use crate::plan::PlanSummary;
+use crate::plan::{CoverageHold, PlanSummary};
 use crate::progress::stage;
 use crate::report::ReportOutput;
 use crate::stats::coverage::Coverage;
@@ -43,14 +43,45 @@ pub enum Error {
     Report(#[from] crate::report::Error),
 }
 
-/// The coverage guard (`run` only): days without logs, or an old inventory, hold every move
-/// to a cheaper class back.
+/// The coverage guard ([`coverage_guard`], the one `plan` applies too): days
+/// without logs, or an inventory older than `run.max_inventory_age_days`, hold every move to
+/// a cheaper class back.
 #[derive(Debug, Clone, Copy)]
 pub struct Guard {
-    /// `run.max_inventory_age_days`.
-    pub max_inventory_age_days: u32,
     /// `--allow-gaps`: report the gaps, plan as if there were none.
     pub allow_gaps: bool,
+}
+
+/// The coverage guard of every plan made from fresh stats (`plan` and `run`): the log
+/// coverage of the longest stats window (`run.windows`) and the inventory's age
+/// (`run.max_inventory_age_days`), from [`crate::stats::coverage`]. Gaps hold every move to a
+/// cheaper class back, unless `allow_gaps`, which plans as if there were none and says so.
+pub fn coverage_guard(
+    lake: &Lake,
+    as_of: NaiveDate,
+    cfg: &Config,
+    allow_gaps: bool,
+) -> Result<(Coverage, CoverageHold), LakeError> {
+    let longest = cfg.run.windows.iter().copied().max().unwrap_or(90);
+    let coverage = crate::stats::coverage::coverage(lake, as_of, longest)?;
+    let hold = match coverage.hold_reason(cfg.run.max_inventory_age_days) {
+        None => CoverageHold::none(),
+        Some(why) if allow_gaps => {
+            tracing::warn!(reason = %why, "coverage gaps ignored (--allow-gaps)");
+            CoverageHold {
+                held_down: None,
+                gaps_allowed: Some(why),
+            }
+        }
+        Some(why) => {
+            tracing::error!(reason = %why, "coverage guard: the plan moves nothing to a cheaper class");
+            CoverageHold {
+                held_down: Some(why),
+                gaps_allowed: None,
+            }
+        }
+    };
+    Ok((coverage, hold))
 }
 
 /// One pass of the pipeline.
@@ -124,32 +155,20 @@ pub fn run(
         )
     })?;
 
-    let (coverage, hold) = match req.guard {
-        None => (None, None),
+    let (coverage, guard) = match req.guard {
+        None => (None, CoverageHold::none()),
         Some(guard) => {
-            let longest = req.windows.iter().copied().max().unwrap_or(90);
-            let coverage = crate::stats::coverage::coverage(lake, as_of, longest)?;
-            let hold = coverage.hold_reason(guard.max_inventory_age_days);
-            if let Some(why) = &hold {
-                if guard.allow_gaps {
-                    tracing::warn!(reason = %why, "coverage gaps ignored (--allow-gaps)");
-                } else {
-                    tracing::error!(reason = %why, "coverage guard: the plan moves nothing to a cheaper class");
-                }
-            }
+            let (coverage, hold) = coverage_guard(lake, as_of, cfg, guard.allow_gaps)?;
             (Some(coverage), hold)
         }
     };
-    let held_down = match req.guard {
-        Some(g) if !g.allow_gaps => hold.clone(),
-        _ => None,
-    };
+    let hold = guard.gaps().map(str::to_string);
 
     let plan = timed(timings, "plan", || {
         stage(
             "plan",
             "decisions and plan",
-            || crate::plan::run_plan(lake, as_of, cfg, held_down.clone()),
+            || crate::plan::run_plan(lake, as_of, cfg, guard.clone()),
             |p| format!("{} of {} blobs move", p.totals.actions, p.totals.blobs),
         )
     })?;

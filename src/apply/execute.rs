@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use tracing::{error, info};
 
-use super::actions::{self, Action, Ctx, LifecycleRules, Op, Step};
+use super::actions::{self, Action, Ctx, LifecycleRules, Op, Step, WantedRule};
 use super::journal::{self, History, Journal, Prior};
 use super::metrics::{self, ApplyMetrics, Metrics, RunInfo};
 use super::retry;
@@ -75,13 +75,15 @@ struct Pending {
     chains: Vec<Vec<Action>>,
     /// Their last journaled state, where an earlier run left one.
     priors: HashMap<usize, Prior>,
-    /// bucket -> (tier, class) of the lifecycle actions left.
-    lifecycle_wanted: HashMap<String, Vec<(String, String)>>,
+    /// bucket -> (tier, class, allowed prefix) of the lifecycle actions left.
+    lifecycle_wanted: HashMap<String, Vec<WantedRule>>,
 }
 
 /// Skips what earlier runs finished and groups the rest by object so that one key's actions
-/// run one after the other (single flight), in plan order.
-fn pending(rows: &[PlanRow], acts: &[Action], history: &History) -> Pending {
+/// run one after the other (single flight), in plan order. Lifecycle rules are wanted per
+/// (tier, class) and scoped to the allow-list prefix of the rows (bucket-wide only when the
+/// whole bucket is allowed).
+fn pending(rows: &[PlanRow], acts: &[Action], history: &History, allow: &[String]) -> Pending {
     let mut p = Pending {
         done_before: 0,
         chains: Vec::new(),
@@ -103,9 +105,13 @@ fn pending(rows: &[PlanRow], acts: &[Action], history: &History) -> Pending {
         }
         if a.op == Op::Lifecycle {
             let w = p.lifecycle_wanted.entry(r.bucket.clone()).or_default();
-            let pair = (r.tier.clone(), r.to_class.to_string());
-            if !w.contains(&pair) {
-                w.push(pair);
+            let want = WantedRule {
+                tier: r.tier.clone(),
+                class: r.to_class.to_string(),
+                prefix: super::allow_scope(allow, &r.bucket, &r.key).flatten(),
+            };
+            if !w.contains(&want) {
+                w.push(want);
             }
         }
         let c = *chain_of
@@ -153,7 +159,7 @@ pub(super) fn execute(
         chains,
         priors,
         lifecycle_wanted,
-    } = pending(&rows, &acts, &history);
+    } = pending(&rows, &acts, &history, &opts.allow);
     let pending_work: usize = chains.iter().map(Vec::len).sum();
     info!(plan_id, actions = acts.len(), done_before, to_do = pending_work, journal = %jpath.display(), "apply starting");
 

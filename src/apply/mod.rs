@@ -17,6 +17,8 @@
 //! - the journal (`<journal dir>/<plan_id>.jsonl`) lets a rerun skip finished actions; a
 //!   `started` action is simply re-checked, so SIGKILL at any moment and a rerun finish every
 //!   action exactly once;
+//! - one `--execute` per plan journal at a time, across processes ([`lock`]): a second one
+//!   exits 2 naming the holder, before any S3 call;
 //! - apply never deletes an object or a version.
 //!
 //! Layout: this file validates the flags and the plan (`plan_actions`, the allow-list) and
@@ -33,6 +35,7 @@ pub mod batch;
 mod dry_run;
 mod execute;
 pub mod journal;
+pub mod lock;
 pub mod metrics;
 pub mod s3;
 
@@ -98,6 +101,9 @@ pub enum Error {
     /// The journal.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// Another apply holds this plan's journal.
+    #[error(transparent)]
+    Locked(#[from] lock::LockError),
     /// Files.
     #[error(transparent)]
     Io(#[from] IoError),
@@ -217,7 +223,9 @@ fn settings(o: &Options) -> Result<Settings> {
             }
         },
     };
-    let restore_days = o.restore_days.unwrap_or(3);
+    let restore_days = o
+        .restore_days
+        .unwrap_or(crate::plan::file::RESTORE_DAYS as i32);
     if restore_days < 1 {
         return Err(Error::InvalidArg {
             flag: "--restore-days",
@@ -325,11 +333,34 @@ pub fn plan_actions(rows: &[PlanRow]) -> std::result::Result<Vec<Action>, Vec<St
 
 /// Whether `bucket/key` is inside one of the `bucket` or `bucket/prefix` entries.
 pub fn allowed(allow: &[String], bucket: &str, key: &str) -> bool {
-    allow.iter().any(|a| {
+    allow_scope(allow, bucket, key).is_some()
+}
+
+/// The allow-list entry that lets apply touch `bucket`/`key`: `Some(None)` when the whole
+/// bucket is allowed, `Some(Some(prefix))` (ending in `/`) when only a prefix is (the first
+/// such entry), `None` when nothing allows it. A prefix entry is matched on `/` boundaries:
+/// `b/blobs` (or `b/blobs/`) allows the key `blobs` and every key under `blobs/`, never
+/// `blobsX`. Pure.
+pub fn allow_scope(allow: &[String], bucket: &str, key: &str) -> Option<Option<String>> {
+    let mut scoped = None;
+    for a in allow {
         let a = a.strip_prefix("s3://").unwrap_or(a);
         let (b, prefix) = a.split_once('/').unwrap_or((a, ""));
-        b == bucket && key.starts_with(prefix)
-    })
+        if b != bucket {
+            continue;
+        }
+        let dir = prefix.trim_end_matches('/');
+        if dir.is_empty() {
+            return Some(None);
+        }
+        let under = key
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if under && scoped.is_none() {
+            scoped = Some(format!("{dir}/"));
+        }
+    }
+    scoped.map(Some)
 }
 
 /// What apply did.
@@ -432,7 +463,10 @@ pub fn run(opts: &Options) -> Result<Report> {
     if opts.allow.is_empty() {
         return Err(Error::NoAllowList);
     }
+    // Before the journal is read and before any S3 call; held to the last journal line.
+    let lock = lock::acquire(&jpath)?;
     let m = execute::execute(opts, &settings, &plan_id, rows, acts, &jpath)?;
+    drop(lock);
     Ok(Report::Executed(Box::new(m)))
 }
 
@@ -459,6 +493,22 @@ mod tests {
         assert!(!allowed(&allow, "reg2", "x"));
         assert!(!allowed(&[], "reg", "x"));
         assert!(allowed(&["s3://reg/a".to_owned()], "reg", "a/b"));
+    }
+
+    /// An allowed prefix ends on a `/` boundary: `b/blobs` allows `blobs` and `blobs/…`,
+    /// never `blobsX`. See: issue 15.
+    #[test]
+    fn allow_list_prefixes_end_on_slash_boundaries() {
+        let allow = vec!["b/blobs".to_owned()];
+        assert!(allowed(&allow, "b", "blobs/sha256/ab/data"));
+        assert!(allowed(&allow, "b", "blobs"));
+        assert!(!allowed(&allow, "b", "blobsX/sha256/ab/data"));
+        assert!(!allowed(&allow, "b", "blobsX"));
+        let slash = vec!["b/blobs/".to_owned()];
+        assert!(allowed(&slash, "b", "blobs/x"));
+        assert!(!allowed(&slash, "b", "blobsX/x"));
+        // `b/` is the whole bucket.
+        assert!(allowed(&["b/".to_owned()], "b", "anything"));
     }
 
     #[test]

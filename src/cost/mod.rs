@@ -30,7 +30,9 @@
 //!   first 90 days after a move into IT, which are billed at the higher Frequent and Infrequent
 //!   rates, so savings of a move into IT are overstated for short horizons.
 //! - A pull of a GLACIER or DEEP_ARCHIVE object costs one restore (of the tier the caller
-//!   chooses), the temporary STANDARD copy for [`RESTORE_DAYS`] days, and one GET.
+//!   chooses), the temporary STANDARD copy for [`PULL_RESTORE_DAYS`] day, and one GET. The
+//!   restore before a copy out of an archive class is priced for the days the move asks for
+//!   ([`MoveInput::restore_days`]: what `apply` requests).
 //! - Objects over 5 GiB are copied with a multipart upload (a few more requests at the PUT
 //!   price); this is ignored: under $0.001 per object.
 //!
@@ -49,8 +51,8 @@ pub mod prices;
 pub use estimator::expected_pulls_30d;
 pub use model::{
     evaluate, intelligent_tiering_monthly, intelligent_tiering_steady_monthly, min_days,
-    monthly_access, monthly_cost, monthly_storage, moves_down, one_time_cost, MonthlyCost,
-    MoveEval, MoveInput, OneTime,
+    monthly_access, monthly_cost, monthly_storage, moves_down, one_time_cost, restore_tier_for,
+    MonthlyCost, MoveEval, MoveInput, OneTime,
 };
 pub use prices::{ClassPrices, IntelligentTieringPrices, Prices, RestorePrice, RestorePrices};
 
@@ -62,12 +64,14 @@ pub const BYTES_PER_GB: f64 = 1_073_741_824.0;
 /// Days in one month when prorating a monthly price.
 pub const DAYS_PER_MONTH: f64 = 30.0;
 
-/// Days a restored GLACIER / DEEP_ARCHIVE copy is kept (and billed at the STANDARD rate).
+/// Days the restored copy of one *pull* of a GLACIER / DEEP_ARCHIVE object is kept (and billed
+/// at the STANDARD rate), in [`monthly_access`] and [`monthly_cost`].
 ///
-/// One day is the smallest restore period; a copy only has to live long enough to be read or
-/// copied. S3 rounds the expiry up to the next midnight UTC, so a real copy may live up to a
-/// day longer (about $0.00077 per GiB).
-pub const RESTORE_DAYS: u32 = 1;
+/// One day is the smallest restore period; a copy only has to live long enough to be read.
+/// S3 rounds the expiry up to the next midnight UTC, so a real copy may live up to a day
+/// longer (about $0.00077 per GiB). The restore before a planned copy back is priced with
+/// the move's own [`MoveInput::restore_days`] instead.
+pub const PULL_RESTORE_DAYS: u32 = 1;
 
 /// Errors of the cost model: a bad price table, a class it does not price, or a move S3 does
 /// not offer.

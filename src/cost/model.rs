@@ -15,9 +15,9 @@
 //!   `apply` may delete the tag afterwards, which is free).
 //! - `retrieval` (copy only): the source class's retrieval fee on the bytes read (STANDARD_IA,
 //!   ONEZONE_IA, GLACIER_IR). Lifecycle transitions are charged no retrieval fee here.
-//! - `restore` (copy only, GLACIER / DEEP_ARCHIVE source): one restore of the chosen tier
-//!   (per GB + per request) plus the temporary restored copy at the STANDARD rate for
-//!   [`RESTORE_DAYS`] day. Lifecycle moves out of GLACIER (only to DEEP_ARCHIVE) need no restore.
+//! - `restore` (copy only, GLACIER / DEEP_ARCHIVE source): one restore of the move's tier
+//!   (per GB + per request) plus the temporary restored copy at the STANDARD rate for the
+//!   move's [`MoveInput::restore_days`] (the `Days` that `apply` sends with the restore). Lifecycle moves out of GLACIER (only to DEEP_ARCHIVE) need no restore.
 //! - `early_delete`: leaving a class before its minimum duration is billed for the remaining
 //!   days, prorated: `(min_days − days_in_current_class) × monthly_storage(source) / 30`.
 //! - `old_version` (copy in a versioned bucket): the copy creates a new version and the old one
@@ -32,7 +32,7 @@
 use serde::Serialize;
 
 use super::prices::Prices;
-use super::{CostError, Result, BYTES_PER_GB, DAYS_PER_MONTH, RESTORE_DAYS};
+use super::{CostError, Result, BYTES_PER_GB, DAYS_PER_MONTH, PULL_RESTORE_DAYS};
 use crate::model::{Method, RestoreTier, StorageClass};
 
 /// Monthly cost of keeping one object in a class, in USD.
@@ -70,6 +70,9 @@ pub struct MoveInput {
     /// Restore tier for reading GLACIER / DEEP_ARCHIVE objects (the source of a copy, and
     /// every pull while the object is archived). Ignored for other classes.
     pub restore_tier: RestoreTier,
+    /// Days the restored copy of an archived source is kept before the copy back (the
+    /// restore's `Days`, billed at the STANDARD rate). Ignored for other sources.
+    pub restore_days: u32,
 }
 
 /// One-time cost of a move, in USD. See the module doc for what each part covers.
@@ -168,12 +171,14 @@ pub fn monthly_storage(p: &Prices, class: &StorageClass, size_bytes: u64) -> Res
     Ok(cost)
 }
 
-/// Cost of one restore of `size` bytes: (request part, per-GB part + temporary copy).
+/// Cost of one restore of `size` bytes whose copy is kept `days`: (request part, per-GB part
+/// + temporary copy).
 fn restore_once(
     p: &Prices,
     class: &StorageClass,
     size: u64,
     tier: RestoreTier,
+    days: u32,
 ) -> Result<(f64, f64)> {
     let price =
         p.class(class)?
@@ -183,7 +188,7 @@ fn restore_once(
                 tier,
             })?;
     let standard_rate = p.standard().storage_gb_month;
-    let temp_copy = gb(size) * standard_rate * f64::from(RESTORE_DAYS) / DAYS_PER_MONTH;
+    let temp_copy = gb(size) * standard_rate * f64::from(days) / DAYS_PER_MONTH;
     Ok((each(price.per_1000), gb(size) * price.per_gb + temp_copy))
 }
 
@@ -199,7 +204,8 @@ fn access_parts(
     let c = p.class(class)?;
     let mut requests = gets * each(c.get_per_1000);
     let retrieval = if class.needs_restore() {
-        let (restore_request, restore_bytes) = restore_once(p, class, size, tier)?;
+        let (restore_request, restore_bytes) =
+            restore_once(p, class, size, tier, PULL_RESTORE_DAYS)?;
         requests += gets * restore_request;
         gets * restore_bytes
     } else {
@@ -211,7 +217,7 @@ fn access_parts(
 /// Monthly cost of `gets_per_month` pulls of one object: GET requests, plus the retrieval fee per
 /// GB for STANDARD_IA / ONEZONE_IA / GLACIER_IR. For GLACIER / DEEP_ARCHIVE every pull needs a
 /// restore of `restore_tier` (per request + per GB) and the restored copy is kept at the
-/// STANDARD rate for [`RESTORE_DAYS`] day.
+/// STANDARD rate for [`PULL_RESTORE_DAYS`] day.
 ///
 /// Fails with [`CostError::RestoreTierUnavailable`] for a tier the class does not offer
 /// (DEEP_ARCHIVE has no `Expedited`), whatever the number of pulls, and with
@@ -358,7 +364,8 @@ pub fn one_time_cost(p: &Prices, m: &MoveInput) -> Result<OneTime> {
         Method::Copy => {
             o.transition = each(to.put_per_1000);
             if m.from.needs_restore() {
-                let (request, bytes) = restore_once(p, &m.from, m.size, m.restore_tier)?;
+                let (request, bytes) =
+                    restore_once(p, &m.from, m.size, m.restore_tier, m.restore_days)?;
                 o.restore = request + bytes;
             } else {
                 o.retrieval = gb(m.size) * from.retrieval_gb;
@@ -403,6 +410,38 @@ pub fn evaluate(
     };
     eval.net_savings_horizon = eval.net_savings(horizon_months);
     Ok(eval)
+}
+
+/// The restore tier to read `class` with when `wanted` is asked for: `wanted` when the class
+/// offers it (or needs no restore), else the tier the class offers that restores `size`
+/// bytes cheapest (DEEP_ARCHIVE has no `Expedited`: `Bulk`). The flag says whether it fell
+/// back. Fails with [`CostError::RestoreTierUnavailable`] only when the class offers no tier
+/// at all, and with [`CostError::Unpriced`] for a class outside `StorageClass::MANAGED`.
+pub fn restore_tier_for(
+    p: &Prices,
+    class: &StorageClass,
+    wanted: RestoreTier,
+    size: u64,
+) -> Result<(RestoreTier, bool)> {
+    if !class.needs_restore() {
+        return Ok((wanted, false));
+    }
+    let c = p.class(class)?;
+    if c.restore_price(wanted).is_some() {
+        return Ok((wanted, false));
+    }
+    RestoreTier::ALL
+        .into_iter()
+        .filter_map(|t| {
+            c.restore_price(t)
+                .map(|r| (t, each(r.per_1000) + gb(size) * r.per_gb))
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(t, _)| (t, true))
+        .ok_or_else(|| CostError::RestoreTierUnavailable {
+            class: class.clone(),
+            tier: wanted,
+        })
 }
 
 /// Whether `to` stores `size` bytes for less a month than `from` ([`monthly_storage`]): a move
@@ -453,6 +492,7 @@ mod tests {
             noncurrent_retention_days: 0,
             method,
             restore_tier: RestoreTier::Standard,
+            restore_days: 1,
         }
     }
 
@@ -579,6 +619,33 @@ mod tests {
         close(
             monthly_access(&p, &Glacier, GIB, 2.0, RestoreTier::Standard).unwrap(),
             2.0 * (standard.requests + standard.retrieval),
+        );
+    }
+
+    /// The tier an archived class is read with: the one asked for when offered, else the
+    /// cheapest one offered; classes without restores keep the one asked for.
+    #[test]
+    fn restore_tier_for_falls_back_to_the_cheapest_offered() {
+        let p = prices();
+        let (ex, bulk) = (RestoreTier::Expedited, RestoreTier::Bulk);
+        assert_eq!(
+            restore_tier_for(&p, &DeepArchive, ex, GIB),
+            Ok((bulk, true))
+        );
+        let std = RestoreTier::Standard;
+        assert_eq!(
+            restore_tier_for(&p, &DeepArchive, std, GIB),
+            Ok((std, false))
+        );
+        assert_eq!(restore_tier_for(&p, &Glacier, ex, GIB), Ok((ex, false)));
+        assert_eq!(restore_tier_for(&p, &Standard, ex, GIB), Ok((ex, false)));
+        // A copy out of DEEP_ARCHIVE priced for 3 days of the restored copy.
+        let mut m = mv(DeepArchive, Standard, GIB, Method::Copy);
+        m.restore_tier = bulk;
+        m.restore_days = 3;
+        close(
+            one_time_cost(&p, &m).unwrap().restore,
+            0.025 / 1000.0 + 0.0025 + 3.0 * 0.023 / 30.0,
         );
     }
 
@@ -1003,9 +1070,10 @@ mod tests {
             noncurrent_retention_days in 0u32..400,
             method in any_method(),
             restore_tier in any_tier(),
+            restore_days in 1u32..30,
         ) -> MoveInput {
             MoveInput { from, to, size, days_in_current_class, versioned,
-                        noncurrent_retention_days, method, restore_tier }
+                        noncurrent_retention_days, method, restore_tier, restore_days }
         }
     }
 

@@ -9,8 +9,8 @@ use rayon::prelude::*;
 
 use crate::config::{ArchiveScope, PlanConfig};
 use crate::cost::{self, Prices};
-use crate::model::{Action, Method, StorageClass};
-use crate::plan::file::PlanRow;
+use crate::model::{Action, Method, RestoreTier, StorageClass};
+use crate::plan::file::{PlanRow, RESTORE_DAYS};
 
 /// One blob as the plan sees it (a row of `digest_stats` plus its tier).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -87,13 +87,15 @@ fn with_figures(mut row: PlanRow, ev: &cost::MoveEval) -> PlanRow {
     row
 }
 
-/// The cost model's view of moving `b` from its class to `to` by `method`.
+/// The cost model's view of moving `b` from its class to `to` by `method`, reading an
+/// archived source with `restore_tier` ([`read_tier`]).
 fn move_input(
     ctx: &Context<'_>,
     b: &Blob,
     to: StorageClass,
     method: Method,
     versioned: bool,
+    restore_tier: RestoreTier,
 ) -> cost::MoveInput {
     cost::MoveInput {
         from: b.storage_class.clone(),
@@ -103,8 +105,19 @@ fn move_input(
         versioned,
         noncurrent_retention_days: ctx.cfg.noncurrent_days,
         method,
-        restore_tier: ctx.cfg.restore_tier,
+        restore_tier,
+        restore_days: RESTORE_DAYS,
     }
+}
+
+/// The restore tier `b`'s class is read with: `plan.restore_tier`, or, when the class does
+/// not offer it (DEEP_ARCHIVE has no `expedited`), the cheapest tier it does offer; the flag
+/// says whether it fell back. `plan.restore_tier` for classes without prices (they are kept
+/// unpriced anyway).
+fn read_tier(ctx: &Context<'_>, b: &Blob) -> (RestoreTier, bool) {
+    let wanted = ctx.cfg.restore_tier;
+    cost::restore_tier_for(ctx.prices, &b.storage_class, wanted, b.size.max(0) as u64)
+        .unwrap_or((wanted, false))
 }
 
 /// Decides one blob. Returns a decision row (`plan_id` empty; set by the caller).
@@ -123,11 +136,11 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
     );
     let from = &b.storage_class;
     let size = b.size.max(0) as u64;
+    let (read_tier, _) = read_tier(ctx, b);
     // What the blob costs where it is; 0 for a class the price table does not have (the row
-    // is then kept: `kept:unknown_class`, `kept:unpriced_class`) and for a restore tier its
-    // class does not offer.
-    let now = cost::monthly_cost(ctx.prices, from, size, expected, cfg.restore_tier)
-        .map_or(0.0, |c| c.total);
+    // is then kept: `kept:unknown_class`, `kept:unpriced_class`).
+    let now =
+        cost::monthly_cost(ctx.prices, from, size, expected, read_tier).map_or(0.0, |c| c.total);
     let row = PlanRow {
         plan_id: String::new(),
         as_of: ctx.as_of,
@@ -149,6 +162,8 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
         one_time_cost: 0.0,
         payback_days: None,
         net_savings_12m: 0.0,
+        restore_tier: None,
+        restore_days: None,
     };
     if let Some(reason) = held(cfg, b) {
         return keep(row, reason);
@@ -207,13 +222,23 @@ fn held(cfg: &PlanConfig, b: &Blob) -> Option<&'static str> {
 }
 
 /// An archived blob that a current tag needs or that clients asked for: restore, then back
-/// to STANDARD. The others stay (`kept:archived`).
+/// to STANDARD. The others stay (`kept:archived`). The row carries the restore it was priced
+/// with (tier and days), which `apply` requests; a tier the class does not offer falls back
+/// to the cheapest one it does (reason suffix `:tier_fallback`).
 fn restore(ctx: &Context<'_>, b: &Blob, versioned: bool, row: PlanRow) -> PlanRow {
     let tagged = b.referenced_by_tag == Some(true);
     if !(tagged || b.pulls[1] > 0) {
         return keep(row, "kept:archived");
     }
-    let input = move_input(ctx, b, StorageClass::Standard, Method::Copy, versioned);
+    let (tier, fell_back) = read_tier(ctx, b);
+    let input = move_input(
+        ctx,
+        b,
+        StorageClass::Standard,
+        Method::Copy,
+        versioned,
+        tier,
+    );
     let horizon = ctx.cfg.horizon_months;
     let ev = match cost::evaluate(ctx.prices, &input, row.expected_pulls_30d, horizon) {
         Ok(ev) => ev,
@@ -224,10 +249,13 @@ fn restore(ctx: &Context<'_>, b: &Blob, versioned: bool, row: PlanRow) -> PlanRo
     row.tier = "reheat".into();
     row.action = Action::Restore;
     row.method = Method::Copy;
-    let reason = if tagged {
-        "restore:tagged"
-    } else {
-        "restore:pulled"
+    row.restore_tier = Some(tier);
+    row.restore_days = Some(RESTORE_DAYS);
+    let reason = match (tagged, fell_back) {
+        (true, false) => "restore:tagged",
+        (false, false) => "restore:pulled",
+        (true, true) => "restore:tagged:tier_fallback",
+        (false, true) => "restore:pulled:tier_fallback",
     };
     keep(row, reason)
 }
@@ -295,7 +323,7 @@ fn transition(
     }
     // Lifecycle rules only move objects to colder classes; moving up takes a copy.
     let method = if down { method } else { Method::Copy };
-    let input = move_input(ctx, b, to.clone(), method, versioned);
+    let input = move_input(ctx, b, to.clone(), method, versioned, read_tier(ctx, b).0);
     let ev = match cost::evaluate(
         ctx.prices,
         &input,
@@ -894,5 +922,118 @@ mod tests {
             ..b
         };
         assert_eq!(decide(&ctx, &young).reason, "kept:min_duration");
+    }
+}
+
+#[cfg(test)]
+mod restore_tests {
+    use super::*;
+    use crate::model::RestoreTier;
+
+    fn cfg(tier: RestoreTier) -> PlanConfig {
+        let mut c = crate::config::RawConfig::default()
+            .validate(&Default::default())
+            .unwrap()
+            .plan;
+        c.restore_tier = tier;
+        c
+    }
+
+    /// A GiB in `class`, written 400 days ago, that clients pulled twice this month.
+    fn pulled_archived(class: &str) -> Blob {
+        Blob {
+            digest: "sha256:aa".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            size: 1 << 30,
+            storage_class: class.into(),
+            age_days: 400,
+            pulls: [0, 2, 2],
+            tier: Some("archive".into()),
+            target_class: Some(class.into()),
+            ..Default::default()
+        }
+    }
+
+    /// The restore of a plan row is priced for the days `apply` keeps the restored copy
+    /// (3 days at the STANDARD rate), with the tier the row asks for. See: issue 15.
+    #[test]
+    fn restore_rows_are_priced_for_the_days_apply_requests() {
+        let prices = Prices::builtin();
+        let cfg = cfg(RestoreTier::Standard);
+        let ctx = Context {
+            prices: &prices,
+            cfg: &cfg,
+            as_of: 20_000,
+            hold_down: None,
+        };
+        let r = decide(&ctx, &pulled_archived("GLACIER"));
+        assert_eq!(
+            (r.action, r.reason.as_str()),
+            (Action::Restore, "restore:pulled")
+        );
+        let glacier = prices.class(&StorageClass::Glacier).unwrap();
+        let tier = glacier.restore_price(RestoreTier::Standard).unwrap();
+        let standard = prices.standard();
+        let expected = standard.put_per_1000 / 1000.0
+            + tier.per_1000 / 1000.0
+            + tier.per_gb
+            + standard.storage_gb_month * 3.0 / 30.0;
+        assert!(
+            (r.one_time_cost - expected).abs() < 1e-12,
+            "{} != {expected}",
+            r.one_time_cost
+        );
+    }
+
+    /// `plan.restore_tier = "expedited"` restores DEEP_ARCHIVE blobs (which offer no
+    /// Expedited tier) with the cheapest tier the class offers, says so in the reason, and
+    /// prices what they cost now. See: issue 15.
+    #[test]
+    fn expedited_falls_back_to_the_cheapest_tier_deep_archive_offers() {
+        let prices = Prices::builtin();
+        let cfg = cfg(RestoreTier::Expedited);
+        let ctx = Context {
+            prices: &prices,
+            cfg: &cfg,
+            as_of: 20_000,
+            hold_down: None,
+        };
+        let deep = StorageClass::DeepArchive;
+        let tagged = Blob {
+            referenced_by_tag: Some(true),
+            pulls: [0, 0, 0],
+            ..pulled_archived("DEEP_ARCHIVE")
+        };
+        let r = decide(&ctx, &tagged);
+        assert_eq!(
+            (r.action, r.reason.as_str()),
+            (Action::Restore, "restore:tagged:tier_fallback")
+        );
+        let storage = cost::monthly_storage(&prices, &deep, 1 << 30).unwrap();
+        assert!(storage > 0.0);
+        assert!((r.monthly_cost_now - storage).abs() < 1e-12, "{r:?}");
+        let bulk = prices
+            .class(&deep)
+            .unwrap()
+            .restore_price(RestoreTier::Bulk)
+            .unwrap();
+        let standard = prices.standard();
+        let expected = standard.put_per_1000 / 1000.0
+            + bulk.per_1000 / 1000.0
+            + bulk.per_gb
+            + standard.storage_gb_month * 3.0 / 30.0;
+        assert!((r.one_time_cost - expected).abs() < 1e-12, "{r:?}");
+        // Kept archived blobs are priced too (with the tier they would be restored with).
+        let idle = Blob {
+            pulls: [0, 0, 0],
+            ..pulled_archived("DEEP_ARCHIVE")
+        };
+        let k = decide(&ctx, &idle);
+        assert_eq!(k.reason, "kept:archived");
+        assert!((k.monthly_cost_now - storage).abs() < 1e-12, "{k:?}");
+        // GLACIER offers Expedited: no fallback.
+        let g = decide(&ctx, &pulled_archived("GLACIER"));
+        assert_eq!(g.reason, "restore:pulled");
     }
 }

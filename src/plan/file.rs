@@ -12,20 +12,28 @@
 //! `StorageClass::Unknown`, so the row and its id survive the round trip; an action or
 //! method it does not know makes the file invalid). `apply` depends on this module and on
 //! nothing else of `plan`.
+//!
+//! `restore_tier` and `restore_days` (the restore a `restore` row asks `apply` for, priced
+//! by the plan) were added after the first plans were written: a file without these columns
+//! is read with both `None` (apply then uses its `--restore-tier` / `--restore-days`), and
+//! [`PlanRow::canonical`] renders them only when set, so the ids of plans without restore
+//! rows, and of old files, are unchanged.
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Date32Builder, Float64Array, Float64Builder, Int64Builder,
-    StringArray, StringBuilder,
+    Array, ArrayRef, AsArray, Date32Builder, Float64Array, Float64Builder, Int32Builder,
+    Int64Builder, StringArray, StringBuilder,
 };
-use arrow::datatypes::{DataType, Date32Type, Field, Float64Type, Int64Type, Schema, SchemaRef};
+use arrow::datatypes::{
+    DataType, Date32Type, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef,
+};
 use arrow::record_batch::RecordBatch;
 use sha2::{Digest as _, Sha256};
 
-use crate::model::{Action, Method, StorageClass};
+use crate::model::{Action, Method, RestoreTier, StorageClass};
 
 /// One row of a plan (or of `decisions`, where `action` may be `none`).
 #[derive(Debug, Clone, PartialEq)]
@@ -70,10 +78,20 @@ pub struct PlanRow {
     pub payback_days: Option<f64>,
     /// Savings over 12 months minus the one-time cost (USD).
     pub net_savings_12m: f64,
+    /// The restore tier a `restore` row asks for and was priced with (`None` on other rows,
+    /// and in plans written before the column existed).
+    pub restore_tier: Option<RestoreTier>,
+    /// The `Days` a `restore` row asks for and was priced with (`None` as `restore_tier`).
+    pub restore_days: Option<u32>,
 }
 
+/// Days the restored copy of a `restore` row is kept: what the plan prices and `apply`
+/// asks for. It must outlive the gap between the restore request and the run that copies
+/// the object back (a Bulk restore of DEEP_ARCHIVE takes up to 48 hours).
+pub const RESTORE_DAYS: u32 = 3;
+
 /// Plan column names, in file order (a contract; `docs/schemas.md`).
-pub const COLUMNS: [&str; 20] = [
+pub const COLUMNS: [&str; 22] = [
     "plan_id",
     "as_of",
     "bucket",
@@ -94,7 +112,12 @@ pub const COLUMNS: [&str; 20] = [
     "one_time_cost",
     "payback_days",
     "net_savings_12m",
+    "restore_tier",
+    "restore_days",
 ];
+
+/// Columns of [`COLUMNS`] that plan files written before them lack (read as `None`).
+pub const OPTIONAL_COLUMNS: &[&str] = &["restore_tier", "restore_days"];
 
 /// Columns of plan files whose values do not repeat (one row per object): written without
 /// a dictionary.
@@ -125,6 +148,8 @@ pub fn schema() -> SchemaRef {
         f("one_time_cost", false),
         f("payback_days", true),
         f("net_savings_12m", false),
+        s("restore_tier", true),
+        Field::new("restore_days", DataType::Int32, true),
     ]))
 }
 
@@ -199,6 +224,18 @@ impl PlanRow {
             }
         }
         let _ = write!(out, "{:?}", self.net_savings_12m);
+        // Only when set: rows without them (and old files) keep their canonical text.
+        if self.restore_tier.is_some() || self.restore_days.is_some() {
+            out.push(SEP);
+            out.push_str(self.restore_tier.map_or(NONE, RestoreTier::as_str));
+            out.push(SEP);
+            match self.restore_days {
+                Some(d) => {
+                    let _ = write!(out, "{d}");
+                }
+                None => out.push_str(NONE),
+            }
+        }
     }
 }
 
@@ -281,7 +318,15 @@ pub fn to_batch<'a>(rows: impl IntoIterator<Item = &'a PlanRow>) -> RecordBatch 
             16 => float(|r| Some(r.monthly_cost_after)),
             17 => float(|r| Some(r.one_time_cost)),
             18 => float(|r| r.payback_days),
-            _ => float(|r| Some(r.net_savings_12m)),
+            19 => float(|r| Some(r.net_savings_12m)),
+            20 => text(|r| r.restore_tier.map(RestoreTier::as_str)),
+            _ => {
+                let mut b = Int32Builder::with_capacity(rows.len());
+                for r in rows {
+                    b.append_option(r.restore_days.map(|d| i32::try_from(d).unwrap_or(i32::MAX)));
+                }
+                Arc::new(b.finish()) as ArrayRef
+            }
         })
         .collect();
     RecordBatch::try_new(schema(), cols).expect("columns match the plan schema")
@@ -441,7 +486,7 @@ fn column<'b>(b: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef, String> {
 
 /// Appends the rows of one record batch of a plan file to `rows`.
 fn read_batch(b: &RecordBatch, rows: &mut Vec<PlanRow>) -> Result<(), String> {
-    for c in COLUMNS {
+    for c in COLUMNS.iter().filter(|c| !OPTIONAL_COLUMNS.contains(c)) {
         column(b, c)?;
     }
     let text = |n| Col::text(b, n);
@@ -476,6 +521,18 @@ fn read_batch(b: &RecordBatch, rows: &mut Vec<PlanRow>) -> Result<(), String> {
     let size = column(b, "size")?
         .as_primitive_opt::<Int64Type>()
         .ok_or("column `size` is not int64")?;
+    // Absent from plans written before they existed: read as `None`.
+    let restore_tier = match b.column_by_name("restore_tier") {
+        Some(_) => Some(text("restore_tier")?),
+        None => None,
+    };
+    let restore_days = match b.column_by_name("restore_days") {
+        Some(c) => Some(
+            c.as_primitive_opt::<Int32Type>()
+                .ok_or("column `restore_days` is not int32")?,
+        ),
+        None => None,
+    };
     let owned = |s: Option<&str>| s.map(str::to_owned);
     let first = rows.len();
     for i in 0..b.num_rows() {
@@ -501,6 +558,17 @@ fn read_batch(b: &RecordBatch, rows: &mut Vec<PlanRow>) -> Result<(), String> {
                 one_time_cost: one_time.req(i)?,
                 payback_days: payback.opt(i),
                 net_savings_12m: net.req(i)?,
+                restore_tier: match &restore_tier {
+                    Some(c) if c.opt(i).is_some() => Some(c.parse(i)?),
+                    _ => None,
+                },
+                restore_days: match restore_days {
+                    Some(c) if !c.is_null(i) => Some(
+                        u32::try_from(c.value(i))
+                            .map_err(|_| format!("invalid `restore_days`: `{}`", c.value(i)))?,
+                    ),
+                    _ => None,
+                },
             })
         };
         rows.push(row(i).map_err(|e| format!("row {}: {e}", first + i))?);
@@ -540,6 +608,8 @@ pub(crate) mod testing {
             one_time_cost: 0.0,
             payback_days: None,
             net_savings_12m: 0.0,
+            restore_tier: None,
+            restore_days: None,
         }
     }
 }
@@ -570,6 +640,8 @@ mod tests {
             one_time_cost: 0.00001,
             payback_days: Some(12.5),
             net_savings_12m: 0.0001,
+            restore_tier: None,
+            restore_days: None,
         }
     }
 
@@ -632,5 +704,65 @@ mod tests {
                 "{msg}"
             );
         }
+    }
+
+    /// Restore rows carry their tier and days through a write/read cycle and into the id;
+    /// a plan file written before those columns is still read (both `None`) and its id
+    /// still verifies. See: issue 15.
+    #[test]
+    fn restore_fields_round_trip_and_old_files_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("plan.parquet");
+        let plain = vec![row("a")];
+        let id_plain = plan_id(&plain);
+        let mut rows = vec![
+            row("a"),
+            PlanRow {
+                from_class: StorageClass::DeepArchive,
+                to_class: StorageClass::Standard,
+                tier: "reheat".into(),
+                action: Action::Restore,
+                reason: "restore:tagged:tier_fallback".into(),
+                restore_tier: Some(RestoreTier::Bulk),
+                restore_days: Some(RESTORE_DAYS),
+                ..row("b")
+            },
+        ];
+        let id = plan_id(&rows);
+        let other_tier = {
+            let mut r = rows.clone();
+            r[1].restore_tier = Some(RestoreTier::Standard);
+            plan_id(&r)
+        };
+        assert_ne!(id, other_tier, "the tier is part of the id");
+        for r in &mut rows {
+            r.plan_id = id.clone();
+        }
+        write(&p, &rows).unwrap();
+        assert_eq!(read_verified(&p).unwrap(), rows);
+
+        // An old file: the first 20 columns only.
+        let old = |rows: &[PlanRow]| {
+            let batch = to_batch(rows);
+            let keep: Vec<usize> = (0..COLUMNS.len() - OPTIONAL_COLUMNS.len()).collect();
+            let batch = batch.project(&keep).unwrap();
+            crate::io::write_parquet(&p, batch.schema(), &[batch]).unwrap();
+        };
+        let mut plain = plain;
+        plain[0].plan_id = id_plain.clone();
+        old(&plain);
+        let back = read_verified(&p).unwrap();
+        assert_eq!(back, plain);
+        assert_eq!(plan_id(&back), id_plain);
+        // An old restore row: read without tier and days (apply's flags then decide).
+        let mut old_restore = rows.clone();
+        old_restore[1].restore_tier = None;
+        old_restore[1].restore_days = None;
+        let old_id = plan_id(&old_restore);
+        for r in &mut old_restore {
+            r.plan_id = old_id.clone();
+        }
+        old(&old_restore);
+        assert_eq!(read_verified(&p).unwrap(), old_restore);
     }
 }

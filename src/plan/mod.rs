@@ -9,6 +9,11 @@
 //!
 //! The same stats and config always give a byte-identical plan; `plan_id` is its content hash
 //! ([`file::plan_id`]). Outputs are staged and renamed into place.
+//!
+//! Every caller that makes a plan from fresh stats (`plan`, `run`) first applies the one
+//! coverage guard, `crate::pipeline::coverage_guard`: missing log days look like "no pulls", so they hold
+//! every move to a cheaper class back unless the caller overrides it (`--allow-gaps`), and
+//! `plan.summary.json` records which of the two happened (`held_down`, `gaps_allowed`).
 
 pub mod build;
 pub mod file;
@@ -83,6 +88,8 @@ pub struct PlanSummary {
     pub hot_set: HotSetSummary,
     /// Why moves to cheaper classes were held back (coverage guard), if they were.
     pub held_down: Option<String>,
+    /// The coverage gaps the plan was made despite (`--allow-gaps`), if it was.
+    pub gaps_allowed: Option<String>,
     /// Output files.
     pub outputs: Vec<String>,
 }
@@ -300,13 +307,39 @@ fn hot_set(mut by: Vec<HotCandidate>, total7: i64, max_bytes: u64) -> (RecordBat
     )
 }
 
-/// Makes the plan for `as_of` and writes it to the lake.
+/// What the coverage guard decided for one plan.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CoverageHold {
+    /// Why every move to a cheaper class is held back (`kept:coverage_gap`).
+    pub held_down: Option<String>,
+    /// The gaps an explicit override (`--allow-gaps`) planned despite.
+    pub gaps_allowed: Option<String>,
+}
+
+impl CoverageHold {
+    /// No guard (backtests replay a plan on data they choose).
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// The gaps found, whether held or overridden.
+    pub fn gaps(&self) -> Option<&str> {
+        self.held_down.as_deref().or(self.gaps_allowed.as_deref())
+    }
+}
+
+/// Makes the plan for `as_of` and writes it to the lake, holding moves down as `hold` says
+/// (`crate::pipeline::coverage_guard`).
 pub fn run_plan(
     lake: &Lake,
     as_of: NaiveDate,
     cfg: &Config,
-    hold_down: Option<String>,
+    hold: CoverageHold,
 ) -> Result<PlanSummary> {
+    let CoverageHold {
+        held_down: hold_down,
+        gaps_allowed,
+    } = hold;
     let mut timer = PhaseTimer::default();
     timer.lap("start");
     policy::validate_rules(&cfg.plan.tiers, &cfg.run.windows).map_err(Error::Rules)?;
@@ -429,6 +462,7 @@ pub fn run_plan(
         totals,
         hot_set: hot_summary,
         held_down: hold_down,
+        gaps_allowed,
         outputs,
     };
     atomic_write(

@@ -447,7 +447,11 @@ fn data_quality_section(s: &Summary, _charts: &[Chart], d: &mut Vec<Block>) {
             ],
             vec![
                 "Moves held back by the coverage guard".into(),
-                q.held_down.clone().unwrap_or_else(|| "no".into()),
+                match (&q.held_down, &q.gaps_allowed) {
+                    (Some(why), _) => why.clone(),
+                    (None, Some(why)) => format!("no: overridden with `--allow-gaps` ({why})"),
+                    (None, None) => "no".into(),
+                },
             ],
         ],
     ));

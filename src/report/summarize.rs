@@ -72,7 +72,11 @@ fn one_time_parts(
         .buckets
         .get(&r.bucket)
         .map_or(cfg.versioned, |(_, v)| *v);
-    let (method, restore_tier) = (r.method, cfg.restore_tier);
+    let method = r.method;
+    // Restore rows carry the restore they were priced with (older plans: the config's tier,
+    // the plan's days).
+    let restore_tier = r.restore_tier.unwrap_or(cfg.restore_tier);
+    let restore_days = r.restore_days.unwrap_or(crate::plan::file::RESTORE_DAYS);
     let input = cost::MoveInput {
         from,
         to,
@@ -82,6 +86,7 @@ fn one_time_parts(
         noncurrent_retention_days: cfg.noncurrent_days,
         method,
         restore_tier,
+        restore_days,
     };
     let o = cost::one_time_cost(p, &input).ok()?;
     let tol = 1e-9 * r.one_time_cost.abs().max(1e-6);
@@ -105,6 +110,7 @@ fn it_costs(p: &Prices, r: &PlanRow, age_days: Option<i64>) -> Option<(f64, [f64
         noncurrent_retention_days: 0,
         method: Method::Lifecycle,
         restore_tier: RestoreTier::Bulk,
+        restore_days: crate::plan::file::RESTORE_DAYS,
     };
     // A bucket-wide rule needs no tags.
     let one_time = cost::one_time_cost(p, &input)
@@ -482,6 +488,7 @@ fn data_quality(i: &Inputs<'_>, h: &Headline) -> DataQuality {
         pulls_30d_not_in_inventory: not_in_inv.iter().map(|s| s.pulls_30d).sum(),
         rejects: i.rejects.clone(),
         held_down: i.plan_summary["held_down"].as_str().map(str::to_string),
+        gaps_allowed: i.plan_summary["gaps_allowed"].as_str().map(str::to_string),
         warnings: Vec::new(),
     };
     dq.warnings = quality_warnings(&dq, h, i.backtest.as_ref());
@@ -531,6 +538,11 @@ fn quality_warnings(dq: &DataQuality, h: &Headline, bt: Option<&Backtest>) -> Ve
     if let Some(why) = &dq.held_down {
         w.push(format!(
             "the plan held every move to a cheaper class back: {why}"
+        ));
+    }
+    if let Some(why) = &dq.gaps_allowed {
+        w.push(format!(
+            "the plan moved blobs to cheaper classes despite missing data (`--allow-gaps`): {why}"
         ));
     }
     if h.one_time.unattributed > 0.0 {

@@ -364,6 +364,8 @@ pub struct DataQuality {
     pub rejects: LedgerRejects,
     /// Why the plan held moves down, if it did.
     pub held_down: Option<String>,
+    /// The coverage gaps the plan was made despite (`--allow-gaps`), if it was.
+    pub gaps_allowed: Option<String>,
     /// Everything a reader must know before trusting the numbers.
     pub warnings: Vec<String>,
 }

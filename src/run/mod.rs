@@ -271,7 +271,6 @@ fn pipeline(
         as_of: opts.as_of,
         windows: cfg.run.windows.clone(),
         guard: Some(crate::pipeline::Guard {
-            max_inventory_age_days: cfg.run.max_inventory_age_days,
             allow_gaps: opts.allow_gaps,
         }),
     };

@@ -18,6 +18,7 @@ mod hostile;
 mod ingest;
 mod metrics_file;
 mod plan_golden;
+mod plan_guard;
 mod progress;
 mod readme;
 mod registry;

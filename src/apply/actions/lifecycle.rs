@@ -2,6 +2,11 @@
 //! per tier moves it. The rules are made sure of once per bucket and run, by a
 //! read-merge-write of the bucket's lifecycle configuration.
 //!
+//! A rule is bucket-wide only when the allow-list allows the whole bucket; when it allows
+//! only prefixes, each rule is scoped to the prefix of the rows it serves (`Prefix` and the
+//! tag, id `blobtier-tier-<tier>@<prefix>`), so nothing outside the allow-list can move by a
+//! rule blobtier wrote.
+//!
 //! Invariants: the object's other tags are kept (at most [`MAX_TAGS`] in all, else the action
 //! fails); every existing lifecycle rule and the minimum-object-size setting are kept, and a
 //! concurrent writer makes the merge start over instead of being overwritten; only rules whose
@@ -11,7 +16,8 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use aws_sdk_s3::types::{
-    ExpirationStatus, LifecycleRule, LifecycleRuleFilter, Tag, Transition, TransitionStorageClass,
+    ExpirationStatus, LifecycleRule, LifecycleRuleAndOperator, LifecycleRuleFilter, Tag,
+    Transition, TransitionStorageClass,
 };
 use tracing::warn;
 
@@ -91,13 +97,49 @@ pub(super) async fn attempt(
     }
 }
 
-/// The lifecycle rule that moves objects tagged `blobtier-tier=<tier>` to `class`.
-pub fn rule_for(tier: &str, class: &str) -> Result<LifecycleRule, String> {
+/// One lifecycle rule a run needs in a bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WantedRule {
+    /// The tier (the tag value).
+    pub tier: String,
+    /// The target class.
+    pub class: String,
+    /// The allowed prefix (ending in `/`) the rule is limited to; `None`: the whole bucket
+    /// is allowed.
+    pub prefix: Option<String>,
+}
+
+/// The lifecycle rule that moves objects tagged `blobtier-tier=<tier>` to `class`: under
+/// `prefix` only when one is given (id `blobtier-tier-<tier>@<prefix>`), else bucket-wide
+/// (id `blobtier-tier-<tier>`).
+pub fn rule_for(tier: &str, class: &str, prefix: Option<&str>) -> Result<LifecycleRule, String> {
     let tag = Tag::builder()
         .key(TAG_KEY)
         .value(tier)
         .build()
         .map_err(|e| e.to_string())?;
+    let (id, filter) = match prefix {
+        None => (
+            format!("{RULE_PREFIX}{tier}"),
+            LifecycleRuleFilter::builder().tag(tag).build(),
+        ),
+        Some(p) => (
+            format!("{RULE_PREFIX}{tier}@{p}"),
+            LifecycleRuleFilter::builder()
+                .and(
+                    LifecycleRuleAndOperator::builder()
+                        .prefix(p)
+                        .tags(tag)
+                        .build(),
+                )
+                .build(),
+        ),
+    };
+    if id.len() > 255 {
+        return Err(format!(
+            "lifecycle rule id `{id}` is longer than S3's 255 characters"
+        ));
+    }
     // The IA classes need 30 days in STANDARD first (counted from Last-Modified, not from
     // tagging, so older objects move at the next lifecycle run); the others can go at once.
     let days = match class {
@@ -105,9 +147,9 @@ pub fn rule_for(tier: &str, class: &str) -> Result<LifecycleRule, String> {
         _ => 0,
     };
     LifecycleRule::builder()
-        .id(format!("{RULE_PREFIX}{tier}"))
+        .id(id)
         .status(ExpirationStatus::Enabled)
-        .filter(LifecycleRuleFilter::builder().tag(tag).build())
+        .filter(filter)
         .transitions(
             Transition::builder()
                 .days(days)
@@ -175,8 +217,18 @@ fn holds(after: &LifecycleDoc, written: &[LifecycleRule], wanted: &[LifecycleRul
                     && r.transitions == w.transitions
                     && r.filter.as_ref().and_then(|f| f.tag.clone())
                         == w.filter.as_ref().and_then(|f| f.tag.clone())
+                    && scope(r) == scope(w)
             })
         })
+}
+
+/// The prefix and tags of a rule's `And` filter (empty for other filters).
+fn scope(r: &LifecycleRule) -> (Option<String>, Vec<Tag>) {
+    r.filter
+        .as_ref()
+        .and_then(|f| f.and.as_ref())
+        .map(|a| (a.prefix.clone(), a.tags.clone().unwrap_or_default()))
+        .unwrap_or_default()
 }
 
 /// `Err((code, message))` when a bucket's rules could not be put in place.
@@ -185,14 +237,14 @@ type RulesResult = Result<(), (String, String)>;
 /// Per-bucket lifecycle rules: made sure of once per run, before the bucket's first object is
 /// tagged.
 pub struct LifecycleRules {
-    /// tier -> class wanted per bucket (from the plan).
-    wanted: HashMap<String, Vec<(String, String)>>,
+    /// The rules wanted per bucket (from the plan and the allow-list).
+    wanted: HashMap<String, Vec<WantedRule>>,
     done: tokio::sync::Mutex<HashMap<String, RulesResult>>,
 }
 
 impl LifecycleRules {
-    /// From the plan's lifecycle rows: bucket -> (tier, class).
-    pub fn new(wanted: HashMap<String, Vec<(String, String)>>) -> Self {
+    /// From the plan's lifecycle rows: bucket -> rules.
+    pub fn new(wanted: HashMap<String, Vec<WantedRule>>) -> Self {
         LifecycleRules {
             wanted,
             done: tokio::sync::Mutex::new(HashMap::new()),
@@ -221,11 +273,11 @@ impl LifecycleRules {
 async fn ensure_rules(
     ctx: &Ctx,
     bucket: &str,
-    pairs: &[(String, String)],
+    pairs: &[WantedRule],
 ) -> Result<(), (String, String)> {
     let wanted = pairs
         .iter()
-        .map(|(t, c)| rule_for(t, c))
+        .map(|w| rule_for(&w.tier, &w.class, w.prefix.as_deref()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|m| ("invalid_rule".to_owned(), m))?;
     let err = |e: CallError| (e.code(), e.to_string());
@@ -311,7 +363,7 @@ mod tests {
             .filter(LifecycleRuleFilter::builder().prefix("uploads/").build())
             .build()
             .unwrap();
-        let cold = rule_for("cold", "GLACIER_IR").unwrap();
+        let cold = rule_for("cold", "GLACIER_IR", None).unwrap();
         let merged = merge_rules(std::slice::from_ref(&theirs), std::slice::from_ref(&cold))
             .unwrap()
             .unwrap();
@@ -322,7 +374,7 @@ mod tests {
             None
         );
         // Our rule with another class is replaced in place.
-        let cold2 = rule_for("cold", "DEEP_ARCHIVE").unwrap();
+        let cold2 = rule_for("cold", "DEEP_ARCHIVE", None).unwrap();
         let m2 = merge_rules(&merged, std::slice::from_ref(&cold2))
             .unwrap()
             .unwrap();
@@ -341,7 +393,25 @@ mod tests {
             merge_rules(&many, &[cold]),
             Err(MergeError::TooManyRules(MAX_RULES + 1))
         );
-        let ia = rule_for("cool", "STANDARD_IA").unwrap();
+        let ia = rule_for("cool", "STANDARD_IA", None).unwrap();
         assert_eq!(ia.transitions()[0].days(), Some(30));
+    }
+
+    /// With only a prefix allowed, the rule is limited to it (and the tag), under an id of
+    /// its own. See: issue 15.
+    #[test]
+    fn rules_are_scoped_to_the_allowed_prefix() {
+        let wide = rule_for("cold", "GLACIER_IR", None).unwrap();
+        assert!(wide.filter().unwrap().and().is_none());
+        let r = rule_for("cold", "GLACIER_IR", Some("docker/registry/")).unwrap();
+        assert_eq!(r.id(), Some("blobtier-tier-cold@docker/registry/"));
+        let f = r.filter().unwrap();
+        assert!(f.tag().is_none() && f.prefix().is_none());
+        let and = f.and().unwrap();
+        assert_eq!(and.prefix(), Some("docker/registry/"));
+        assert_eq!(and.tags()[0].key(), TAG_KEY);
+        assert_eq!(and.tags()[0].value(), "cold");
+        let long = "p".repeat(300);
+        assert!(rule_for("cold", "GLACIER_IR", Some(&long)).is_err());
     }
 }

@@ -36,10 +36,10 @@ use crate::plan::file::PlanRow;
 pub use copy::{part_ranges, MAX_PART, MAX_PARTS};
 pub use decide::{decide, planned_version, Decision};
 pub use lifecycle::{
-    merge_rules, merge_tags, rule_for, LifecycleRules, MergeError, MAX_RULES, MAX_TAGS,
+    merge_rules, merge_tags, rule_for, LifecycleRules, MergeError, WantedRule, MAX_RULES, MAX_TAGS,
     RULE_PREFIX, TAG_KEY,
 };
-pub use restore::restore_tier;
+pub use restore::restore_request;
 
 /// What kind of action a plan row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -75,10 +75,11 @@ pub struct Tuning {
     pub retry_budget: Duration,
     /// Backoff.
     pub backoff: BackoffConfig,
-    /// `Days` of a restore (the temporary copy must outlive the gap until the next run).
-    /// Default 3.
+    /// `Days` of a restore when the plan row does not carry them (plans written before the
+    /// `restore_days` column; the temporary copy must outlive the gap until the next run).
+    /// Default [`crate::plan::file::RESTORE_DAYS`].
     pub restore_days: i32,
-    /// Restore tier when the plan row does not name one. Default Bulk.
+    /// Restore tier when the plan row does not carry one. Default Bulk.
     pub restore_tier: Tier,
 }
 

@@ -12,24 +12,27 @@ use tracing::{debug, warn};
 
 use super::copy::copy_to;
 use super::decide::{head_then_decide, planned_version};
-use super::{line, Action, Attempts, Ctx, Op, Step};
+use super::{line, Action, Attempts, Ctx, Op, Step, Tuning};
 use crate::apply::classify::Class;
 use crate::apply::journal::Prior;
 use crate::apply::s3::{CallError, RestoreState};
+use crate::model::RestoreTier;
 use crate::plan::file::PlanRow;
 
-/// The restore tier a row asks for: the `tier` column or the reason's last `:` part when it
-/// names one (`bulk`, `standard`, `expedited`), else `default`.
-pub fn restore_tier(row: &PlanRow, default: &Tier) -> Tier {
-    let named = |s: &str| match s.to_ascii_lowercase().as_str() {
-        "bulk" => Some(Tier::Bulk),
-        "standard" => Some(Tier::Standard),
-        "expedited" => Some(Tier::Expedited),
-        _ => None,
+/// The restore a row asks for, (tier, `Days`): the row's `restore_tier` and `restore_days`
+/// (what the plan priced), else — plans written before those columns — `--restore-tier` and
+/// `--restore-days` (`tuning`).
+pub fn restore_request(row: &PlanRow, tuning: &Tuning) -> (Tier, i32) {
+    let tier = match row.restore_tier {
+        Some(RestoreTier::Bulk) => Tier::Bulk,
+        Some(RestoreTier::Standard) => Tier::Standard,
+        Some(RestoreTier::Expedited) => Tier::Expedited,
+        None => tuning.restore_tier.clone(),
     };
-    named(&row.tier)
-        .or_else(|| row.reason.rsplit(':').next().and_then(named))
-        .unwrap_or_else(|| default.clone())
+    let days = row.restore_days.map_or(tuning.restore_days, |d| {
+        i32::try_from(d).unwrap_or(i32::MAX)
+    });
+    (tier, days)
 }
 
 /// One attempt of a `restore` action: HEAD, decide; an object that is not (or no longer)
@@ -66,8 +69,8 @@ pub(super) async fn attempt(
                 return Ok(Step::Pending);
             }
             let version = planned_version(row);
-            let days = (head.class != "INTELLIGENT_TIERING").then_some(ctx.tuning.restore_days);
-            let tier = restore_tier(row, &ctx.tuning.restore_tier);
+            let (tier, days) = restore_request(row, &ctx.tuning);
+            let days = (head.class != "INTELLIGENT_TIERING").then_some(days);
             st.restore_sent = true;
             let r = ctx
                 .s3
@@ -105,16 +108,48 @@ pub(super) async fn attempt(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apply::retry::BackoffConfig;
     use crate::plan::file::testing::row;
 
+    fn tuning() -> Tuning {
+        Tuning {
+            multipart_threshold: 5 << 30,
+            part_size: 512 << 20,
+            retry_budget: std::time::Duration::from_secs(60),
+            backoff: BackoffConfig {
+                init: std::time::Duration::from_millis(1),
+                max: std::time::Duration::from_millis(1),
+                base: 3.0,
+            },
+            restore_days: 7,
+            restore_tier: Tier::Bulk,
+        }
+    }
+
+    /// A restore row as the plan writes it (tier `reheat`, reason `restore:pulled`) is
+    /// restored with the tier and days it carries, not `--restore-tier` / `--restore-days`.
+    /// See: issue 15.
     #[test]
-    fn restore_tier_from_row() {
-        let mut r = row("k");
-        assert_eq!(restore_tier(&r, &Tier::Bulk), Tier::Bulk);
-        r.tier = "Standard".into();
-        assert_eq!(restore_tier(&r, &Tier::Bulk), Tier::Standard);
-        r.tier = "reheat".into();
-        r.reason = "restore:expedited".into();
-        assert_eq!(restore_tier(&r, &Tier::Bulk), Tier::Expedited);
+    fn restore_request_comes_from_the_row() {
+        let planned = PlanRow {
+            tier: "reheat".into(),
+            reason: "restore:pulled".into(),
+            restore_tier: Some(RestoreTier::Standard),
+            restore_days: Some(3),
+            ..row("k")
+        };
+        assert_eq!(restore_request(&planned, &tuning()), (Tier::Standard, 3));
+        let expedited = PlanRow {
+            restore_tier: Some(RestoreTier::Expedited),
+            ..planned.clone()
+        };
+        assert_eq!(restore_request(&expedited, &tuning()).0, Tier::Expedited);
+        // A plan written before the columns: the flags.
+        let old = PlanRow {
+            restore_tier: None,
+            restore_days: None,
+            ..planned
+        };
+        assert_eq!(restore_request(&old, &tuning()), (Tier::Bulk, 7));
     }
 }

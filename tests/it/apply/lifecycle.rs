@@ -176,3 +176,34 @@ fn lifecycle_merge_detects_a_concurrent_writer() {
         .collect();
     assert_eq!(ids, ["existing", "someone-else", "blobtier-tier-cold"]);
 }
+
+/// With only a prefix allowed, the lifecycle rule blobtier writes is limited to that prefix
+/// (and its tag), never bucket-wide; and a prefix allows keys on `/` boundaries only, so
+/// `…/v2/blob` does not allow `…/v2/blobs/…`. See: issue 15.
+#[test]
+fn lifecycle_rules_are_scoped_to_the_allowed_prefix() {
+    let (sc, blobs) = Scene::with_blobs("apply-lc-scope", 2, |i| format!("b{i}").into_bytes());
+    let (plan, _) = sc.plan(blobs.iter().map(|b| b.lifecycle().build()).collect());
+    let execute_under = |prefix: &str| {
+        let mut c = sc.apply(&plan);
+        c.args(["--execute", "--allow-bucket"])
+            .arg(format!("{}/{prefix}", sc.bucket))
+            .envs(sc.ls.env());
+        run(&mut c)
+    };
+    let out = execute_under("docker/registry/v2/blob");
+    assert_eq!(out.code(), 2, "{out}");
+    assert!(out.stderr.contains("outside the allow-list"), "{out}");
+
+    let out = execute_under("docker/registry/v2/blobs");
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(summary(&out)["results"]["tagged"], 2);
+    let rules = sc.lifecycle();
+    let ids: Vec<&str> = rules.rules().iter().map(|r| r.id().unwrap()).collect();
+    assert_eq!(ids, ["blobtier-tier-cold@docker/registry/v2/blobs/"]);
+    let f = rules.rules()[0].filter().unwrap();
+    assert!(f.tag().is_none(), "a bucket-wide tag filter: {f:?}");
+    let and = f.and().expect("a prefix and tag filter");
+    assert_eq!(and.prefix(), Some("docker/registry/v2/blobs/"));
+    assert_eq!(and.tags()[0].value(), "cold");
+}

@@ -12,6 +12,7 @@ mod copy;
 mod dry_run;
 mod faults;
 mod lifecycle;
+mod lock;
 mod metrics;
 mod restore;
 mod resume;

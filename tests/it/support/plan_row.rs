@@ -43,6 +43,8 @@ impl PlanRowBuilder {
                 one_time_cost: 0.00001,
                 payback_days: Some(3.0),
                 net_savings_12m: 0.01,
+                restore_tier: None,
+                restore_days: None,
             },
         }
     }
