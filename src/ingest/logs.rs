@@ -6,10 +6,10 @@
 //! several lines ([`notifications::envelopes`]); a record's line number is the line it starts on.
 //!
 //! Memory is bounded whatever the input decompresses to: a reader thread cuts the text into
-//! [`Piece`]s of about [`BLOCK`] bytes; a few of them at a time are parsed in parallel and
+//! `Piece`s of about `BLOCK` bytes; a few of them at a time are parsed in parallel and
 //! merged in input order. A record longer than `ingest.max_line_size` is never buffered whole:
 //! once the unfinished record at the end of the buffer passes the limit, it is read through in
-//! [`SKIP_CHUNK`]-byte chunks to its end (the next newline; for `notifications`, the next line
+//! `SKIP_CHUNK`-byte chunks to its end (the next newline; for `notifications`, the next line
 //! that starts with `{`) and becomes one `too_long` reject holding its first bytes and its
 //! length. Quarantined lines go to an [`InputRejects`] as they come, in line order, so the cap
 //! of stored rows applies while reading and their text is on disk, not in memory.

@@ -1,7 +1,7 @@
 //! `report.md`: the report for a pull request or a wiki. Charts are referenced as SVG files
 //! written beside it; tables are GitHub-flavoured Markdown.
 //!
-//! Every text goes through [`inline`], which reads the document's inline markup (`code` spans
+//! Every text goes through `inline`, which reads the document's inline markup (`code` spans
 //! and **bold**) and escapes everything else, so a value from the inputs (a storage class, a
 //! rule, a key) can neither open HTML, a link or emphasis, nor close a code span or split a
 //! table row. Inside a code span CommonMark shows every character as it is; only the table
