@@ -8,9 +8,7 @@ use std::path::Path;
 
 use chrono::{Duration, NaiveDate};
 
-use crate::hostile::{
-    blob_key, csv_report, csv_row, hex, metrics, nightly, run_config, s3_pull, BUCKET,
-};
+use crate::hostile::{metrics, nightly, old_blobs_report, run_config, s3_pull};
 
 const AS_OF: &str = "2026-11-26";
 
@@ -65,18 +63,8 @@ fn setup(t: &Path) -> std::path::PathBuf {
         .map(|d| s3_pull(as_of - Duration::days(d), "203.0.113.9", 0))
         .collect();
     fs::write(logs.join("2026-11-26-00-00-00-A"), text).unwrap();
-    let csv: String = (0..4)
-        .map(|i| {
-            csv_row(
-                &blob_key(&hex(i)),
-                "52428800",
-                "2025-06-01T00:00:00.000Z",
-                "STANDARD",
-            )
-        })
-        .collect();
-    csv_report(&dest, AS_OF, &csv);
-    run_config(t, &lake, &logs, &dest.join(format!("{BUCKET}/cfg")), "")
+    let inv = old_blobs_report(&dest, AS_OF, 4);
+    run_config(t, &lake, &logs, &inv, "")
 }
 
 #[test]

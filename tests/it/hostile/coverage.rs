@@ -15,18 +15,7 @@ fn as_of() -> NaiveDate {
 
 /// An inventory of blob 0 (pulled) and blobs 1..=5 (cold, 50 MiB, old) dated as-of.
 fn inventory(dest: &Path) -> PathBuf {
-    let csv: String = (0..6)
-        .map(|i| {
-            csv_row(
-                &blob_key(&hex(i)),
-                "52428800",
-                "2025-06-01T00:00:00.000Z",
-                "STANDARD",
-            )
-        })
-        .collect();
-    csv_report(dest, AS_OF, &csv);
-    dest.join(format!("{BUCKET}/cfg"))
+    old_blobs_report(dest, AS_OF, 6)
 }
 
 /// 88 of the 90 days have no logs: `run` holds every move and exits 1. One line dated

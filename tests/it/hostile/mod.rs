@@ -22,7 +22,6 @@
 mod compression;
 mod coverage;
 mod inventory;
-mod inventory_memory;
 mod memory;
 mod paths;
 mod report;
@@ -374,6 +373,23 @@ pub fn csv_report(root: &Path, date: &str, csv: &str) -> PathBuf {
             gzip(csv.as_bytes()),
         )],
     )
+}
+
+/// An inventory report dated `date` of blobs `0..n` (50 MiB each, STANDARD, created
+/// 2025-06-01: old enough to move when cold); returns the folder `run`'s `inventory` names.
+pub fn old_blobs_report(dest: &Path, date: &str, n: u32) -> PathBuf {
+    let csv: String = (0..n)
+        .map(|i| {
+            csv_row(
+                &blob_key(&hex(i)),
+                "52428800",
+                "2025-06-01T00:00:00.000Z",
+                "STANDARD",
+            )
+        })
+        .collect();
+    csv_report(dest, date, &csv);
+    dest.join(format!("{BUCKET}/cfg"))
 }
 
 /// A `run` config for `lake` reading logs from `logs` and reports from `inventory` (the
