@@ -16,10 +16,16 @@ use crate::model::LogFormat;
 /// How much of an input is sampled.
 pub const SAMPLE_BYTES: u64 = 256 * 1024;
 
-/// Lines of `format` among `lines` (ignoring blank ones), and how many lines were tried.
+/// Lines of `format` in `sample` (ignoring blank ones), and how many lines were tried. A line is
+/// one of `format` when it is a pull or a manifest request of it, or a well-formed line of it
+/// that is neither and has the format's time (a notification envelope is valid JSON, but no
+/// JSON log line: it has no `time`).
 fn score(format: LogFormat, sample: &[u8], opts: &ParseOptions) -> (usize, usize) {
-    let own = |outcome: Result<LineOutcome, _>| {
-        matches!(outcome, Ok(LineOutcome::Used | LineOutcome::Ignored(_)))
+    let time_of = parse::time_of(format);
+    let own = |outcome: Result<LineOutcome, _>, line: &[u8]| match outcome {
+        Ok(LineOutcome::Used) => true,
+        Ok(LineOutcome::Ignored(_)) => time_of(line).is_some(),
+        _ => false,
     };
     let parser = parse::parser(format);
     let mut events = Vec::new();
@@ -28,7 +34,7 @@ fn score(format: LogFormat, sample: &[u8], opts: &ParseOptions) -> (usize, usize
         for (_, envelope) in notifications::envelopes(sample) {
             tried += 1;
             events.clear();
-            hits += usize::from(own(parser(envelope, opts, &mut events)));
+            hits += usize::from(own(parser(envelope, opts, &mut events), envelope));
         }
         return (hits, tried);
     }
@@ -38,7 +44,7 @@ fn score(format: LogFormat, sample: &[u8], opts: &ParseOptions) -> (usize, usize
         }
         tried += 1;
         events.clear();
-        hits += usize::from(own(parser(line, opts, &mut events)));
+        hits += usize::from(own(parser(line, opts, &mut events), line));
     }
     (hits, tried)
 }
@@ -95,6 +101,12 @@ mod tests {
                 assert_eq!(got, Some(format), "{file} given as {given:?}");
             }
         }
+        // A notification envelope whose only event is broken is no JSON log line.
+        let envelope = br#"{"events":[{"action":"pull","timestamp":"yesterday"}]}"#.as_slice();
+        assert_eq!(
+            fitting_format(envelope, LogFormat::Notifications, &opts).unwrap(),
+            None
+        );
         // Text that is no log at all fits nothing.
         let prose = b"Dear registry,\nplease keep my layers.\n".as_slice();
         assert_eq!(
