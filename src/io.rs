@@ -507,3 +507,86 @@ mod tests {
         assert_eq!(got.project(&[1, 2]).unwrap(), all.slice(17_000, 10));
     }
 }
+
+/// An exclusive `flock` on a file, held while alive. Dropping it removes the file while the
+/// lock is still held, then releases the lock: a process that opened the old file and locks
+/// it afterwards sees that the path no longer names its file and starts over.
+#[derive(Debug)]
+pub struct FileLock {
+    path: PathBuf,
+    _file: File,
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// What [`try_lock_file`] found.
+#[derive(Debug)]
+pub enum TryLock {
+    /// The lock is ours; `previous` is what the file held before (a holder that died without
+    /// removing it), empty when it was new.
+    Taken {
+        /// The lock.
+        lock: FileLock,
+        /// The file's former content.
+        previous: String,
+    },
+    /// Another process holds it (its file names it).
+    Held,
+}
+
+/// How often a lock is tried when the file it locked was replaced meanwhile.
+const LOCK_ATTEMPTS: usize = 16;
+
+/// Takes an exclusive `flock` on `path` (created if needed) without waiting, and writes
+/// `holder` into it. The kernel releases the lock when its holder dies, however it dies, so a
+/// lock left by a killed process is free at once and two takers cannot both win; the content
+/// only serves to name the holder.
+pub fn try_lock_file(path: &Path, holder: &str) -> Result<TryLock, IoError> {
+    use std::os::unix::fs::MetadataExt;
+    for _ in 0..LOCK_ATTEMPTS {
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .at("failed to open lock file", path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Ok(TryLock::Held),
+            Err(fs::TryLockError::Error(e)) => return Err(e).at("failed to lock", path),
+        }
+        // The previous holder may have removed the file between our open and our lock: then
+        // we locked an unlinked file, and must lock the one the path names now.
+        let ours = file.metadata().at("failed to stat", path)?;
+        match fs::metadata(path) {
+            Ok(m) if m.dev() == ours.dev() && m.ino() == ours.ino() => {}
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).at("failed to stat", path),
+        }
+        let previous = fs::read_to_string(path).unwrap_or_default();
+        file.set_len(0).at("failed to truncate", path)?;
+        writeln!(file, "{holder}").at("failed to write", path)?;
+        file.sync_all().at("failed to sync", path)?;
+        return Ok(TryLock::Taken {
+            lock: FileLock {
+                path: path.to_owned(),
+                _file: file,
+            },
+            previous,
+        });
+    }
+    Ok(TryLock::Held)
+}
+
+/// This machine's host name (empty when it cannot be read), to name a lock's holder.
+pub fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
+}

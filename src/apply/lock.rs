@@ -4,8 +4,8 @@
 //! The lock is an exclusive `flock` on `<journal>.lock`, so the kernel releases it when its
 //! holder dies, however it dies (a SIGKILLed apply leaves no stale lock to take over). The
 //! file's content — pid, host and start time — only serves to name the holder in the error
-//! a second apply exits with. The same scheme as the lake's writer lock
-//! (`crate::lake::Lake::lock_named`), which `apply` may not depend on.
+//! a second apply exits with. The lock itself is [`crate::io::try_lock_file`], the lake's
+//! writer lock too.
 //!
 //! Invariants: the lock is taken before the journal is read and before any S3 call, and held
 //! until the run's last journal line is written; dropping the guard removes the file while
@@ -13,11 +13,9 @@
 //! over on the new one.
 
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::io::{IoContext, IoError};
+use crate::io::{hostname, try_lock_file, FileLock, IoContext, IoError, TryLock};
 
 /// Lock errors.
 #[derive(Debug, thiserror::Error)]
@@ -40,14 +38,7 @@ pub enum LockError {
 /// The lock, held while alive.
 #[derive(Debug)]
 pub struct ApplyLock {
-    path: PathBuf,
-    _file: fs::File,
-}
-
-impl Drop for ApplyLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
+    _lock: FileLock,
 }
 
 /// The lock file of `journal`.
@@ -72,46 +63,12 @@ pub fn acquire(journal: &Path) -> Result<ApplyLock, LockError> {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "holder unknown".into()),
     };
-    for _ in 0..16 {
-        let mut file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .at("failed to open lock file", &path)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Err(held(&path)),
-            Err(fs::TryLockError::Error(e)) => {
-                return Err(IoError {
-                    op: "failed to lock",
-                    path,
-                    source: e,
-                }
-                .into())
-            }
-        }
-        // The holder may have removed the file between our open and our lock.
-        let ours = file.metadata().at("failed to stat", &path)?;
-        match fs::metadata(&path) {
-            Ok(m) if m.dev() == ours.dev() && m.ino() == ours.ino() => {}
-            _ => continue,
-        }
-        let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        file.set_len(0).at("failed to truncate", &path)?;
-        writeln!(
-            file,
-            "pid {} on {} since {since}",
-            std::process::id(),
-            host.trim()
-        )
-        .at("failed to write", &path)?;
-        file.sync_all().at("failed to sync", &path)?;
-        return Ok(ApplyLock { path, _file: file });
+    let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let holder = format!("pid {} on {} since {since}", std::process::id(), hostname());
+    match try_lock_file(&path, &holder)? {
+        TryLock::Taken { lock, .. } => Ok(ApplyLock { _lock: lock }),
+        TryLock::Held => Err(held(&path)),
     }
-    Err(held(&path))
 }
 
 #[cfg(test)]

@@ -33,10 +33,12 @@ pub use partition::{newest_part, partition_day};
 pub use publish::{replace_dir, write_dir, DirStaging};
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::io::{atomic_write, ensure_parent, sync_dir, IoContext, IoError};
+use crate::io::{
+    atomic_write, ensure_parent, hostname, sync_dir, try_lock_file, FileLock, IoContext, IoError,
+    TryLock,
+};
 
 /// Lake errors.
 #[derive(Debug, thiserror::Error)]
@@ -103,20 +105,8 @@ pub struct Lake {
 /// pid and host. Dropping it removes the file, then releases the lock.
 #[derive(Debug)]
 pub struct LockGuard {
-    path: PathBuf,
-    _file: fs::File,
+    _lock: FileLock,
 }
-
-impl Drop for LockGuard {
-    fn drop(&mut self) {
-        // Unlinked while still locked: a process that opened the old file before this and
-        // locks it afterwards sees that the path no longer names its file and starts over.
-        let _ = fs::remove_file(&self.path);
-    }
-}
-
-/// How often a lock is tried when the file it locked was replaced meanwhile.
-const LOCK_ATTEMPTS: usize = 16;
 
 impl Lake {
     /// Opens (creating if needed) a lake at `root`.
@@ -149,66 +139,21 @@ impl Lake {
     /// let both win, or wrongly see a reused pid as alive). The file's content, `<pid>
     /// <host>`, only serves to name the holder.
     pub fn lock_named(&self, name: &str) -> Result<LockGuard, LakeError> {
-        use std::os::unix::fs::MetadataExt;
         let path = self.root.join(name);
-        for _ in 0..LOCK_ATTEMPTS {
-            let mut file = fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .at("failed to open lock file", &path)?;
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(fs::TryLockError::WouldBlock) => {
-                    return Err(LakeError::Locked {
-                        lake: self.root.clone(),
-                        lock: path.clone(),
-                        holder: read_holder(&path),
-                    })
+        let holder = format!("{} {}", std::process::id(), hostname());
+        match try_lock_file(&path, &holder)? {
+            TryLock::Taken { lock, previous } => {
+                if !previous.trim().is_empty() {
+                    tracing::warn!(lock = %path.display(), holder = previous.trim(), "taking over the lock of a run that did not finish");
                 }
-                Err(fs::TryLockError::Error(e)) => {
-                    return Err(IoError {
-                        op: "failed to lock",
-                        path,
-                        source: e,
-                    }
-                    .into())
-                }
+                Ok(LockGuard { _lock: lock })
             }
-            // The previous holder may have removed the file between our open and our lock:
-            // then we locked an unlinked file, and must lock the one the path names now.
-            let ours = file.metadata().at("failed to stat", &path)?;
-            match fs::metadata(&path) {
-                Ok(m) if m.dev() == ours.dev() && m.ino() == ours.ino() => {}
-                Ok(_) => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    return Err(IoError {
-                        op: "failed to stat",
-                        path,
-                        source: e,
-                    }
-                    .into())
-                }
-            }
-            let previous = fs::read_to_string(&path).unwrap_or_default();
-            if !previous.trim().is_empty() {
-                tracing::warn!(lock = %path.display(), holder = previous.trim(), "taking over the lock of a run that did not finish");
-            }
-            let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            file.set_len(0).at("failed to truncate", &path)?;
-            writeln!(file, "{} {}", std::process::id(), host.trim())
-                .at("failed to write", &path)?;
-            file.sync_all().at("failed to sync", &path)?;
-            return Ok(LockGuard { path, _file: file });
+            TryLock::Held => Err(LakeError::Locked {
+                lake: self.root.clone(),
+                holder: read_holder(&path),
+                lock: path,
+            }),
         }
-        Err(LakeError::Locked {
-            lake: self.root.clone(),
-            lock: path.clone(),
-            holder: read_holder(&path),
-        })
     }
 
     /// Rolls back or finishes any interrupted run (see the module docs). Call with the lock held.
