@@ -139,7 +139,7 @@ pub(super) fn execute(
     if history.bad_lines > 0 {
         tracing::warn!(journal = %jpath.display(), lines = history.bad_lines, "ignoring journal lines that do not parse (cut by a crash?)");
     }
-    let journal = Journal::open(jpath, opts.journal_fsync)?;
+    let journal = Journal::open(jpath, opts.output.journal_fsync)?;
     let run_id = format!("{:016x}", retry::seed());
     journal.record(
         "start",
@@ -203,7 +203,7 @@ pub(super) fn execute(
             next: Arc::new(AtomicUsize::new(0)),
             limits: Arc::clone(&limits),
             progress: progress.clone(),
-            max_actions: opts.max_actions,
+            max_actions: opts.limits.max_actions,
             max_bytes: s.max_bytes,
         };
         workers.run(s.concurrency).await;
@@ -252,13 +252,13 @@ pub(super) fn execute(
         journal: jpath.display().to_string(),
         journal_lines: 0,
         journal_fsyncs: 0,
-        journal_fsync: opts.journal_fsync.as_str().to_owned(),
+        journal_fsync: opts.output.journal_fsync.as_str().to_owned(),
         journal_time: journal.stats(),
         journal_overhead: 0.0,
         journal_busy_share: 0.0,
     };
     let summary = finish(journal, &metrics, info)?;
-    if let Some(p) = &opts.metrics_file {
+    if let Some(p) = &opts.output.metrics_file {
         crate::io::atomic_write(p, metrics::prometheus(&summary).as_bytes())?;
     }
     for f in summary.failures.iter().take(20) {

@@ -109,7 +109,9 @@ pub enum Error {
     Io(#[from] IoError),
 }
 
-/// How to run (the CLI flags, not yet validated).
+/// How to run (the CLI flags, not yet validated), in groups: what to act on, how fast, how
+/// much this run may do, how S3 calls are retried, multipart copies, restores, and where the
+/// run's records go. Each group validates its own flags.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// The plan file.
@@ -118,42 +120,193 @@ pub struct Options {
     pub execute: bool,
     /// Allowed `bucket` or `bucket/prefix` entries.
     pub allow: Vec<String>,
+    /// S3 path-style addressing.
+    pub path_style: bool,
+    /// Concurrency and request rate.
+    pub pace: Pace,
+    /// How much one run may start.
+    pub limits: Limits,
+    /// Timeouts and backoff of S3 calls.
+    pub retry: Retry,
+    /// Multipart copies.
+    pub multipart: Multipart,
+    /// Restores of archived objects.
+    pub restore: Restore,
+    /// Journal, metrics and batch files.
+    pub output: Output,
+}
+
+/// How fast apply acts.
+#[derive(Debug, Clone, Default)]
+pub struct Pace {
     /// Actions in flight. Default 16.
     pub concurrency: Option<usize>,
     /// Request-rate cap.
     pub max_rps: Option<f64>,
+    /// Floor of the adaptive rate.
+    pub min_rps: Option<f64>,
+}
+
+impl Pace {
+    /// Actions in flight: 1 to 1024, default 16.
+    fn concurrency(&self) -> Result<usize> {
+        let concurrency = self.concurrency.unwrap_or(16);
+        if concurrency == 0 || concurrency > 1024 {
+            return Err(Error::InvalidArg {
+                flag: "--concurrency",
+                reason: format!("expected 1 to 1024, got `{concurrency}`"),
+            });
+        }
+        Ok(concurrency)
+    }
+
+    /// The adaptive rate, between a positive `--min-rps` (default 1/s) and `--max-rps`.
+    fn pacer(&self) -> Result<PacerConfig> {
+        if let Some(r) = self.max_rps {
+            positive("--max-rps", Some(r), 1.0)?;
+        }
+        Ok(PacerConfig {
+            max_rps: self.max_rps,
+            min_rps: positive("--min-rps", self.min_rps, 1.0)?,
+            ..PacerConfig::default()
+        })
+    }
+}
+
+/// How much one run may start; the rest is left for the next run.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
     /// Start at most this many actions.
     pub max_actions: Option<u64>,
     /// Start actions for at most this many bytes (`500GiB`).
     pub max_bytes: Option<String>,
-    /// Journal directory (default: `LAKE/_journal` for a plan in a lake, else `<plan dir>/journal`).
-    pub journal_dir: Option<PathBuf>,
-    /// Prometheus text file.
-    pub metrics_file: Option<PathBuf>,
-    /// Write S3 Batch Operations manifests here instead of acting.
-    pub batch_manifest: Option<PathBuf>,
-    /// S3 path-style addressing.
-    pub path_style: bool,
-    /// Multipart threshold (`5GiB`).
-    pub multipart_threshold: Option<String>,
-    /// Multipart part size (`512MiB`).
-    pub part_size: Option<String>,
+}
+
+impl Limits {
+    /// `--max-bytes` in bytes (`None`: no limit).
+    fn max_bytes(&self) -> Result<Option<u64>> {
+        self.max_bytes
+            .as_ref()
+            .map(|_| size("--max-bytes", &self.max_bytes, 0))
+            .transpose()
+    }
+}
+
+/// Timeouts and backoff of S3 calls.
+#[derive(Debug, Clone, Default)]
+pub struct Retry {
     /// Per-attempt timeout in seconds.
     pub attempt_timeout: Option<f64>,
     /// Per-action retry budget in seconds.
-    pub retry_budget: Option<f64>,
+    pub budget: Option<f64>,
     /// First backoff delay in ms.
     pub backoff_init_ms: Option<u64>,
     /// Largest backoff delay in ms.
     pub backoff_max_ms: Option<u64>,
-    /// Floor of the adaptive rate.
-    pub min_rps: Option<f64>,
+}
+
+impl Retry {
+    /// The backoff between attempts (delays of at least 1 ms).
+    fn backoff(&self) -> BackoffConfig {
+        BackoffConfig {
+            init: Duration::from_millis(self.backoff_init_ms.unwrap_or(100).max(1)),
+            max: Duration::from_millis(self.backoff_max_ms.unwrap_or(20_000).max(1)),
+            base: 3.0,
+        }
+    }
+
+    /// The time budget of one action's retries. Default 10 min.
+    fn budget(&self) -> Result<Duration> {
+        let secs = positive("--retry-budget", self.budget, 600.0)?;
+        Ok(Duration::from_secs_f64(secs))
+    }
+
+    /// The timeouts of one S3 call. Default 120 s per attempt.
+    fn timeouts(&self) -> Result<crate::s3::Timeouts> {
+        let attempt = positive("--attempt-timeout", self.attempt_timeout, 120.0)?;
+        Ok(crate::s3::Timeouts {
+            connect: Duration::from_secs(5),
+            attempt: Duration::from_secs_f64(attempt),
+        })
+    }
+}
+
+/// Multipart copies (of objects CopyObject cannot copy in one request).
+#[derive(Debug, Clone, Default)]
+pub struct Multipart {
+    /// Multipart threshold (`5GiB`).
+    pub threshold: Option<String>,
+    /// Multipart part size (`512MiB`).
+    pub part_size: Option<String>,
+}
+
+impl Multipart {
+    /// The threshold (at most CopyObject's 5 GiB) and the part size (at least 1 byte).
+    fn validate(&self) -> Result<(u64, u64)> {
+        let threshold = size("--multipart-threshold", &self.threshold, 5 << 30)?;
+        if threshold > actions::MAX_PART {
+            return Err(Error::InvalidArg {
+                flag: "--multipart-threshold",
+                reason: "CopyObject copies at most 5 GiB".into(),
+            });
+        }
+        let part_size = size("--part-size", &self.part_size, 512 << 20)?.max(1);
+        Ok((threshold, part_size))
+    }
+}
+
+/// Restores, for plan rows that carry no restore settings of their own.
+#[derive(Debug, Clone, Default)]
+pub struct Restore {
     /// Restore `Days`.
-    pub restore_days: Option<i32>,
+    pub days: Option<i32>,
     /// Default restore tier (`bulk`, `standard`, `expedited`).
-    pub restore_tier: Option<String>,
+    pub tier: Option<String>,
+}
+
+impl Restore {
+    /// The tier, default Bulk.
+    fn tier(&self) -> Result<Tier> {
+        Ok(match self.tier.as_deref() {
+            None => Tier::Bulk,
+            Some(t) => match t.to_ascii_lowercase().parse::<RestoreTier>() {
+                Ok(RestoreTier::Bulk) => Tier::Bulk,
+                Ok(RestoreTier::Standard) => Tier::Standard,
+                Ok(RestoreTier::Expedited) => Tier::Expedited,
+                Err(_) => {
+                    return Err(Error::InvalidArg {
+                        flag: "--restore-tier",
+                        reason: format!("expected bulk, standard or expedited, got `{t}`"),
+                    })
+                }
+            },
+        })
+    }
+
+    /// The `Days`, at least 1; default the plan's [`crate::plan::file::RESTORE_DAYS`].
+    fn days(&self) -> Result<i32> {
+        let days = self.days.unwrap_or(crate::plan::file::RESTORE_DAYS as i32);
+        if days < 1 {
+            return Err(Error::InvalidArg {
+                flag: "--restore-days",
+                reason: format!("expected at least 1, got `{days}`"),
+            });
+        }
+        Ok(days)
+    }
+}
+
+/// Where the run's records go.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    /// Journal directory (default: `LAKE/_journal` for a plan in a lake, else `<plan dir>/journal`).
+    pub journal_dir: Option<PathBuf>,
     /// When the journal is fsynced (default batched; the others for benchmarks).
     pub journal_fsync: journal::FsyncMode,
+    /// Prometheus text file.
+    pub metrics_file: Option<PathBuf>,
+    /// Write S3 Batch Operations manifests here instead of acting.
+    pub batch_manifest: Option<PathBuf>,
 }
 
 /// Validated run settings.
@@ -166,105 +319,48 @@ struct Settings {
     pacer: PacerConfig,
 }
 
+/// A size flag (`512MiB`, `5GiB`), `default` when not given.
+fn size(flag: &'static str, v: &Option<String>, default: u64) -> Result<u64> {
+    match v {
+        None => Ok(default),
+        Some(s) => parse_size(s).ok_or_else(|| Error::InvalidArg {
+            flag,
+            reason: format!("expected a size such as `512MiB` or `5GiB`, got `{s}`"),
+        }),
+    }
+}
+
+/// A positive finite number flag, `default` when not given.
+fn positive(flag: &'static str, v: Option<f64>, default: f64) -> Result<f64> {
+    let x = v.unwrap_or(default);
+    if x.is_finite() && x > 0.0 {
+        Ok(x)
+    } else {
+        Err(Error::InvalidArg {
+            flag,
+            reason: format!("expected a positive number, got `{x}`"),
+        })
+    }
+}
+
 fn settings(o: &Options) -> Result<Settings> {
-    let size = |flag: &'static str, v: &Option<String>, default: u64| -> Result<u64> {
-        match v {
-            None => Ok(default),
-            Some(s) => parse_size(s).ok_or_else(|| Error::InvalidArg {
-                flag,
-                reason: format!("expected a size such as `512MiB` or `5GiB`, got `{s}`"),
-            }),
-        }
-    };
-    let positive = |flag: &'static str, v: Option<f64>, default: f64| -> Result<f64> {
-        let x = v.unwrap_or(default);
-        if x.is_finite() && x > 0.0 {
-            Ok(x)
-        } else {
-            Err(Error::InvalidArg {
-                flag,
-                reason: format!("expected a positive number, got `{x}`"),
-            })
-        }
-    };
-    let concurrency = o.concurrency.unwrap_or(16);
-    if concurrency == 0 || concurrency > 1024 {
-        return Err(Error::InvalidArg {
-            flag: "--concurrency",
-            reason: format!("expected 1 to 1024, got `{concurrency}`"),
-        });
-    }
-    if let Some(r) = o.max_rps {
-        positive("--max-rps", Some(r), 1.0)?;
-    }
-    let max_bytes = match &o.max_bytes {
-        None => None,
-        Some(_) => Some(size("--max-bytes", &o.max_bytes, 0)?),
-    };
-    let multipart_threshold = size("--multipart-threshold", &o.multipart_threshold, 5 << 30)?;
-    if multipart_threshold > actions::MAX_PART {
-        return Err(Error::InvalidArg {
-            flag: "--multipart-threshold",
-            reason: "CopyObject copies at most 5 GiB".into(),
-        });
-    }
-    let part_size = size("--part-size", &o.part_size, 512 << 20)?.max(1);
-    let restore_tier = match o.restore_tier.as_deref() {
-        None => Tier::Bulk,
-        Some(t) => match t.to_ascii_lowercase().parse::<RestoreTier>() {
-            Ok(RestoreTier::Bulk) => Tier::Bulk,
-            Ok(RestoreTier::Standard) => Tier::Standard,
-            Ok(RestoreTier::Expedited) => Tier::Expedited,
-            Err(_) => {
-                return Err(Error::InvalidArg {
-                    flag: "--restore-tier",
-                    reason: format!("expected bulk, standard or expedited, got `{t}`"),
-                })
-            }
-        },
-    };
-    let restore_days = o
-        .restore_days
-        .unwrap_or(crate::plan::file::RESTORE_DAYS as i32);
-    if restore_days < 1 {
-        return Err(Error::InvalidArg {
-            flag: "--restore-days",
-            reason: format!("expected at least 1, got `{restore_days}`"),
-        });
-    }
-    let backoff = BackoffConfig {
-        init: Duration::from_millis(o.backoff_init_ms.unwrap_or(100).max(1)),
-        max: Duration::from_millis(o.backoff_max_ms.unwrap_or(20_000).max(1)),
-        base: 3.0,
-    };
+    let concurrency = o.pace.concurrency()?;
+    let pacer = o.pace.pacer()?;
+    let max_bytes = o.limits.max_bytes()?;
+    let (multipart_threshold, part_size) = o.multipart.validate()?;
     Ok(Settings {
         concurrency,
         max_bytes,
         tuning: Tuning {
             multipart_threshold,
             part_size,
-            retry_budget: Duration::from_secs_f64(positive(
-                "--retry-budget",
-                o.retry_budget,
-                600.0,
-            )?),
-            backoff,
-            restore_days,
-            restore_tier,
+            retry_budget: o.retry.budget()?,
+            backoff: o.retry.backoff(),
+            restore_days: o.restore.days()?,
+            restore_tier: o.restore.tier()?,
         },
-        timeouts: crate::s3::Timeouts {
-            connect: Duration::from_secs(5),
-            attempt: Duration::from_secs_f64(positive(
-                "--attempt-timeout",
-                o.attempt_timeout,
-                120.0,
-            )?),
-        },
-        pacer: PacerConfig {
-            max_rps: o.max_rps,
-            min_rps: positive("--min-rps", o.min_rps, 1.0)?,
-            ..PacerConfig::default()
-        },
+        timeouts: o.retry.timeouts()?,
+        pacer,
     })
 }
 
@@ -412,6 +508,7 @@ pub fn default_journal_dir(plan: &Path) -> PathBuf {
 /// The journal file of a plan run with `opts`.
 pub fn journal_path(opts: &Options, plan_id: &str) -> PathBuf {
     let dir = opts
+        .output
         .journal_dir
         .clone()
         .unwrap_or_else(|| default_journal_dir(&opts.plan));
@@ -450,7 +547,7 @@ pub fn run(opts: &Options) -> Result<Report> {
         });
     }
     let jpath = journal_path(opts, &plan_id);
-    if let Some(dir) = &opts.batch_manifest {
+    if let Some(dir) = &opts.output.batch_manifest {
         let s = batch::write(dir, &opts.plan, &plan_id, &rows, &acts)?;
         info!(dir = %dir.display(), "wrote S3 Batch Operations manifests");
         return Ok(Report::Batch(s));
@@ -535,37 +632,40 @@ mod tests {
         assert!(p[2].contains("goes to both"), "{p:?}");
     }
 
+    /// The flag an invalid setting names.
+    fn invalid_flag<T: std::fmt::Debug>(r: Result<T>) -> &'static str {
+        match r {
+            Err(Error::InvalidArg { flag, .. }) => flag,
+            other => panic!("expected an invalid flag, got {other:?}"),
+        }
+    }
+
     #[test]
     fn settings_validate_flags() {
         assert!(settings(&Options::default()).is_ok());
-        let cases = [
-            (
-                "--concurrency",
-                Options {
-                    concurrency: Some(0),
-                    ..Default::default()
-                },
-            ),
-            (
-                "--max-bytes",
-                Options {
-                    max_bytes: Some("lots".into()),
-                    ..Default::default()
-                },
-            ),
-            (
-                "--multipart-threshold",
-                Options {
-                    multipart_threshold: Some("6GiB".into()),
-                    ..Default::default()
-                },
-            ),
-        ];
-        for (flag, bad) in cases {
-            match settings(&bad) {
-                Err(Error::InvalidArg { flag: f, .. }) => assert_eq!(f, flag),
-                other => panic!("{flag}: {other:?}"),
-            }
-        }
+        let pace = Pace {
+            concurrency: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(invalid_flag(pace.concurrency()), "--concurrency");
+        let limits = Limits {
+            max_bytes: Some("lots".into()),
+            ..Default::default()
+        };
+        assert_eq!(invalid_flag(limits.max_bytes()), "--max-bytes");
+        let multipart = Multipart {
+            threshold: Some("6GiB".into()),
+            ..Default::default()
+        };
+        assert_eq!(invalid_flag(multipart.validate()), "--multipart-threshold");
+        // A group's error stops the whole run's settings.
+        let o = Options {
+            restore: Restore {
+                days: Some(0),
+                tier: None,
+            },
+            ..Default::default()
+        };
+        assert_eq!(invalid_flag(settings(&o)), "--restore-days");
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::apply::journal::FsyncMode;
-use crate::apply::Options;
+use crate::apply::{Limits, Multipart, Options, Output, Pace, Restore, Retry};
 use crate::cli::{ApplyArgs, FsyncArg};
 use crate::config::Config;
 use crate::{Error, Outcome};
@@ -29,27 +29,39 @@ fn options(cfg: &Config, a: ApplyArgs) -> Options {
             .cloned()
             .chain(a.allow_bucket)
             .collect(),
-        concurrency: Some(a.concurrency),
-        max_rps: a.max_rps,
-        max_actions: a.max_actions,
-        max_bytes: a.max_bytes,
-        journal_dir: a.journal,
-        metrics_file: a.metrics_file,
-        batch_manifest: a.batch_manifest,
         path_style: cfg.s3_path_style,
-        multipart_threshold: a.multipart_threshold,
-        part_size: a.part_size,
-        attempt_timeout: a.attempt_timeout,
-        retry_budget: a.retry_budget,
-        backoff_init_ms: a.backoff_init_ms,
-        backoff_max_ms: a.backoff_max_ms,
-        min_rps: a.min_rps,
-        restore_days: a.restore_days,
-        restore_tier: a.restore_tier,
-        journal_fsync: match a.journal_fsync {
-            FsyncArg::Batched => FsyncMode::Batched,
-            FsyncArg::Every => FsyncMode::Every,
-            FsyncArg::Off => FsyncMode::Off,
+        pace: Pace {
+            concurrency: Some(a.concurrency),
+            max_rps: a.max_rps,
+            min_rps: a.min_rps,
+        },
+        limits: Limits {
+            max_actions: a.max_actions,
+            max_bytes: a.max_bytes,
+        },
+        retry: Retry {
+            attempt_timeout: a.attempt_timeout,
+            budget: a.retry_budget,
+            backoff_init_ms: a.backoff_init_ms,
+            backoff_max_ms: a.backoff_max_ms,
+        },
+        multipart: Multipart {
+            threshold: a.multipart_threshold,
+            part_size: a.part_size,
+        },
+        restore: Restore {
+            days: a.restore_days,
+            tier: a.restore_tier,
+        },
+        output: Output {
+            journal_dir: a.journal,
+            journal_fsync: match a.journal_fsync {
+                FsyncArg::Batched => FsyncMode::Batched,
+                FsyncArg::Every => FsyncMode::Every,
+                FsyncArg::Off => FsyncMode::Off,
+            },
+            metrics_file: a.metrics_file,
+            batch_manifest: a.batch_manifest,
         },
     }
 }
