@@ -116,10 +116,17 @@ pub struct Head {
     pub meta: SystemMeta,
     /// `x-amz-website-redirect-location` (never copied by S3 itself).
     pub website_redirect: Option<String>,
-    /// Object Lock retention mode.
-    pub lock_mode: Option<ObjectLockMode>,
-    /// Object Lock retain-until date.
-    pub lock_until: Option<DateTime>,
+    /// Object Lock settings.
+    pub lock: ObjectLock,
+}
+
+/// An object's Object Lock settings, which a copy must re-send (S3 does not copy them).
+#[derive(Debug, Clone, Default)]
+pub struct ObjectLock {
+    /// Retention mode.
+    pub mode: Option<ObjectLockMode>,
+    /// Retain-until date.
+    pub until: Option<DateTime>,
     /// Legal hold.
     pub legal_hold: Option<ObjectLockLegalHoldStatus>,
 }
@@ -314,10 +321,20 @@ macro_rules! preserve {
                 .set_grant_write_acp(Grants::header(&grants.write_acp));
         }
         b.set_website_redirect_location(head.website_redirect.clone())
-            .set_object_lock_mode(head.lock_mode.clone())
-            .set_object_lock_retain_until_date(head.lock_until)
-            .set_object_lock_legal_hold_status(head.legal_hold.clone())
+            .set_object_lock_mode(head.lock.mode.clone())
+            .set_object_lock_retain_until_date(head.lock.until)
+            .set_object_lock_legal_hold_status(head.lock.legal_hold.clone())
     }};
+}
+
+/// Addresses one object on any request builder: bucket, key and the version (`None` = the
+/// current one). The SDK's builders are unrelated types with the same method names.
+macro_rules! object {
+    ($b:expr, $bucket:expr, $key:expr, $version_id:expr) => {
+        $b.bucket($bucket)
+            .key($key)
+            .set_version_id($version_id.map(str::to_owned))
+    };
 }
 
 impl S3 {
@@ -376,13 +393,7 @@ impl S3 {
         key: &str,
         version_id: Option<&str>,
     ) -> Result<Option<Head>, CallError> {
-        let req = self
-            .client
-            .head_object()
-            .bucket(bucket)
-            .key(key)
-            .set_version_id(version_id.map(str::to_owned))
-            .send();
+        let req = object!(self.client.head_object(), bucket, key, version_id).send();
         let o = match self.call("HeadObject", true, req).await {
             Ok(o) => o,
             Err(e) if e.class == Class::NotFound => return Ok(None),
@@ -416,9 +427,11 @@ impl S3 {
                 metadata: o.metadata().cloned().unwrap_or_default(),
             },
             website_redirect: o.website_redirect_location().map(str::to_owned),
-            lock_mode: o.object_lock_mode().cloned(),
-            lock_until: o.object_lock_retain_until_date().copied(),
-            legal_hold: o.object_lock_legal_hold_status().cloned(),
+            lock: ObjectLock {
+                mode: o.object_lock_mode().cloned(),
+                until: o.object_lock_retain_until_date().copied(),
+                legal_hold: o.object_lock_legal_hold_status().cloned(),
+            },
         }))
     }
 
@@ -429,13 +442,7 @@ impl S3 {
         key: &str,
         version_id: Option<&str>,
     ) -> Result<Grants, CallError> {
-        let req = self
-            .client
-            .get_object_acl()
-            .bucket(bucket)
-            .key(key)
-            .set_version_id(version_id.map(str::to_owned))
-            .send();
+        let req = object!(self.client.get_object_acl(), bucket, key, version_id).send();
         let o = self.call("GetObjectAcl", true, req).await?;
         let owner = o.owner().and_then(|w| w.id());
         let grants: Vec<(String, Permission)> = o
@@ -496,13 +503,7 @@ impl S3 {
         key: &str,
         version_id: Option<&str>,
     ) -> Result<Vec<(String, String)>, CallError> {
-        let req = self
-            .client
-            .get_object_tagging()
-            .bucket(bucket)
-            .key(key)
-            .set_version_id(version_id.map(str::to_owned))
-            .send();
+        let req = object!(self.client.get_object_tagging(), bucket, key, version_id).send();
         let o = self.call("GetObjectTagging", true, req).await?;
         Ok(o.tag_set()
             .iter()
@@ -527,12 +528,7 @@ impl S3 {
             .set_tag_set(Some(set))
             .build()
             .map_err(|e| CallError::local("PutObjectTagging", e.to_string()))?;
-        let req = self
-            .client
-            .put_object_tagging()
-            .bucket(bucket)
-            .key(key)
-            .set_version_id(version_id.map(str::to_owned))
+        let req = object!(self.client.put_object_tagging(), bucket, key, version_id)
             .tagging(tagging)
             .send();
         self.call("PutObjectTagging", true, req).await?;
@@ -729,12 +725,7 @@ impl S3 {
                 .map_err(|e| CallError::local("RestoreObject", e.to_string()))?;
             r = r.glacier_job_parameters(params);
         }
-        let req = self
-            .client
-            .restore_object()
-            .bucket(bucket)
-            .key(key)
-            .set_version_id(version_id.map(str::to_owned))
+        let req = object!(self.client.restore_object(), bucket, key, version_id)
             .restore_request(r.build())
             .send();
         self.call("RestoreObject", true, req).await?;

@@ -135,9 +135,7 @@ mod tests {
             sse: Sse::None,
             meta: SystemMeta::default(),
             website_redirect: None,
-            lock_mode: None,
-            lock_until: None,
-            legal_hold: None,
+            lock: Default::default(),
         }
     }
 
