@@ -8,6 +8,16 @@ fn windows(days: &[u32]) -> Windows {
     Windows::new(days).unwrap()
 }
 
+/// Parameters as of 2026-11-26.
+fn params(days: &[u32], include_scanners: bool, count_manifest_pulls: bool) -> Params {
+    Params {
+        as_of: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+        windows: windows(days),
+        include_scanners,
+        count_manifest_pulls,
+    }
+}
+
 /// A `digest_stats` frame for `windows` with the given columns; every other column of the
 /// schema is NULL. `in_inventory` defaults to true.
 fn stats_frame(windows: &Windows, given: Vec<Column>) -> DataFrame {
@@ -38,12 +48,7 @@ fn utc(name: &str, us: Vec<Option<i64>>, tz: Option<TimeZone>) -> Column {
 
 #[test]
 fn params_bound_every_window_and_the_longest() {
-    let p = Params {
-        as_of: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
-        windows: windows(&[120, 7, 30, 90]),
-        include_scanners: true,
-        count_manifest_pulls: false,
-    };
+    let p = params(&[120, 7, 30, 90], true, false);
     let v = p.values();
     assert_eq!(v["as_of"], "2026-11-26");
     assert_eq!(v["from_7"], "2026-11-19");
@@ -58,12 +63,7 @@ fn params_bound_every_window_and_the_longest() {
 
 #[test]
 fn every_query_expands_for_every_dialect_and_renders_with_its_parameters() {
-    let p = Params {
-        as_of: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
-        windows: windows(&[7, 14, 30, 90]),
-        include_scanners: false,
-        count_manifest_pulls: true,
-    };
+    let p = params(&[7, 14, 30, 90], false, true);
     for q in QUERIES {
         assert_eq!(Query::by_name(q.name).unwrap(), q);
         assert_eq!(q.file, format!("queries/{}.sql", q.name));
