@@ -137,23 +137,18 @@ pub fn run(
         req.name
     );
 
-    let stats = timed(timings, "stats", || {
-        stage(
-            "stats",
-            "digest_stats",
-            || {
-                crate::stats::run_stats(
-                    lake,
-                    &crate::stats::StatsOptions {
-                        as_of,
-                        windows: req.windows.clone(),
-                        include_scanners: false,
-                    },
-                )
-            },
-            |s| format!("{} digests", s.counts.rows),
-        )
-    })?;
+    let stats_opts = crate::stats::StatsOptions {
+        as_of,
+        windows: req.windows.clone(),
+        include_scanners: false,
+    };
+    let stats = timed_stage(
+        timings,
+        "stats",
+        "digest_stats",
+        || crate::stats::run_stats(lake, &stats_opts),
+        |s| format!("{} digests", s.counts.rows),
+    )?;
 
     let (coverage, guard) = match req.guard {
         None => (None, CoverageHold::none()),
@@ -164,29 +159,22 @@ pub fn run(
     };
     let hold = guard.gaps().map(str::to_string);
 
-    let plan = timed(timings, "plan", || {
-        stage(
-            "plan",
-            "decisions and plan",
-            || crate::plan::run_plan(lake, as_of, cfg, guard.clone()),
-            |p| format!("{} of {} blobs move", p.totals.actions, p.totals.blobs),
-        )
-    })?;
+    let plan = timed_stage(
+        timings,
+        "plan",
+        "decisions and plan",
+        || crate::plan::run_plan(lake, as_of, cfg, guard.clone()),
+        |p| format!("{} of {} blobs move", p.totals.actions, p.totals.blobs),
+    )?;
 
-    let report = timed(timings, "report", || {
-        stage(
-            "report",
-            "dry-run cost report",
-            || {
-                crate::report::run_report(
-                    lake,
-                    &crate::report::ReportOptions { as_of, out: None },
-                    cfg,
-                )
-            },
-            |r| format!("written to {}", r.dir.display()),
-        )
-    })?;
+    let report_opts = crate::report::ReportOptions { as_of, out: None };
+    let report = timed_stage(
+        timings,
+        "report",
+        "dry-run cost report",
+        || crate::report::run_report(lake, &report_opts, cfg),
+        |r| format!("written to {}", r.dir.display()),
+    )?;
 
     Ok(Outputs {
         ingest,
@@ -209,4 +197,16 @@ pub fn timed<T, E>(
     let out = step()?;
     timings.insert(name.into(), json!(t.elapsed().as_secs_f64()));
     Ok(out)
+}
+
+/// Runs one stage under a spinner ([`stage`]) and records its wall time under the same `name`
+/// in `timings` ([`timed`]).
+pub fn timed_stage<T, E>(
+    timings: &mut serde_json::Map<String, serde_json::Value>,
+    name: &'static str,
+    message: &str,
+    f: impl FnOnce() -> Result<T, E>,
+    describe: impl FnOnce(&T) -> String,
+) -> Result<T, E> {
+    timed(timings, name, || stage(name, message, f, describe))
 }

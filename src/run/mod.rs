@@ -28,7 +28,6 @@ use serde_json::json;
 use crate::config::{Config, LakeLocation};
 use crate::ingest::{IngestRequest, LogSpec};
 use crate::lake::Lake;
-use crate::progress::stage;
 use crate::s3lake::lock::{Holder, S3Lock};
 use crate::s3lake::S3Lake;
 use crate::storage::{Location, Storage};
@@ -282,14 +281,13 @@ fn pipeline(
     let pruned = if cfg.run.retention.is_empty() {
         None
     } else {
-        Some(crate::pipeline::timed(&mut timings, "prune", || {
-            stage(
-                "prune",
-                "partitions past their retention",
-                || crate::retention::prune(lake, &cfg.run.retention, opts.as_of, false),
-                |p| format!("{} partitions, {} files", p.partitions, p.files),
-            )
-        })?)
+        Some(crate::pipeline::timed_stage(
+            &mut timings,
+            "prune",
+            "partitions past their retention",
+            || crate::retention::prune(lake, &cfg.run.retention, opts.as_of, false),
+            |p| format!("{} partitions, {} files", p.partitions, p.files),
+        )?)
     };
 
     let outcome = if out.hold.is_some() && !opts.allow_gaps {
