@@ -52,7 +52,7 @@ pub use estimator::expected_pulls_30d;
 pub use model::{
     evaluate, intelligent_tiering_monthly, intelligent_tiering_steady_monthly, min_days,
     monthly_access, monthly_cost, monthly_storage, moves_down, one_time_cost, restore_tier_for,
-    MonthlyCost, MoveEval, MoveInput, OneTime,
+    MonthlyCost, MoveEval, MoveInput, OneTime, OneTimeBreakdown,
 };
 pub use prices::{ClassPrices, IntelligentTieringPrices, Prices, RestorePrice, RestorePrices};
 

@@ -75,9 +75,20 @@ pub struct MoveInput {
     pub restore_days: u32,
 }
 
-/// One-time cost of a move, in USD. See the module doc for what each part covers.
+/// One-time cost of a move, in USD: its parts and their sum.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct OneTime {
+    /// The parts (serialised inline, before `total`).
+    #[serde(flatten)]
+    pub parts: OneTimeBreakdown,
+    /// Sum of the parts.
+    pub total: f64,
+}
+
+/// The kinds of one-time cost, in USD. See the module doc for what each covers. One move's
+/// ([`OneTime`]), or summed over many (the report's one-time costs).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct OneTimeBreakdown {
     /// The request that changes the class (lifecycle transition or COPY).
     pub transition: f64,
     /// Minimum-duration charge of the source class.
@@ -90,8 +101,29 @@ pub struct OneTime {
     pub old_version: f64,
     /// Tagging request and tag storage (lifecycle method).
     pub tagging: f64,
-    /// Sum of the above.
-    pub total: f64,
+}
+
+impl OneTimeBreakdown {
+    /// Sum of the parts.
+    pub fn sum(&self) -> f64 {
+        self.transition
+            + self.early_delete
+            + self.restore
+            + self.retrieval
+            + self.old_version
+            + self.tagging
+    }
+}
+
+impl std::ops::AddAssign for OneTimeBreakdown {
+    fn add_assign(&mut self, o: OneTimeBreakdown) {
+        self.transition += o.transition;
+        self.early_delete += o.early_delete;
+        self.restore += o.restore;
+        self.retrieval += o.retrieval;
+        self.old_version += o.old_version;
+        self.tagging += o.tagging;
+    }
 }
 
 /// A move compared with staying put, in USD.
@@ -347,7 +379,7 @@ pub fn one_time_cost(p: &Prices, m: &MoveInput) -> Result<OneTime> {
     let to = p.class(&m.to)?;
     let daily_source = monthly_storage(p, &m.from, m.size)? / DAYS_PER_MONTH;
     let min_days_left = f64::from(from.min_days.saturating_sub(m.days_in_current_class));
-    let mut o = OneTime::default();
+    let mut o = OneTimeBreakdown::default();
     match m.method {
         Method::Lifecycle => {
             let unsupported = || CostError::UnsupportedTransition {
@@ -379,8 +411,10 @@ pub fn one_time_cost(p: &Prices, m: &MoveInput) -> Result<OneTime> {
             o.early_delete = (min_days_left - kept_days).max(0.0) * daily_source;
         }
     }
-    o.total = o.transition + o.early_delete + o.restore + o.retrieval + o.old_version + o.tagging;
-    Ok(o)
+    Ok(OneTime {
+        total: o.sum(),
+        parts: o,
+    })
 }
 
 /// Compares moving one object with keeping it where it is, for `gets_per_month` pulls and a
@@ -644,7 +678,7 @@ mod tests {
         m.restore_tier = bulk;
         m.restore_days = 3;
         close(
-            one_time_cost(&p, &m).unwrap().restore,
+            one_time_cost(&p, &m).unwrap().parts.restore,
             0.025 / 1000.0 + 0.0025 + 3.0 * 0.023 / 30.0,
         );
     }
@@ -790,27 +824,27 @@ mod tests {
         let mut m = mv(StandardIa, GlacierIr, GIB, Method::Lifecycle);
         m.days_in_current_class = 10;
         let o = one_time_cost(&p, &m).unwrap();
-        close(o.early_delete, 20.0 * 0.0125 / 30.0);
+        close(o.parts.early_delete, 20.0 * 0.0125 / 30.0);
         // Lifecycle: transition into GLACIER_IR $0.02/1000; tagging = one PUT at the IA price
         // ($0.01/1000) + one tag for a month ($0.01/10000).
-        close(o.transition, 0.00002);
-        close(o.tagging, 0.00001 + 0.000001);
+        close(o.parts.transition, 0.00002);
+        close(o.parts.tagging, 0.00001 + 0.000001);
         close(o.total, 20.0 * 0.0125 / 30.0 + 0.00002 + 0.000011);
         // Past the minimum: nothing owed.
         m.days_in_current_class = 30;
-        assert_eq!(one_time_cost(&p, &m).unwrap().early_delete, 0.0);
+        assert_eq!(one_time_cost(&p, &m).unwrap().parts.early_delete, 0.0);
         // The minimum counts the class's billed size: a 10 KiB IA object owes 20 days of 128 KiB.
         m.days_in_current_class = 10;
         m.size = 10 * KIB;
         close(
-            one_time_cost(&p, &m).unwrap().early_delete,
+            one_time_cost(&p, &m).unwrap().parts.early_delete,
             20.0 * 0.0125 / 8192.0 / 30.0,
         );
         // DEEP_ARCHIVE keeps 180 days: 1 GiB after 30 days owes 150 days of its storage.
         let mut m = mv(DeepArchive, Standard, GIB, Method::Copy);
         m.days_in_current_class = 30;
         close(
-            one_time_cost(&p, &m).unwrap().early_delete,
+            one_time_cost(&p, &m).unwrap().parts.early_delete,
             150.0 * storage(&p, DeepArchive, GIB) / 30.0,
         );
     }
@@ -824,7 +858,7 @@ mod tests {
         let early = 20.0 * 0.0125 / 30.0;
         let lifecycle = one_time_cost(&p, &m).unwrap();
         // Lifecycle: transition $0.00002 + tagging $0.000011 + early deletion; no retrieval.
-        assert_eq!(lifecycle.retrieval, 0.0);
+        assert_eq!(lifecycle.parts.retrieval, 0.0);
         close(lifecycle.total, 0.00002 + 0.000011 + early);
         // Copy: COPY at the GLACIER_IR PUT price ($0.02/1000) + IA retrieval of 1 GB ($0.01)
         // + the same early deletion; no tagging.
@@ -833,11 +867,13 @@ mod tests {
         assert_eq!(
             copy,
             OneTime {
-                transition: 0.02 / 1000.0,
-                early_delete: early,
-                retrieval: 0.01 * 1.0,
+                parts: OneTimeBreakdown {
+                    transition: 0.02 / 1000.0,
+                    early_delete: early,
+                    retrieval: 0.01 * 1.0,
+                    ..OneTimeBreakdown::default()
+                },
                 total: copy.total,
-                ..OneTime::default()
             }
         );
         close(copy.total, 0.00002 + 0.01 + early);
@@ -858,17 +894,17 @@ mod tests {
         // GLACIER → STANDARD, 1 GiB, Standard tier: COPY at the STANDARD PUT price
         // ($0.005/1000) + restore ($0.05/1000 + $0.01/GB) + 1 day of STANDARD for the copy.
         let o = one_time_cost(&p, &mv(Glacier, Standard, GIB, Method::Copy)).unwrap();
-        close(o.transition, 0.000005);
-        close(o.restore, 0.00005 + 0.01 + 0.023 / 30.0);
-        assert_eq!(o.retrieval, 0.0);
+        close(o.parts.transition, 0.000005);
+        close(o.parts.restore, 0.00005 + 0.01 + 0.023 / 30.0);
+        assert_eq!(o.parts.retrieval, 0.0);
         // Bulk: only the temporary copy.
         let mut m = mv(Glacier, Standard, GIB, Method::Copy);
         m.restore_tier = RestoreTier::Bulk;
-        close(one_time_cost(&p, &m).unwrap().restore, 0.023 / 30.0);
+        close(one_time_cost(&p, &m).unwrap().parts.restore, 0.023 / 30.0);
         // Lifecycle GLACIER → DEEP_ARCHIVE needs no restore.
         let o = one_time_cost(&p, &mv(Glacier, DeepArchive, GIB, Method::Lifecycle)).unwrap();
-        assert_eq!(o.restore, 0.0);
-        close(o.transition, 0.00005);
+        assert_eq!(o.parts.restore, 0.0);
+        close(o.parts.transition, 0.00005);
     }
 
     #[test]
@@ -882,33 +918,33 @@ mod tests {
         m.versioned = true;
         m.noncurrent_retention_days = 7;
         let o = one_time_cost(&p, &m).unwrap();
-        close(o.old_version, 0.0125 * 7.0 / 30.0);
-        close(o.early_delete, 0.0125 * 13.0 / 30.0);
+        close(o.parts.old_version, 0.0125 * 7.0 / 30.0);
+        close(o.parts.early_delete, 0.0125 * 13.0 / 30.0);
         // Kept 60 days: 60 days billed, nothing early.
         m.noncurrent_retention_days = 60;
         let o = one_time_cost(&p, &m).unwrap();
-        close(o.old_version, 0.0125 * 60.0 / 30.0);
-        assert_eq!(o.early_delete, 0.0);
+        close(o.parts.old_version, 0.0125 * 60.0 / 30.0);
+        assert_eq!(o.parts.early_delete, 0.0);
         // Retention 0 (deleted at once): only early deletion, like an unversioned bucket.
         m.noncurrent_retention_days = 0;
         let o = one_time_cost(&p, &m).unwrap();
-        assert_eq!(o.old_version, 0.0);
-        close(o.early_delete, 0.0125 * 20.0 / 30.0);
+        assert_eq!(o.parts.old_version, 0.0);
+        close(o.parts.early_delete, 0.0125 * 20.0 / 30.0);
         // Unversioned buckets ignore the retention.
         m.versioned = false;
         m.noncurrent_retention_days = 60;
-        assert_eq!(one_time_cost(&p, &m).unwrap().old_version, 0.0);
+        assert_eq!(one_time_cost(&p, &m).unwrap().parts.old_version, 0.0);
         // Lifecycle changes the class in place: no old version even in a versioned bucket.
         m.versioned = true;
         m.method = Method::Lifecycle;
-        assert_eq!(one_time_cost(&p, &m).unwrap().old_version, 0.0);
+        assert_eq!(one_time_cost(&p, &m).unwrap().parts.old_version, 0.0);
         // An archived old version is billed with its overhead: 1 GiB GLACIER kept 30 days =
         // one month of monthly_storage(GLACIER, 1 GiB).
         let mut m = mv(Glacier, Standard, GIB, Method::Copy);
         m.versioned = true;
         m.noncurrent_retention_days = 30;
         close(
-            one_time_cost(&p, &m).unwrap().old_version,
+            one_time_cost(&p, &m).unwrap().parts.old_version,
             0.0036 + 0.0036 / 32768.0 + 0.023 / 131072.0,
         );
     }
@@ -1105,8 +1141,8 @@ mod tests {
             let p = prices();
             match one_time_cost(&p, &m) {
                 Ok(o) => {
-                    for part in [o.transition, o.early_delete, o.restore, o.retrieval,
-                                 o.old_version, o.tagging] {
+                    for part in [o.parts.transition, o.parts.early_delete, o.parts.restore, o.parts.retrieval,
+                                 o.parts.old_version, o.parts.tagging] {
                         prop_assert!(part >= 0.0 && part.is_finite(), "{o:?}");
                     }
                     prop_assert!(o.total > 0.0, "every move costs at least a request: {o:?}");

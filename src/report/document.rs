@@ -130,13 +130,14 @@ fn headline_section(s: &Summary, _charts: &[Chart], d: &mut Vec<Block>) {
     ]);
     d.push(table(&["Figure", "Value"], &[false, true], rows));
     let o = &h.one_time;
+    let k = &o.parts;
     let mut parts = vec![
-        ("Transition requests (lifecycle or COPY)", o.transition),
-        ("Early deletion (minimum storage duration)", o.early_delete),
-        ("Restores of archived blobs", o.restore),
-        ("Retrieval fees on copied bytes", o.retrieval),
-        ("Noncurrent versions left by copies", o.old_version),
-        ("Tagging (lifecycle method)", o.tagging),
+        ("Transition requests (lifecycle or COPY)", k.transition),
+        ("Early deletion (minimum storage duration)", k.early_delete),
+        ("Restores of archived blobs", k.restore),
+        ("Retrieval fees on copied bytes", k.retrieval),
+        ("Noncurrent versions left by copies", k.old_version),
+        ("Tagging (lifecycle method)", k.tagging),
     ];
     if o.unattributed > 0.0 {
         parts.push(("Not attributable with the current config", o.unattributed));

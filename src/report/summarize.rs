@@ -114,7 +114,7 @@ fn it_costs(p: &Prices, r: &PlanRow, age_days: Option<i64>) -> Option<(f64, [f64
     };
     // A bucket-wide rule needs no tags.
     let one_time = cost::one_time_cost(p, &input)
-        .map(|o| o.total - o.tagging)
+        .map(|o| o.total - o.parts.tagging)
         .ok()?;
     let gets = r.expected_pulls_30d;
     let steady = cost::intelligent_tiering_steady_monthly(p, size, gets);
@@ -322,14 +322,7 @@ fn add_blob(objects: &mut u64, bytes: &mut u64, now: &mut f64, after: &mut f64, 
 fn add_one_time(o: &mut OneTimeParts, parts: Option<cost::OneTime>, r: &PlanRow) {
     o.total += r.one_time_cost;
     match parts {
-        Some(parts) => {
-            o.transition += parts.transition;
-            o.early_delete += parts.early_delete;
-            o.restore += parts.restore;
-            o.retrieval += parts.retrieval;
-            o.old_version += parts.old_version;
-            o.tagging += parts.tagging;
-        }
+        Some(one_time) => o.parts += one_time.parts,
         None => o.unattributed += r.one_time_cost,
     }
 }

@@ -125,18 +125,10 @@ pub struct Headline {
 /// One-time costs split by kind (USD).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct OneTimeParts {
-    /// Transition requests (lifecycle transition or COPY).
-    pub transition: f64,
-    /// Early-deletion charges (leaving a class before its minimum duration).
-    pub early_delete: f64,
-    /// Restores of archived blobs.
-    pub restore: f64,
-    /// Retrieval fees of the source classes on copied bytes.
-    pub retrieval: f64,
-    /// Noncurrent versions left by copies in versioned buckets.
-    pub old_version: f64,
-    /// Tagging requests and tag storage (lifecycle method).
-    pub tagging: f64,
+    /// Summed over the actions whose parts the cost model reproduces with the current config
+    /// (serialised inline: `transition`, `early_delete`, …).
+    #[serde(flatten)]
+    pub parts: crate::cost::OneTimeBreakdown,
     /// Rows whose parts could not be reproduced with the current config (their whole cost).
     pub unattributed: f64,
     /// Sum of `one_time_cost` over the actions.

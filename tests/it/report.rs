@@ -517,7 +517,7 @@ fn every_summary_figure_is_recomputed_from_the_tables() {
             },
         )
         .unwrap();
-        it_one += ot.total - ot.tagging;
+        it_one += ot.total - ot.parts.tagging;
         let steady = cost::intelligent_tiering_steady_monthly(&p, size, gets);
         for (m, v) in it_months.iter_mut().enumerate() {
             *v +=
