@@ -75,14 +75,14 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
         });
     }
 
-    headline_section(s, charts, &mut d);
+    headline_section(s, &mut d);
     class_and_tier_section(s, charts, &mut d);
     alternatives_section(s, charts, &mut d);
-    top_moves_section(s, charts, &mut d);
-    reasons_section(s, charts, &mut d);
+    top_moves_section(s, &mut d);
+    reasons_section(s, &mut d);
     pull_patterns_section(s, charts, &mut d);
-    data_quality_section(s, charts, &mut d);
-    assumptions_section(s, charts, &mut d);
+    data_quality_section(s, &mut d);
+    assumptions_section(s, &mut d);
     d
 }
 
@@ -92,7 +92,7 @@ fn chart(charts: &[Chart], file: &str) -> Option<Block> {
 }
 
 /// The headline figures and the one-time costs.
-fn headline_section(s: &Summary, _charts: &[Chart], d: &mut Vec<Block>) {
+fn headline_section(s: &Summary, d: &mut Vec<Block>) {
     let h = &s.headline;
     d.push(Block::Heading("Headline".into()));
     let mut rows = vec![
@@ -266,7 +266,7 @@ fn alternatives_section(s: &Summary, charts: &[Chart], d: &mut Vec<Block>) {
 }
 
 /// The moves that save most.
-fn top_moves_section(s: &Summary, _charts: &[Chart], d: &mut Vec<Block>) {
+fn top_moves_section(s: &Summary, d: &mut Vec<Block>) {
     d.push(Block::Heading("Top moves by savings".into()));
     if s.top_moves.is_empty() {
         d.push(Block::Para("The plan moves nothing.".into()));
@@ -306,7 +306,7 @@ fn top_moves_section(s: &Summary, _charts: &[Chart], d: &mut Vec<Block>) {
 }
 
 /// How many blobs each reason code decided.
-fn reasons_section(s: &Summary, _charts: &[Chart], d: &mut Vec<Block>) {
+fn reasons_section(s: &Summary, d: &mut Vec<Block>) {
     d.push(Block::Heading("Decisions by reason".into()));
     d.push(Block::Para(
         "Every blob gets one reason code (see `docs/plan.md`); `kept:*` blobs stay where they \
@@ -383,7 +383,7 @@ fn pull_patterns_section(s: &Summary, charts: &[Chart], d: &mut Vec<Block>) {
 }
 
 /// Missing log days, rejects and other data-quality figures.
-fn data_quality_section(s: &Summary, _charts: &[Chart], d: &mut Vec<Block>) {
+fn data_quality_section(s: &Summary, d: &mut Vec<Block>) {
     let q = &s.data_quality;
     d.push(Block::Heading("Data quality".into()));
     let missing = if q.missing_log_days.is_empty() {
@@ -459,7 +459,7 @@ fn data_quality_section(s: &Summary, _charts: &[Chart], d: &mut Vec<Block>) {
 }
 
 /// The assumptions the numbers rest on.
-fn assumptions_section(s: &Summary, _charts: &[Chart], d: &mut Vec<Block>) {
+fn assumptions_section(s: &Summary, d: &mut Vec<Block>) {
     let asm = &s.assumptions;
     d.push(Block::Heading("Assumptions".into()));
     d.push(Block::List(asm.statements.clone()));
