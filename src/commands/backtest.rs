@@ -10,7 +10,7 @@ use crate::{Error, Outcome};
 /// Runs the backtest ending `--as-of` and prints its result.
 pub fn backtest(config: Option<&Path>, a: BacktestArgs) -> Result<Outcome, Error> {
     let cfg = super::load_config(config, Default::default())?;
-    let lake = Lake::open(&a.lake).map_err(crate::backtest::Error::from)?;
+    let lake = Lake::open(&a.lake)?;
     let opts = BacktestOptions {
         as_of: a.as_of,
         horizon_days: a.horizon_days,

@@ -19,7 +19,7 @@ pub fn ingest(config: Option<&Path>, a: IngestArgs) -> Result<Outcome, Error> {
             ..Default::default()
         },
     )?;
-    let lake = Lake::open(&a.lake).map_err(crate::ingest::Error::from)?;
+    let lake = Lake::open(&a.lake)?;
     let storage = Storage::new(cfg.s3_path_style);
     let req = IngestRequest {
         logs: a

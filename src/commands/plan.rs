@@ -10,7 +10,7 @@ use crate::{Error, Outcome};
 /// overrides it) and prints the plan summary. Moves held back by the guard exit 1, as `run`.
 pub fn plan(config: Option<&Path>, a: PlanArgs) -> Result<Outcome, Error> {
     let cfg = super::load_config(config, Default::default())?;
-    let lake = Lake::open(&a.lake).map_err(crate::plan::Error::from)?;
+    let lake = Lake::open(&a.lake)?;
     let (_, hold) = crate::pipeline::coverage_guard(&lake, a.as_of, &cfg, a.allow_gaps)
         .map_err(crate::plan::Error::from)?;
     let s = crate::plan::run_plan(&lake, a.as_of, &cfg, hold)?;

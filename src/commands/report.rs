@@ -10,7 +10,7 @@ use crate::{Error, Outcome};
 /// Writes the report of `--as-of` and prints what was written.
 pub fn report(config: Option<&Path>, a: ReportArgs) -> Result<Outcome, Error> {
     let cfg = super::load_config(config, Default::default())?;
-    let lake = Lake::open(&a.lake).map_err(crate::report::Error::from)?;
+    let lake = Lake::open(&a.lake)?;
     let opts = ReportOptions {
         as_of: a.as_of,
         out: a.out,

@@ -14,7 +14,7 @@ pub fn stats(a: StatsArgs) -> Result<Outcome, Error> {
         include_scanners: a.query.include_scanners,
     };
     opts.checked_windows()?;
-    let lake = Lake::open(&a.lake).map_err(crate::stats::Error::from)?;
+    let lake = Lake::open(&a.lake)?;
     let s = crate::stats::run_stats(&lake, &opts)?;
     print_summary(&s);
     Ok(Outcome::Success)
