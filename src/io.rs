@@ -1,6 +1,7 @@
 //! Durable file output: every file a reader can see was written under a temporary name,
 //! fsynced and renamed into place, so a crash never leaves half a file visible.
-//! Parquet helpers write Arrow record batches with zstd compression.
+//! Parquet helpers write Arrow record batches with zstd compression. [`walk_files`] lists the
+//! files below a directory (the registry's storage, an `s3://` lake's mirror).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -144,6 +145,63 @@ pub fn sync_dir(dir: &Path) -> Result<(), IoError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .at("failed to sync directory", dir)
+}
+
+/// A file found by [`walk_files`].
+#[derive(Debug)]
+pub struct WalkedFile {
+    /// Its path below the root, `/`-separated.
+    pub rel: String,
+    /// Its path.
+    pub path: PathBuf,
+    /// Its metadata (of the link target for a symlink).
+    pub meta: fs::Metadata,
+}
+
+/// Every file below `root`, depth first in directory order, following symlinks. `skip(top,
+/// path)` leaves an entry (and with a directory, everything below it) out; `top` says whether
+/// it sits directly in `root`. A directory that does not exist is empty when `missing_ok`,
+/// else an error.
+pub fn walk_files(
+    root: &Path,
+    missing_ok: bool,
+    skip: &dyn Fn(bool, &Path) -> bool,
+) -> Result<Vec<WalkedFile>, IoError> {
+    fn walk(
+        root: &Path,
+        dir: &Path,
+        missing_ok: bool,
+        skip: &dyn Fn(bool, &Path) -> bool,
+        out: &mut Vec<WalkedFile>,
+    ) -> Result<(), IoError> {
+        let rd = match fs::read_dir(dir) {
+            Err(e) if missing_ok && e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            rd => rd.at("failed to list", dir)?,
+        };
+        for e in rd {
+            let path = e.at("failed to list", dir)?.path();
+            if skip(dir == root, &path) {
+                continue;
+            }
+            let meta = fs::metadata(&path).at("failed to stat", &path)?;
+            if meta.is_dir() {
+                walk(root, &path, missing_ok, skip, out)?;
+            } else if meta.is_file() {
+                let rel = path
+                    .strip_prefix(root)
+                    .expect("walked below the root")
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.push(WalkedFile { rel, path, meta });
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(root, root, missing_ok, skip, &mut out)?;
+    Ok(out)
 }
 
 /// Rows per Parquet row group in everything blobtier writes. Small on purpose: tables are

@@ -46,51 +46,15 @@ pub(super) fn hash_bytes(b: &[u8]) -> String {
 /// Files of a mirror, relative path → path: everything but staging (`_tmp/`), lock files and
 /// hidden (`.`) entries.
 pub fn mirror_files(root: &Path) -> Result<BTreeMap<String, PathBuf>, IoError> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, PathBuf>) -> Result<(), IoError> {
-        let rd = match fs::read_dir(dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                return Err(IoError {
-                    op: "failed to list",
-                    path: dir.to_owned(),
-                    source: e,
-                })
-            }
+    let not_lake = |top: bool, path: &Path| {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            tracing::warn!(path = %path.display(), "skipping a file whose name is not UTF-8");
+            return true;
         };
-        for e in rd {
-            let e = e.at("failed to list", dir)?;
-            let name = e.file_name();
-            let Some(name) = name.to_str() else {
-                tracing::warn!(path = %e.path().display(), "skipping a file whose name is not UTF-8");
-                continue;
-            };
-            let top = dir == root;
-            if name.starts_with('.')
-                || (top && matches!(name, "_tmp" | "_lock" | LOCK_KEY | STATE_KEY))
-            {
-                continue;
-            }
-            let path = e.path();
-            let meta = fs::metadata(&path).at("failed to stat", &path)?;
-            if meta.is_dir() {
-                walk(root, &path, out)?;
-            } else if meta.is_file() {
-                let rel = path
-                    .strip_prefix(root)
-                    .expect("walked below the root")
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-                    .join("/");
-                out.insert(rel, path);
-            }
-        }
-        Ok(())
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out)?;
-    Ok(out)
+        name.starts_with('.') || (top && matches!(name, "_tmp" | "_lock" | LOCK_KEY | STATE_KEY))
+    };
+    let files = crate::io::walk_files(root, true, &not_lake)?;
+    Ok(files.into_iter().map(|f| (f.rel, f.path)).collect())
 }
 
 /// The default mirror of a lake: `$XDG_CACHE_HOME/blobtier/lake/<xxh3-64 of the URL>`, or

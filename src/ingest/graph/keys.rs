@@ -10,14 +10,12 @@
 //! Must not: read manifests (`cache.rs` does) or write anything.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
 use super::tables::{bools, int64s, read_batches, string_columns};
 use super::{GraphMetrics, Result, Root, READ_CONCURRENCY};
-use crate::io::IoContext;
 use crate::model::Digest;
 use crate::storage::{Location, Storage, StorageError};
 
@@ -89,44 +87,20 @@ pub enum KeySource {
 
 /// Walks a local `docker/registry/v2` directory (`_uploads` are skipped).
 pub fn walk_keys(v2: &Path) -> Result<Vec<Key>> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<Key>) -> Result<()> {
-        let rd = fs::read_dir(dir)
-            .at("failed to list", dir)
-            .map_err(StorageError::from)?;
-        for e in rd {
-            let e = e.at("failed to list", dir).map_err(StorageError::from)?;
-            let name = e.file_name();
-            if name == "_uploads" {
-                continue;
-            }
-            let p = e.path();
-            let meta = fs::metadata(&p)
-                .at("failed to stat", &p)
-                .map_err(StorageError::from)?;
-            if meta.is_dir() {
-                walk(root, &p, out)?;
-            } else if meta.is_file() {
-                let rest = p
-                    .strip_prefix(root)
-                    .expect("walked path is under the root")
-                    .to_string_lossy()
-                    .replace(std::path::MAIN_SEPARATOR, "/");
-                out.push(Key {
-                    rest,
-                    size: Some(meta.len() as i64),
-                    fingerprint: format!(
-                        "mtime:{}:{}",
-                        crate::storage::mtime_ns(&meta),
-                        meta.len()
-                    ),
-                });
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(v2, v2, &mut out)?;
-    Ok(out)
+    let uploads = |_top: bool, p: &Path| p.file_name().is_some_and(|n| n == "_uploads");
+    let files = crate::io::walk_files(v2, false, &uploads).map_err(StorageError::from)?;
+    Ok(files
+        .into_iter()
+        .map(|f| Key {
+            rest: f.rel,
+            size: Some(f.meta.len() as i64),
+            fingerprint: format!(
+                "mtime:{}:{}",
+                crate::storage::mtime_ns(&f.meta),
+                f.meta.len()
+            ),
+        })
+        .collect())
 }
 
 /// The registry's keys from inventory Parquet files (latest, non-deleted versions of `bucket`
