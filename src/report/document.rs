@@ -1,7 +1,7 @@
 //! The report's content as a small document model (headings, paragraphs, tables, charts),
 //! built once from the [`Summary`] and rendered to HTML ([`super::html`]) and Markdown
 //! ([`super::markdown`]), so the two always say the same thing. Text may hold `code` spans in
-//! backticks; renderers escape everything else.
+//! backticks and **bold**, read once by [`inline_markup`]; renderers escape everything else.
 
 use super::charts::Chart;
 use super::{bytes, count, days, money, percent, Summary};
@@ -35,6 +35,52 @@ pub enum Block {
     Chart(usize),
     /// A bulleted list.
     List(Vec<String>),
+}
+
+/// One piece of a text's inline markup, as [`inline_markup`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inline {
+    /// A code span opens (`true`) or closes.
+    Code(bool),
+    /// Bold opens (`true`) or closes.
+    Bold(bool),
+    /// A character of text, `in_code` inside a code span.
+    Text {
+        /// The character.
+        c: char,
+        /// Inside a code span.
+        in_code: bool,
+    },
+}
+
+/// Reads the document's inline markup, for the renderers: a backtick opens or closes a code
+/// span, `**` outside one opens or closes bold, every other character is text. Spans still
+/// open at the end are closed (the code span first).
+pub fn inline_markup(s: &str) -> Vec<Inline> {
+    let mut out = Vec::with_capacity(s.len());
+    let (mut code, mut bold) = (false, false);
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        if c == '`' {
+            code = !code;
+            out.push(Inline::Code(code));
+        } else if !code && rest.starts_with("**") {
+            bold = !bold;
+            out.push(Inline::Bold(bold));
+            rest = &rest[2..];
+            continue;
+        } else {
+            out.push(Inline::Text { c, in_code: code });
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    if code {
+        out.push(Inline::Code(false));
+    }
+    if bold {
+        out.push(Inline::Bold(false));
+    }
+    out
 }
 
 fn table(head: &[&str], numeric: &[bool], rows: Vec<Vec<String>>) -> Block {

@@ -3,7 +3,7 @@
 //! makes the browser refuse any), so the file reads the same when mailed or attached.
 
 use super::charts::Chart;
-use super::document::{self, Block};
+use super::document::{self, Block, Inline};
 use super::Summary;
 
 const CSS: &str = r#"
@@ -44,27 +44,12 @@ fn esc(s: &str) -> String {
 /// Inline text: `code` spans and **bold**, everything else escaped.
 fn inline(s: &str) -> String {
     let mut out = String::new();
-    let (mut code, mut bold) = (false, false);
-    let mut rest = s;
-    while let Some(c) = rest.chars().next() {
-        if c == '`' {
-            out.push_str(if code { "</code>" } else { "<code>" });
-            code = !code;
-            rest = &rest[1..];
-        } else if !code && rest.starts_with("**") {
-            out.push_str(if bold { "</strong>" } else { "<strong>" });
-            bold = !bold;
-            rest = &rest[2..];
-        } else {
-            out.push_str(&esc(&c.to_string()));
-            rest = &rest[c.len_utf8()..];
+    for piece in document::inline_markup(s) {
+        match piece {
+            Inline::Code(open) => out.push_str(if open { "<code>" } else { "</code>" }),
+            Inline::Bold(open) => out.push_str(if open { "<strong>" } else { "</strong>" }),
+            Inline::Text { c, .. } => out.push_str(&esc(&c.to_string())),
         }
-    }
-    if code {
-        out.push_str("</code>");
-    }
-    if bold {
-        out.push_str("</strong>");
     }
     out
 }

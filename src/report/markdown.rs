@@ -1,14 +1,14 @@
 //! `report.md`: the report for a pull request or a wiki. Charts are referenced as SVG files
 //! written beside it; tables are GitHub-flavoured Markdown.
 //!
-//! Every text goes through `inline`, which reads the document's inline markup (`code` spans
-//! and **bold**) and escapes everything else, so a value from the inputs (a storage class, a
-//! rule, a key) can neither open HTML, a link or emphasis, nor close a code span or split a
-//! table row. Inside a code span CommonMark shows every character as it is; only the table
+//! Every text goes through `inline`, which keeps the document's inline markup (`code` spans
+//! and **bold**, read by [`document::inline_markup`]) and escapes everything else, so a value
+//! from the inputs (a storage class, a rule, a key) can neither open HTML, a link or emphasis,
+//! nor close a code span or split a table row. Inside a code span CommonMark shows every character as it is; only the table
 //! pipe needs its backslash there.
 
 use super::charts::Chart;
-use super::document::{self, Block};
+use super::document::{self, Block, Inline};
 use super::Summary;
 
 /// Inline text for Markdown: the document's `code` spans and **bold** kept, every other
@@ -16,26 +16,18 @@ use super::Summary;
 /// pipes inside code spans (GitHub splits table cells on them).
 fn inline(s: &str, in_table: bool) -> String {
     let mut out = String::with_capacity(s.len());
-    let (mut code, mut bold) = (false, false);
-    let mut rest = s;
-    while let Some(c) = rest.chars().next() {
-        if c == '`' {
-            out.push('`');
-            code = !code;
-        } else if !code && rest.starts_with("**") {
-            out.push_str("**");
-            bold = !bold;
-            rest = &rest[2..];
-            continue;
-        } else if c == '\n' || c == '\r' {
-            out.push(' ');
-        } else if code {
-            if c == '|' && in_table {
-                out.push('\\');
+    for piece in document::inline_markup(s) {
+        match piece {
+            Inline::Code(_) => out.push('`'),
+            Inline::Bold(_) => out.push_str("**"),
+            Inline::Text { c: '\n' | '\r', .. } => out.push(' '),
+            Inline::Text { c, in_code: true } => {
+                if c == '|' && in_table {
+                    out.push('\\');
+                }
+                out.push(c);
             }
-            out.push(c);
-        } else {
-            match c {
+            Inline::Text { c, in_code: false } => match c {
                 '<' => out.push_str("&lt;"),
                 '>' => out.push_str("&gt;"),
                 '&' => out.push_str("&amp;"),
@@ -44,15 +36,8 @@ fn inline(s: &str, in_table: bool) -> String {
                     out.push(c);
                 }
                 c => out.push(c),
-            }
+            },
         }
-        rest = &rest[c.len_utf8()..];
-    }
-    if code {
-        out.push('`');
-    }
-    if bold {
-        out.push_str("**");
     }
     out
 }
