@@ -11,7 +11,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    ArrayRef, BooleanArray, Int64Array, ListArray, ListBuilder, StringArray, StringBuilder,
+    TimestampMicrosecondArray,
+};
 
 /// A UTF-8 column of optional values.
 pub(crate) fn utf8<S: AsRef<str>>(vals: impl IntoIterator<Item = Option<S>>) -> ArrayRef {
@@ -36,4 +39,25 @@ pub(crate) fn int64_values(vals: impl IntoIterator<Item = i64>) -> ArrayRef {
 /// A UTC µs timestamp column without NULLs.
 pub(crate) fn timestamp_utc_values(vals: impl IntoIterator<Item = i64>) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from_iter_values(vals).with_timezone("UTC"))
+}
+
+/// A Boolean column without NULLs.
+pub(crate) fn bool_values(vals: impl IntoIterator<Item = bool>) -> ArrayRef {
+    Arc::new(BooleanArray::from(vals.into_iter().collect::<Vec<bool>>()))
+}
+
+/// A column of lists of UTF-8 values without NULL lists (every row has a list, possibly
+/// empty); the items' field is Arrow's default (`item`, nullable).
+pub(crate) fn utf8_lists<S: AsRef<str>, L: IntoIterator<Item = S>>(
+    lists: impl IntoIterator<Item = L>,
+) -> ArrayRef {
+    let mut b = ListBuilder::new(StringBuilder::new());
+    for list in lists {
+        for s in list {
+            b.values().append_value(s);
+        }
+        b.append(true);
+    }
+    let (field, offsets, values, _) = b.finish().into_parts();
+    Arc::new(ListArray::new(field, offsets, values, None))
 }

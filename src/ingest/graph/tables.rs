@@ -13,14 +13,12 @@ use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Int64Builder, ListBuilder, StringBuilder,
-};
+use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::cache::Cached;
-use super::closure::{Closure, Refs};
+use super::closure::{Acc, Closure, Refs};
 use super::keys::Tag;
 use super::{GraphError, GraphMetrics, Result, LIST_CAP};
 use crate::ingest::columns;
@@ -198,85 +196,59 @@ pub(super) fn blob_refs_batch(
     m: &mut GraphMetrics,
 ) -> RecordBatch {
     let (acc, names) = (&refs.acc, &refs.names);
-    let mut digests: Vec<&Digest> = acc.keys().collect();
-    digests.sort();
-    let list = || ListBuilder::new(StringBuilder::new());
-    let (mut c_d, mut c_role, mut c_mt, mut c_in, mut c_size) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        BooleanBuilder::new(),
-        Int64Builder::new(),
-    );
-    let (mut c_nm, mut c_nr, mut c_nt, mut c_tagged) = (
-        Int64Builder::new(),
-        Int64Builder::new(),
-        Int64Builder::new(),
-        BooleanBuilder::new(),
-    );
-    let (mut l_m, mut l_r, mut l_t) = (list(), list(), list());
+    let mut rows: Vec<(&Digest, &Acc)> = acc.iter().collect();
+    rows.sort_by_key(|(d, _)| *d);
+    for (_, a) in &rows {
+        count_blob(m, a);
+    }
     let sorted_names = |set: &HashSet<u32>| -> Vec<&str> {
         let mut v: Vec<&str> = set.iter().map(|&i| names[i as usize].as_str()).collect();
         v.sort_unstable();
         v.truncate(LIST_CAP);
         v
     };
-    for d in digests {
-        let a = &acc[d];
-        m.blobs += 1;
-        if a.in_storage {
-            m.blobs_in_storage += 1;
-            if a.repos.is_empty() {
-                m.blobs_unreferenced += 1;
-                m.bytes_unreferenced += a.size.unwrap_or(0).max(0) as u64;
-            }
-        } else {
-            m.blobs_missing += 1;
+    let count = |set: fn(&Acc) -> &HashSet<u32>| {
+        columns::int64_values(rows.iter().map(|(_, a)| set(a).len() as i64))
+    };
+    let list = |set: fn(&Acc) -> &HashSet<u32>| {
+        columns::utf8_lists(rows.iter().map(|(_, a)| sorted_names(set(a))))
+    };
+    let cols: Vec<ArrayRef> = vec![
+        columns::utf8_values(rows.iter().map(|(d, _)| d.to_string())),
+        columns::utf8(rows.iter().map(|(_, a)| a.role.map(Role::as_str))),
+        columns::utf8(rows.iter().map(|(d, _)| media.get(*d))),
+        columns::bool_values(rows.iter().map(|(_, a)| a.in_storage)),
+        columns::int64(rows.iter().map(|(_, a)| a.size)),
+        count(|a| &a.manifests),
+        count(|a| &a.repos),
+        count(|a| &a.tags),
+        columns::bool_values(rows.iter().map(|(_, a)| !a.tags.is_empty())),
+        list(|a| &a.manifests),
+        list(|a| &a.repos),
+        list(|a| &a.tags),
+    ];
+    RecordBatch::try_new(blob_refs_schema(), cols).expect("columns match the blob_refs schema")
+}
+
+/// Counts one blob of `blob_refs` in `m`: stored or missing, referenced, tagged, and the
+/// stored blobs no manifest references.
+fn count_blob(m: &mut GraphMetrics, a: &Acc) {
+    m.blobs += 1;
+    if a.in_storage {
+        m.blobs_in_storage += 1;
+        if a.repos.is_empty() {
+            m.blobs_unreferenced += 1;
+            m.bytes_unreferenced += a.size.unwrap_or(0).max(0) as u64;
         }
-        if !a.repos.is_empty() {
-            m.blobs_referenced += 1;
-        }
-        if !a.tags.is_empty() {
-            m.blobs_tagged += 1;
-        }
-        c_d.append_value(d.to_string());
-        c_role.append_option(a.role.map(Role::as_str));
-        c_mt.append_option(media.get(d).map(String::as_str));
-        c_in.append_value(a.in_storage);
-        c_size.append_option(a.size);
-        c_nm.append_value(a.manifests.len() as i64);
-        c_nr.append_value(a.repos.len() as i64);
-        c_nt.append_value(a.tags.len() as i64);
-        c_tagged.append_value(!a.tags.is_empty());
-        for (builder, set) in [
-            (&mut l_m, &a.manifests),
-            (&mut l_r, &a.repos),
-            (&mut l_t, &a.tags),
-        ] {
-            for s in sorted_names(set) {
-                builder.values().append_value(s);
-            }
-            builder.append(true);
-        }
+    } else {
+        m.blobs_missing += 1;
     }
-    RecordBatch::try_new(
-        blob_refs_schema(),
-        vec![
-            Arc::new(c_d.finish()),
-            Arc::new(c_role.finish()),
-            Arc::new(c_mt.finish()),
-            Arc::new(c_in.finish()),
-            Arc::new(c_size.finish()),
-            Arc::new(c_nm.finish()),
-            Arc::new(c_nr.finish()),
-            Arc::new(c_nt.finish()),
-            Arc::new(c_tagged.finish()),
-            Arc::new(nonnull_list(l_m.finish())),
-            Arc::new(nonnull_list(l_r.finish())),
-            Arc::new(nonnull_list(l_t.finish())),
-        ],
-    )
-    .expect("columns match the blob_refs schema")
+    if !a.repos.is_empty() {
+        m.blobs_referenced += 1;
+    }
+    if !a.tags.is_empty() {
+        m.blobs_tagged += 1;
+    }
 }
 
 /// `manifest_refs` rows: each manifest's closure.
@@ -306,11 +278,4 @@ pub(super) fn tags_batch(tags: &[Tag]) -> RecordBatch {
         columns::utf8_values(tags.iter().map(|(_, _, _, fp)| fp)),
     ];
     RecordBatch::try_new(tags_schema(), cols).expect("columns match the tags schema")
-}
-
-/// A list array whose field is declared non-nullable at the top level (every row has a list,
-/// possibly empty), matching [`blob_refs_schema`].
-fn nonnull_list(a: arrow::array::ListArray) -> arrow::array::ListArray {
-    let (field, offsets, values, _) = a.into_parts();
-    arrow::array::ListArray::new(field, offsets, values, None)
 }
