@@ -21,7 +21,7 @@ pub enum Error {
     NoSampleData(String),
     /// Opening the lake.
     #[error(transparent)]
-    Ingest(#[from] crate::ingest::Error),
+    Lake(#[from] crate::lake::LakeError),
     /// A stage of the pipeline.
     #[error(transparent)]
     Pipeline(#[from] crate::pipeline::Error),
@@ -65,7 +65,7 @@ pub fn run_demo(sample: &Path, out: &Path) -> Result<DemoSummary, Error> {
     if out.exists() {
         std::fs::remove_dir_all(out).at("failed to remove", out)?;
     }
-    let lake = Lake::open(&out.join("lake")).map_err(crate::ingest::Error::from)?;
+    let lake = Lake::open(&out.join("lake"))?;
     let mut cfg = RawConfig::default()
         .validate(&Default::default())
         .expect("defaults are valid");
