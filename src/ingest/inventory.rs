@@ -1,7 +1,7 @@
 //! S3 Inventory reports: `manifest.json` (+ `manifest.checksum`) and its CSV (gzip, zstd or
-//! plain, recognised by content) or Parquet data files, verified (manifest MD5, each data
-//! file's MD5), read into one snapshot of the `inventory` table with each key classified by the
-//! registry storage layout. ORC reports are refused with a clear error (no ORC reader is linked).
+//! plain, recognised by content), Parquet or ORC (module `orc`) data files, verified (manifest
+//! MD5, each data file's MD5), read into one snapshot of the `inventory` table with each key
+//! classified by the registry storage layout.
 //!
 //! Invariants:
 //! - a manifest only ever reads data files under its own destination (see `Scope`);
@@ -19,6 +19,7 @@
 //! Must not write anything: the caller stages and commits what `read_new` returns.
 
 mod lines;
+mod orc;
 mod rows;
 
 #[cfg(test)]
@@ -45,6 +46,7 @@ use crate::storage::{Location, Storage, StorageError};
 
 pub use crate::ingest::rejects::RAW_MAX;
 pub use lines::truncated_raw;
+pub use orc::read_orc;
 pub use rows::{csv_row, CsvSchema, Fields, Row, RowReject};
 
 use lines::{Line, Lines, Rejects};
@@ -105,12 +107,7 @@ pub enum InventoryError {
         /// The destination folder or `s3://` prefix.
         scope: String,
     },
-    /// ORC.
-    #[error(
-        "`{0}`: ORC inventory reports are not supported; configure the inventory as CSV or Parquet"
-    )]
-    OrcUnsupported(String),
-    /// A data file that cannot be decoded at all (corrupt gzip, not Parquet).
+    /// A data file that cannot be decoded at all (corrupt gzip, not Parquet, not ORC).
     #[error("failed to read inventory data file `{location}`: {reason}")]
     BadDataFile {
         /// Data file.
@@ -161,9 +158,9 @@ pub struct Manifest {
     pub source_bucket: String,
     /// Snapshot time (ms since epoch).
     pub created_ms: i64,
-    /// `CSV` or `Parquet`.
+    /// `CSV`, `Parquet` or `ORC`.
     pub format: String,
-    /// CSV column names in order (empty for Parquet).
+    /// CSV column names in order (empty for Parquet and ORC).
     pub csv_columns: Vec<String>,
     /// Data files: (location, key, expected md5, size).
     pub files: Vec<(Location, String, String, Option<u64>)>,
@@ -281,7 +278,7 @@ struct Parsed {
 }
 
 /// Parses `manifest.json` (`shown` names it in errors): its fields, a `creationTimestamp` of
-/// 1970-01-01 .. 9999-12-31, a `fileFormat` of CSV or Parquet. Pure: no I/O.
+/// 1970-01-01 .. 9999-12-31, a `fileFormat` of CSV, Parquet or ORC. Pure: no I/O.
 fn parse_manifest(bytes: &[u8], shown: &str) -> Result<Parsed, InventoryError> {
     let raw: RawManifest =
         serde_json::from_slice(bytes).map_err(|e| InventoryError::BadManifest {
@@ -313,8 +310,7 @@ fn parse_manifest(bytes: &[u8], shown: &str) -> Result<Parsed, InventoryError> {
             .split(',')
             .map(|s| s.trim().to_string())
             .collect(),
-        "Parquet" => Vec::new(),
-        "ORC" => return Err(InventoryError::OrcUnsupported(shown.to_owned())),
+        "Parquet" | "ORC" => Vec::new(),
         other => {
             return Err(InventoryError::BadManifest {
                 location: shown.to_owned(),
@@ -695,6 +691,7 @@ pub fn read_data_file(
             layout,
         )
         .map_err(|e| bad(e.to_string())),
+        "ORC" => orc::read_orc(bytes, &m.source_bucket, layout).map_err(bad),
         _ => read_parquet(bytes, &m.source_bucket, layout).map_err(bad),
     }
 }

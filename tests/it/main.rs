@@ -17,6 +17,7 @@ mod graph;
 mod hostile;
 mod ingest;
 mod metrics_file;
+mod orc;
 mod plan_golden;
 mod plan_guard;
 mod progress;

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod fault_proxy;
 pub mod localstack;
 pub mod plan_row;
+pub mod pyarrow;
 pub mod registry;
 
 pub use localstack::{block_on, localstack, LocalStack};
