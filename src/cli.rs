@@ -232,6 +232,12 @@ pub struct PlanArgs {
     /// Plan moves to cheaper classes even when days of logs are missing or the inventory is old
     #[arg(long)]
     pub allow_gaps: bool,
+
+    /// A file of image references in use whose blobs are kept, and restored if archived:
+    /// `repo@sha256:…` lines or `kubectl get pods -A -o json` (repeatable; `-` reads standard
+    /// input; adds to `run.pins`; docs/pins.md)
+    #[arg(long = "pins", value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub pins: Vec<PathBuf>,
 }
 
 /// `report`.
@@ -395,6 +401,12 @@ pub struct RunArgs {
     /// `run.metrics_file` of the config]
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub metrics_file: Option<PathBuf>,
+
+    /// A file of image references in use whose blobs are kept, and restored if archived:
+    /// `repo@sha256:…` lines or `kubectl get pods -A -o json` (repeatable; `-` reads standard
+    /// input; adds to `run.pins`; docs/pins.md)
+    #[arg(long = "pins", value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub pins: Vec<PathBuf>,
 }
 
 /// `prune`.

@@ -145,6 +145,8 @@ pub struct Overrides {
     pub max_bad_ratio: Option<f64>,
     /// `BLOBTIER_S3_PATH_STYLE`.
     pub s3_path_style: Option<bool>,
+    /// `--pins` (added to `run.pins`).
+    pub pins: Vec<PathBuf>,
 }
 
 impl Overrides {
@@ -223,7 +225,7 @@ impl RawConfig {
         let ingest = ingest::validate(self.ingest, ov, &mut errors);
         let s3_path_style = ov.s3_path_style.or(self.s3.path_style).unwrap_or(false);
         let plan = plan::validate(self.plan, self.hot_set, &mut errors);
-        let run = run::validate(self.run, &mut errors);
+        let run = run::validate(self.run, &ov.pins, &mut errors);
         let apply_allow = self.apply.allow.unwrap_or_default();
         for (i, a) in apply_allow.iter().enumerate() {
             if a.is_empty() || a.starts_with('/') || a.starts_with("s3://") {
@@ -268,6 +270,7 @@ pub fn load(path: Option<&Path>, cli: Overrides) -> Result<Config, LoadError> {
         raw_clients: cli.raw_clients,
         max_bad_ratio: cli.max_bad_ratio,
         s3_path_style: env.s3_path_style,
+        pins: cli.pins,
     };
     raw.validate(&merged).map_err(|errors| LoadError::Invalid {
         path: shown,

@@ -40,6 +40,11 @@ pub struct RawRun {
     /// A Prometheus textfile the run writes its metrics to (for node-exporter's textfile
     /// collector; `docs/nightly.md`). Default: none. `run --metrics-file` overrides it.
     pub metrics_file: Option<PathBuf>,
+    /// Pins files: image references in use whose blobs the plan keeps, and restores if
+    /// archived (`docs/pins.md`): plain `repo@sha256:…` lines or the JSON of `kubectl get pods
+    /// -A -o json`, read by `run` and `plan` (`-` is standard input). `--pins` adds to them.
+    /// Default: none.
+    pub pins: Option<Vec<String>>,
     /// `[run.retention]`: how long partitions are kept. Default: forever (nothing pruned).
     #[serde(default)]
     pub retention: RawRetention,
@@ -156,6 +161,8 @@ pub struct RunConfig {
     pub registry_storage: Option<String>,
     /// The Prometheus textfile, if set.
     pub metrics_file: Option<PathBuf>,
+    /// Pins files (`run.pins`, then `--pins`).
+    pub pins: Vec<PathBuf>,
     /// Retention ages (validated: pulls kept at least [`RunConfig::longest_window`]).
     pub retention: RawRetention,
 }
@@ -194,9 +201,9 @@ impl RawRetention {
 /// Largest accepted retention age (100 years).
 pub const MAX_RETENTION_DAYS: u32 = 36_600;
 
-/// Validates `[run]`: log sources, windows, the lake and its mirror, the lock lease and
-/// the retention ages.
-pub(super) fn validate(r: RawRun, errors: &mut Errors) -> RunConfig {
+/// Validates `[run]`: log sources, windows, the lake and its mirror, the lock lease, the pins
+/// files (`run.pins`, then `cli_pins` from `--pins`) and the retention ages.
+pub(super) fn validate(r: RawRun, cli_pins: &[PathBuf], errors: &mut Errors) -> RunConfig {
     let mut logs = Vec::new();
     for (i, l) in r.logs.unwrap_or_default().into_iter().enumerate() {
         match l.split_once(':').map(|(f, p)| (f.parse::<LogFormat>(), p)) {
@@ -227,6 +234,28 @@ pub(super) fn validate(r: RawRun, errors: &mut Errors) -> RunConfig {
         );
     }
     let lock_lease = lock_lease(r.lock_lease.as_deref(), errors);
+    let mut pins: Vec<PathBuf> = Vec::new();
+    let from_file = r.pins.unwrap_or_default().into_iter().map(PathBuf::from);
+    let keyed = from_file
+        .enumerate()
+        .map(|(i, p)| (format!("run.pins[{i}]"), p))
+        .chain(cli_pins.iter().map(|p| ("--pins".to_owned(), p.clone())));
+    for (key, p) in keyed {
+        let s = p.to_string_lossy();
+        if s.trim().is_empty() {
+            errors.add(
+                key,
+                "expected a file (or `-`, standard input), got an empty path",
+            );
+        } else if s.starts_with("s3://") {
+            errors.add(
+                key,
+                format!("expected a local file (or `-`, standard input), got `{s}`: pins files are not read from S3"),
+            );
+        } else if !pins.contains(&p) {
+            pins.push(p);
+        }
+    }
     let mut run = RunConfig {
         lake,
         lake_cache: r.lake_cache,
@@ -237,6 +266,7 @@ pub(super) fn validate(r: RawRun, errors: &mut Errors) -> RunConfig {
         max_inventory_age_days: r.max_inventory_age_days.unwrap_or(3),
         registry_storage: r.registry_storage,
         metrics_file: r.metrics_file,
+        pins,
         retention: RawRetention::default(),
     };
     validate_retention(&r.retention, run.longest_window(), errors);
