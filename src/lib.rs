@@ -34,6 +34,7 @@ pub mod io;
 pub mod lake;
 pub mod logging;
 pub mod model;
+pub mod pins;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;

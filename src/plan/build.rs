@@ -48,6 +48,9 @@ pub struct Blob {
     pub ref_repos: Option<i64>,
     /// Days since the last pull of a manifest that references the blob (`None`: none known).
     pub days_since_last_manifest_pull: Option<i64>,
+    /// Reached by an image reference in use (`--pins`, [`crate::pins`]): kept, restored if
+    /// archived.
+    pub pinned: bool,
 }
 
 /// Everything a decision needs besides the blob.
@@ -171,6 +174,9 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
     if from.needs_restore() {
         return restore(ctx, b, versioned, row);
     }
+    if b.pinned {
+        return keep(row, "kept:pinned");
+    }
     // Tier rules name managed classes only (config validation); anything else is no rule.
     let to = match &b.target_class {
         Some(to) if to.is_managed() => to.clone(),
@@ -213,7 +219,7 @@ fn held(cfg: &PlanConfig, b: &Blob) -> Option<&'static str> {
         // A blob a current tag reaches must be servable: a registry cannot serve GLACIER or
         // DEEP_ARCHIVE without a restore, so `docker pull` of that tag is broken until it
         // is back, however small the blob.
-        && !(b.referenced_by_tag == Some(true) && from.needs_restore())
+        && !((b.referenced_by_tag == Some(true) || b.pinned) && from.needs_restore())
     {
         Some("kept:too_small")
     } else {
@@ -221,13 +227,13 @@ fn held(cfg: &PlanConfig, b: &Blob) -> Option<&'static str> {
     }
 }
 
-/// An archived blob that a current tag needs or that clients asked for: restore, then back
-/// to STANDARD. The others stay (`kept:archived`). The row carries the restore it was priced
+/// An archived blob that a pin or a current tag needs or that clients asked for: restore,
+/// then back to STANDARD. The others stay (`kept:archived`). The row carries the restore it was priced
 /// with (tier and days), which `apply` requests; a tier the class does not offer falls back
 /// to the cheapest one it does (reason suffix `:tier_fallback`).
 fn restore(ctx: &Context<'_>, b: &Blob, versioned: bool, row: PlanRow) -> PlanRow {
     let tagged = b.referenced_by_tag == Some(true);
-    if !(tagged || b.pulls[1] > 0) {
+    if !(b.pinned || tagged || b.pulls[1] > 0) {
         return keep(row, "kept:archived");
     }
     let (tier, fell_back) = read_tier(ctx, b);
@@ -251,13 +257,16 @@ fn restore(ctx: &Context<'_>, b: &Blob, versioned: bool, row: PlanRow) -> PlanRo
     row.method = Method::Copy;
     row.restore_tier = Some(tier);
     row.restore_days = Some(RESTORE_DAYS);
-    let reason = match (tagged, fell_back) {
-        (true, false) => "restore:tagged",
+    let why = match (b.pinned, tagged) {
+        (true, _) => "restore:pinned",
+        (false, true) => "restore:tagged",
         (false, false) => "restore:pulled",
-        (true, true) => "restore:tagged:tier_fallback",
-        (false, true) => "restore:pulled:tier_fallback",
     };
-    keep(row, reason)
+    if fell_back {
+        keep(row, format!("{why}:tier_fallback"))
+    } else {
+        keep(row, why)
+    }
 }
 
 /// Only blobs the image graph shows no current tag reaches go to a class that needs a
@@ -437,6 +446,7 @@ pub fn load_blobs(
                 days_since_last_pull: since.get(r),
                 tier: tier.get(r).map(str::to_string),
                 target_class: target.get(r).map(StorageClass::from),
+                pinned: false,
             }
         })
         .collect();
@@ -1035,5 +1045,48 @@ mod restore_tests {
         // GLACIER offers Expedited: no fallback.
         let g = decide(&ctx, &pulled_archived("GLACIER"));
         assert_eq!(g.reason, "restore:pulled");
+    }
+
+    /// A pinned blob (`--pins`) stays where it is whatever its rule says, and an archived one
+    /// is restored even unpulled and small, the pin named first. See: issue 16.
+    #[test]
+    fn pinned_blobs_are_kept_and_restored() {
+        let prices = Prices::builtin();
+        let cfg = cfg(RestoreTier::Expedited);
+        let ctx = Context {
+            prices: &prices,
+            cfg: &cfg,
+            as_of: 20_000,
+            hold_down: None,
+        };
+        let reason = |b: Blob| decide(&ctx, &b).reason;
+        let cold = Blob {
+            storage_class: StorageClass::Standard,
+            pulls: [0, 0, 0],
+            tier: Some("cold".into()),
+            target_class: Some(StorageClass::GlacierIr),
+            ..pulled_archived("STANDARD")
+        };
+        assert_eq!(reason(cold.clone()), "moved:cold");
+        let pinned = Blob {
+            pinned: true,
+            ..cold
+        };
+        assert_eq!(reason(pinned), "kept:pinned");
+        let archived = Blob {
+            pinned: true,
+            pulls: [0, 0, 0],
+            referenced_by_tag: Some(true),
+            size: 1024,
+            ..pulled_archived("DEEP_ARCHIVE")
+        };
+        assert_eq!(reason(archived.clone()), "restore:pinned:tier_fallback");
+        assert_eq!(
+            reason(Blob {
+                storage_class: StorageClass::Glacier,
+                ..archived
+            }),
+            "restore:pinned"
+        );
     }
 }

@@ -62,6 +62,9 @@ pub enum Error {
     /// Pricing.
     #[error(transparent)]
     Pricing(#[from] crate::cost::CostError),
+    /// Pins (`run.pins`, `--pins`).
+    #[error(transparent)]
+    Pins(#[from] crate::pins::PinsError),
 }
 
 /// Result alias.
@@ -90,6 +93,9 @@ pub struct PlanSummary {
     pub held_down: Option<String>,
     /// The coverage gaps the plan was made despite (`--allow-gaps`), if it was.
     pub gaps_allowed: Option<String>,
+    /// What the pins gave (`run.pins`, `--pins`), when any were given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pins: Option<crate::pins::Summary>,
     /// Output files.
     pub outputs: Vec<String>,
 }
@@ -356,6 +362,8 @@ pub fn run_plan(
     timer.lap("validate+lock");
     let repos = repos_by_digest(lake, as_of)?;
     timer.lap("repos");
+    let pins = crate::pins::load(lake, as_of, &cfg.run.pins)?;
+    timer.lap("pins");
     let day = (as_of - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
     let stats =
         query::plan_view(stats, as_of, cfg.plan.count_manifest_pulls).map_err(Error::Query)?;
@@ -390,12 +398,17 @@ pub fn run_plan(
     let mut hot_candidates: Vec<HotCandidate> = Vec::new();
     for (lo, hi) in partition::ranges(chunks) {
         timer.lap("other");
-        let blobs = build::load_blobs(
+        let mut blobs = build::load_blobs(
             partition::filter_range(stats.clone(), &lo, &hi),
             &rules,
             &repos,
         )
         .map_err(Error::Query)?;
+        if let Some(p) = &pins {
+            blobs
+                .iter_mut()
+                .for_each(|b| b.pinned = p.contains(&b.digest));
+        }
         timer.lap("load");
         hot_candidates.extend(
             blobs
@@ -463,6 +476,7 @@ pub fn run_plan(
         hot_set: hot_summary,
         held_down: hold_down,
         gaps_allowed,
+        pins: pins.map(|p| p.summary),
         outputs,
     };
     atomic_write(

@@ -45,6 +45,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("query", &["model", "ingest", "lake", "io", "config"]),
+    // Image references in use, resolved through the graph tables (`query`) for `plan`.
+    ("pins", &["query", "lake", "model"]),
     (
         "stats",
         &[
@@ -62,6 +64,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "plan",
         &[
             "query",
+            "pins",
             "cost",
             "model",
             "config",

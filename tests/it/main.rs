@@ -18,6 +18,7 @@ mod hostile;
 mod ingest;
 mod metrics_file;
 mod orc;
+mod pins;
 mod plan_golden;
 mod plan_guard;
 mod progress;
