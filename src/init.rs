@@ -55,6 +55,9 @@ max_inventory_age_days = 3
 # registry_storage = "s3://my-registry-bucket/"
 # A Prometheus textfile for node-exporter's textfile collector (docs/nightly.md).
 # metrics_file = "/var/lib/node_exporter/textfile/blobtier.prom"
+# Images in use, whose blobs are kept (and restored if archived): repo@sha256:... lines or
+# the JSON of `kubectl get pods -A -o json` (docs/pins.md); `--pins FILE` adds to these.
+# pins = ["/var/lib/blobtier/pods.json"]
 
 # Retention: at the end of each run, whole partitions dated before as-of minus N days are
 # deleted (also `blobtier prune`). A table without a key is kept forever. The ledger
@@ -143,6 +146,7 @@ pub fn resolved(cfg: &Config) -> serde_json::Value {
             "windows": cfg.run.windows,
             "max_inventory_age_days": cfg.run.max_inventory_age_days,
             "registry_storage": cfg.run.registry_storage,
+            "pins": cfg.run.pins,
             "retention": cfg.run.retention.entries().iter().filter_map(|(k, v)| v.map(|v| (*k, v))).collect::<std::collections::BTreeMap<_, _>>(),
         },
         "ingest": {
