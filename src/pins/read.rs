@@ -17,7 +17,7 @@
 //! [`MAX_LINE`] (a longer one is an error), the JSON is streamed one pod at a time with every
 //! field but those above skipped unread; only the distinct digests are kept.
 //!
-//! Must not: resolve digests (that is [`super::resolve`]) or read anything but the named file.
+//! Must not: resolve digests (that is [`super::load`]) or read anything but the named file.
 
 use std::collections::BTreeMap;
 use std::fmt;
