@@ -33,7 +33,7 @@ use crate::model::Digest;
 /// Longest line of a plain pins file, in bytes (a reference is at most a few hundred).
 pub const MAX_LINE: usize = 8 * 1024;
 /// Longest reference kept to be shown (the `unknown_sample` of the summary).
-const SHOWN_MAX: usize = 512;
+pub const SHOWN_MAX: usize = 512;
 
 /// What one or more pins files hold.
 #[derive(Debug, Default)]
