@@ -43,8 +43,10 @@ const SKIP_CHUNK: usize = 64 << 10;
 /// Bytes of a record kept for its `raw`: [`RAW_MAX`] and a margin, so that redacting a client
 /// address cut at the end does not leave part of it in clear.
 const PREFIX: usize = RAW_MAX + 64;
-/// Pieces parsed in parallel at a time (and the most waiting to be): with [`BLOCK`] and the
-/// largest `ingest.max_line_size` (8 MiB), at most 2 × 8 × 13 MiB are in flight.
+/// Pieces of one input parsed in parallel at a time (and the most waiting to be): with
+/// [`BLOCK`] and the largest `ingest.max_line_size` (8 MiB), at most 2 × 8 × 13 MiB are in
+/// flight for one input; inputs read at the same time share 4 × 8 pieces
+/// ([`batch_per_input`]).
 const MAX_BATCH: usize = 8;
 
 /// Why a log input could not be read.
@@ -637,6 +639,13 @@ fn parse_block(ctx: &Ctx<'_>, first_line: u64, block: &[u8], room: u64) -> Block
     out
 }
 
+/// The batch of [`read_log_with`] for each of `inputs` inputs read at the same time on
+/// `threads` threads: together they hold at most 2 × `inputs` × batch ≤ 4 × [`MAX_BATCH`]
+/// blocks, and one input alone still uses every thread.
+pub fn batch_per_input(threads: usize, inputs: usize) -> usize {
+    (2 * MAX_BATCH / inputs.max(1)).clamp(1, threads.clamp(1, MAX_BATCH))
+}
+
 /// Parses one log input. IO and decompression errors (e.g. a corrupt gzip) are errors;
 /// malformed lines are counted, and the first of them go to `rejects` (in line order).
 pub fn read_log(
@@ -645,6 +654,20 @@ pub fn read_log(
     cfg: &IngestConfig,
     rejects: &mut InputRejects,
 ) -> Result<FileResult, ReadError> {
+    let batch = rayon::current_num_threads().clamp(1, MAX_BATCH);
+    read_log_with(format, raw, cfg, rejects, batch)
+}
+
+/// [`read_log`], parsing `batch` blocks at a time in parallel (at most 2 × `batch` blocks are
+/// held: those parsed and those the reader cut ahead).
+pub fn read_log_with(
+    format: LogFormat,
+    raw: Box<dyn Read + Send>,
+    cfg: &IngestConfig,
+    rejects: &mut InputRejects,
+    batch: usize,
+) -> Result<FileResult, ReadError> {
+    let batch = batch.clamp(1, MAX_BATCH);
     let hasher = Arc::new(Mutex::new(Xxh3::new()));
     let hashing: Box<dyn Read + Send> = Box::new(HashingReader {
         inner: raw,
@@ -667,7 +690,6 @@ pub fn read_log(
             .filter(|id| matches!(id, ClientIdentity::Keyed(_))),
         max_line: cfg.max_line,
     };
-    let batch = rayon::current_num_threads().clamp(1, MAX_BATCH);
     let pieces = Pieces::new(&mut text, Records::of(format), cfg.max_line);
     let merged = std::thread::scope(|s| -> Result<BlockOut, ReadError> {
         // The reader decompresses and cuts while the pieces before are parsed; the channel

@@ -1,19 +1,24 @@
-//! Reads and parses the new log inputs ([`super::logs::read_log`]) into one set of aggregates,
+//! Reads and parses the new log inputs ([`super::logs::read_log_with`]) into one set of aggregates,
 //! the quarantined lines per input (spooled on disk, [`Quarantine`]) and the ledger records of
 //! the inputs read.
+//!
+//! Inputs are read in parallel, a window of them at a time (each parsed block by block by
+//! [`super::logs::read_log_with`]), and taken in list order, so that what comes out does not
+//! depend on the number of threads.
 //!
 //! Invariants: an input whose content is already in the ledger (same location, or the same
 //! content anywhere, this run included) is skipped, never counted twice; an input whose content
 //! changed since it was ingested is an error naming it. Writes nothing.
 
 use std::collections::HashMap;
+use std::sync::mpsc;
 
 use serde_json::json;
 
 use crate::config::Config;
 use crate::ingest::inputs::LedgerIndex;
 use crate::ingest::logs::{self, Counts, ReadError};
-use crate::ingest::rejects::Quarantine;
+use crate::ingest::rejects::{InputRejects, Quarantine};
 use crate::ingest::tables::{day_string, Aggregates};
 use crate::ingest::{BadFile, Error, IngestMetrics, InputSummary, Result};
 use crate::model::LogFormat;
@@ -31,8 +36,24 @@ pub(super) struct LogsRead {
     pub ledger_inputs: Vec<serde_json::Value>,
 }
 
+/// Log inputs read at the same time (at most; as many as there are threads when fewer). Each
+/// holds a bounded number of blocks ([`logs::read_log_with`]), so memory stays bounded per
+/// thread whatever the inputs.
+const MAX_FILES: usize = 8;
+
+/// What reading one input gave, with its quarantined lines.
+type ReadOne = Result<(logs::FileResult, InputRejects)>;
+
+/// The ledger record of an input at its location: fingerprint, content hash, run id.
+type Known<'a> = Option<&'a (String, String, String)>;
+
 /// Reads every listed input that is new, counting each in `metrics` (read, skipped, over the
 /// reject threshold); quarantined lines are spooled into `rejects`.
+///
+/// Inputs are read in parallel (rayon tasks, a window of as many as there are threads, at
+/// most [`MAX_FILES`]) and taken in list order: the merged aggregates, the ledger records, the
+/// metrics and the quarantine do not depend on the number of threads or on which input
+/// finished first.
 pub(super) fn read_logs(
     listed: &[(LogFormat, Listed)],
     idx: &LedgerIndex,
@@ -47,86 +68,172 @@ pub(super) fn read_logs(
         rejects,
         ledger_inputs: Vec::new(),
     };
-    let mut hashes_this_run: HashMap<(String, String), String> = HashMap::new();
-    for (format, l) in listed {
-        progress.inc(1);
-        let loc = l.location.to_string();
-        let known = idx
-            .by_location
-            .get(&(format.as_str().to_string(), loc.clone()));
-        if known.is_some_and(|(fp, _, _)| *fp == l.fingerprint) {
-            metrics.skipped(loc, format.as_str(), "skipped:already_ingested");
-            continue;
-        }
+    let known: Vec<Known<'_>> = listed
+        .iter()
+        .map(|(format, l)| {
+            idx.by_location
+                .get(&(format.as_str().to_string(), l.location.to_string()))
+        })
+        .collect();
+    // Inputs already ingested with the same fingerprint are not read again.
+    let to_read: Vec<usize> = (0..listed.len())
+        .filter(|&i| !known[i].is_some_and(|(fp, _, _)| *fp == listed[i].1.fingerprint))
+        .collect();
+    let threads = rayon::current_num_threads();
+    let window = threads.clamp(1, MAX_FILES);
+    let batch = logs::batch_per_input(threads, window);
+    let read_one = |i: usize, mut input_rejects: InputRejects| -> ReadOne {
+        let (format, l) = &listed[i];
+        let started = std::time::Instant::now();
         let raw = storage.open(&l.location)?;
-        let mut input_rejects = out.rejects.input();
-        let res =
-            logs::read_log(*format, raw, &cfg.ingest, &mut input_rejects).map_err(|e| match e {
+        let res = logs::read_log_with(*format, raw, &cfg.ingest, &mut input_rejects, batch)
+            .map_err(|e| match e {
                 ReadError::Input(e) => Error::Unreadable {
-                    location: loc.clone(),
+                    location: l.location.to_string(),
                     reason: e.to_string(),
                 },
                 ReadError::Rejects(e) => Error::Rejects(e),
             })?;
-        progress.add_bytes(l.size);
-        if let Some((_, old, run_id)) = known {
-            if *old == res.content_hash {
-                // Touched but identical: nothing to do.
+        tracing::trace!(input = %l.location, ms = started.elapsed().as_millis() as u64, "parsed log input");
+        Ok((res, input_rejects))
+    };
+    let mut hashes_this_run: HashMap<(String, String), String> = HashMap::new();
+    // The calling thread only takes results in order; the reads run on the rayon pool. An
+    // error returns at once, after the reads under way end (their results are dropped).
+    rayon::in_place_scope(|scope| -> Result<()> {
+        let (tx, rx) = mpsc::channel::<(usize, ReadOne)>();
+        let mut ready: HashMap<usize, ReadOne> = HashMap::new();
+        let (mut spawned, mut taken) = (0, 0);
+        for (i, (format, l)) in listed.iter().enumerate() {
+            progress.inc(1);
+            if to_read.get(taken) != Some(&i) {
+                let loc = l.location.to_string();
                 metrics.skipped(loc, format.as_str(), "skipped:already_ingested");
                 continue;
             }
-            return Err(Error::ContentChanged {
-                location: loc,
-                run_id: run_id.clone(),
-                old: old.clone(),
-                new: res.content_hash,
-            });
+            // Keep the window full: the inputs after this one are read while it is taken.
+            while spawned < to_read.len() && spawned < taken + window {
+                let (n, tx, read_one) = (to_read[spawned], tx.clone(), &read_one);
+                let input_rejects = out.rejects.input();
+                scope.spawn(move |_| {
+                    // The receiver is gone only when an earlier input failed.
+                    let _ = tx.send((n, read_one(n, input_rejects)));
+                });
+                spawned += 1;
+            }
+            taken += 1;
+            let res = loop {
+                if let Some(r) = ready.remove(&i) {
+                    break r;
+                }
+                let (n, r) = rx
+                    .recv()
+                    .expect("every spawned read sends its result");
+                ready.insert(n, r);
+            };
+            let (res, input_rejects) = res?;
+            progress.add_bytes(l.size);
+            let taken_input = Taken {
+                format: *format,
+                listed: l,
+                known: known[i],
+                res,
+                rejects: input_rejects,
+            };
+            take(taken_input, &mut hashes_this_run, idx, storage, cfg, metrics, &mut out)?;
         }
-        let hash_key = (format.as_str().to_string(), res.content_hash.clone());
-        if let Some(other) = idx
-            .by_hash
-            .get(&hash_key)
-            .or_else(|| hashes_this_run.get(&hash_key))
-        {
-            tracing::warn!(input = %loc, same_as = %other, "identical content already ingested; skipping");
-            metrics.skipped(loc, format.as_str(), "skipped:duplicate_content");
-            continue;
-        }
-        check_format(*format, l, storage, cfg, &res.counts)?;
-        hashes_this_run.insert(hash_key, loc.clone());
-        tracing::debug!(input = %loc, lines = res.counts.lines, pulls = res.counts.pulls, "read log input");
-        let c = &res.counts;
-        metrics
-            .bad_files
-            .extend(over_threshold(&loc, c, cfg.ingest.max_bad_ratio));
-        metrics.files_read += 1;
-        metrics.totals.add(c);
-        out.ledger_inputs.push(json!({
-            "kind": "log",
-            "format": format.as_str(),
-            "location": loc,
-            "size": l.size,
-            "fingerprint": l.fingerprint,
-            "content_hash": res.content_hash,
-            "counts": c,
-            "first_day": res.days.map(|d| day_string(d.0)),
-            "last_day": res.days.map(|d| day_string(d.1)),
-            "days": res
-                .day_lines
-                .iter()
-                .map(|(d, n)| (day_string(*d), json!(n)))
-                .collect::<serde_json::Map<_, _>>(),
-        }));
-        metrics.inputs.push(InputSummary {
-            location: loc.clone(),
-            format: format.as_str().into(),
-            status: "ingested".into(),
-            counts: Some(c.clone()),
-        });
-        out.rejects.keep(&loc, input_rejects);
-        out.agg.merge(res.agg);
-    }
+        Ok(())
+    })?;
     Ok(out)
+}
+
+/// One input, read.
+struct Taken<'a> {
+    format: LogFormat,
+    listed: &'a Listed,
+    known: Known<'a>,
+    res: logs::FileResult,
+    rejects: InputRejects,
+}
+
+/// Takes one read input into `out`: skipped when its content was ingested before (here or
+/// earlier in this run), an error when it changed since it was ingested or is in the wrong
+/// format; otherwise counted, recorded for the ledger, its rejects kept and its aggregates
+/// merged.
+fn take(
+    t: Taken<'_>,
+    hashes_this_run: &mut HashMap<(String, String), String>,
+    idx: &LedgerIndex,
+    storage: &Storage,
+    cfg: &Config,
+    metrics: &mut IngestMetrics,
+    out: &mut LogsRead,
+) -> Result<()> {
+    let Taken {
+        format,
+        listed: l,
+        known,
+        res,
+        rejects: input_rejects,
+    } = t;
+    let loc = l.location.to_string();
+    if let Some((_, old, run_id)) = known {
+        if *old == res.content_hash {
+            // Touched but identical: nothing to do.
+            metrics.skipped(loc, format.as_str(), "skipped:already_ingested");
+            return Ok(());
+        }
+        return Err(Error::ContentChanged {
+            location: loc,
+            run_id: run_id.clone(),
+            old: old.clone(),
+            new: res.content_hash,
+        });
+    }
+    let hash_key = (format.as_str().to_string(), res.content_hash.clone());
+    if let Some(other) = idx
+        .by_hash
+        .get(&hash_key)
+        .or_else(|| hashes_this_run.get(&hash_key))
+    {
+        tracing::warn!(input = %loc, same_as = %other, "identical content already ingested; skipping");
+        metrics.skipped(loc, format.as_str(), "skipped:duplicate_content");
+        return Ok(());
+    }
+    check_format(format, l, storage, cfg, &res.counts)?;
+    hashes_this_run.insert(hash_key, loc.clone());
+    tracing::debug!(input = %loc, lines = res.counts.lines, pulls = res.counts.pulls, "read log input");
+    let c = &res.counts;
+    metrics
+        .bad_files
+        .extend(over_threshold(&loc, c, cfg.ingest.max_bad_ratio));
+    metrics.files_read += 1;
+    metrics.totals.add(c);
+    out.ledger_inputs.push(json!({
+        "kind": "log",
+        "format": format.as_str(),
+        "location": loc,
+        "size": l.size,
+        "fingerprint": l.fingerprint,
+        "content_hash": res.content_hash,
+        "counts": c,
+        "first_day": res.days.map(|d| day_string(d.0)),
+        "last_day": res.days.map(|d| day_string(d.1)),
+        "days": res
+            .day_lines
+            .iter()
+            .map(|(d, n)| (day_string(*d), json!(n)))
+            .collect::<serde_json::Map<_, _>>(),
+    }));
+    metrics.inputs.push(InputSummary {
+        location: loc.clone(),
+        format: format.as_str().into(),
+        status: "ingested".into(),
+        counts: Some(c.clone()),
+    });
+    out.rejects.keep(&loc, input_rejects);
+    out.agg.merge(res.agg);
+    Ok(())
 }
 
 /// An input none of whose lines is a line of `format` (no pull, no manifest request, no
