@@ -292,7 +292,7 @@ pub type ClientRender<'a> = &'a dyn Fn(&str) -> String;
 
 /// Every client of `agg` in its stored form, by index, each rendered once ([`NONE`] is past
 /// the end, so looking it up gives `None`).
-fn rendered_clients(agg: &Aggregates, client: ClientRender) -> Vec<Option<String>> {
+pub fn rendered_clients(agg: &Aggregates, client: ClientRender) -> Vec<Option<String>> {
     (0..agg.clients.len() as u32)
         .map(|i| agg.clients.get(i).map(client))
         .collect()
@@ -301,8 +301,17 @@ fn rendered_clients(agg: &Aggregates, client: ClientRender) -> Vec<Option<String
 /// Pull rows of one day, sorted, as a record batch.
 pub fn pulls_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordBatch {
     let clients = rendered_clients(agg, client);
+    let rows = agg.pulls.iter().filter(|(k, _)| k.day == day).collect();
+    pulls_batch_of(agg, rows, &clients)
+}
+
+/// [`pulls_batch`] of `rows` (one day's), with the clients rendered by [`rendered_clients`].
+pub fn pulls_batch_of<'a>(
+    agg: &'a Aggregates,
+    mut rows: Vec<(&'a PullKey, &'a Agg)>,
+    clients: &[Option<String>],
+) -> RecordBatch {
     let name = |i: u32| clients.get(i as usize).and_then(Option::as_deref);
-    let mut rows: Vec<(&PullKey, &Agg)> = agg.pulls.iter().filter(|(k, _)| k.day == day).collect();
     rows.sort_by(|a, b| {
         (
             a.0.digest,
@@ -336,9 +345,18 @@ pub fn pulls_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordBa
 /// Manifest-request rows of one day, sorted, as a record batch.
 pub fn manifests_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordBatch {
     let clients = rendered_clients(agg, client);
+    let rows = agg.manifests.iter().filter(|(k, _)| k.day == day).collect();
+    manifests_batch_of(agg, rows, &clients)
+}
+
+/// [`manifests_batch`] of `rows` (one day's), with the clients rendered by
+/// [`rendered_clients`].
+pub fn manifests_batch_of<'a>(
+    agg: &'a Aggregates,
+    mut rows: Vec<(&'a ManifestKey, &'a Agg)>,
+    clients: &[Option<String>],
+) -> RecordBatch {
     let name = |i: u32| clients.get(i as usize).and_then(Option::as_deref);
-    let mut rows: Vec<(&ManifestKey, &Agg)> =
-        agg.manifests.iter().filter(|(k, _)| k.day == day).collect();
     let sort_key = |k: &ManifestKey| {
         (
             agg.repos.get(k.repo),
