@@ -4,7 +4,9 @@
 //! bytes and mutated valid lines (bytes flipped, inserted or deleted, truncation, NUL, invalid UTF-8, huge
 //! numbers, quotes and brackets). Every outcome must be `Ok` or a [`Reject`] with a reason
 //! code, a rejected or non-used line emits no event, and a used line emits at least one; the
-//! format's [`time_of`] (the time a line counts for in the coverage) must return too.
+//! format's [`time_of`] (the time a line counts for in the coverage) must return too. Where a
+//! format has a fast path (`s3_access`, `registry_json`), every case is also a differential
+//! test: the parser must give the outcome, events and time of the exact parser.
 //! The notifications target also runs the envelope splitter ([`envelopes`], [`block_cut`]) over
 //! every input, and `notifications_mutated_files` over whole mutated files, parsing every
 //! envelope found.
@@ -25,6 +27,9 @@ use proptest::sample::Index;
 use crate::ingest::event::{LineOutcome, ParseFn, ParseOptions, Reject};
 use crate::ingest::parse::notifications::{block_cut, envelopes};
 use crate::ingest::parse::testing::{fixture, lines};
+use crate::ingest::parse as exact;
+#[cfg(doc)]
+use crate::ingest::parse::{fast_json, fast_s3};
 use crate::ingest::parse::{parser, time_of};
 use crate::model::{Layout, LogFormat};
 
@@ -270,6 +275,31 @@ fn outcome_is_honest(parse: ParseFn, line: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Differential check of the fast paths ([`fast_s3`], [`fast_json`]): the parser of `format`
+/// gives the same outcome and events as the exact parser, with the default options and with
+/// every option on, and the same time.
+fn fast_is_exact(format: LogFormat, line: &[u8]) -> Result<(), TestCaseError> {
+    let (exact, exact_time): (ParseFn, fn(&[u8]) -> _) = match format {
+        LogFormat::S3Access => (exact::s3_access::parse, exact::s3_access::time_of),
+        LogFormat::RegistryJson => (exact::registry_json::parse, exact::registry_json::time_of),
+        _ => return Ok(()),
+    };
+    let all_on = ParseOptions {
+        s3_include_auth_header: true,
+        layout: Layout {
+            root: Some("registry".into()),
+        },
+    };
+    for opts in [&ParseOptions::default(), &all_on] {
+        let (mut fast, mut slow) = (Vec::new(), Vec::new());
+        let got = parser(format)(line, opts, &mut fast);
+        let want = exact(line, opts, &mut slow);
+        prop_assert_eq!((got, fast), (want, slow), "{:?}", String::from_utf8_lossy(line));
+    }
+    prop_assert_eq!(time_of(format)(line), exact_time(line));
+    Ok(())
+}
+
 /// A line: a seed of `format` (three times in four), or of any format, mutated.
 fn mutated(format: LogFormat) -> impl Strategy<Value = Vec<u8>> {
     let own = (any::<Index>(), prop::collection::vec(edit(), 1..6))
@@ -311,10 +341,12 @@ const JSON_BYTES: &[u8] = b"{}[]\":,\\ 0123456789.-eEtruefalsnul\n";
 const LOGFMT_BYTES: &[u8] = b" =\"\\timemsglevelhttp.request.uri/v2blobsha256:0123456789-:TZ";
 const TSV_BYTES: &[u8] = b"\t #-:%0123456789GETHEAD/v2blobsha256";
 
-/// `parse` of `format` is honest about `bytes`, and the format's [`time_of`] returns; for
+/// `parse` of `format` is honest about `bytes`, and the format's [`time_of`] returns; where the
+/// format has a fast path, the parser says exactly what the exact parser says; for
 /// notifications, the splitter is consistent too.
 fn check(format: LogFormat, bytes: &[u8]) -> Result<(), TestCaseError> {
     outcome_is_honest(parser(format), bytes)?;
+    fast_is_exact(format, bytes)?;
     let _ = time_of(format)(bytes);
     if format == LogFormat::Notifications {
         splitter_is_consistent(bytes)?;

@@ -1,0 +1,228 @@
+//! The fast path of the S3 server access log parser ([`super::s3_access`]): most lines of a
+//! bucket's log are plain, and for those it gives the same outcome and the same events as the
+//! exact parser in one pass over the bytes, without building the field table or allocating.
+//!
+//! A line is plain when its fields are separated by single spaces, its first 22 fields
+//! (through the authentication type) are bare, `"quoted"` or `[bracketed]` as the tokenizer
+//! of [`super::common::Fields`] reads them, nothing after them could start a quoted or
+//! bracketed field, its time, status and byte count decode, and it is either no
+//! `REST.GET.OBJECT` at all (`not_get`) or a `REST.GET.OBJECT` answered 200 or 206 (a pull, a
+//! `not_blob` key or an `internal` read). Every other line — another status, a malformed
+//! field, invalid UTF-8 in the key or the client — goes to the exact parser, which alone
+//! decides what odd lines are. `parse_is_the_slow_path_where_fast` (below) and the
+//! differential targets of [`super::fuzz`] hold the two to the same outcomes.
+//!
+//! Must not: decide anything the exact parser does not (a rule belongs there first), nor take
+//! a line it is not sure of.
+
+use std::borrow::Cow;
+
+use memchr::{memchr, memchr2};
+
+use crate::ingest::event::{BlobPull, Event, LineOutcome, ParseOptions, Reject, MAX_LINE};
+use crate::ingest::parse::common::{opt_text, parse_bytes_field, parse_clf_time, parse_status};
+use crate::ingest::parse::s3_access;
+
+/// Fields the fast path reads: through the authentication type (1-based 22nd).
+const KEPT: usize = 22;
+/// Fields an exact parse requires.
+const MIN_FIELDS: usize = 17;
+
+const F_TIME: usize = 2;
+const F_REMOTE_IP: usize = 3;
+const F_OPERATION: usize = 6;
+const F_KEY: usize = 7;
+const F_STATUS: usize = 9;
+const F_BYTES_SENT: usize = 11;
+const F_USER_AGENT: usize = 16;
+const F_AUTH_TYPE: usize = 21;
+
+/// Parses one S3 server access log line: the fast path when the line is plain, the exact
+/// parser otherwise (same outcome and events either way).
+pub fn parse<'a>(
+    line: &'a [u8],
+    opts: &ParseOptions,
+    out: &mut Vec<Event<'a>>,
+) -> Result<LineOutcome, Reject> {
+    match fast(line, opts, out) {
+        Some(outcome) => outcome,
+        None => s3_access::parse(line, opts, out),
+    }
+}
+
+/// The fields of a plain line through [`KEPT`], and how many there are (up to [`KEPT`]);
+/// `None` when the line is not plain.
+fn fields(line: &[u8]) -> Option<([&[u8]; KEPT], usize)> {
+    let mut f: [&[u8]; KEPT] = [b""; KEPT];
+    let mut n = 0;
+    let mut pos = 0;
+    let len = line.len();
+    while n < KEPT && pos < len {
+        let (raw, end) = match line[pos] {
+            // Two spaces in a row, or one at the start: not plain.
+            b' ' => return None,
+            b'"' => {
+                let end = pos + 1 + memchr(b'"', &line[pos + 1..])?;
+                (&line[pos + 1..end], end + 1)
+            }
+            b'[' => {
+                let end = pos + 1 + memchr(b']', &line[pos + 1..])?;
+                (&line[pos + 1..end], end + 1)
+            }
+            _ => {
+                let end = memchr(b' ', &line[pos..]).map_or(len, |e| pos + e);
+                (&line[pos..end], end)
+            }
+        };
+        f[n] = raw;
+        n += 1;
+        if end == len {
+            pos = len;
+            break;
+        }
+        // A closing quote or bracket must end the field; a space separates the next one.
+        if line[end] != b' ' {
+            return None;
+        }
+        pos = end + 1;
+    }
+    // The trailing fields are only counted by the exact parser: plain when none of them can
+    // be a quoted or bracketed field (which could be unterminated).
+    if pos < len && memchr2(b'"', b'[', &line[pos..]).is_some() {
+        return None;
+    }
+    // A line ending with a space after the 22nd field is trimmed before this is called.
+    Some((f, n))
+}
+
+/// The outcome of a plain line (events pushed to `out`), `None` for any other line.
+pub fn fast<'a>(
+    line: &'a [u8],
+    opts: &ParseOptions,
+    out: &mut Vec<Event<'a>>,
+) -> Option<Result<LineOutcome, Reject>> {
+    if line.len() > MAX_LINE {
+        return None;
+    }
+    let line = line.trim_ascii_end();
+    let (f, n) = fields(line)?;
+    if n < MIN_FIELDS {
+        return None;
+    }
+    let ts = parse_clf_time(f[F_TIME])?;
+    let status = parse_status(f[F_STATUS]).ok()?;
+    let bytes = parse_bytes_field(f[F_BYTES_SENT]).ok()?;
+    if f[F_OPERATION] != b"REST.GET.OBJECT" {
+        return Some(Ok(LineOutcome::Ignored("not_get")));
+    }
+    if !matches!(status, 200 | 206) {
+        return None;
+    }
+    let key = std::str::from_utf8(f[F_KEY]).ok()?;
+    let Some(digest) = opts.layout.blob_digest(key) else {
+        return Some(Ok(LineOutcome::Ignored("not_blob")));
+    };
+    let auth: &[u8] = if n > F_AUTH_TYPE { f[F_AUTH_TYPE] } else { b"-" };
+    if auth == b"AuthHeader" && !opts.s3_include_auth_header {
+        return Some(Ok(LineOutcome::Ignored("internal")));
+    }
+    let client = match f[F_REMOTE_IP] {
+        b"-" | b"" => None,
+        ip => Some(Cow::Borrowed(std::str::from_utf8(ip).ok()?)),
+    };
+    out.push(Event::Pull(BlobPull {
+        ts,
+        digest,
+        client,
+        repo: None,
+        ua: opt_text(f[F_USER_AGENT]),
+        bytes: Some(bytes),
+    }));
+    Some(Ok(LineOutcome::Used))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::parse::testing::{fixture, lines};
+    use crate::model::Layout;
+
+    /// Every option set the parsers are tested with.
+    pub(crate) fn option_sets() -> Vec<ParseOptions> {
+        vec![
+            ParseOptions::default(),
+            ParseOptions {
+                s3_include_auth_header: true,
+                layout: Layout {
+                    root: Some("registry".into()),
+                },
+            },
+        ]
+    }
+
+    /// Where the fast path takes a line, it says what the exact parser says; and it takes the
+    /// plain lines of the fixtures (pulls and non-pulls), so it is no dead code.
+    #[test]
+    fn parse_is_the_slow_path_where_fast() {
+        let mut taken = 0;
+        let mut used = 0;
+        for name in [
+            "written/s3-access.log",
+            "written/s3-access-other-buckets.log",
+            "samples/s3-access-logs/aws-docs-examples.log",
+            "samples/s3-access-logs/logstash-patterns-core-spec.log",
+        ] {
+            let text = fixture(name);
+            for line in lines(&text) {
+                for opts in option_sets() {
+                    let (mut a, mut b) = (Vec::new(), Vec::new());
+                    let slow = s3_access::parse(line, &opts, &mut a);
+                    if let Some(got) = fast(line, &opts, &mut b) {
+                        taken += 1;
+                        used += usize::from(got == Ok(LineOutcome::Used));
+                        assert_eq!(
+                            (got, &b),
+                            (slow, &a),
+                            "{name}: {}",
+                            String::from_utf8_lossy(line)
+                        );
+                    }
+                    let mut c = Vec::new();
+                    assert_eq!(parse(line, &opts, &mut c), slow);
+                    assert_eq!(c, a);
+                }
+            }
+        }
+        assert!(taken > 30 && used > 5, "{taken} lines taken, {used} pulls");
+    }
+
+    /// Lines the fast path leaves to the exact parser.
+    #[test]
+    fn odd_lines_go_to_the_exact_parser() {
+        let hex = "ab".repeat(32);
+        let line = |status: &str| {
+            format!(
+                r#"o b [06/Feb/2019:00:00:38 +0000] 192.0.2.3 - X REST.GET.OBJECT docker/registry/v2/blobs/sha256/ab/{hex}/data "GET /x HTTP/1.1" {status} 243 5000 1 - "-" "containerd/1.7.2" - hostid SigV4 ECDHE-RSA-AES128-GCM-SHA256 QueryString b.s3.amazonaws.com TLSv1.3 - -"#
+            )
+        };
+        let opts = ParseOptions::default();
+        assert_eq!(
+            fast(line("200 -").as_bytes(), &opts, &mut Vec::new()),
+            Some(Ok(LineOutcome::Used))
+        );
+        for odd in [
+            line("403 InvalidObjectState"),
+            line("304 -"),
+            line("2x0 -"),
+            line("200 -").replace(" 243 ", " -1 "),
+            line("200 -").replace("06/Feb", "32/Feb"),
+            line("200 -").replace("o b ", "o  b "),
+            line("200 -").replace("\"-\"", "\"-\"x"),
+            line("200 -").replace("TLSv1.3", "\"TLSv1.3"),
+            line("200 -").replace(" - -", " [x -"),
+            line("200 -")[..60].to_string(),
+        ] {
+            assert_eq!(fast(odd.as_bytes(), &opts, &mut Vec::new()), None, "{odd}");
+        }
+    }
+}
