@@ -12,8 +12,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 N=${1:-50000000}
 
-if [ -z "${BLOBTIER:-}" ] && [ -x "$ROOT/target/release/blobtier" ]; then
-  BLOBTIER="$ROOT/target/release/blobtier"
+if [ -z "${BLOBTIER:-}" ] && [ -x "$TARGET/release/blobtier" ]; then
+  BLOBTIER="$TARGET/release/blobtier"
   if [ -n "$(find "$ROOT/src" -type f -newer "$BLOBTIER" -print -quit)" ]; then
     echo "ingest-day: note: $BLOBTIER is older than src/ (using it anyway)" >&2
   fi

@@ -16,18 +16,21 @@ bench_venv() {
   echo "$venv"
 }
 
+# Where cargo puts its builds (CARGO_TARGET_DIR is honoured).
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+
 build_release() {
   # BLOBTIER=/path/to/blobtier benchmarks a binary built earlier.
   if [ -z "${BLOBTIER:-}" ]; then
     (cd "$ROOT" && cargo build --release --locked --bin blobtier >&2)
-    BLOBTIER="$ROOT/target/release/blobtier"
+    BLOBTIER="$TARGET/release/blobtier"
   fi
   export BLOBTIER  # bench/duckdb_stats.py expands the query with `$BLOBTIER sql`
 }
 
 build_generator() {
   (cd "$ROOT" && cargo build --release --locked --example gen-sample >&2)
-  GEN="$ROOT/target/release/examples/gen-sample"
+  GEN="$TARGET/release/examples/gen-sample"
 }
 
 # measure NAME CMD... : runs CMD under /usr/bin/time -v; prints "seconds peak_rss_kib" and keeps the logs.

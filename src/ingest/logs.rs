@@ -524,6 +524,15 @@ fn parse_block(ctx: &Ctx<'_>, first_line: u64, block: &[u8], room: u64) -> Block
     let time_of = crate::ingest::parse::time_of(format);
     let mut events: Vec<Event<'_>> = Vec::new();
     let mut ua_cache: HashMap<Box<str>, UaClass> = HashMap::new();
+    // Clients as logged → normalised ([`normalize_addr`] allocates): once per distinct value.
+    let mut clients: HashMap<Box<str>, Option<Box<str>>> = HashMap::new();
+    let normalized = |raw: Option<&str>, cache: &mut HashMap<Box<str>, Option<Box<str>>>| {
+        let raw = raw?;
+        if !cache.contains_key(raw) {
+            cache.insert(raw.into(), normalize_addr(raw).map(String::into_boxed_str));
+        }
+        Some(())
+    };
     let mut ignored: HashMap<&'static str, u64> = HashMap::new();
     let mut rejects: HashMap<&'static str, u64> = HashMap::new();
     let classify = |s: Option<&str>, cache: &mut HashMap<Box<str>, UaClass>| -> UaClass {
@@ -583,12 +592,14 @@ fn parse_block(ctx: &Ctx<'_>, first_line: u64, block: &[u8], room: u64) -> Block
                         Event::Pull(p) => {
                             let day = day_of(p.ts);
                             out.days = merge_days(out.days, Some((day, day)));
-                            let client = p.client.as_deref().and_then(normalize_addr);
+                            let raw = p.client.as_deref();
+                            normalized(raw, &mut clients);
+                            let client = raw.and_then(|r| clients.get(r)?.as_deref());
                             let class = classify(p.ua.as_deref(), &mut ua_cache);
                             out.agg.add_pull(
                                 day,
                                 p.digest,
-                                client.as_deref(),
+                                client,
                                 p.repo.as_deref(),
                                 class,
                                 format,
@@ -600,13 +611,15 @@ fn parse_block(ctx: &Ctx<'_>, first_line: u64, block: &[u8], room: u64) -> Block
                         Event::Manifest(m) => {
                             let day = day_of(m.ts);
                             out.days = merge_days(out.days, Some((day, day)));
-                            let client = m.client.as_deref().and_then(normalize_addr);
+                            let raw = m.client.as_deref();
+                            normalized(raw, &mut clients);
+                            let client = raw.and_then(|r| clients.get(r)?.as_deref());
                             let class = classify(m.ua.as_deref(), &mut ua_cache);
                             out.agg.add_manifest(
                                 day,
                                 &m.repo,
                                 &m.reference,
-                                client.as_deref(),
+                                client,
                                 m.ua.as_deref(),
                                 class,
                                 format,

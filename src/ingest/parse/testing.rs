@@ -136,3 +136,20 @@ pub fn clf_time(secs: i64) -> String {
     let t = chrono::DateTime::from_timestamp(secs, 0).unwrap();
     t.format("%d/%b/%Y:%H:%M:%S +0000").to_string()
 }
+
+/// Every one-byte edit of `line`: each byte deleted, and each byte replaced by (and, before
+/// it, inserted) one of the bytes that matter to a tokenizer or a JSON scanner.
+pub fn one_byte_edits(line: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    const BYTES: &[u8] = b"\" []{}:,-0\t\0\xff\\uZ";
+    (0..line.len()).flat_map(move |i| {
+        let deleted = [line[..i].iter().chain(&line[i + 1..]).copied().collect()];
+        let edits = BYTES.iter().flat_map(move |&b| {
+            let mut replaced = line.to_vec();
+            replaced[i] = b;
+            let mut inserted = line.to_vec();
+            inserted.insert(i, b);
+            [replaced, inserted]
+        });
+        deleted.into_iter().chain(edits)
+    })
+}
