@@ -511,6 +511,19 @@ fn event_ts(e: &Event<'_>) -> i64 {
     }
 }
 
+/// The lines of a block (as `block.split(|&b| b == b'\n')`, with a SIMD search for the
+/// newlines instead of a test of every byte).
+fn lines(block: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', block)
+        .chain(std::iter::once(block.len()))
+        .map(move |end| {
+            let line = &block[start..end];
+            start = end + 1;
+            line
+        })
+}
+
 fn parse_block(ctx: &Ctx<'_>, first_line: u64, block: &[u8], room: u64) -> BlockOut {
     let Ctx {
         format,
@@ -552,7 +565,7 @@ fn parse_block(ctx: &Ctx<'_>, first_line: u64, block: &[u8], room: u64) -> Block
         LogFormat::Notifications => Box::new(
             notifications::envelopes(block).map(move |(off, rec)| (first_line + 1 + off, rec)),
         ),
-        _ => Box::new((first_line + 1..).zip(block.split(|&b| b == b'\n'))),
+        _ => Box::new((first_line + 1..).zip(lines(block))),
     };
     for (line_no, mut line) in records {
         if let Some(l) = line.strip_suffix(b"\r") {
@@ -951,6 +964,14 @@ mod tests {
             .as_primitive::<arrow::datatypes::Int64Type>()
             .value(0);
         assert_eq!(line as u64, bad_line);
+    }
+
+    #[test]
+    fn lines_split_as_split_does() {
+        for block in [&b""[..], b"\n", b"a", b"a\n", b"a\nb", b"\n\na\r\nb\n\n"] {
+            let want: Vec<&[u8]> = block.split(|&b| b == b'\n').collect();
+            assert_eq!(lines(block).collect::<Vec<_>>(), want, "{block:?}");
+        }
     }
 
     #[test]
