@@ -511,6 +511,9 @@ fn event_ts(e: &Event<'_>) -> i64 {
     }
 }
 
+/// A per-block cache of what a distinct text (a user agent, a client) gives.
+type Cache<V> = HashMap<Box<str>, V, ahash::RandomState>;
+
 /// The lines of a block (as `block.split(|&b| b == b'\n')`, with a SIMD search for the
 /// newlines instead of a test of every byte).
 fn lines(block: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -536,10 +539,10 @@ fn parse_block(ctx: &Ctx<'_>, first_line: u64, block: &[u8], room: u64) -> Block
     let mut out = BlockOut::default();
     let time_of = crate::ingest::parse::time_of(format);
     let mut events: Vec<Event<'_>> = Vec::new();
-    let mut ua_cache: HashMap<Box<str>, UaClass> = HashMap::new();
+    let mut ua_cache: Cache<UaClass> = Cache::default();
     // Clients as logged → normalised ([`normalize_addr`] allocates): once per distinct value.
-    let mut clients: HashMap<Box<str>, Option<Box<str>>> = HashMap::new();
-    let normalized = |raw: Option<&str>, cache: &mut HashMap<Box<str>, Option<Box<str>>>| {
+    let mut clients: Cache<Option<Box<str>>> = Cache::default();
+    let normalized = |raw: Option<&str>, cache: &mut Cache<Option<Box<str>>>| {
         let raw = raw?;
         if !cache.contains_key(raw) {
             cache.insert(raw.into(), normalize_addr(raw).map(String::into_boxed_str));
@@ -548,7 +551,7 @@ fn parse_block(ctx: &Ctx<'_>, first_line: u64, block: &[u8], room: u64) -> Block
     };
     let mut ignored: HashMap<&'static str, u64> = HashMap::new();
     let mut rejects: HashMap<&'static str, u64> = HashMap::new();
-    let classify = |s: Option<&str>, cache: &mut HashMap<Box<str>, UaClass>| -> UaClass {
+    let classify = |s: Option<&str>, cache: &mut Cache<UaClass>| -> UaClass {
         match s {
             None => UaClass::Other,
             Some(s) => {

@@ -36,7 +36,7 @@ pub(super) struct LogsRead {
     pub ledger_inputs: Vec<serde_json::Value>,
 }
 
-/// Log inputs read at the same time (at most; as many as there are threads when fewer). Each
+/// Log inputs read at the same time (at most; two per thread when fewer). Each
 /// holds a bounded number of blocks ([`logs::read_log_with`]), so memory stays bounded per
 /// thread whatever the inputs.
 const MAX_FILES: usize = 8;
@@ -50,8 +50,8 @@ type Known<'a> = Option<&'a (String, String, String)>;
 /// Reads every listed input that is new, counting each in `metrics` (read, skipped, over the
 /// reject threshold); quarantined lines are spooled into `rejects`.
 ///
-/// Inputs are read in parallel (rayon tasks, a window of as many as there are threads, at
-/// most [`MAX_FILES`]) and taken in list order: the merged aggregates, the ledger records, the
+/// Inputs are read in parallel (rayon tasks, a window of two per thread, at most
+/// [`MAX_FILES`]) and taken in list order: the merged aggregates, the ledger records, the
 /// metrics and the quarantine do not depend on the number of threads or on which input
 /// finished first.
 pub(super) fn read_logs(
@@ -80,7 +80,9 @@ pub(super) fn read_logs(
         .filter(|&i| !known[i].is_some_and(|(fp, _, _)| *fp == listed[i].1.fingerprint))
         .collect();
     let threads = rayon::current_num_threads();
-    let window = threads.clamp(1, MAX_FILES);
+    // Two per thread, so that a thread never waits for the calling thread to take a result
+    // before it has another input to read.
+    let window = (2 * threads).clamp(1, MAX_FILES);
     let batch = logs::batch_per_input(threads, window);
     let read_one = |i: usize, mut input_rejects: InputRejects| -> ReadOne {
         let (format, l) = &listed[i];
