@@ -77,7 +77,7 @@ pub(super) fn read_logs(
         .collect();
     // Inputs already ingested with the same fingerprint are not read again.
     let to_read: Vec<usize> = (0..listed.len())
-        .filter(|&i| !known[i].is_some_and(|(fp, _, _)| *fp == listed[i].1.fingerprint))
+        .filter(|&i| known[i].is_none_or(|(fp, _, _)| *fp != listed[i].1.fingerprint))
         .collect();
     let threads = rayon::current_num_threads();
     // Two per thread, so that a thread never waits for the calling thread to take a result
@@ -128,9 +128,7 @@ pub(super) fn read_logs(
                 if let Some(r) = ready.remove(&i) {
                     break r;
                 }
-                let (n, r) = rx
-                    .recv()
-                    .expect("every spawned read sends its result");
+                let (n, r) = rx.recv().expect("every spawned read sends its result");
                 ready.insert(n, r);
             };
             let (res, input_rejects) = res?;
@@ -142,7 +140,15 @@ pub(super) fn read_logs(
                 res,
                 rejects: input_rejects,
             };
-            take(taken_input, &mut hashes_this_run, idx, storage, cfg, metrics, &mut out)?;
+            take(
+                taken_input,
+                &mut hashes_this_run,
+                idx,
+                storage,
+                cfg,
+                metrics,
+                &mut out,
+            )?;
         }
         Ok(())
     })?;

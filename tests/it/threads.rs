@@ -142,6 +142,10 @@ fn ingest_output_is_the_same_at_1_and_4_threads() {
         }
     }
     let inputs = files(&sample).len() + 2;
-    assert_eq!(one.1.len(), inputs, "one ledger input per file (the copy skipped)");
+    assert_eq!(
+        one.1.len(),
+        inputs,
+        "one ledger input per file (the copy skipped)"
+    );
     assert_eq!(one.1, four.1, "ledger inputs differ");
 }

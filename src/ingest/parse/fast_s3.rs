@@ -122,7 +122,11 @@ pub fn fast<'a>(
     let Some(digest) = opts.layout.blob_digest(key) else {
         return Some(Ok(LineOutcome::Ignored("not_blob")));
     };
-    let auth: &[u8] = if n > F_AUTH_TYPE { f[F_AUTH_TYPE] } else { b"-" };
+    let auth: &[u8] = if n > F_AUTH_TYPE {
+        f[F_AUTH_TYPE]
+    } else {
+        b"-"
+    };
     if auth == b"AuthHeader" && !opts.s3_include_auth_header {
         return Some(Ok(LineOutcome::Ignored("internal")));
     }

@@ -25,9 +25,9 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 
 use crate::ingest::event::{LineOutcome, ParseFn, ParseOptions, Reject};
+use crate::ingest::parse as exact;
 use crate::ingest::parse::notifications::{block_cut, envelopes};
 use crate::ingest::parse::testing::{fixture, lines};
-use crate::ingest::parse as exact;
 #[cfg(doc)]
 use crate::ingest::parse::{fast_json, fast_s3};
 use crate::ingest::parse::{parser, time_of};
@@ -294,7 +294,12 @@ fn fast_is_exact(format: LogFormat, line: &[u8]) -> Result<(), TestCaseError> {
         let (mut fast, mut slow) = (Vec::new(), Vec::new());
         let got = parser(format)(line, opts, &mut fast);
         let want = exact(line, opts, &mut slow);
-        prop_assert_eq!((got, fast), (want, slow), "{:?}", String::from_utf8_lossy(line));
+        prop_assert_eq!(
+            (got, fast),
+            (want, slow),
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
     }
     prop_assert_eq!(time_of(format)(line), exact_time(line));
     Ok(())
