@@ -128,7 +128,7 @@ pub(super) fn read_logs(
                 if let Some(r) = ready.remove(&i) {
                     break r;
                 }
-                let (n, r) = rx.recv().expect("every spawned read sends its result");
+                let (n, r) = next_result(&rx);
                 ready.insert(n, r);
             };
             let (res, input_rejects) = res?;
@@ -153,6 +153,27 @@ pub(super) fn read_logs(
         Ok(())
     })?;
     Ok(out)
+}
+
+/// The next read to finish. Called from a rayon worker (ingest run inside a parallel job), it
+/// runs the pool's pending jobs while it waits instead of blocking: on a one-thread pool the
+/// reads would otherwise never run.
+fn next_result<T>(rx: &mpsc::Receiver<T>) -> T {
+    const DISCONNECTED: &str = "every spawned read sends its result";
+    if rayon::current_thread_index().is_none() {
+        return rx.recv().expect(DISCONNECTED);
+    }
+    loop {
+        match rx.try_recv() {
+            Ok(r) => return r,
+            Err(mpsc::TryRecvError::Disconnected) => return rx.recv().expect(DISCONNECTED),
+            Err(mpsc::TryRecvError::Empty) => {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+        }
+    }
 }
 
 /// One input, read.
@@ -299,4 +320,32 @@ fn over_threshold(location: &str, c: &Counts, max_bad_ratio: f64) -> Option<BadF
             top_reasons: top,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waiting for a read from inside a one-thread pool runs the read (a blocking `recv` there
+    /// would wait forever).
+    #[test]
+    fn waiting_on_a_pool_thread_runs_the_pending_reads() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let got = pool.install(|| {
+            rayon::in_place_scope(|s| {
+                let (tx, rx) = mpsc::channel();
+                for i in 0..3 {
+                    let tx = tx.clone();
+                    s.spawn(move |_| tx.send(i).unwrap());
+                }
+                let mut got: Vec<i32> = (0..3).map(|_| next_result(&rx)).collect();
+                got.sort_unstable();
+                got
+            })
+        });
+        assert_eq!(got, [0, 1, 2]);
+    }
 }
