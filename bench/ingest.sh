@@ -19,15 +19,15 @@ FORMATS=("$@")
 RUNS=${RUNS:-3}
 REGEX_RUNS=${REGEX_RUNS:-$RUNS}
 build_release
-build_generator
 VENV=$(bench_venv)
 DATA="$OUT/data-$N"
 if [ ! -f "$DATA/expected.json" ]; then
+  build_generator
   rm -rf "$DATA"
   "$GEN" --lines-per-format "$N" --out "$DATA" >&2
 fi
 AS_OF=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['end_date'])" "$DATA/expected.json")
-MANIFEST=$(find "$DATA/inventory" -path "*daily-csv/${AS_OF}T*" -name manifest.json | head -1)
+MANIFEST=$(find -L "$DATA/inventory" -path "*daily-csv/${AS_OF}T*" -name manifest.json | head -1)
 export BLOBTIER_CLIENT_KEY=benchmark-secret-0123456789
 
 # median NAME RUNS CMD... : runs CMD RUNS times (measure_cpu, logs NAME-1 …); prints
@@ -44,7 +44,7 @@ median() {
 ingest_and_stats() {
   local fmt=$1 dir=$2 lake=$3 run=$4
   rm -rf "$lake"
-  "$BLOBTIER" ingest --lake "$lake" --inventory "$MANIFEST" > /dev/null 2>&1
+  "$BLOBTIER" ingest --lake "$lake" --inventory "$MANIFEST" > "$OUT/blobtier-inventory.out" 2>&1 || { cat "$OUT/blobtier-inventory.out" >&2; return 1; }
   read -r in_s in_rss in_cpu < <(measure_cpu "blobtier-ingest-$fmt-$run" "$BLOBTIER" ingest --lake "$lake" --logs "$fmt:$dir" --max-bad-ratio 1)
   read -r st_s st_rss st_cpu < <(measure_cpu "blobtier-stats-$fmt-$run" "$BLOBTIER" stats --lake "$lake" --as-of "$AS_OF")
   echo "$in_s $in_rss $in_cpu $st_s $st_rss $st_cpu"
@@ -56,8 +56,8 @@ ingest_and_stats() {
   for fmt in "${FORMATS[@]}"; do
     dir="$DATA/logs/$fmt"
     # Decompressed size and line count of the inputs.
-    read -r lines bytes < <(find "$dir" -type f -print0 | xargs -0 -n1 sh -c 'case "$(head -c4 "$0" | od -An -tx1 | tr -d " ")" in 1f8b*) zcat "$0";; 28b52ffd) zstd -dc "$0";; *) cat "$0";; esac' | wc -lc)
-    files=$(find "$dir" -type f | wc -l)
+    read -r lines bytes < <(find -L "$dir" -type f -print0 | xargs -0 -n1 sh -c 'case "$(head -c4 "$0" | od -An -tx1 | tr -d " ")" in 1f8b*) zcat "$0";; 28b52ffd) zstd -dc "$0";; *) cat "$0";; esac' | wc -lc)
+    files=$(find -L "$dir" -type f | wc -l)
     lake="$OUT/lake-$fmt"
     # blobtier: ingest + stats on a fresh lake per run; the median by ingest + stats.
     read -r in_s in_rss in_cpu st_s st_rss st_cpu < <(
