@@ -32,6 +32,10 @@ pub struct Blob {
     pub storage_class: StorageClass,
     /// Days since last modification.
     pub age_days: i64,
+    /// Days since the blob entered its current class, from the lake's `class_history`
+    /// (`None`: no history for it; [`Blob::age_days`] is used, which transitions never
+    /// change). Minimum durations and early deletion are counted from this.
+    pub days_in_class: Option<i64>,
     /// Pulls in 7/30/90 days.
     pub pulls: [i64; 3],
     /// Days since the last pull (None = never in retained history).
@@ -51,6 +55,14 @@ pub struct Blob {
     /// Reached by an image reference in use (`--pins`, [`crate::pins`]): kept, restored if
     /// archived.
     pub pinned: bool,
+}
+
+impl Blob {
+    /// Days in the current class: from the class history when the lake has one for the
+    /// blob, else the days since it was last written.
+    pub fn days_in_current_class(&self) -> i64 {
+        self.days_in_class.unwrap_or(self.age_days)
+    }
 }
 
 /// Everything a decision needs besides the blob.
@@ -104,7 +116,7 @@ fn move_input(
         from: b.storage_class.clone(),
         to,
         size: b.size.max(0) as u64,
-        days_in_current_class: b.age_days.max(0) as u32,
+        days_in_current_class: b.days_in_current_class().max(0) as u32,
         versioned,
         noncurrent_retention_days: ctx.cfg.noncurrent_days,
         method,
@@ -302,7 +314,7 @@ fn safety_net(ctx: &Context<'_>, b: &Blob, min_days: u32) -> Option<&'static str
     {
         // The same net for images pulled by clients that had the blob cached.
         Some("kept:recent_manifest_pull")
-    } else if (b.age_days as f64) < f64::from(min_days) {
+    } else if (b.days_in_current_class() as f64) < f64::from(min_days) {
         // Wait rather than pay early deletion.
         Some("kept:min_duration")
     } else {
@@ -438,6 +450,7 @@ pub fn load_blobs(
                 size: size.get(r).unwrap_or(0),
                 storage_class: class.get(r).map_or(StorageClass::Standard, inventory_class),
                 age_days: age.get(r).unwrap_or(0),
+                days_in_class: None,
                 pulls: [
                     p7.get(r).unwrap_or(0),
                     p30.get(r).unwrap_or(0),
@@ -932,6 +945,110 @@ mod tests {
             ..b
         };
         assert_eq!(decide(&ctx, &young).reason, "kept:min_duration");
+    }
+}
+
+#[cfg(test)]
+mod class_history_tests {
+    use super::*;
+
+    fn cfg() -> PlanConfig {
+        crate::config::RawConfig::default()
+            .validate(&Default::default())
+            .unwrap()
+            .plan
+    }
+
+    /// A GiB written 400 days ago that `class` holds since `days_in_class` days, never pulled,
+    /// that the rules send to `target`.
+    fn moved_yesterday(class: &str, target: &str, tier: &str) -> Blob {
+        Blob {
+            digest: "sha256:aa".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            size: 1 << 30,
+            storage_class: class.into(),
+            age_days: 400,
+            days_in_class: Some(1),
+            referenced_by_tag: Some(false),
+            ref_repos: Some(0),
+            tier: Some(tier.into()),
+            target_class: Some(target.into()),
+            ..Default::default()
+        }
+    }
+
+    /// An object our own transition moved into STANDARD_IA yesterday (Last-Modified 400 days
+    /// ago, which transitions keep) waits out STANDARD_IA's 30 days before it moves on: the
+    /// class history, not `last_modified`, says how long it has been there. See: issue 15.
+    #[test]
+    fn an_object_moved_yesterday_is_kept_for_its_minimum_duration() {
+        let prices = Prices::builtin();
+        let cfg = cfg();
+        let ctx = Context {
+            prices: &prices,
+            cfg: &cfg,
+            as_of: 20_000,
+            hold_down: None,
+        };
+        let b = moved_yesterday("STANDARD_IA", "GLACIER_IR", "cold");
+        assert_eq!(decide(&ctx, &b).reason, "kept:min_duration");
+        // Without a history the age is all there is.
+        let unknown = Blob {
+            days_in_class: None,
+            ..b.clone()
+        };
+        assert_eq!(decide(&ctx, &unknown).reason, "moved:cold");
+        // Thirty days in: it goes.
+        let settled = Blob {
+            days_in_class: Some(30),
+            ..b
+        };
+        assert_eq!(decide(&ctx, &settled).reason, "moved:cold");
+    }
+
+    /// Leaving GLACIER_IR a day after entering it pays 89 days of GLACIER_IR storage: the
+    /// reheat is priced with the days from the class history. See: issue 15.
+    #[test]
+    fn early_deletion_is_priced_from_the_day_the_class_was_entered() {
+        let prices = Prices::builtin();
+        let cfg = cfg();
+        let ctx = Context {
+            prices: &prices,
+            cfg: &cfg,
+            as_of: 20_000,
+            hold_down: None,
+        };
+        let b = Blob {
+            pulls: [20, 20, 20],
+            days_since_last_pull: Some(0),
+            ..moved_yesterday("GLACIER_IR", "STANDARD", "hot")
+        };
+        let r = decide(&ctx, &b);
+        let storage = cost::monthly_storage(&prices, &StorageClass::GlacierIr, 1 << 30).unwrap();
+        let early = 89.0 * storage / 30.0;
+        let copy = prices.standard().put_per_1000 / 1000.0;
+        let retrieval = prices.class(&StorageClass::GlacierIr).unwrap().retrieval_gb;
+        if r.action == Action::Keep {
+            // The move does not pay once early deletion is counted; priced as it would be.
+            assert_eq!(r.reason, "kept:payback", "{r:?}");
+        } else {
+            assert!(
+                (r.one_time_cost - (early + copy + retrieval)).abs() < 1e-9,
+                "{} != {}",
+                r.one_time_cost,
+                early + copy + retrieval
+            );
+        }
+        let input = move_input(
+            &ctx,
+            &b,
+            StorageClass::Standard,
+            Method::Copy,
+            false,
+            RestoreTier::Bulk,
+        );
+        assert_eq!(input.days_in_current_class, 1);
     }
 }
 
