@@ -126,7 +126,7 @@ pub struct Compared {
 }
 
 /// Per target class.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ClassRealized {
     /// Actions compared.
     pub objects: u64,
@@ -141,7 +141,7 @@ pub struct ClassRealized {
 }
 
 /// The `realized` part of `plan.summary.json`.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RealizedSummary {
     /// Earlier plans with at least one compared action.
     pub plans: u64,
