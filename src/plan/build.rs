@@ -333,7 +333,10 @@ fn transition(
 ) -> PlanRow {
     let cfg = ctx.cfg;
     let (from, size) = (&b.storage_class, b.size.max(0) as u64);
+    // A move into INTELLIGENT_TIERING is a move down too: automatic tiering takes the blob to
+    // cheaper tiers on its own, with their retrieval behaviour, so it gets the same checks.
     let priced = cost::moves_down(ctx.prices, from, &to, size)
+        .map(|down| down || to == StorageClass::IntelligentTiering)
         .and_then(|down| Ok((down, cost::min_days(ctx.prices, from)?)));
     let (down, min_days) = match priced {
         Ok(x) => x,
@@ -1049,6 +1052,61 @@ mod class_history_tests {
             RestoreTier::Bulk,
         );
         assert_eq!(input.days_in_current_class, 1);
+    }
+}
+
+#[cfg(test)]
+mod intelligent_tiering_tests {
+    use super::*;
+
+    /// A move into INTELLIGENT_TIERING hands the blob to automatic tiering, which takes it
+    /// to cheaper tiers on its own: it passes the same checks as any move down (pulled in
+    /// the last 7 days, minimum duration of the class it leaves). See: issue 15.
+    #[test]
+    fn moves_into_intelligent_tiering_are_guarded_like_moves_down() {
+        let prices = Prices::builtin();
+        let cfg = crate::config::RawConfig::default()
+            .validate(&Default::default())
+            .unwrap()
+            .plan;
+        let ctx = Context {
+            prices: &prices,
+            cfg: &cfg,
+            as_of: 20_000,
+            hold_down: None,
+        };
+        let b = Blob {
+            digest: "sha256:aa".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            size: 1 << 30,
+            storage_class: StorageClass::Standard,
+            age_days: 400,
+            pulls: [3, 3, 3],
+            days_since_last_pull: Some(1),
+            tier: Some("auto".into()),
+            target_class: Some(StorageClass::IntelligentTiering),
+            ..Default::default()
+        };
+        assert_eq!(decide(&ctx, &b).reason, "kept:recent");
+        let young_ia = Blob {
+            storage_class: StorageClass::StandardIa,
+            pulls: [0, 0, 0],
+            days_since_last_pull: None,
+            days_in_class: Some(3),
+            ..b.clone()
+        };
+        assert_eq!(decide(&ctx, &young_ia).reason, "kept:min_duration");
+        let held = Context {
+            hold_down: Some("gap".into()),
+            ..ctx
+        };
+        let idle = Blob {
+            pulls: [0, 0, 0],
+            days_since_last_pull: None,
+            ..b
+        };
+        assert_eq!(decide(&held, &idle).reason, "kept:coverage_gap");
     }
 }
 
