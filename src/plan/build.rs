@@ -40,6 +40,9 @@ pub struct Blob {
     pub pulls: [i64; 3],
     /// Days since the last pull (None = never in retained history).
     pub days_since_last_pull: Option<i64>,
+    /// Scanner reads in 30 days (`scanner_pulls_30d`): left out of [`Blob::pulls`] (they do
+    /// not make a blob "used"), but billed like any GET, retrieval fee included.
+    pub scanner_pulls_30d: i64,
     /// Tier from the rules (None = no rule matched).
     pub tier: Option<String>,
     /// Target class from the rules.
@@ -125,6 +128,24 @@ fn move_input(
     }
 }
 
+/// [`cost::evaluate`] with the scanners' reads of `b` billed on both sides
+/// ([`cost::scanner`]): they are not pulls, but S3 charges them.
+fn evaluate(
+    ctx: &Context<'_>,
+    b: &Blob,
+    input: &cost::MoveInput,
+    expected: f64,
+) -> cost::Result<cost::MoveEval> {
+    let ev = cost::evaluate(ctx.prices, input, expected, ctx.cfg.horizon_months)?;
+    let scans = b.scanner_pulls_30d.max(0) as f64;
+    if scans == 0.0 {
+        return Ok(ev);
+    }
+    let now = cost::scanner::parts(ctx.prices, &input.from, input.size, scans)?;
+    let after = cost::scanner::parts(ctx.prices, &input.to, input.size, scans)?;
+    Ok(cost::scanner::with_reads(&ev, now, after))
+}
+
 /// The restore tier `b`'s class is read with: `plan.restore_tier`, or, when the class does
 /// not offer it (DEEP_ARCHIVE has no `expedited`), the cheapest tier it does offer; the flag
 /// says whether it fell back. `plan.restore_tier` for classes without prices (they are kept
@@ -154,8 +175,10 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
     let (read_tier, _) = read_tier(ctx, b);
     // What the blob costs where it is; 0 for a class the price table does not have (the row
     // is then kept: `kept:unknown_class`, `kept:unpriced_class`).
-    let now =
-        cost::monthly_cost(ctx.prices, from, size, expected, read_tier).map_or(0.0, |c| c.total);
+    let scans = b.scanner_pulls_30d.max(0) as f64;
+    let now = cost::monthly_cost(ctx.prices, from, size, expected, read_tier)
+        .and_then(|c| Ok(c.total + cost::scanner::monthly(ctx.prices, from, size, scans)?))
+        .unwrap_or(0.0);
     let row = PlanRow {
         plan_id: String::new(),
         as_of: ctx.as_of,
@@ -257,8 +280,7 @@ fn restore(ctx: &Context<'_>, b: &Blob, versioned: bool, row: PlanRow) -> PlanRo
         versioned,
         tier,
     );
-    let horizon = ctx.cfg.horizon_months;
-    let ev = match cost::evaluate(ctx.prices, &input, row.expected_pulls_30d, horizon) {
+    let ev = match evaluate(ctx, b, &input, row.expected_pulls_30d) {
         Ok(ev) => ev,
         Err(e) => return keep(row, cost_error_reason(&e)),
     };
@@ -348,12 +370,7 @@ fn transition(
     // Lifecycle rules only move objects to colder classes; moving up takes a copy.
     let method = if down { method } else { Method::Copy };
     let input = move_input(ctx, b, to.clone(), method, versioned, read_tier(ctx, b).0);
-    let ev = match cost::evaluate(
-        ctx.prices,
-        &input,
-        row.expected_pulls_30d,
-        cfg.horizon_months,
-    ) {
+    let ev = match evaluate(ctx, b, &input, row.expected_pulls_30d) {
         Ok(ev) => ev,
         Err(e) => return keep(row, cost_error_reason(&e)),
     };
@@ -436,6 +453,7 @@ pub fn load_blobs(
     };
     let (ref_repos, since_manifest) =
         (opt_i("ref_repos")?, opt_i("days_since_last_manifest_pull")?);
+    let scanner = opt_i("scanner_pulls_30d")?;
     let out = (0..df.height())
         .into_par_iter()
         .map(|r| {
@@ -460,6 +478,7 @@ pub fn load_blobs(
                     p90.get(r).unwrap_or(0),
                 ],
                 days_since_last_pull: since.get(r),
+                scanner_pulls_30d: scanner.as_ref().and_then(|c| c.get(r)).unwrap_or(0),
                 tier: tier.get(r).map(str::to_string),
                 target_class: target.get(r).map(StorageClass::from),
                 pinned: false,
@@ -1052,6 +1071,61 @@ mod class_history_tests {
             RestoreTier::Bulk,
         );
         assert_eq!(input.days_in_current_class, 1);
+    }
+}
+
+#[cfg(test)]
+mod scanner_tests {
+    use super::*;
+
+    /// A vulnerability scanner reads a GiB every day; no client pulls it. The scanner does not
+    /// make it "used" (the rules still send it to GLACIER_IR), but its 30 reads a month are
+    /// billed there at GLACIER_IR's GET and retrieval prices, which eat the saving: it stays,
+    /// and what it costs now includes the scanner's GETs. See: issue 15.
+    #[test]
+    fn scanner_reads_are_priced_as_the_retrievals_they_are() {
+        let prices = Prices::builtin();
+        let cfg = crate::config::RawConfig::default()
+            .validate(&Default::default())
+            .unwrap()
+            .plan;
+        let ctx = Context {
+            prices: &prices,
+            cfg: &cfg,
+            as_of: 20_000,
+            hold_down: None,
+        };
+        let b = Blob {
+            digest: "sha256:aa".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            size: 1 << 30,
+            storage_class: StorageClass::Standard,
+            age_days: 400,
+            scanner_pulls_30d: 30,
+            tier: Some("cold".into()),
+            target_class: Some(StorageClass::GlacierIr),
+            ..Default::default()
+        };
+        let r = decide(&ctx, &b);
+        assert_eq!(r.expected_pulls_30d, 0.0, "scanners are not pulls");
+        assert_eq!(r.reason, "kept:payback", "{r:?}");
+        let standard = prices.standard();
+        let now = standard.storage_gb_month + 30.0 * standard.get_per_1000 / 1000.0;
+        assert!((r.monthly_cost_now - now).abs() < 1e-12, "{r:?}");
+        // Read once a month, a move to STANDARD_IA still pays (0.0125 + 0.01 retrieval <
+        // 0.023); its cost after includes that read.
+        let monthly = Blob {
+            scanner_pulls_30d: 1,
+            tier: Some("cool".into()),
+            target_class: Some(StorageClass::StandardIa),
+            ..b
+        };
+        let r = decide(&ctx, &monthly);
+        assert_eq!(r.reason, "moved:cool", "{r:?}");
+        let ia = prices.class(&StorageClass::StandardIa).unwrap();
+        let after = ia.storage_gb_month + ia.get_per_1000 / 1000.0 + ia.retrieval_gb;
+        assert!((r.monthly_cost_after - after).abs() < 1e-12, "{r:?}");
     }
 }
 

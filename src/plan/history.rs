@@ -151,8 +151,15 @@ pub fn fold(
                         source: Source::Observed,
                     },
                 },
-                // First seen, or rewritten.
-                _ => {
+                // Rewritten (a copy, ours or not): since written, to the day.
+                Some(_) => Entry {
+                    class,
+                    written,
+                    entered: written.unwrap_or(day).min(day),
+                    source: Source::Written,
+                },
+                // First seen: since written, unless one of our plans moved it there since.
+                None => {
                     let w = written.unwrap_or(day);
                     match planned(&k, &class, Some(w)) {
                         Some(night) if class != "STANDARD" => Entry {
