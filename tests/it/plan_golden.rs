@@ -117,8 +117,7 @@ fn sample_data_plan_moves_exactly_the_hand_computed_blobs() {
             let now = 0.023 * sz + c * 0.0000004;
             let after = 0.004 * sz + c * (0.00001 + 0.03 * sz);
             let saving = now - after;
-            if saving > 0.0 && 0.00002 / (saving / 30.0) <= 180.0 && 12.0 * saving - 0.00002 > 0.0
-            {
+            if saving > 0.0 && 0.00002 / (saving / 30.0) <= 180.0 && 12.0 * saving - 0.00002 > 0.0 {
                 want_cold.insert(d.clone(), 12.0 * saving - 0.00002);
             } else if 0.00002 / (0.019 * sz / 30.0) <= 180.0 {
                 held_by_scanners += 1;
