@@ -42,7 +42,7 @@ enum Kind {
 }
 
 /// (config key, table directory, kind).
-const TABLES: [(&str, &str, Kind); 14] = [
+const TABLES: [(&str, &str, Kind); 16] = [
     ("pulls_days", "pulls", Kind::Dated("date")),
     ("pulls_days", "manifest_pulls", Kind::Dated("date")),
     ("inventory_days", "inventory", Kind::Snapshot),
@@ -53,6 +53,8 @@ const TABLES: [(&str, &str, Kind); 14] = [
     ("decisions_days", "decisions", Kind::Dated("as_of")),
     ("plan_days", "plan", Kind::Dated("as_of")),
     ("plan_days", "hot_set", Kind::Dated("as_of")),
+    ("plan_days", "class_history", Kind::Dated("as_of")),
+    ("plan_days", "realized", Kind::Dated("as_of")),
     ("reports_days", "reports", Kind::Dated("as_of")),
     ("backtests_days", "backtests", Kind::Dated("as_of")),
     ("rejects_days", "_rejects", Kind::Dated("date")),

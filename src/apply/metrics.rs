@@ -1,6 +1,7 @@
 //! Apply metrics: counted locally while the run goes, published once at the end as a JSON
 //! summary (stdout, and the journal's `end` line) and as a Prometheus text file for
-//! node-exporter's textfile collector (written atomically).
+//! node-exporter's textfile collector (written atomically), encoded by `prometheus-client`
+//! (the one exposition writer, as for `run --metrics-file`).
 //!
 //! Names (a contract, `docs/apply.md`): `blobtier_apply_actions_total{action,result}`,
 //! `blobtier_apply_retries_total{reason}`, `blobtier_apply_failures_total{reason}`,
@@ -10,10 +11,17 @@
 //! `blobtier_apply_last_run_timestamp_seconds`, `blobtier_apply_run_duration_seconds`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use prometheus_client::encoding::prometheus_text::encode;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 use serde::Serialize;
 
 use super::classify::RetryReason;
@@ -260,190 +268,164 @@ pub struct ApplyMetrics {
     pub duration_histogram: Histogram,
 }
 
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
+type Labels = Vec<(String, String)>;
+type Count = Counter<u64, AtomicU64>;
+type Seconds = Counter<f64, AtomicU64>;
+type Value = Gauge<f64, AtomicU64>;
 
-fn fmt_f(v: f64) -> String {
-    if v.is_infinite() {
-        "+Inf".into()
-    } else {
-        format!("{v}")
-    }
-}
-
-/// `{k="v",…}` with the values escaped; empty without labels.
-fn labels(pairs: &[(&str, &str)]) -> String {
-    if pairs.is_empty() {
-        return String::new();
-    }
-    let inner: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", esc(v)))
-        .collect();
-    format!("{{{}}}", inner.join(","))
-}
-
-/// One metric family: its `# HELP` and `# TYPE` lines, then a line `name<suffix> value` per
-/// sample (the suffix is `_bucket`, `_sum`, … and/or the labels).
-fn family<V: std::fmt::Display>(
-    s: &mut String,
-    (name, kind, help): (&str, &str, &str),
-    samples: impl IntoIterator<Item = (String, V)>,
+/// A counter family with one label, from counts.
+fn counted(
+    reg: &mut Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+    counts: &BTreeMap<String, u64>,
 ) {
-    let _ = writeln!(s, "# HELP {name} {help}");
-    let _ = writeln!(s, "# TYPE {name} {kind}");
-    for (suffix, v) in samples {
-        let _ = writeln!(s, "{name}{suffix} {v}");
+    let f = Family::<Labels, Count>::default();
+    for (k, n) in counts {
+        f.get_or_create(&vec![(label.to_owned(), k.clone())])
+            .inc_by(*n);
+    }
+    reg.register(name, help, f);
+}
+
+fn gauge(reg: &mut Registry, name: &str, help: &str, v: f64) {
+    let g = Value::default();
+    g.set(v);
+    reg.register(name, help, g);
+}
+
+/// [`Histogram`] (cumulative counts, already aggregated) as prometheus-client encodes a
+/// histogram (per-bucket counts; the `+Inf` bucket, `_sum` and `_count` added).
+#[derive(Debug)]
+struct Durations(Histogram);
+
+impl EncodeMetric for Durations {
+    fn encode(&self, mut encoder: MetricEncoder) -> std::fmt::Result {
+        let h = &self.0;
+        let mut below = 0;
+        let mut buckets: Vec<(f64, u64)> =
+            h.le.iter()
+                .zip(&h.counts)
+                .map(|(le, c)| {
+                    let n = c.saturating_sub(below);
+                    below = *c;
+                    (*le, n)
+                })
+                .collect();
+        buckets.push((f64::INFINITY, h.count.saturating_sub(below)));
+        encoder.encode_histogram::<NoLabelSet>(h.sum, h.count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
     }
 }
 
-/// A family with one sample and no labels.
-fn single(s: &mut String, meta: (&str, &str, &str), v: impl std::fmt::Display) {
-    family(s, meta, [(String::new(), v)]);
-}
-
-/// Renders the summary in the Prometheus text exposition format (0.0.4).
+/// Renders the summary in the Prometheus text exposition format (0.0.4), with
+/// `prometheus-client` (counters get their `_total` suffix from it).
 pub fn prometheus(m: &ApplyMetrics) -> String {
-    let mut s = String::new();
-    let by = |label: &'static str, counts: &'_ BTreeMap<String, u64>| -> Vec<(String, u64)> {
-        counts
-            .iter()
-            .map(|(k, n)| (labels(&[(label, k)]), *n))
-            .collect()
-    };
-    family(
-        &mut s,
-        (
-            "blobtier_apply_actions_total",
-            "counter",
-            "Actions finished by the last apply run, by action and result.",
-        ),
-        m.actions.iter().flat_map(|(a, rs)| {
-            rs.iter()
-                .map(move |(r, n)| (labels(&[("action", a), ("result", r)]), *n))
-        }),
+    let mut reg = Registry::default();
+    let actions = Family::<Labels, Count>::default();
+    for (a, rs) in &m.actions {
+        for (r, n) in rs {
+            actions
+                .get_or_create(&vec![
+                    ("action".to_owned(), a.clone()),
+                    ("result".to_owned(), r.clone()),
+                ])
+                .inc_by(*n);
+        }
+    }
+    reg.register(
+        "blobtier_apply_actions",
+        "Actions finished by the last apply run, by action and result",
+        actions,
     );
-    family(
-        &mut s,
-        (
-            "blobtier_apply_retries_total",
-            "counter",
-            "Failed S3 attempts that were retried, by reason.",
-        ),
-        by("reason", &m.retries),
+    counted(
+        &mut reg,
+        "blobtier_apply_retries",
+        "Failed S3 attempts that were retried, by reason",
+        "reason",
+        &m.retries,
     );
-    family(
-        &mut s,
-        (
-            "blobtier_apply_failures_total",
-            "counter",
-            "Actions that failed permanently, by error code.",
-        ),
-        by("reason", &m.failures_by_reason),
+    counted(
+        &mut reg,
+        "blobtier_apply_failures",
+        "Actions that failed permanently, by error code",
+        "reason",
+        &m.failures_by_reason,
     );
-    let h = &m.duration_histogram;
-    let buckets = h.le.iter().zip(&h.counts).map(|(le, c)| {
-        (
-            format!("_bucket{}", labels(&[("le", &fmt_f(*le))])),
-            c.to_string(),
-        )
-    });
-    family(
-        &mut s,
-        (
-            "blobtier_apply_duration_seconds",
-            "histogram",
-            "Time per action, retries included.",
-        ),
-        buckets.chain([
-            ("_bucket{le=\"+Inf\"}".to_owned(), h.count.to_string()),
-            ("_sum".to_owned(), h.sum.to_string()),
-            ("_count".to_owned(), h.count.to_string()),
-        ]),
+    reg.register(
+        "blobtier_apply_duration_seconds",
+        "Time per action, retries included",
+        Durations(m.duration_histogram.clone()),
     );
-    family(
-        &mut s,
-        (
-            "blobtier_apply_bytes_moved_total",
-            "counter",
-            "Bytes moved into each storage class by the last run.",
-        ),
-        by("class", &m.bytes_moved_by_class),
+    counted(
+        &mut reg,
+        "blobtier_apply_bytes_moved",
+        "Bytes moved into each storage class by the last run",
+        "class",
+        &m.bytes_moved_by_class,
     );
-    family(
-        &mut s,
-        (
-            "blobtier_apply_requests_total",
-            "counter",
-            "S3 requests sent (every attempt), by operation.",
-        ),
-        by("op", &m.requests),
+    counted(
+        &mut reg,
+        "blobtier_apply_requests",
+        "S3 requests sent (every attempt), by operation",
+        "op",
+        &m.requests,
     );
-    single(
-        &mut s,
-        (
-            "blobtier_apply_throttles_total",
-            "counter",
-            "Throttling responses (503 SlowDown, 429) seen.",
-        ),
-        m.run.throttles,
+    let throttles = Count::default();
+    throttles.inc_by(m.run.throttles);
+    reg.register(
+        "blobtier_apply_throttles",
+        "Throttling responses (503 SlowDown, 429) seen",
+        throttles,
     );
-    single(
-        &mut s,
-        (
-            "blobtier_apply_pending_actions",
-            "gauge",
-            "Restores still running, left for a later run.",
-        ),
-        m.run.pending,
+    gauge(
+        &mut reg,
+        "blobtier_apply_pending_actions",
+        "Restores still running, left for a later run",
+        m.run.pending as f64,
     );
-    single(
-        &mut s,
-        (
-            "blobtier_apply_run_duration_seconds",
-            "gauge",
-            "Wall time of the last run.",
-        ),
+    gauge(
+        &mut reg,
+        "blobtier_apply_run_duration_seconds",
+        "Wall time of the last run",
         m.run.duration_seconds,
     );
     let jt = &m.run.journal_time;
-    family(
-        &mut s,
-        (
-            "blobtier_apply_journal_seconds_total",
-            "counter",
-            "Time the journal took, by part: record (inside record calls, summed over actions), encode, write, fsync.",
-        ),
-        [
-            ("record", jt.record_seconds),
-            ("encode", jt.encode_seconds),
-            ("write", jt.write_seconds),
-            ("fsync", jt.fsync_seconds),
-        ]
-        .map(|(part, v)| (labels(&[("part", part)]), v)),
+    let journal = Family::<Labels, Seconds>::default();
+    for (part, v) in [
+        ("record", jt.record_seconds),
+        ("encode", jt.encode_seconds),
+        ("write", jt.write_seconds),
+        ("fsync", jt.fsync_seconds),
+    ] {
+        journal
+            .get_or_create(&vec![("part".to_owned(), part.to_owned())])
+            .inc_by(v);
+    }
+    reg.register(
+        "blobtier_apply_journal_seconds",
+        "Time the journal took, by part: record (inside record calls, summed over actions), encode, write, fsync",
+        journal,
     );
-    single(
-        &mut s,
-        (
-            "blobtier_apply_journal_overhead_ratio",
-            "gauge",
-            "Time actions spent in the journal / total action time, last run.",
-        ),
+    gauge(
+        &mut reg,
+        "blobtier_apply_journal_overhead_ratio",
+        "Time actions spent in the journal / total action time, last run",
         m.run.journal_overhead,
     );
-    single(
-        &mut s,
-        (
-            "blobtier_apply_last_run_timestamp_seconds",
-            "gauge",
-            "Unix time the last run finished.",
-        ),
+    gauge(
+        &mut reg,
+        "blobtier_apply_last_run_timestamp_seconds",
+        "Unix time the last run finished",
         m.run.finished_at_unix,
     );
-    s
+    let mut out = String::new();
+    encode(&mut out, &reg).expect("writing to a String cannot fail");
+    out
 }
 
 #[cfg(test)]
@@ -500,6 +482,12 @@ mod tests {
             "blobtier_apply_bytes_moved_total{class=\"STANDARD_IA\"} 1024",
             "blobtier_apply_requests_total{op=\"HeadObject\"} 2",
             "# TYPE blobtier_apply_duration_seconds histogram",
+            // Cumulative: 3 ms twice, 30 ms once.
+            "blobtier_apply_duration_seconds_bucket{le=\"0.01\"} 2",
+            "blobtier_apply_duration_seconds_bucket{le=\"0.05\"} 3",
+            "blobtier_apply_duration_seconds_bucket{le=\"1800\"} 3",
+            "blobtier_apply_throttles_total 0",
+            "blobtier_apply_journal_seconds_total{part=\"fsync\"} 0.0",
         ] {
             assert!(text.contains(want), "missing `{want}` in\n{text}");
         }

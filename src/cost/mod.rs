@@ -47,6 +47,7 @@
 pub mod estimator;
 pub mod model;
 pub mod prices;
+pub mod scanner;
 
 pub use estimator::expected_pulls_30d;
 pub use model::{

@@ -32,10 +32,17 @@ pub struct Blob {
     pub storage_class: StorageClass,
     /// Days since last modification.
     pub age_days: i64,
+    /// Days since the blob entered its current class, from the lake's `class_history`
+    /// (`None`: no history for it; [`Blob::age_days`] is used, which transitions never
+    /// change). Minimum durations and early deletion are counted from this.
+    pub days_in_class: Option<i64>,
     /// Pulls in 7/30/90 days.
     pub pulls: [i64; 3],
     /// Days since the last pull (None = never in retained history).
     pub days_since_last_pull: Option<i64>,
+    /// Scanner reads in 30 days (`scanner_pulls_30d`): left out of [`Blob::pulls`] (they do
+    /// not make a blob "used"), but billed like any GET, retrieval fee included.
+    pub scanner_pulls_30d: i64,
     /// Tier from the rules (None = no rule matched).
     pub tier: Option<String>,
     /// Target class from the rules.
@@ -51,6 +58,14 @@ pub struct Blob {
     /// Reached by an image reference in use (`--pins`, [`crate::pins`]): kept, restored if
     /// archived.
     pub pinned: bool,
+}
+
+impl Blob {
+    /// Days in the current class: from the class history when the lake has one for the
+    /// blob, else the days since it was last written.
+    pub fn days_in_current_class(&self) -> i64 {
+        self.days_in_class.unwrap_or(self.age_days)
+    }
 }
 
 /// Everything a decision needs besides the blob.
@@ -104,13 +119,31 @@ fn move_input(
         from: b.storage_class.clone(),
         to,
         size: b.size.max(0) as u64,
-        days_in_current_class: b.age_days.max(0) as u32,
+        days_in_current_class: b.days_in_current_class().max(0) as u32,
         versioned,
         noncurrent_retention_days: ctx.cfg.noncurrent_days,
         method,
         restore_tier,
         restore_days: RESTORE_DAYS,
     }
+}
+
+/// [`cost::evaluate`] with the scanners' reads of `b` billed on both sides
+/// ([`cost::scanner`]): they are not pulls, but S3 charges them.
+fn evaluate(
+    ctx: &Context<'_>,
+    b: &Blob,
+    input: &cost::MoveInput,
+    expected: f64,
+) -> cost::Result<cost::MoveEval> {
+    let ev = cost::evaluate(ctx.prices, input, expected, ctx.cfg.horizon_months)?;
+    let scans = b.scanner_pulls_30d.max(0) as f64;
+    if scans == 0.0 {
+        return Ok(ev);
+    }
+    let now = cost::scanner::parts(ctx.prices, &input.from, input.size, scans)?;
+    let after = cost::scanner::parts(ctx.prices, &input.to, input.size, scans)?;
+    Ok(cost::scanner::with_reads(&ev, now, after))
 }
 
 /// The restore tier `b`'s class is read with: `plan.restore_tier`, or, when the class does
@@ -142,8 +175,10 @@ pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
     let (read_tier, _) = read_tier(ctx, b);
     // What the blob costs where it is; 0 for a class the price table does not have (the row
     // is then kept: `kept:unknown_class`, `kept:unpriced_class`).
-    let now =
-        cost::monthly_cost(ctx.prices, from, size, expected, read_tier).map_or(0.0, |c| c.total);
+    let scans = b.scanner_pulls_30d.max(0) as f64;
+    let now = cost::monthly_cost(ctx.prices, from, size, expected, read_tier)
+        .and_then(|c| Ok(c.total + cost::scanner::monthly(ctx.prices, from, size, scans)?))
+        .unwrap_or(0.0);
     let row = PlanRow {
         plan_id: String::new(),
         as_of: ctx.as_of,
@@ -245,8 +280,7 @@ fn restore(ctx: &Context<'_>, b: &Blob, versioned: bool, row: PlanRow) -> PlanRo
         versioned,
         tier,
     );
-    let horizon = ctx.cfg.horizon_months;
-    let ev = match cost::evaluate(ctx.prices, &input, row.expected_pulls_30d, horizon) {
+    let ev = match evaluate(ctx, b, &input, row.expected_pulls_30d) {
         Ok(ev) => ev,
         Err(e) => return keep(row, cost_error_reason(&e)),
     };
@@ -302,7 +336,7 @@ fn safety_net(ctx: &Context<'_>, b: &Blob, min_days: u32) -> Option<&'static str
     {
         // The same net for images pulled by clients that had the blob cached.
         Some("kept:recent_manifest_pull")
-    } else if (b.age_days as f64) < f64::from(min_days) {
+    } else if (b.days_in_current_class() as f64) < f64::from(min_days) {
         // Wait rather than pay early deletion.
         Some("kept:min_duration")
     } else {
@@ -321,7 +355,10 @@ fn transition(
 ) -> PlanRow {
     let cfg = ctx.cfg;
     let (from, size) = (&b.storage_class, b.size.max(0) as u64);
+    // A move into INTELLIGENT_TIERING is a move down too: automatic tiering takes the blob to
+    // cheaper tiers on its own, with their retrieval behaviour, so it gets the same checks.
     let priced = cost::moves_down(ctx.prices, from, &to, size)
+        .map(|down| down || to == StorageClass::IntelligentTiering)
         .and_then(|down| Ok((down, cost::min_days(ctx.prices, from)?)));
     let (down, min_days) = match priced {
         Ok(x) => x,
@@ -333,12 +370,7 @@ fn transition(
     // Lifecycle rules only move objects to colder classes; moving up takes a copy.
     let method = if down { method } else { Method::Copy };
     let input = move_input(ctx, b, to.clone(), method, versioned, read_tier(ctx, b).0);
-    let ev = match cost::evaluate(
-        ctx.prices,
-        &input,
-        row.expected_pulls_30d,
-        cfg.horizon_months,
-    ) {
+    let ev = match evaluate(ctx, b, &input, row.expected_pulls_30d) {
         Ok(ev) => ev,
         Err(e) => return keep(row, cost_error_reason(&e)),
     };
@@ -421,6 +453,7 @@ pub fn load_blobs(
     };
     let (ref_repos, since_manifest) =
         (opt_i("ref_repos")?, opt_i("days_since_last_manifest_pull")?);
+    let scanner = opt_i("scanner_pulls_30d")?;
     let out = (0..df.height())
         .into_par_iter()
         .map(|r| {
@@ -438,12 +471,14 @@ pub fn load_blobs(
                 size: size.get(r).unwrap_or(0),
                 storage_class: class.get(r).map_or(StorageClass::Standard, inventory_class),
                 age_days: age.get(r).unwrap_or(0),
+                days_in_class: None,
                 pulls: [
                     p7.get(r).unwrap_or(0),
                     p30.get(r).unwrap_or(0),
                     p90.get(r).unwrap_or(0),
                 ],
                 days_since_last_pull: since.get(r),
+                scanner_pulls_30d: scanner.as_ref().and_then(|c| c.get(r)).unwrap_or(0),
                 tier: tier.get(r).map(str::to_string),
                 target_class: target.get(r).map(StorageClass::from),
                 pinned: false,
@@ -932,6 +967,220 @@ mod tests {
             ..b
         };
         assert_eq!(decide(&ctx, &young).reason, "kept:min_duration");
+    }
+}
+
+#[cfg(test)]
+mod class_history_tests {
+    use super::*;
+
+    fn cfg() -> PlanConfig {
+        crate::config::RawConfig::default()
+            .validate(&Default::default())
+            .unwrap()
+            .plan
+    }
+
+    /// A GiB written 400 days ago that `class` holds since `days_in_class` days, never pulled,
+    /// that the rules send to `target`.
+    fn moved_yesterday(class: &str, target: &str, tier: &str) -> Blob {
+        Blob {
+            digest: "sha256:aa".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            size: 1 << 30,
+            storage_class: class.into(),
+            age_days: 400,
+            days_in_class: Some(1),
+            referenced_by_tag: Some(false),
+            ref_repos: Some(0),
+            tier: Some(tier.into()),
+            target_class: Some(target.into()),
+            ..Default::default()
+        }
+    }
+
+    /// An object our own transition moved into STANDARD_IA yesterday (Last-Modified 400 days
+    /// ago, which transitions keep) waits out STANDARD_IA's 30 days before it moves on: the
+    /// class history, not `last_modified`, says how long it has been there. See: issue 15.
+    #[test]
+    fn an_object_moved_yesterday_is_kept_for_its_minimum_duration() {
+        let prices = Prices::builtin();
+        let cfg = cfg();
+        let ctx = Context {
+            prices: &prices,
+            cfg: &cfg,
+            as_of: 20_000,
+            hold_down: None,
+        };
+        let b = moved_yesterday("STANDARD_IA", "GLACIER_IR", "cold");
+        assert_eq!(decide(&ctx, &b).reason, "kept:min_duration");
+        // Without a history the age is all there is.
+        let unknown = Blob {
+            days_in_class: None,
+            ..b.clone()
+        };
+        assert_eq!(decide(&ctx, &unknown).reason, "moved:cold");
+        // Thirty days in: it goes.
+        let settled = Blob {
+            days_in_class: Some(30),
+            ..b
+        };
+        assert_eq!(decide(&ctx, &settled).reason, "moved:cold");
+    }
+
+    /// Leaving GLACIER_IR a day after entering it pays 89 days of GLACIER_IR storage: the
+    /// reheat is priced with the days from the class history. See: issue 15.
+    #[test]
+    fn early_deletion_is_priced_from_the_day_the_class_was_entered() {
+        let prices = Prices::builtin();
+        let cfg = cfg();
+        let ctx = Context {
+            prices: &prices,
+            cfg: &cfg,
+            as_of: 20_000,
+            hold_down: None,
+        };
+        let b = Blob {
+            pulls: [20, 20, 20],
+            days_since_last_pull: Some(0),
+            ..moved_yesterday("GLACIER_IR", "STANDARD", "hot")
+        };
+        let r = decide(&ctx, &b);
+        let storage = cost::monthly_storage(&prices, &StorageClass::GlacierIr, 1 << 30).unwrap();
+        let early = 89.0 * storage / 30.0;
+        let copy = prices.standard().put_per_1000 / 1000.0;
+        let retrieval = prices.class(&StorageClass::GlacierIr).unwrap().retrieval_gb;
+        if r.action == Action::Keep {
+            // The move does not pay once early deletion is counted; priced as it would be.
+            assert_eq!(r.reason, "kept:payback", "{r:?}");
+        } else {
+            assert!(
+                (r.one_time_cost - (early + copy + retrieval)).abs() < 1e-9,
+                "{} != {}",
+                r.one_time_cost,
+                early + copy + retrieval
+            );
+        }
+        let input = move_input(
+            &ctx,
+            &b,
+            StorageClass::Standard,
+            Method::Copy,
+            false,
+            RestoreTier::Bulk,
+        );
+        assert_eq!(input.days_in_current_class, 1);
+    }
+}
+
+#[cfg(test)]
+mod scanner_tests {
+    use super::*;
+
+    /// A vulnerability scanner reads a GiB every day; no client pulls it. The scanner does not
+    /// make it "used" (the rules still send it to GLACIER_IR), but its 30 reads a month are
+    /// billed there at GLACIER_IR's GET and retrieval prices, which eat the saving: it stays,
+    /// and what it costs now includes the scanner's GETs. See: issue 15.
+    #[test]
+    fn scanner_reads_are_priced_as_the_retrievals_they_are() {
+        let prices = Prices::builtin();
+        let cfg = crate::config::RawConfig::default()
+            .validate(&Default::default())
+            .unwrap()
+            .plan;
+        let ctx = Context {
+            prices: &prices,
+            cfg: &cfg,
+            as_of: 20_000,
+            hold_down: None,
+        };
+        let b = Blob {
+            digest: "sha256:aa".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            size: 1 << 30,
+            storage_class: StorageClass::Standard,
+            age_days: 400,
+            scanner_pulls_30d: 30,
+            tier: Some("cold".into()),
+            target_class: Some(StorageClass::GlacierIr),
+            ..Default::default()
+        };
+        let r = decide(&ctx, &b);
+        assert_eq!(r.expected_pulls_30d, 0.0, "scanners are not pulls");
+        assert_eq!(r.reason, "kept:payback", "{r:?}");
+        let standard = prices.standard();
+        let now = standard.storage_gb_month + 30.0 * standard.get_per_1000 / 1000.0;
+        assert!((r.monthly_cost_now - now).abs() < 1e-12, "{r:?}");
+        // Read once a month, a move to STANDARD_IA still pays (0.0125 + 0.01 retrieval <
+        // 0.023); its cost after includes that read.
+        let monthly = Blob {
+            scanner_pulls_30d: 1,
+            tier: Some("cool".into()),
+            target_class: Some(StorageClass::StandardIa),
+            ..b
+        };
+        let r = decide(&ctx, &monthly);
+        assert_eq!(r.reason, "moved:cool", "{r:?}");
+        let ia = prices.class(&StorageClass::StandardIa).unwrap();
+        let after = ia.storage_gb_month + ia.get_per_1000 / 1000.0 + ia.retrieval_gb;
+        assert!((r.monthly_cost_after - after).abs() < 1e-12, "{r:?}");
+    }
+}
+
+#[cfg(test)]
+mod intelligent_tiering_tests {
+    use super::*;
+
+    /// A move into INTELLIGENT_TIERING hands the blob to automatic tiering, which takes it
+    /// to cheaper tiers on its own: it passes the same checks as any move down (pulled in
+    /// the last 7 days, minimum duration of the class it leaves). See: issue 15.
+    #[test]
+    fn moves_into_intelligent_tiering_are_guarded_like_moves_down() {
+        let prices = Prices::builtin();
+        let cfg = crate::config::RawConfig::default()
+            .validate(&Default::default())
+            .unwrap()
+            .plan;
+        let ctx = Context {
+            prices: &prices,
+            cfg: &cfg,
+            as_of: 20_000,
+            hold_down: None,
+        };
+        let b = Blob {
+            digest: "sha256:aa".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            size: 1 << 30,
+            storage_class: StorageClass::Standard,
+            age_days: 400,
+            pulls: [3, 3, 3],
+            days_since_last_pull: Some(1),
+            tier: Some("auto".into()),
+            target_class: Some(StorageClass::IntelligentTiering),
+            ..Default::default()
+        };
+        assert_eq!(decide(&ctx, &b).reason, "kept:recent");
+        let young_ia = Blob {
+            storage_class: StorageClass::StandardIa,
+            pulls: [0, 0, 0],
+            days_since_last_pull: None,
+            days_in_class: Some(3),
+            ..b.clone()
+        };
+        assert_eq!(decide(&ctx, &young_ia).reason, "kept:min_duration");
+        let held = Context {
+            hold_down: Some("gap".into()),
+            ..ctx
+        };
+        let idle = Blob {
+            pulls: [0, 0, 0],
+            days_since_last_pull: None,
+            ..b
+        };
+        assert_eq!(decide(&held, &idle).reason, "kept:coverage_gap");
     }
 }
 

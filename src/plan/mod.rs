@@ -17,7 +17,9 @@
 
 pub mod build;
 pub mod file;
+pub mod history;
 pub mod policy;
+pub mod realized;
 
 use std::collections::HashMap;
 use std::fs;
@@ -65,6 +67,9 @@ pub enum Error {
     /// Pins (`run.pins`, `--pins`).
     #[error(transparent)]
     Pins(#[from] crate::pins::PinsError),
+    /// Class history.
+    #[error(transparent)]
+    History(#[from] history::HistoryError),
 }
 
 /// Result alias.
@@ -96,6 +101,10 @@ pub struct PlanSummary {
     /// What the pins gave (`run.pins`, `--pins`), when any were given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pins: Option<crate::pins::Summary>,
+    /// The earlier plans' actions against the newest inventory ([`realized`]); absent when
+    /// there is no earlier plan or no inventory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realized: Option<realized::RealizedSummary>,
     /// Output files.
     pub outputs: Vec<String>,
 }
@@ -364,6 +373,13 @@ pub fn run_plan(
     timer.lap("repos");
     let pins = crate::pins::load(lake, as_of, &cfg.run.pins)?;
     timer.lap("pins");
+    let class_history = history::build(lake, as_of)?;
+    let earlier = match &class_history {
+        Some(_) => realized::earlier_actions(lake, as_of)?,
+        None => HashMap::new(),
+    };
+    let mut billed_now: HashMap<history::ObjectKey, f64> = HashMap::new();
+    timer.lap("class_history");
     let day = (as_of - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
     let stats =
         query::plan_view(stats, as_of, cfg.plan.count_manifest_pulls).map_err(Error::Query)?;
@@ -409,6 +425,16 @@ pub fn run_plan(
                 .iter_mut()
                 .for_each(|b| b.pinned = p.contains(&b.digest));
         }
+        if let Some(h) = &class_history {
+            for b in &mut blobs {
+                let k = history::ObjectKey {
+                    bucket: b.bucket.clone(),
+                    key: b.key.clone(),
+                    version_id: b.version_id.clone(),
+                };
+                b.days_in_class = h.days_in_class(&k, b.storage_class.as_str(), as_of);
+            }
+        }
         timer.lap("load");
         hot_candidates.extend(
             blobs
@@ -424,6 +450,18 @@ pub fn run_plan(
             build::decide_all(&ctx, &blobs).into_iter().unzip();
         drop(blobs);
         timer.lap("decide");
+        if !earlier.is_empty() {
+            for r in &rows {
+                let k = history::ObjectKey {
+                    bucket: r.bucket.clone(),
+                    key: r.key.clone(),
+                    version_id: r.version_id.clone(),
+                };
+                if earlier.contains_key(&k) {
+                    billed_now.insert(k, r.monthly_cost_now);
+                }
+            }
+        }
         let actions: Vec<&file::PlanRow> =
             rows.iter().filter(|r| r.action != Action::Keep).collect();
         // Summing and hashing on one thread while the columns are encoded on the others.
@@ -459,12 +497,27 @@ pub fn run_plan(
     let (hot, hot_summary) = hot_set(hot_candidates, total_pulls_7d, cfg.plan.hot_set_max_bytes);
     crate::io::write_parquet(&d("hot_set").join("part-0.parquet"), hot.schema(), &[hot])?;
     timer.lap("hot_set");
-    let outputs = vec![
+    let mut published = vec!["decisions", "plan", "hot_set"];
+    let mut realized_summary = None;
+    if let Some(h) = &class_history {
+        history::write(&d(history::TABLE), h)?;
+        published.push(history::TABLE);
+        if !earlier.is_empty() {
+            let compared = realized::compare(&earlier, h, &billed_now);
+            realized::write(&d(realized::TABLE), &compared)?;
+            published.push(realized::TABLE);
+            realized_summary = Some(realized::summarize(&compared));
+        }
+    }
+    let mut outputs = vec![
         format!("decisions/as_of={as_of}/part-0.parquet"),
         format!("plan/as_of={as_of}/plan.parquet"),
         format!("plan/as_of={as_of}/plan.summary.json"),
         format!("hot_set/as_of={as_of}/part-0.parquet"),
     ];
+    for table in &published[3..] {
+        outputs.push(format!("{table}/as_of={as_of}/part-0.parquet"));
+    }
     let summary = PlanSummary {
         plan_id: id,
         as_of: as_of.to_string(),
@@ -477,6 +530,7 @@ pub fn run_plan(
         held_down: hold_down,
         gaps_allowed,
         pins: pins.map(|p| p.summary),
+        realized: realized_summary,
         outputs,
     };
     atomic_write(
@@ -484,7 +538,7 @@ pub fn run_plan(
         &serde_json::to_vec_pretty(&summary).expect("summary serialises"),
     )
     .map_err(LakeError::from)?;
-    for name in ["decisions", "plan", "hot_set"] {
+    for name in published {
         staging.replace(&d(name), &format!("{name}/as_of={as_of}"), None)?;
         if name == "decisions" {
             crate::crashpoint::pause("plan:publishing");

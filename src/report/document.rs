@@ -423,6 +423,10 @@ fn pull_patterns_section(s: &Summary, charts: &[Chart], d: &mut Vec<Block>) {
         unreferenced_section(d, u);
     }
 
+    if let Some(r) = &s.realized {
+        super::realized::section(d, r);
+    }
+
     if let Some(bt) = &s.backtest {
         backtest_section(d, bt);
     }

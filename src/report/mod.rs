@@ -32,6 +32,7 @@ pub mod format;
 pub mod html;
 pub mod markdown;
 pub mod read;
+pub mod realized;
 pub mod summarize;
 pub mod summary;
 

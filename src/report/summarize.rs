@@ -196,6 +196,7 @@ pub fn summarize(i: &Inputs<'_>) -> Summary {
         assumptions: assumptions(i),
         backtest: i.backtest.clone(),
         unreferenced: unreferenced(i),
+        realized: super::realized::from_plan_summary(i.plan_summary),
         headline: h,
     }
 }

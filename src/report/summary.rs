@@ -49,6 +49,10 @@ pub struct Summary {
     pub backtest: Option<Backtest>,
     /// Blobs no manifest references (None without an image graph).
     pub unreferenced: Option<Unreferenced>,
+    /// The earlier plans' actions against the newest inventory ([`super::realized`]; None
+    /// without an earlier plan).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realized: Option<super::realized::Realized>,
 }
 
 /// Blobs in the inventory that no manifest revision of any repository references

@@ -183,6 +183,20 @@ pub fn render(record: Option<&RunRecord>, now: f64, last_success: Option<f64>) -
         "Moves and restores in the last plan",
         p.actions as f64,
     );
+    if let Some(real) = &r.plan.realized {
+        gauge(
+            &mut reg,
+            "blobtier_realized_monthly_savings_dollars",
+            "Monthly savings of the earlier plans' moves as the newest inventory bills them (USD)",
+            real.realized_monthly_savings,
+        );
+        gauge(
+            &mut reg,
+            "blobtier_realized_planned_monthly_savings_dollars",
+            "Monthly savings the earlier plans projected for the same moves (USD)",
+            real.planned_monthly_savings,
+        );
+    }
     text(&reg)
 }
 

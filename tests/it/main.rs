@@ -10,6 +10,7 @@ mod analyst;
 mod apply;
 mod architecture;
 mod cli;
+mod closed_loop;
 mod duckdb;
 mod fixtures;
 mod formats;

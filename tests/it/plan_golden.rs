@@ -15,6 +15,10 @@
 //! (≈ 188 KiB); its 12-month net saving is 12·0.019·S − 0.00002.
 //! A STANDARD blob moving to STANDARD_IA with e = pulls_90d / 3 expected pulls a month:
 //! now 0.023·S + e·0.0000004; after 0.0125·S + e·(0.01·S + 0.000001); one-time $0.00001.
+//! Scanner reads (`scanner_pulls_30d` = c a month) are no pulls (they change no tier) but are
+//! billed like GETs on both sides: + c·0.0000004 now; + c·(0.00001 + 0.03·S) after in
+//! GLACIER_IR, + c·(0.000001 + 0.01·S) in STANDARD_IA (issue 15), so a blob scanned often
+//! enough stays (`kept:payback`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -80,11 +84,14 @@ fn sample_data_plan_moves_exactly_the_hand_computed_blobs() {
             "pulls_7d",
             "pulls_30d",
             "pulls_90d",
+            "scanner_pulls_30d",
         ],
     );
     let gib = (1u64 << 30) as f64;
     let mut want_cold = BTreeMap::new();
     let mut want_cool = BTreeMap::new();
+    // Cold blobs that would move were it not for their scanners' reads.
+    let mut held_by_scanners = 0;
     for i in 0..s["digest"].len() {
         let (Some(d), Some(class), Some(size)) =
             (&s["digest"][i], &s["storage_class"][i], n["size"][i])
@@ -104,16 +111,21 @@ fn sample_data_plan_moves_exactly_the_hand_computed_blobs() {
             continue; // warm
         }
         let sz = size / gib;
+        let c = n["scanner_pulls_30d"][i].unwrap_or(0.0);
         if since >= 90.0 && age >= 90.0 {
-            // cold: no pulls in 90 days, so no access costs.
-            let saving = (0.023 - 0.004) * sz;
-            if 0.00002 / (saving / 30.0) <= 180.0 {
+            // cold: no pulls in 90 days, so no access costs but the scanners'.
+            let now = 0.023 * sz + c * 0.0000004;
+            let after = 0.004 * sz + c * (0.00001 + 0.03 * sz);
+            let saving = now - after;
+            if saving > 0.0 && 0.00002 / (saving / 30.0) <= 180.0 && 12.0 * saving - 0.00002 > 0.0 {
                 want_cold.insert(d.clone(), 12.0 * saving - 0.00002);
+            } else if 0.00002 / (0.019 * sz / 30.0) <= 180.0 {
+                held_by_scanners += 1;
             }
         } else if since >= 30.0 {
             let e = p90 / 3.0;
-            let now = 0.023 * sz + e * 0.0000004;
-            let after = 0.0125 * sz + e * (0.01 * sz + 0.000001);
+            let now = 0.023 * sz + (e + c) * 0.0000004;
+            let after = 0.0125 * sz + (e + c) * (0.01 * sz + 0.000001);
             let saving = now - after;
             if saving > 0.0 && 0.00001 / (saving / 30.0) <= 180.0 && 12.0 * saving - 0.00001 > 0.0 {
                 want_cool.insert(d.clone(), 12.0 * saving - 0.00001);
@@ -146,6 +158,10 @@ fn sample_data_plan_moves_exactly_the_hand_computed_blobs() {
     assert!(
         !want_cold.is_empty() && !want_cool.is_empty(),
         "the sample must exercise both tiers"
+    );
+    assert!(
+        held_by_scanners > 0,
+        "the sample must have cold blobs that scanners' reads keep in STANDARD"
     );
     assert_eq!(
         got_cold.keys().collect::<Vec<_>>(),

@@ -4,7 +4,9 @@
 //!
 //! Invariants: `copy_sent` is set before a copy is sent, so a lost answer is settled by the next
 //! attempt's HEAD; the only abort is of a multipart upload this action created (or, after an
-//! ambiguous CreateMultipartUpload, of this key's uploads started since); nothing is deleted.
+//! ambiguous CreateMultipartUpload, of this key's uploads started since; or, when an earlier
+//! run was killed during this action, of this key's uploads begun before it resumed:
+//! [`abort_orphans`]); nothing is deleted.
 
 use std::ops::ControlFlow;
 use std::time::{Duration, SystemTime};
@@ -207,6 +209,34 @@ async fn multipart_copy(
 async fn abort(ctx: &Ctx, bucket: &str, key: &str, upload_id: &str) {
     if let Err(e) = with_retries(ctx, || ctx.s3.abort_multipart(bucket, key, upload_id)).await {
         tracing::error!(bucket, key, upload_id, error = %e, "could not abort a multipart upload; abort it by hand or add an AbortIncompleteMultipartUpload lifecycle rule");
+    }
+}
+
+/// Before the first attempt of an action an earlier run left `started` (killed mid-copy):
+/// aborts the multipart uploads of the planned key begun before now, which only that run can
+/// have begun (one action per key at a time, and a registry writes a blob's key once, when the
+/// blob is new, not while the blob is in a plan). Objects at or below the multipart threshold
+/// were copied with CopyObject and left nothing to abort. A failure is logged and the action
+/// goes on (the upload then waits for an `AbortIncompleteMultipartUpload` rule).
+pub(super) async fn abort_orphans(ctx: &Ctx, row: &PlanRow) {
+    if (row.size.max(0) as u64) <= ctx.tuning.multipart_threshold {
+        return;
+    }
+    let before = SystemTime::now();
+    let (bucket, key) = (&row.bucket, &row.key);
+    match with_retries(ctx, || ctx.s3.list_uploads(bucket, key)).await {
+        Ok(ups) => {
+            for u in ups
+                .iter()
+                .filter(|u| u.initiated.is_none_or(|t| t < before))
+            {
+                tracing::warn!(bucket, key, upload_id = %u.upload_id, "aborting a multipart upload an earlier run left behind");
+                abort(ctx, bucket, &u.key, &u.upload_id).await;
+            }
+        }
+        Err(e) => {
+            tracing::error!(bucket, key, error = %e, "could not list the multipart uploads an earlier run may have left")
+        }
     }
 }
 

@@ -234,6 +234,10 @@ async fn attempts(
     let mut backoff = Backoff::new(ctx.tuning.backoff, SplitMix64(seed()));
     let mut st = Attempts::default();
     ctx.note(ctx.journal.action(&line(a, row, "started", 1)));
+    if matches!(prior, Some(Prior::Started)) && matches!(a.op, Op::Copy | Op::Restore) {
+        // An earlier run was killed during this action: a multipart copy may be left over.
+        copy::abort_orphans(ctx, row).await;
+    }
     loop {
         st.n += 1;
         tracing::Span::current().record("attempt", st.n);

@@ -195,3 +195,62 @@ fn rows_for_the_same_key_run_one_after_the_other() {
     }
     assert!(sc.classes().values().all(|c| c == "GLACIER_IR"));
 }
+
+/// A run SIGKILLed in the middle of a multipart copy leaves an upload S3 bills until someone
+/// aborts it; the next run finds the action `started` in the journal, aborts that upload of
+/// its own (of the planned key, begun before this run) and copies the object once.
+/// See: issue 15.
+#[test]
+fn a_multipart_upload_left_by_a_killed_run_is_aborted_on_resume() {
+    let sc = Scene::new("apply-orphan-upload");
+    let body: Vec<u8> = (0..12 << 20).map(|j: usize| (j % 253) as u8).collect();
+    let (blob, _) = sc.put(0, body.clone(), |p| p);
+    let (plan, id) = sc.plan(vec![blob.copy().build()]);
+    let jdir = sc.path().join("j");
+    let proxy = FaultProxy::start(&sc.ls.endpoint(), FaultMix::none(), 1);
+    let cmd = || -> Command {
+        let mut c = sc.execute(&plan, Some(&proxy));
+        c.arg("--journal")
+            .arg(&jdir)
+            .args(["--part-size", "5MiB"])
+            .env("BLOBTIER_TEST_MULTIPART_THRESHOLD", "5MiB");
+        c
+    };
+    let pid = std::sync::Arc::new(std::sync::Mutex::new(None::<u32>));
+    let killer = pid.clone();
+    // After the server copied the first part, before apply hears of it: SIGKILL.
+    proxy.after("UploadPartCopy", 1, move || {
+        let pid = killer.lock().unwrap().expect("apply is running");
+        let st = Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    });
+    let mut child = cmd()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    *pid.lock().unwrap() = Some(child.id());
+    let st = child.wait().unwrap();
+    assert!(!st.success(), "apply was not killed: {st}");
+    let uploads = || {
+        sc.s3(async |c| {
+            let req = c.list_multipart_uploads().bucket(&sc.bucket);
+            req.send().await.unwrap().uploads().len()
+        })
+    };
+    assert_eq!(uploads(), 1, "the killed run left no upload to find");
+    assert_eq!(sc.head_class(&blob.key), "STANDARD");
+
+    let s = run_ok(&mut cmd());
+    assert_eq!(s["results"]["copied"], 1, "{s:#}");
+    assert_eq!(uploads(), 0, "the killed run's upload is still there");
+    assert_eq!(sc.head_class(&blob.key), "GLACIER_IR");
+    assert!(sc.body(&blob.key) == body, "content changed");
+    let c = proxy.counts();
+    assert_eq!(c.seen("AbortMultipartUpload"), 1, "{c:?}");
+    let lines = journal(&journal_file(&jdir, &id));
+    assert_eq!(done_per_action(&lines).get(&0), Some(&1));
+}

@@ -153,6 +153,8 @@ fn closed_loop(method: &str) {
     .expect("write config");
     timing.setup = started.elapsed();
 
+    let metrics = t.path().join("blobtier.prom");
+    let mut realized_nights: Vec<(NaiveDate, serde_json::Value)> = Vec::new();
     let proxy = Recorder::start(&ls.endpoint());
     let mut last_modified: HashMap<String, NaiveDateTime> =
         blobs.iter().map(|b| (b.key.clone(), b.created)).collect();
@@ -224,7 +226,8 @@ fn closed_loop(method: &str) {
         let out = run(blobtier()
             .arg("--config")
             .arg(&cfg)
-            .args(["run", "--as-of", &as_of])
+            .args(["run", "--as-of", &as_of, "--metrics-file"])
+            .arg(&metrics)
             .env("BLOBTIER_CLIENT_KEY", CLIENT_KEY));
         timing.run += tr.elapsed();
         assert_eq!(
@@ -234,6 +237,30 @@ fn closed_loop(method: &str) {
         );
         let decisions =
             decisions::read(&lake.join(format!("decisions/as_of={as_of}/part-0.parquet")));
+        // Planned vs realized: in the plan's summary and, as a gauge, in the metrics file.
+        let summary: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(lake.join(format!("plan/as_of={as_of}/plan.summary.json")))
+                .expect("read plan.summary.json"),
+        )
+        .expect("plan.summary.json is JSON");
+        if n > 0 {
+            let real = summary["realized"].clone();
+            let saved = real["realized_monthly_savings"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("night {n}: no realized savings in {summary}"));
+            let prom = std::fs::read_to_string(&metrics).expect("read the metrics file");
+            let gauge: f64 = prom
+                .lines()
+                .find_map(|l| l.strip_prefix("blobtier_realized_monthly_savings_dollars "))
+                .unwrap_or_else(|| panic!("night {n}: no realized gauge in\n{prom}"))
+                .parse()
+                .expect("a number");
+            assert!(
+                (gauge - saved).abs() <= 1e-9 * saved.abs().max(1.0),
+                "night {n}: gauge {gauge} != plan.summary.json {saved}"
+            );
+            realized_nights.push((day, real));
+        }
         assert_eq!(decisions.len(), blobs.len(), "night {n}: decisions");
 
         let actions = decisions.iter().filter(|d| d.action != "none").count();
@@ -298,7 +325,19 @@ fn closed_loop(method: &str) {
     }
     timing.total = started.elapsed();
 
-    let verdict = analyse(method, &blobs, &index, &days, &timing);
+    let mut verdict = analyse(method, &blobs, &index, &days, &timing);
+    for (day, real) in realized_nights
+        .iter()
+        .step_by(8)
+        .chain(realized_nights.last())
+    {
+        let _ = writeln!(
+            verdict.report,
+            "  planned vs realized on {day}: {} actions {}, planned ${:.6}/month, realized ${:.6}/month",
+            real["actions"], real["by_status"], real["planned_monthly_savings"].as_f64().unwrap_or(f64::NAN),
+            real["realized_monthly_savings"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
     eprintln!("{}", verdict.report);
     assert!(
         verdict.failures.is_empty(),
