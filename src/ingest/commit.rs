@@ -112,7 +112,7 @@ fn write_table(
     Ok(())
 }
 
-/// `pulls` and `manifest_pulls`, one file per day that has rows.
+/// `pulls`, `failed_pulls` and `manifest_pulls`, one file per day that has rows.
 fn write_pulls(
     staging: &mut Staging,
     agg: &Aggregates,
@@ -127,6 +127,11 @@ fn write_pulls(
             let rel = format!("pulls/date={d}/{part}");
             let batch = tables::pulls_batch(agg, day, &render);
             write_table(staging, rel, tables::pulls_schema(), &batch, outputs)?;
+        }
+        if agg.failed.keys().any(|k| k.day == day) {
+            let rel = format!("failed_pulls/date={d}/{part}");
+            let batch = tables::failed_batch(agg, day, &render);
+            write_table(staging, rel, tables::failed_schema(), &batch, outputs)?;
         }
         if agg.manifests.keys().any(|k| k.day == day) {
             let rel = format!("manifest_pulls/date={d}/{part}");
