@@ -28,6 +28,10 @@ pub struct RawIngest {
     /// `[ingest.ua_classes]`: substring patterns per class, checked scanner → ci → human.
     #[serde(default)]
     pub ua_classes: RawUaClasses,
+    /// Which logs count pulls: `auto` (every source, a pull seen by several counted once),
+    /// `s3` (the storage's: `s3-access`, `cloudfront`) or `registry` (its logs and
+    /// notifications). Default `auto`.
+    pub pull_source: Option<String>,
 }
 
 /// `[ingest.ua_classes]`: case-insensitive substrings; an absent list keeps the default.
@@ -103,6 +107,8 @@ pub struct IngestConfig {
     pub ua_classes: Vec<(UaClass, Vec<String>)>,
     /// The longest log line or envelope read, in bytes (see [`RawIngest::max_line_size`]).
     pub max_line: usize,
+    /// Which logs count pulls (`docs/ingest.md`, "One pull, several sources").
+    pub pull_source: crate::query::PullSource,
 }
 
 /// Default of `ingest.max_line_size`: 1 MiB.
@@ -178,6 +184,19 @@ pub(super) fn validate(ing: RawIngest, ov: &Overrides, errors: &mut Errors) -> I
         ua_classes.push((class, pats));
     }
     let max_line = max_line(ing.max_line_size, errors);
+    let pull_source = match ing.pull_source.as_deref() {
+        None => crate::query::PullSource::Auto,
+        Some(s) => crate::query::PullSource::parse(s).unwrap_or_else(|| {
+            errors.add(
+                "ingest.pull_source",
+                format!(
+                    "expected one of `{}`, got `{s}`",
+                    crate::query::PullSource::NAMES.join("`, `")
+                ),
+            );
+            crate::query::PullSource::Auto
+        }),
+    };
     IngestConfig {
         client_identity,
         max_bad_ratio,
@@ -185,6 +204,7 @@ pub(super) fn validate(ing: RawIngest, ov: &Overrides, errors: &mut Errors) -> I
         layout,
         ua_classes,
         max_line,
+        pull_source,
     }
 }
 

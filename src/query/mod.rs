@@ -113,6 +113,53 @@ pub struct Params {
     /// A manifest pull counts as a use of every blob it reaches (`${count_manifest_pulls}`,
     /// the config's `plan.count_manifest_pulls`).
     pub count_manifest_pulls: bool,
+    /// Which sides' logs count pulls (`${pull_source}`, the config's `ingest.pull_source`).
+    pub pull_source: PullSource,
+}
+
+/// Which logs count a blob's pulls (`[ingest] pull_source`, `docs/ingest.md`): both sides of
+/// a redirect, reconciled so that a pull seen by several sources counts once (`auto`), or one
+/// side only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PullSource {
+    /// Every source: the registry's logs and notifications, and the storage's (S3, CDN) logs,
+    /// one pull counted once.
+    #[default]
+    Auto,
+    /// The storage's logs only (`s3-access`, `cloudfront`).
+    S3,
+    /// The registry's own logs and notifications only.
+    Registry,
+}
+
+impl PullSource {
+    /// The accepted values, as written in the config.
+    pub const NAMES: [&'static str; 3] = ["auto", "s3", "registry"];
+
+    /// The config value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullSource::Auto => "auto",
+            PullSource::S3 => "s3",
+            PullSource::Registry => "registry",
+        }
+    }
+
+    /// From the config value; `None` for anything else.
+    pub fn parse(s: &str) -> Option<PullSource> {
+        match s {
+            "auto" => Some(PullSource::Auto),
+            "s3" => Some(PullSource::S3),
+            "registry" => Some(PullSource::Registry),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for PullSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Params {
@@ -124,6 +171,7 @@ impl Params {
             windows,
             include_scanners: false,
             count_manifest_pulls: true,
+            pull_source: PullSource::Auto,
         }
     }
 
@@ -134,6 +182,7 @@ impl Params {
         let from = |n: u32| (self.as_of - chrono::Duration::days(i64::from(n))).to_string();
         let mut p = BTreeMap::new();
         p.insert("as_of".into(), self.as_of.to_string());
+        p.insert("pull_source".into(), self.pull_source.to_string());
         p.insert("include_scanners".into(), sql_bool(self.include_scanners));
         p.insert(
             "count_manifest_pulls".into(),
@@ -172,12 +221,13 @@ impl Query {
     /// [`Query::expand`].
     pub fn render(&self, params: &Params, dialect: Dialect) -> Result<String, Error> {
         let header = format!(
-            "-- blobtier sql: {} for {dialect}, as_of={} windows={} include_scanners={} count_manifest_pulls={}\n",
+            "-- blobtier sql: {} for {dialect}, as_of={} windows={} include_scanners={} count_manifest_pulls={} pull_source={}\n",
             self.file,
             params.as_of,
             params.windows,
             params.include_scanners,
-            params.count_manifest_pulls
+            params.count_manifest_pulls,
+            params.pull_source
         );
         Ok(header + &self.expand(params, dialect)?)
     }
@@ -246,10 +296,22 @@ pub fn plan_view(
         .expand(&params, Dialect::Polars)
         .map_err(compute_error)?;
     let utc = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
-    let stats = stats.with_columns([
+    let mut stats = stats.with_columns([
         col("last_pull_at").cast(utc.clone()),
-        col("last_manifest_pull_at").cast(utc),
+        col("last_manifest_pull_at").cast(utc.clone()),
     ]);
+    // Stats written before failed pulls were kept: none known.
+    if !schema.contains("last_failed_pull_at") {
+        let mut cols: Vec<Expr> = params
+            .windows
+            .days()
+            .iter()
+            .map(|n| lit(0i64).alias(format!("failed_pulls_{n}d")))
+            .collect();
+        cols.push(lit(NULL).cast(utc.clone()).alias("last_failed_pull_at"));
+        stats = stats.with_columns(cols);
+    }
+    let stats = stats.with_column(col("last_failed_pull_at").cast(utc));
     let mut ctx = SQLContext::new();
     ctx.register("digest_stats", stats);
     ctx.execute(&sql)
