@@ -555,6 +555,7 @@ fn spark_runner_empty_tables_are_blobtiers_schemas() {
         tables,
         [
             "blob_refs",
+            "failed_pulls",
             "manifest_pulls",
             "manifest_refs",
             "pulls",
