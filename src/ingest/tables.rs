@@ -160,20 +160,18 @@ impl PullExtra {
         self.deliveries += o.deliveries;
     }
 
-    /// Pulls: one per run of ranged GETs starting more than the window after the previous
-    /// run's first, plus one per distinct event id.
-    fn pulls(&self) -> i64 {
+    /// The starts of the runs of ranged GETs: a ranged GET more than the window after the
+    /// start of the current run starts the next one. A run is one pull, at its start.
+    fn run_starts(&self) -> Vec<i64> {
         let mut ts = self.ranged.clone();
         ts.sort_unstable();
-        let mut runs = 0i64;
-        let mut start = None;
+        let mut starts: Vec<i64> = Vec::new();
         for t in ts {
-            if start.is_none_or(|s: i64| t - s > RANGED_PULL_WINDOW_US) {
-                start = Some(t);
-                runs += 1;
+            if starts.last().is_none_or(|&s| t - s > RANGED_PULL_WINDOW_US) {
+                starts.push(t);
             }
         }
-        runs + self.ids.len() as i64
+        starts
     }
 
     /// Requests as logged.
@@ -182,12 +180,19 @@ impl PullExtra {
     }
 }
 
-/// The counted pulls and the requests of a pull key.
-fn pull_counts(a: &Agg, extra: Option<&PullExtra>) -> (i64, i64) {
-    match extra {
-        None => (a.n, a.n),
-        Some(x) => (a.n + x.pulls(), a.n + x.requests()),
-    }
+/// The counted pulls, the requests, and the first and last pull of a pull key. A ranged
+/// GET counts at the start of its run: the time of the pull, not of its last range.
+fn pull_counts(a: &Agg, extra: Option<&PullExtra>) -> (i64, i64, i64, i64) {
+    let Some(x) = extra else {
+        return (a.n, a.n, a.first, a.last);
+    };
+    let starts = x.run_starts();
+    let (first, last) = match (starts.first(), starts.last()) {
+        (Some(&f), Some(&l)) => (a.first.min(f), a.last.max(l)),
+        _ => (a.first, a.last),
+    };
+    let pulls = a.n + starts.len() as i64 + x.ids.len() as i64;
+    (pulls, a.n + x.requests(), first, last)
 }
 
 /// Key of a failed-pull aggregate.
@@ -274,9 +279,16 @@ impl Aggregates {
         };
         let a = match kind {
             PullKind::Whole => Agg::one(ts, bytes),
-            PullKind::Ranged | PullKind::Notified(_) => Agg {
+            PullKind::Notified(_) => Agg {
                 bytes,
                 ..Agg::zero(ts)
+            },
+            // First and last come from the runs' starts ([`pull_counts`]).
+            PullKind::Ranged => Agg {
+                n: 0,
+                bytes,
+                first: i64::MAX,
+                last: i64::MIN,
             },
         };
         self.pulls.entry(key).and_modify(|x| x.add(&a)).or_insert(a);
@@ -495,7 +507,7 @@ pub fn pulls_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordBa
                 b.0.source,
             ))
     });
-    let counts: Vec<(i64, i64)> = rows
+    let counts: Vec<(i64, i64, i64, i64)> = rows
         .iter()
         .map(|(k, a)| pull_counts(a, agg.pull_extra.get(k)))
         .collect();
@@ -507,8 +519,8 @@ pub fn pulls_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordBa
         columns::utf8_values(rows.iter().map(|(k, _)| k.source.as_str())),
         columns::int64_values(counts.iter().map(|c| c.0)),
         columns::int64_values(rows.iter().map(|(_, a)| a.bytes)),
-        columns::timestamp_utc_values(rows.iter().map(|(_, a)| a.first)),
-        columns::timestamp_utc_values(rows.iter().map(|(_, a)| a.last)),
+        columns::timestamp_utc_values(counts.iter().map(|c| c.2)),
+        columns::timestamp_utc_values(counts.iter().map(|c| c.3)),
         columns::int64(counts.iter().map(|c| Some(c.1))),
     ];
     RecordBatch::try_new(pulls_schema(), cols).expect("columns match the pulls schema")

@@ -23,6 +23,7 @@ mod plan_golden;
 mod plan_guard;
 mod progress;
 mod readme;
+mod reconcile;
 mod registry;
 mod report;
 mod run;
