@@ -196,6 +196,7 @@ pub fn summarize(i: &Inputs<'_>) -> Summary {
         assumptions: assumptions(i),
         backtest: i.backtest.clone(),
         unreferenced: unreferenced(i),
+        sources: Default::default(),
         headline: h,
     }
 }

@@ -49,6 +49,8 @@ pub struct Summary {
     pub backtest: Option<Backtest>,
     /// Blobs no manifest references (None without an image graph).
     pub unreferenced: Option<Unreferenced>,
+    /// Pulls per log source and the blobs clients failed to pull ([`super::sources`]).
+    pub sources: super::sources::Sources,
 }
 
 /// Blobs in the inventory that no manifest revision of any repository references

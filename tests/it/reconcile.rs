@@ -470,3 +470,133 @@ fn the_pulls_table_keeps_the_raw_requests() {
     assert_eq!(sums["s3-access"], (n, gets));
     assert_eq!(sums["notifications"], (n, deliveries));
 }
+
+/// Clients pull an archived blob and S3 answers 403 `InvalidObjectState`: the lines reach
+/// `failed_pulls`, `digest_stats` counts them, the nightly plan restores the blob
+/// (`restore:failed_pulls`), the report opens with an alert naming it, and the metrics file
+/// counts them. An archived blob nobody asked for stays where it is.
+#[test]
+fn failed_pulls_of_an_archived_blob_restore_it_and_raise_an_alert() {
+    use crate::hostile::{
+        blob_key, clf_day, csv_report, csv_row, hex, metrics, nightly, parquet_rows, run_config,
+        s3_line_at, s3_pull,
+    };
+    let t = tempfile::tempdir().unwrap();
+    let (logs, dest, lake) = (
+        t.path().join("logs"),
+        t.path().join("dest"),
+        t.path().join("lake"),
+    );
+    fs::create_dir_all(&logs).unwrap();
+    let as_of = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    // Blob 0 in DEEP_ARCHIVE, pulled (and failing) by two clients; blob 1 in GLACIER, never
+    // asked for; blob 2 pulled every day (the logs cover every day of the windows).
+    let mut text: String = (0..95)
+        .map(|d| s3_pull(as_of - Duration::days(d), "203.0.113.9", 2))
+        .collect();
+    let failed = |day: NaiveDate, time: &str, ip: &str| {
+        s3_line_at(
+            &format!("{}:{time} +0000", clf_day(day)),
+            ip,
+            &blob_key(&hex(0)),
+        )
+        .replace("\" 200 - 1000 1000", "\" 403 InvalidObjectState 243 - ")
+    };
+    for (day, time, ip) in [
+        (1, "08:00:00", "198.51.100.1"),
+        (1, "08:00:03", "198.51.100.1"),
+        (0, "09:30:00", "198.51.100.2"),
+    ] {
+        text += &failed(as_of - Duration::days(day), time, ip);
+    }
+    fs::write(logs.join("2026-11-26-00-00-00-A"), text).unwrap();
+    let row = |i: u32, class: &str| {
+        csv_row(
+            &blob_key(&hex(i)),
+            "52428800",
+            "2025-06-01T00:00:00.000Z",
+            class,
+        )
+    };
+    let csv = row(0, "DEEP_ARCHIVE") + &row(1, "GLACIER") + &row(2, "STANDARD");
+    csv_report(&dest, &as_of.to_string(), &csv);
+    let inv = dest.join(format!("{}/cfg", crate::hostile::BUCKET));
+    let cfg = run_config(t.path(), &lake, &logs, &inv, "");
+    let prom = t.path().join("blobtier.prom");
+    let out = nightly(
+        &cfg,
+        &as_of.to_string(),
+        &["--metrics-file", prom.to_str().unwrap()],
+    );
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(
+        metrics(&out)["ingest"]["totals"]["failed_pulls"],
+        3,
+        "{out}"
+    );
+
+    // The 403 lines, in their own table (and not as pulls).
+    let digest0 = format!("sha256:{}", hex(0));
+    let rows = parquet_rows(&lake.join("failed_pulls"));
+    let requests: i64 = rows.iter().map(|r| r["requests"].as_i64().unwrap()).sum();
+    assert_eq!(requests, 3, "{rows:?}");
+    assert!(rows.iter().all(|r| r["digest"] == digest0.as_str()
+        && r["status"] == 403
+        && r["error_code"] == "InvalidObjectState"
+        && r["source"] == "s3-access"));
+    let pulls = parquet_rows(&lake.join("pulls"));
+    assert!(
+        pulls.iter().all(|r| r["digest"] != digest0.as_str()),
+        "{pulls:?}"
+    );
+    let stats = read_partition(&lake, as_of);
+    let d0 = stats
+        .rows
+        .iter()
+        .find(|r| r[stats.col("digest")] == Cell::Str(digest0.clone()))
+        .unwrap();
+    assert_eq!(d0[stats.col("failed_pulls_7d")], Cell::Int(3));
+    assert_eq!(d0[stats.col("pulls_30d")], Cell::Int(0));
+
+    // The plan restores blob 0, keeps blob 1.
+    let decisions = parquet_rows(&lake.join(format!("decisions/as_of={as_of}")));
+    let reason = |i: u32| {
+        let d = format!("sha256:{}", hex(i));
+        let r = decisions
+            .iter()
+            .find(|r| r["digest"] == d.as_str())
+            .unwrap();
+        (
+            r["action"].as_str().unwrap().to_string(),
+            r["reason"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(reason(0), ("restore".into(), "restore:failed_pulls".into()));
+    assert_eq!(reason(1).1, "kept:archived");
+
+    // The report opens with the alert, naming the blob.
+    let md = fs::read_to_string(lake.join(format!("reports/as_of={as_of}/report.md"))).unwrap();
+    let alert = md
+        .find("Failed pulls: clients could not download 1 blobs")
+        .unwrap_or_else(|| panic!("{md}"));
+    let first_heading = md.find("\n## ").unwrap();
+    assert!(alert < first_heading, "the alert comes first:\n{md}");
+    let short = &hex(0)[..12];
+    let line = md[alert..]
+        .lines()
+        .find(|l| l.contains(short))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(
+        line.contains("`DEEP_ARCHIVE`")
+            && line.contains("3 failed pulls")
+            && line.contains("restore:failed_pulls"),
+        "{line}"
+    );
+
+    // The metrics file counts them.
+    let prom = fs::read_to_string(&prom).unwrap();
+    assert!(
+        prom.contains("\nblobtier_ingest_failed_pulls 3.0\n"),
+        "{prom}"
+    );
+}
