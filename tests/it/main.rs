@@ -24,6 +24,7 @@ mod plan_guard;
 mod progress;
 mod readme;
 mod reconcile;
+mod reconcile_registry;
 mod registry;
 mod report;
 mod run;
