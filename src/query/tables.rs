@@ -198,11 +198,13 @@ pub fn scan_table_dir(path: &Path, table: &str) -> PolarsResult<LazyFrame> {
     for f in file_schema.fields() {
         schema.insert(f.name().as_str().into(), polars_type(f.data_type())?);
     }
-    let mut args = ScanArgsParquet::default();
-    args.hive_options = HiveOptions::new_enabled();
+    let mut args = ScanArgsParquet {
+        hive_options: HiveOptions::new_enabled(),
+        schema: Some(std::sync::Arc::new(schema)),
+        allow_missing_columns: true,
+        ..Default::default()
+    };
     args.hive_options.try_parse_dates = false;
-    args.schema = Some(std::sync::Arc::new(schema));
-    args.allow_missing_columns = true;
     let glob = format!("{}/**/*.parquet", path.display());
     LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), args)
 }
