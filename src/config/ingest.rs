@@ -108,7 +108,7 @@ pub struct IngestConfig {
     /// The longest log line or envelope read, in bytes (see [`RawIngest::max_line_size`]).
     pub max_line: usize,
     /// Which logs count pulls (`docs/ingest.md`, "One pull, several sources").
-    pub pull_source: crate::query::PullSource,
+    pub pull_source: PullSource,
 }
 
 /// Default of `ingest.max_line_size`: 1 MiB.
@@ -185,16 +185,16 @@ pub(super) fn validate(ing: RawIngest, ov: &Overrides, errors: &mut Errors) -> I
     }
     let max_line = max_line(ing.max_line_size, errors);
     let pull_source = match ing.pull_source.as_deref() {
-        None => crate::query::PullSource::Auto,
-        Some(s) => crate::query::PullSource::parse(s).unwrap_or_else(|| {
+        None => PullSource::Auto,
+        Some(s) => PullSource::parse(s).unwrap_or_else(|| {
             errors.add(
                 "ingest.pull_source",
                 format!(
                     "expected one of `{}`, got `{s}`",
-                    crate::query::PullSource::NAMES.join("`, `")
+                    PullSource::NAMES.join("`, `")
                 ),
             );
-            crate::query::PullSource::Auto
+            PullSource::Auto
         }),
     };
     IngestConfig {
@@ -261,5 +261,50 @@ mod tests {
             assert_eq!(errs[0].key, "ingest.max_line_size");
             assert!(errs[0].to_string().contains(bad), "{}", errs[0]);
         }
+    }
+}
+
+/// Which logs count a blob's pulls (`[ingest] pull_source`, `docs/ingest.md`, the `${pull_source}` of `queries/digest_stats.sql`): both sides of
+/// a redirect, reconciled so that a pull seen by several sources counts once (`auto`), or one
+/// side only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PullSource {
+    /// Every source: the registry's logs and notifications, and the storage's (S3, CDN) logs,
+    /// one pull counted once.
+    #[default]
+    Auto,
+    /// The storage's logs only (`s3-access`, `cloudfront`).
+    S3,
+    /// The registry's own logs and notifications only.
+    Registry,
+}
+
+impl PullSource {
+    /// The accepted values, as written in the config.
+    pub const NAMES: [&'static str; 3] = ["auto", "s3", "registry"];
+
+    /// The config value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullSource::Auto => "auto",
+            PullSource::S3 => "s3",
+            PullSource::Registry => "registry",
+        }
+    }
+
+    /// From the config value; `None` for anything else.
+    pub fn parse(s: &str) -> Option<PullSource> {
+        match s {
+            "auto" => Some(PullSource::Auto),
+            "s3" => Some(PullSource::S3),
+            "registry" => Some(PullSource::Registry),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for PullSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

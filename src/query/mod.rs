@@ -117,50 +117,8 @@ pub struct Params {
     pub pull_source: PullSource,
 }
 
-/// Which logs count a blob's pulls (`[ingest] pull_source`, `docs/ingest.md`): both sides of
-/// a redirect, reconciled so that a pull seen by several sources counts once (`auto`), or one
-/// side only.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum PullSource {
-    /// Every source: the registry's logs and notifications, and the storage's (S3, CDN) logs,
-    /// one pull counted once.
-    #[default]
-    Auto,
-    /// The storage's logs only (`s3-access`, `cloudfront`).
-    S3,
-    /// The registry's own logs and notifications only.
-    Registry,
-}
-
-impl PullSource {
-    /// The accepted values, as written in the config.
-    pub const NAMES: [&'static str; 3] = ["auto", "s3", "registry"];
-
-    /// The config value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PullSource::Auto => "auto",
-            PullSource::S3 => "s3",
-            PullSource::Registry => "registry",
-        }
-    }
-
-    /// From the config value; `None` for anything else.
-    pub fn parse(s: &str) -> Option<PullSource> {
-        match s {
-            "auto" => Some(PullSource::Auto),
-            "s3" => Some(PullSource::S3),
-            "registry" => Some(PullSource::Registry),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for PullSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Which logs count a blob's pulls (`${pull_source}`): defined with its config key.
+pub use crate::config::PullSource;
 
 impl Params {
     /// The parameters for `as_of` and `windows`, the flags at their defaults (scanners left
