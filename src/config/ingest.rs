@@ -249,6 +249,26 @@ mod tests {
     }
 
     #[test]
+    fn pull_source_defaults_to_auto_and_names_its_key() {
+        use super::PullSource;
+        let ok = |toml: &str| validate_toml(toml).unwrap().ingest.pull_source;
+        assert_eq!(ok(""), PullSource::Auto);
+        assert_eq!(ok("[ingest]\npull_source = \"s3\"\n"), PullSource::S3);
+        assert_eq!(
+            ok("[ingest]\npull_source = \"registry\"\n"),
+            PullSource::Registry
+        );
+        let errs = validate_toml("[ingest]\npull_source = \"cdn\"\n").unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].key, "ingest.pull_source");
+        let msg = errs[0].to_string();
+        assert!(
+            msg.contains("`cdn`") && msg.contains("`auto`, `s3`, `registry`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn max_line_size_has_a_default_and_bounds() {
         let ok = |toml: &str| validate_toml(toml).unwrap().ingest.max_line;
         assert_eq!(ok(""), super::DEFAULT_MAX_LINE);
