@@ -4,7 +4,7 @@ and the DuckDB parity test (tests/it/stats.rs).
 
 Usage: duckdb_stats.py LAKE AS_OF OUT_PARQUET [WINDOWS [--include-scanners]]
 The blobtier binary is $BLOBTIER (else `blobtier` on PATH). Tables as blobtier registers them:
-`pulls` and `manifest_pulls` with their Hive `date` a string, the latest inventory snapshot on or
+`pulls`, `failed_pulls` and `manifest_pulls` with their Hive `date` a string, the latest inventory snapshot on or
 before as-of, the newest part file of each graph table in the latest `blob_refs` snapshot on or
 before as-of, and an empty table of blobtier's schema (`blobtier sql --schema`) for what the lake
 lacks."""
@@ -46,10 +46,10 @@ con.execute("SET threads = 2")
 con.execute(f"SET temp_directory = '{out}.tmp'")
 con.execute("SET TimeZone = 'UTC'")
 views = {}
-for table in ("pulls", "manifest_pulls"):
+for table in ("pulls", "failed_pulls", "manifest_pulls"):
     if glob.glob(f"{lake}/{table}/date=*/*.parquet"):
         views[table] = (f"read_parquet('{lake}/{table}/*/*.parquet', hive_partitioning = true, "
-                        "hive_types = {'date': VARCHAR})")
+                        "hive_types = {'date': VARCHAR}, union_by_name = true)")
 inventory = latest("inventory", as_of)
 if inventory is None:
     sys.exit(f"duckdb_stats: error: no inventory snapshot on or before {as_of}")
@@ -60,7 +60,8 @@ if graph is not None:
     parts = {t: newest_part(f"{lake}/{t}/{day}") for t in ("blob_refs", "manifest_refs", "tags")}
     if all(parts.values()):
         views.update({t: f"read_parquet('{p}')" for t, p in parts.items()})
-for table in ("pulls", "manifest_pulls", "inventory", "blob_refs", "manifest_refs", "tags"):
+for table in ("pulls", "failed_pulls", "manifest_pulls", "inventory", "blob_refs",
+              "manifest_refs", "tags"):
     if table in views:
         con.execute(f"CREATE VIEW {table} AS SELECT * FROM {views[table]}")
     else:

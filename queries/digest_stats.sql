@@ -7,12 +7,23 @@
 --   ${name}                  a parameter (dates are 'YYYY-MM-DD' strings)
 --   -- @each window / @end   the enclosed lines repeated for each window N, {N} → N
 --   {{days_between(a, b)}}   whole days from date a to date b: the one dialect difference
--- Tables: pulls (lake `pulls/`, hive column `date`), inventory (one snapshot),
+-- Tables: pulls (lake `pulls/`, hive column `date`), failed_pulls (lake `failed_pulls/`, hive
+-- column `date`), inventory (one snapshot),
 -- manifest_pulls (lake `manifest_pulls/`, hive column `date`), and one image-graph snapshot:
 -- tags (repo, tag → manifest), manifest_refs (manifest → every blob reachable from it, itself
 -- and index children included), blob_refs (per blob). Without a graph the last three are
 -- empty: manifest_pulls_* are then 0 and referenced_by_tag, ref_repos NULL (unknown).
-WITH p AS (
+--
+-- One pull, counted once whatever the sources (docs/ingest.md, "One pull, several sources"):
+-- a row's side is `s3` for the storage's logs (s3-access, cloudfront) and `registry` for the
+-- registry's own (registry-json, -text, -combined, notifications). ${pull_source} keeps both
+-- (`auto`) or one side. Per (day, digest, client, ua_class):
+--   registry side  the largest count of its sources: the registry's log lines and its
+--                  notifications describe the same requests (a 307, a notification);
+--   s3 side        the sum of its sources: S3 and the CDN serve different requests;
+--   pulls          the larger of the two sides: each 307 led to one GET of the storage (or
+--                  of the CDN) by the same client for the same blob, on the same day.
+WITH p0 AS (
   SELECT
     digest,
     client,
@@ -23,9 +34,42 @@ WITH p AS (
     first_at,
     last_at,
     CAST(`date` AS DATE) AS day,
-    CASE WHEN ua_class = 'scanner' AND NOT ${include_scanners} THEN 0 ELSE 1 END AS counted
+    CASE WHEN source IN ('s3-access', 'cloudfront') THEN 's3' ELSE 'registry' END AS side,
+    source
   FROM pulls
   WHERE CAST(`date` AS DATE) <= CAST('${as_of}' AS DATE)
+    AND ('${pull_source}' = 'auto'
+      OR (CASE WHEN source IN ('s3-access', 'cloudfront') THEN 's3' ELSE 'registry' END) = '${pull_source}')
+),
+ps AS (
+  SELECT
+    day,
+    digest,
+    client,
+    ua_class,
+    side,
+    SUM(pulls) AS pulls,
+    SUM(bytes) AS bytes,
+    MIN(first_at) AS first_at,
+    MAX(last_at) AS last_at
+  FROM p0
+  GROUP BY day, digest, client, ua_class, side, source
+),
+p AS (
+  SELECT
+    digest,
+    client,
+    ua_class,
+    GREATEST(MAX(CASE WHEN side = 'registry' THEN pulls ELSE 0 END),
+             SUM(CASE WHEN side = 's3' THEN pulls ELSE 0 END)) AS pulls,
+    GREATEST(MAX(CASE WHEN side = 'registry' THEN bytes ELSE 0 END),
+             SUM(CASE WHEN side = 's3' THEN bytes ELSE 0 END)) AS bytes,
+    MIN(first_at) AS first_at,
+    MAX(last_at) AS last_at,
+    day,
+    CASE WHEN ua_class = 'scanner' AND NOT ${include_scanners} THEN 0 ELSE 1 END AS counted
+  FROM ps
+  GROUP BY day, digest, client, ua_class
 ),
 -- Per (digest, client) first: a client counts in window N when its latest counted pull is
 -- inside the window, so distinct clients become plain sums (COUNT(DISTINCT …) per window
@@ -50,8 +94,9 @@ pc AS (
 ),
 rp0 AS (
   SELECT digest, repo
-  FROM p
-  WHERE counted = 1 AND repo IS NOT NULL AND day > CAST('${from_90}' AS DATE)
+  FROM p0
+  WHERE (ua_class <> 'scanner' OR ${include_scanners}) AND repo IS NOT NULL
+    AND day > CAST('${from_90}' AS DATE)
   GROUP BY digest, repo
 ),
 rp AS (
@@ -119,6 +164,19 @@ refs AS (
   SELECT digest AS ref_digest, referenced_by_tag AS ref_by_tag, ref_repos AS ref_repo_count
   FROM blob_refs
 ),
+-- Failed GETs of blobs (403 InvalidObjectState for an archived blob), scanners as in pulls_*.
+fp AS (
+  SELECT
+    digest AS f_digest,
+    -- @each window
+    SUM(CASE WHEN CAST(`date` AS DATE) > CAST('${from_{N}}' AS DATE) THEN requests ELSE 0 END) AS f_pulls_{N}d,
+    -- @end
+    MAX(last_at) AS f_last_at
+  FROM failed_pulls
+  WHERE CAST(`date` AS DATE) <= CAST('${as_of}' AS DATE)
+    AND (ua_class <> 'scanner' OR ${include_scanners})
+  GROUP BY digest
+),
 keyed AS (
   SELECT COALESCE(inv_digest, digest) AS row_digest, * FROM joined
 ),
@@ -126,6 +184,7 @@ graphed AS (
   SELECT * FROM keyed
   LEFT JOIN magg ON keyed.row_digest = magg.m_digest
   LEFT JOIN refs ON keyed.row_digest = refs.ref_digest
+  LEFT JOIN fp ON keyed.row_digest = fp.f_digest
 )
 SELECT
   row_digest AS digest,
@@ -160,7 +219,11 @@ SELECT
   CAST(COALESCE(m_pulls_90d, 0) AS BIGINT) AS manifest_pulls_90d,
   m_last_at AS last_manifest_pull_at,
   ref_by_tag AS referenced_by_tag,
-  CAST(ref_repo_count AS BIGINT) AS ref_repos
+  CAST(ref_repo_count AS BIGINT) AS ref_repos,
+  -- @each window
+  CAST(COALESCE(f_pulls_{N}d, 0) AS BIGINT) AS failed_pulls_{N}d,
+  -- @end
+  f_last_at AS last_failed_pull_at
 FROM graphed
 WHERE inv_digest IS NOT NULL OR pulls_longest > 0
 ORDER BY digest, bucket

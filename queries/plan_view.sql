@@ -58,5 +58,9 @@ SELECT
   last_manifest_pull_at,
   referenced_by_tag,
   ref_repos,
+  -- @each window
+  failed_pulls_{N}d,
+  -- @end
+  last_failed_pull_at,
   days_since_last_manifest_pull
 FROM s

@@ -1,9 +1,10 @@
 """blobtier's `stats` on Spark: the same queries/digest_stats.sql over the same lake.
 
     spark-submit spark/run_stats.py --lake PATH --as-of YYYY-MM-DD [--windows 7,30,90] [--include-scanners]
-        [--blobtier PATH | --sql FILE]
+        [--pull-source auto|s3|registry] [--blobtier PATH | --sql FILE]
 
-Registers the lake's `pulls` and `manifest_pulls` (Hive-partitioned, `date` kept a string), the
+Registers the lake's `pulls`, `failed_pulls` and `manifest_pulls` (Hive-partitioned, `date` kept a
+string), the
 latest `inventory` snapshot on or before as-of and the latest image-graph snapshot on or before
 as-of (`blob_refs`, `manifest_refs`, `tags`: the newest part file of each, as blobtier reads them)
 as temp views, runs queries/digest_stats.sql as blobtier expands it for Spark (`blobtier sql
@@ -37,7 +38,13 @@ from pyspark.sql.types import StructField, StructType
 EMPTY_DDL = {
     "pulls": (
         "`digest` STRING, `client` STRING, `repo` STRING, `ua_class` STRING, `source` STRING, "
-        "`pulls` BIGINT, `bytes` BIGINT, `first_at` TIMESTAMP, `last_at` TIMESTAMP, `date` STRING"
+        "`pulls` BIGINT, `bytes` BIGINT, `first_at` TIMESTAMP, `last_at` TIMESTAMP, "
+        "`requests` BIGINT, `date` STRING"
+    ),
+    "failed_pulls": (
+        "`digest` STRING, `client` STRING, `ua_class` STRING, `source` STRING, `status` BIGINT, "
+        "`error_code` STRING, `requests` BIGINT, `first_at` TIMESTAMP, `last_at` TIMESTAMP, "
+        "`date` STRING"
     ),
     "manifest_pulls": (
         "`repo` STRING, `reference` STRING, `client` STRING, `ua` STRING, `ua_class` STRING, "
@@ -69,6 +76,8 @@ def parse_args(argv):
     ap.add_argument("--as-of", required=True, type=datetime.date.fromisoformat, help="YYYY-MM-DD")
     ap.add_argument("--windows", default="7,30,90", help="window lengths in days (default 7,30,90)")
     ap.add_argument("--include-scanners", action="store_true")
+    ap.add_argument("--pull-source", default="auto", choices=("auto", "s3", "registry"),
+                    help="which logs count pulls (blobtier's `[ingest] pull_source`; default auto)")
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--blobtier", help="the blobtier binary that expands the query "
                      "(default: $BLOBTIER, else `blobtier` on PATH)")
@@ -106,6 +115,7 @@ def expanded_sql(a):
         cmd = [binary, "sql", "--dialect", "spark", "--as-of", a.as_of.isoformat(),
                "--windows", ",".join(map(str, a.windows))]
         cmd += ["--include-scanners"] if a.include_scanners else []
+        cmd += ["--pull-source", a.pull_source]
         cmd += ["digest_stats"]
         try:
             out = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -121,7 +131,8 @@ def expanded_sql(a):
              f"(its first line is {first!r})")
     got = dict(kv.split("=", 1) for kv in m.group(1).split())
     want = {"as_of": a.as_of.isoformat(), "windows": ",".join(map(str, a.windows)),
-            "include_scanners": "true" if a.include_scanners else "false"}
+            "include_scanners": "true" if a.include_scanners else "false",
+            "pull_source": a.pull_source}
     diff = [f"{k}={got.get(k)} (this run: {v})" for k, v in want.items() if got.get(k) != v]
     if diff:
         fail(f"{source} was expanded for other options: {', '.join(diff)}", code=2)
@@ -246,11 +257,14 @@ def main(argv):
             fail(f"no inventory snapshot on or before {a.as_of} in `{a.lake}`: ingest an S3 "
                  "Inventory report first", code=2)
         spark.read.parquet(snapshot[1]).createOrReplaceTempView("inventory")
-        if lake.glob(a.lake, "pulls", "date=*", "*.parquet"):
-            pulls = spark.read.option("basePath", f"{a.lake}/pulls").parquet(f"{a.lake}/pulls")
-        else:  # a lake with an inventory but no logs yet
-            pulls = spark.createDataFrame([], EMPTY_DDL["pulls"])
-        pulls.createOrReplaceTempView("pulls")
+        for table in ("pulls", "failed_pulls"):
+            if lake.glob(a.lake, table, "date=*", "*.parquet"):
+                # mergeSchema: part files written before a column was added lack it (NULL).
+                df = (spark.read.option("basePath", f"{a.lake}/{table}")
+                      .option("mergeSchema", "true").parquet(f"{a.lake}/{table}"))
+            else:  # a lake with an inventory but no logs (or no failed pulls) yet
+                df = spark.createDataFrame([], EMPTY_DDL[table])
+            df.createOrReplaceTempView(table)
         if lake.glob(a.lake, "manifest_pulls", "date=*", "*.parquet"):
             mp = (spark.read.option("basePath", f"{a.lake}/manifest_pulls")
                   .parquet(f"{a.lake}/manifest_pulls"))

@@ -162,6 +162,7 @@ pub fn run_backtest(lake: &Lake, opts: &BacktestOptions, cfg: &Config) -> Result
             as_of: day0,
             windows: cfg.run.windows.clone(),
             include_scanners: false,
+            pull_source: cfg.ingest.pull_source,
         },
     )?;
     let plan = crate::plan::run_plan(&work, day0, cfg, crate::plan::CoverageHold::none())?;

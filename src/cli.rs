@@ -174,6 +174,10 @@ pub struct StatsQueryArgs {
     /// Count scanner pulls in pulls_*, unique_* and last_pull_at
     #[arg(long)]
     pub include_scanners: bool,
+
+    /// Which logs count pulls: auto (all, each pull once), s3 or registry
+    #[arg(long, default_value = "auto", value_name = "SOURCE", value_parser = ["auto", "s3", "registry"])]
+    pub pull_source: String,
 }
 
 /// `sql`.

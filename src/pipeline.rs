@@ -141,6 +141,7 @@ pub fn run(
         as_of,
         windows: req.windows.clone(),
         include_scanners: false,
+        pull_source: cfg.ingest.pull_source,
     };
     let stats = timed_stage(
         timings,

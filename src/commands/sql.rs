@@ -23,6 +23,7 @@ pub fn sql(a: SqlArgs) -> Result<Outcome, Error> {
         let params = Params {
             include_scanners: a.query.include_scanners,
             count_manifest_pulls: a.count_manifest_pulls,
+            pull_source: query::PullSource::parse(&a.query.pull_source).unwrap_or_default(),
             ..Params::new(a.as_of.unwrap_or_else(super::yesterday), windows)
         };
         Query::by_name(&a.name)?.render(&params, dialect)?

@@ -12,6 +12,7 @@ pub fn stats(a: StatsArgs) -> Result<Outcome, Error> {
         as_of: a.as_of,
         windows: a.query.windows,
         include_scanners: a.query.include_scanners,
+        pull_source: crate::query::PullSource::parse(&a.query.pull_source).unwrap_or_default(),
     };
     opts.checked_windows()?;
     let lake = Lake::open(&a.lake)?;

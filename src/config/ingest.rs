@@ -28,6 +28,10 @@ pub struct RawIngest {
     /// `[ingest.ua_classes]`: substring patterns per class, checked scanner → ci → human.
     #[serde(default)]
     pub ua_classes: RawUaClasses,
+    /// Which logs count pulls: `auto` (every source, a pull seen by several counted once),
+    /// `s3` (the storage's: `s3-access`, `cloudfront`) or `registry` (its logs and
+    /// notifications). Default `auto`.
+    pub pull_source: Option<String>,
 }
 
 /// `[ingest.ua_classes]`: case-insensitive substrings; an absent list keeps the default.
@@ -103,6 +107,8 @@ pub struct IngestConfig {
     pub ua_classes: Vec<(UaClass, Vec<String>)>,
     /// The longest log line or envelope read, in bytes (see [`RawIngest::max_line_size`]).
     pub max_line: usize,
+    /// Which logs count pulls (`docs/ingest.md`, "One pull, several sources").
+    pub pull_source: PullSource,
 }
 
 /// Default of `ingest.max_line_size`: 1 MiB.
@@ -178,6 +184,19 @@ pub(super) fn validate(ing: RawIngest, ov: &Overrides, errors: &mut Errors) -> I
         ua_classes.push((class, pats));
     }
     let max_line = max_line(ing.max_line_size, errors);
+    let pull_source = match ing.pull_source.as_deref() {
+        None => PullSource::Auto,
+        Some(s) => PullSource::parse(s).unwrap_or_else(|| {
+            errors.add(
+                "ingest.pull_source",
+                format!(
+                    "expected one of `{}`, got `{s}`",
+                    PullSource::NAMES.join("`, `")
+                ),
+            );
+            PullSource::Auto
+        }),
+    };
     IngestConfig {
         client_identity,
         max_bad_ratio,
@@ -185,6 +204,7 @@ pub(super) fn validate(ing: RawIngest, ov: &Overrides, errors: &mut Errors) -> I
         layout,
         ua_classes,
         max_line,
+        pull_source,
     }
 }
 
@@ -229,6 +249,26 @@ mod tests {
     }
 
     #[test]
+    fn pull_source_defaults_to_auto_and_names_its_key() {
+        use super::PullSource;
+        let ok = |toml: &str| validate_toml(toml).unwrap().ingest.pull_source;
+        assert_eq!(ok(""), PullSource::Auto);
+        assert_eq!(ok("[ingest]\npull_source = \"s3\"\n"), PullSource::S3);
+        assert_eq!(
+            ok("[ingest]\npull_source = \"registry\"\n"),
+            PullSource::Registry
+        );
+        let errs = validate_toml("[ingest]\npull_source = \"cdn\"\n").unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].key, "ingest.pull_source");
+        let msg = errs[0].to_string();
+        assert!(
+            msg.contains("`cdn`") && msg.contains("`auto`, `s3`, `registry`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn max_line_size_has_a_default_and_bounds() {
         let ok = |toml: &str| validate_toml(toml).unwrap().ingest.max_line;
         assert_eq!(ok(""), super::DEFAULT_MAX_LINE);
@@ -241,5 +281,50 @@ mod tests {
             assert_eq!(errs[0].key, "ingest.max_line_size");
             assert!(errs[0].to_string().contains(bad), "{}", errs[0]);
         }
+    }
+}
+
+/// Which logs count a blob's pulls (`[ingest] pull_source`, `docs/ingest.md`, the `${pull_source}` of `queries/digest_stats.sql`): both sides of
+/// a redirect, reconciled so that a pull seen by several sources counts once (`auto`), or one
+/// side only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PullSource {
+    /// Every source: the registry's logs and notifications, and the storage's (S3, CDN) logs,
+    /// one pull counted once.
+    #[default]
+    Auto,
+    /// The storage's logs only (`s3-access`, `cloudfront`).
+    S3,
+    /// The registry's own logs and notifications only.
+    Registry,
+}
+
+impl PullSource {
+    /// The accepted values, as written in the config.
+    pub const NAMES: [&'static str; 3] = ["auto", "s3", "registry"];
+
+    /// The config value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullSource::Auto => "auto",
+            PullSource::S3 => "s3",
+            PullSource::Registry => "registry",
+        }
+    }
+
+    /// From the config value; `None` for anything else.
+    pub fn parse(s: &str) -> Option<PullSource> {
+        match s {
+            "auto" => Some(PullSource::Auto),
+            "s3" => Some(PullSource::S3),
+            "registry" => Some(PullSource::Registry),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for PullSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

@@ -23,8 +23,8 @@ mod plan;
 mod run;
 
 pub use ingest::{
-    ClientIdentity, IngestConfig, RawIngest, RawUaClasses, DEFAULT_CI_UAS, DEFAULT_HUMAN_UAS,
-    DEFAULT_MAX_LINE, DEFAULT_SCANNER_UAS, MAX_LINE_LIMIT, MIN_MAX_LINE,
+    ClientIdentity, IngestConfig, PullSource, RawIngest, RawUaClasses, DEFAULT_CI_UAS,
+    DEFAULT_HUMAN_UAS, DEFAULT_MAX_LINE, DEFAULT_SCANNER_UAS, MAX_LINE_LIMIT, MIN_MAX_LINE,
 };
 pub use plan::{
     default_tiers, ArchiveScope, PlanConfig, RawBucket, RawHotSet, RawPlan, RawTier, TierRule,

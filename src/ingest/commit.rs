@@ -112,7 +112,7 @@ fn write_table(
     Ok(())
 }
 
-/// `pulls` and `manifest_pulls`, one file per day that has rows, written in parallel (days
+/// `pulls`, `failed_pulls` and `manifest_pulls`, one file per day that has rows, written in parallel (days
 /// and, within a file, columns: [`crate::io::ParquetStream`]) and listed in `outputs` in day
 /// order. Clients are rendered (hashed) once, not once per day, and the rows are split by day
 /// in one pass: each day used to scan every row and hash every client, which took seconds after
@@ -151,6 +151,11 @@ fn write_pulls(
         if let Some(rows) = pulls.remove(&day) {
             let rel = format!("pulls/date={d}/{part}");
             jobs.push((staging.path_for(&rel), rel, Rows::Pulls(rows)));
+        }
+        if agg.failed.keys().any(|k| k.day == day) {
+            let rel = format!("failed_pulls/date={d}/{part}");
+            let batch = tables::failed_batch(agg, day, &render);
+            write_table(staging, rel, tables::failed_schema(), &batch, outputs)?;
         }
         if let Some(rows) = manifests.remove(&day) {
             let rel = format!("manifest_pulls/date={d}/{part}");

@@ -43,13 +43,57 @@ pub struct ManifestRequest<'a> {
     pub ua: Option<Cow<'a, str>>,
 }
 
+/// A GET of a blob that failed (`s3-access`: 4xx/5xx on a blob data key, e.g. 403
+/// `InvalidObjectState` for a blob in GLACIER / DEEP_ARCHIVE). Not a pull: kept in the
+/// `failed_pulls` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedPull<'a> {
+    /// When the request was logged (UTC).
+    pub ts: TimestampUs,
+    /// The blob's digest.
+    pub digest: Digest,
+    /// The remote address exactly as logged; `None` for `-`.
+    pub client: Option<Cow<'a, str>>,
+    /// The user agent, `None` when absent or `-`.
+    pub ua: Option<Cow<'a, str>>,
+    /// The HTTP status (400 ..= 599).
+    pub status: u16,
+    /// The error code as logged (`InvalidObjectState`), `None` for `-`.
+    pub error_code: Option<Cow<'a, str>>,
+}
+
 /// One event found in a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event<'a> {
-    /// A blob pull.
+    /// A blob pull: a whole GET (200) or a redirect (307).
     Pull(BlobPull<'a>),
+    /// A ranged GET of a blob (206): the ranged GETs of one blob by one client within
+    /// [`RANGED_PULL_WINDOW_US`] of the first are one pull (`docs/ingest.md`).
+    RangedPull(BlobPull<'a>),
+    /// A pull reported by a notification, with the event's `id`: a retried delivery of the
+    /// same event counts once.
+    NotifiedPull(BlobPull<'a>, Cow<'a, str>),
+    /// A failed GET of a blob.
+    FailedPull(FailedPull<'a>),
     /// A manifest request.
     Manifest(ManifestRequest<'a>),
+}
+
+/// How long after a client's first ranged GET of a blob its further ranged GETs of the same
+/// blob continue the same pull: the lifetime of the registry's presigned URL (CNCF
+/// distribution's S3 driver and CloudFront middleware sign for 20 minutes), since a client
+/// resuming a download with the URL it was redirected to can only do so while it is valid.
+pub const RANGED_PULL_WINDOW_US: i64 = 20 * 60 * 1_000_000;
+
+impl<'a> Event<'a> {
+    /// When the event happened.
+    pub fn ts(&self) -> TimestampUs {
+        match self {
+            Event::Pull(p) | Event::RangedPull(p) | Event::NotifiedPull(p, _) => p.ts,
+            Event::FailedPull(f) => f.ts,
+            Event::Manifest(m) => m.ts,
+        }
+    }
 }
 
 /// What a well-formed line amounted to.

@@ -31,7 +31,7 @@ use crate::ingest::event::{Event, LineOutcome, ParseFn, ParseOptions, Reject};
 use crate::ingest::parse::notifications;
 use crate::ingest::rejects::{InputRejects, RejectRow, RejectsError, RAW_MAX};
 use crate::ingest::render_client;
-use crate::ingest::tables::{day_of, Aggregates};
+use crate::ingest::tables::{day_of, Aggregates, PullKind};
 use crate::model::{LogFormat, UaClass};
 
 /// Bytes a block holds before it is cut at the next record boundary.
@@ -69,6 +69,9 @@ pub struct Counts {
     pub pulls: u64,
     /// Manifest-request events.
     pub manifest_requests: u64,
+    /// Failed GETs of blobs (`failed_pulls`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub failed_pulls: u64,
     /// Well-formed lines that are neither, by reason.
     pub ignored: BTreeMap<String, u64>,
     /// Lines of another stream (skipped, not rejected).
@@ -90,6 +93,7 @@ impl Counts {
         self.lines += o.lines;
         self.pulls += o.pulls;
         self.manifest_requests += o.manifest_requests;
+        self.failed_pulls += o.failed_pulls;
         self.foreign += o.foreign;
         self.rejects_stored += o.rejects_stored;
         for (k, v) in &o.ignored {
@@ -99,6 +103,10 @@ impl Counts {
             *self.rejects.entry(k.clone()).or_default() += v;
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What one input produced.
@@ -505,10 +513,7 @@ fn in_range(ts: i64) -> bool {
 }
 
 fn event_ts(e: &Event<'_>) -> i64 {
-    match e {
-        Event::Pull(p) => p.ts,
-        Event::Manifest(m) => m.ts,
-    }
+    e.ts()
 }
 
 /// A per-block cache of what a distinct text (a user agent, a client) gives.
@@ -605,7 +610,16 @@ fn parse_block(ctx: &Ctx<'_>, first_line: u64, block: &[u8], room: u64) -> Block
             Ok(LineOutcome::Used) => {
                 for ev in events.drain(..) {
                     match ev {
-                        Event::Pull(p) => {
+                        Event::Pull(_) | Event::RangedPull(_) | Event::NotifiedPull(..) => {
+                            let (p, kind) = match ev {
+                                Event::RangedPull(p) => (p, PullKind::Ranged),
+                                Event::NotifiedPull(p, id) => {
+                                    let id = xxhash_rust::xxh3::xxh3_128(id.as_bytes());
+                                    (p, PullKind::Notified(id))
+                                }
+                                Event::Pull(p) => (p, PullKind::Whole),
+                                _ => unreachable!("matched above"),
+                            };
                             let day = day_of(p.ts);
                             out.days = merge_days(out.days, Some((day, day)));
                             let raw = p.client.as_deref();
@@ -621,8 +635,26 @@ fn parse_block(ctx: &Ctx<'_>, first_line: u64, block: &[u8], room: u64) -> Block
                                 format,
                                 p.ts,
                                 p.bytes.unwrap_or(0).max(0),
+                                kind,
                             );
                             out.counts.pulls += 1;
+                        }
+                        Event::FailedPull(f) => {
+                            let day = day_of(f.ts);
+                            out.days = merge_days(out.days, Some((day, day)));
+                            let client = f.client.as_deref().and_then(normalize_addr);
+                            let class = classify(f.ua.as_deref(), &mut ua_cache);
+                            out.agg.add_failed(
+                                day,
+                                f.digest,
+                                client.as_deref(),
+                                class,
+                                format,
+                                f.status,
+                                f.error_code.as_deref(),
+                                f.ts,
+                            );
+                            out.counts.failed_pulls += 1;
                         }
                         Event::Manifest(m) => {
                             let day = day_of(m.ts);

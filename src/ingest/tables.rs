@@ -1,12 +1,22 @@
 //! In-memory aggregates of one ingest run and their Arrow form.
 //!
-//! Pulls are aggregated per (day, digest, client, repo, ua_class, source) and manifest
-//! requests per (day, repo, reference, client, ua, source), with counts, bytes and first/last
-//! timestamps, so memory grows with distinct keys, not with lines. Strings are interned per
-//! partial aggregate; merging remaps indices. Output rows are sorted, so the same input gives
-//! byte-identical Parquet whatever the thread scheduling.
+//! Pulls are aggregated per (day, digest, client, repo, ua_class, source), failed pulls per
+//! (day, digest, client, ua_class, source, status, error code) and manifest requests per (day,
+//! repo, reference, client, ua, source), with counts, bytes and first/last timestamps, so
+//! memory grows with distinct keys, not with lines — except for two things that must be seen
+//! whole to be counted once: the times of ranged GETs (206; 8 bytes each) and the event ids of
+//! notified pulls (16 bytes each), kept per key until the run's tables are written.
+//!
+//! Counting (`docs/ingest.md`, "What counts"): `requests` is every pull event as logged;
+//! `pulls` counts a whole GET or redirect once, the ranged GETs of a key within
+//! [`RANGED_PULL_WINDOW_US`] of the first of them once, and a notification event `id` once
+//! however often it was delivered. Both are exact within one ingest run, whatever the order of
+//! lines and blocks; across runs they add up.
+//!
+//! Strings are interned per partial aggregate; merging remaps indices. Output rows are
+//! sorted, so the same input gives byte-identical Parquet whatever the thread scheduling.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::ArrayRef;
@@ -14,6 +24,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use super::columns;
+use super::event::RANGED_PULL_WINDOW_US;
 use crate::model::{Digest, LogFormat, UaClass};
 
 /// The maps of the aggregates: ahash, randomly keyed per process (SipHash cost a fifth of the
@@ -70,7 +81,8 @@ impl Interner {
 /// Count, bytes, first and last timestamp (µs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Agg {
-    /// Requests.
+    /// Requests (for pulls: whole GETs and redirects only; ranged GETs and notified pulls are
+    /// counted from [`PullExtra`] when the rows are written).
     pub n: i64,
     /// Bytes sent.
     pub bytes: i64,
@@ -85,6 +97,14 @@ impl Agg {
         Agg {
             n: 1,
             bytes,
+            first: ts,
+            last: ts,
+        }
+    }
+    fn zero(ts: i64) -> Agg {
+        Agg {
+            n: 0,
+            bytes: 0,
             first: ts,
             last: ts,
         }
@@ -112,6 +132,90 @@ pub struct PullKey {
     pub class: UaClass,
     /// Input format.
     pub source: LogFormat,
+}
+
+/// How a pull event is counted ([`Aggregates::add_pull`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullKind {
+    /// A whole GET or a redirect: one pull.
+    Whole,
+    /// A ranged GET (206): one pull with the key's other ranged GETs within
+    /// [`RANGED_PULL_WINDOW_US`] of the first.
+    Ranged,
+    /// A notified pull with the hash of its event id: one pull per distinct id.
+    Notified(u128),
+}
+
+/// The ranged GETs and notification ids of a pull key, counted when the rows are written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullExtra {
+    /// Times of ranged GETs (µs), unsorted.
+    pub ranged: Vec<i64>,
+    /// Hashes of the notification event ids.
+    pub ids: HashSet<u128>,
+    /// Notification deliveries (with retries).
+    pub deliveries: i64,
+}
+
+impl PullExtra {
+    fn merge(&mut self, o: PullExtra) {
+        self.ranged.extend(o.ranged);
+        self.ids.extend(o.ids);
+        self.deliveries += o.deliveries;
+    }
+
+    /// The starts of the runs of ranged GETs: a ranged GET more than the window after the
+    /// start of the current run starts the next one. A run is one pull, at its start.
+    fn run_starts(&self) -> Vec<i64> {
+        let mut ts = self.ranged.clone();
+        ts.sort_unstable();
+        let mut starts: Vec<i64> = Vec::new();
+        for t in ts {
+            if starts.last().is_none_or(|&s| t - s > RANGED_PULL_WINDOW_US) {
+                starts.push(t);
+            }
+        }
+        starts
+    }
+
+    /// Requests as logged.
+    fn requests(&self) -> i64 {
+        self.ranged.len() as i64 + self.deliveries
+    }
+}
+
+/// The counted pulls, the requests, and the first and last pull of a pull key. A ranged
+/// GET counts at the start of its run: the time of the pull, not of its last range.
+fn pull_counts(a: &Agg, extra: Option<&PullExtra>) -> (i64, i64, i64, i64) {
+    let Some(x) = extra else {
+        return (a.n, a.n, a.first, a.last);
+    };
+    let starts = x.run_starts();
+    let (first, last) = match (starts.first(), starts.last()) {
+        (Some(&f), Some(&l)) => (a.first.min(f), a.last.max(l)),
+        _ => (a.first, a.last),
+    };
+    let pulls = a.n + starts.len() as i64 + x.ids.len() as i64;
+    (pulls, a.n + x.requests(), first, last)
+}
+
+/// Key of a failed-pull aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FailedKey {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i32,
+    /// Digest.
+    pub digest: Digest,
+    /// Client index (`clients`).
+    pub client: u32,
+    /// User-agent class.
+    pub class: UaClass,
+    /// Input format.
+    pub source: LogFormat,
+    /// HTTP status.
+    pub status: u16,
+    /// Error-code index (`refs`).
+    pub error_code: u32,
 }
 
 /// Key of a manifest-request aggregate.
@@ -146,12 +250,16 @@ pub struct Aggregates {
     pub uas: Interner,
     /// Pulls.
     pub pulls: Map<PullKey, Agg>,
+    /// Ranged GETs and notification ids of pull keys that have them.
+    pub pull_extra: Map<PullKey, PullExtra>,
+    /// Failed pulls.
+    pub failed: Map<FailedKey, Agg>,
     /// Manifest requests.
     pub manifests: Map<ManifestKey, Agg>,
 }
 
 impl Aggregates {
-    /// Adds one pull.
+    /// Adds one pull event, counted as `kind` says.
     #[allow(clippy::too_many_arguments)]
     pub fn add_pull(
         &mut self,
@@ -163,6 +271,7 @@ impl Aggregates {
         source: LogFormat,
         ts: i64,
         bytes: i64,
+        kind: PullKind,
     ) {
         let key = PullKey {
             day,
@@ -172,8 +281,59 @@ impl Aggregates {
             class,
             source,
         };
-        let a = Agg::one(ts, bytes);
+        let a = match kind {
+            PullKind::Whole => Agg::one(ts, bytes),
+            PullKind::Notified(_) => Agg {
+                bytes,
+                ..Agg::zero(ts)
+            },
+            // First and last come from the runs' starts ([`pull_counts`]).
+            PullKind::Ranged => Agg {
+                n: 0,
+                bytes,
+                first: i64::MAX,
+                last: i64::MIN,
+            },
+        };
         self.pulls.entry(key).and_modify(|x| x.add(&a)).or_insert(a);
+        match kind {
+            PullKind::Whole => {}
+            PullKind::Ranged => self.pull_extra.entry(key).or_default().ranged.push(ts),
+            PullKind::Notified(id) => {
+                let x = self.pull_extra.entry(key).or_default();
+                x.ids.insert(id);
+                x.deliveries += 1;
+            }
+        }
+    }
+
+    /// Adds one failed pull.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_failed(
+        &mut self,
+        day: i32,
+        digest: Digest,
+        client: Option<&str>,
+        class: UaClass,
+        source: LogFormat,
+        status: u16,
+        error_code: Option<&str>,
+        ts: i64,
+    ) {
+        let key = FailedKey {
+            day,
+            digest,
+            client: self.clients.intern_opt(client),
+            class,
+            source,
+            status,
+            error_code: self.refs.intern_opt(error_code),
+        };
+        let a = Agg::one(ts, 0);
+        self.failed
+            .entry(key)
+            .and_modify(|x| x.add(&a))
+            .or_insert(a);
     }
 
     /// Adds one manifest request.
@@ -207,7 +367,7 @@ impl Aggregates {
 
     /// Merges `other` into `self`.
     pub fn merge(&mut self, other: Aggregates) {
-        if self.pulls.is_empty() && self.manifests.is_empty() {
+        if self.pulls.is_empty() && self.manifests.is_empty() && self.failed.is_empty() {
             *self = other;
             return;
         }
@@ -223,6 +383,16 @@ impl Aggregates {
             k.client = m(&c, k.client);
             k.repo = m(&r, k.repo);
             self.pulls.entry(k).and_modify(|x| x.add(&a)).or_insert(a);
+        }
+        for (mut k, x) in other.pull_extra {
+            k.client = m(&c, k.client);
+            k.repo = m(&r, k.repo);
+            self.pull_extra.entry(k).or_default().merge(x);
+        }
+        for (mut k, a) in other.failed {
+            k.client = m(&c, k.client);
+            k.error_code = m(&f, k.error_code);
+            self.failed.entry(k).and_modify(|x| x.add(&a)).or_insert(a);
         }
         for (mut k, a) in other.manifests {
             k.repo = m(&r, k.repo);
@@ -243,6 +413,7 @@ impl Aggregates {
             .keys()
             .map(|k| k.day)
             .chain(self.manifests.keys().map(|k| k.day))
+            .chain(self.failed.keys().map(|k| k.day))
             .collect();
         d.sort_unstable();
         d.dedup();
@@ -271,6 +442,23 @@ pub fn pulls_schema() -> SchemaRef {
         Field::new("source", DataType::Utf8, false),
         Field::new("pulls", DataType::Int64, false),
         Field::new("bytes", DataType::Int64, false),
+        ts_field("first_at"),
+        ts_field("last_at"),
+        // Added after the first release: files written before it lack it (read as NULL).
+        Field::new("requests", DataType::Int64, true),
+    ]))
+}
+
+/// Schema of `failed_pulls/date=…/part-*.parquet`.
+pub fn failed_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("digest", DataType::Utf8, false),
+        Field::new("client", DataType::Utf8, true),
+        Field::new("ua_class", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("status", DataType::Int64, false),
+        Field::new("error_code", DataType::Utf8, true),
+        Field::new("requests", DataType::Int64, false),
         ts_field("first_at"),
         ts_field("last_at"),
     ]))
@@ -332,18 +520,54 @@ pub fn pulls_batch_of<'a>(
                 b.0.source,
             ))
     });
+    let counts: Vec<(i64, i64, i64, i64)> = rows
+        .iter()
+        .map(|(k, a)| pull_counts(a, agg.pull_extra.get(k)))
+        .collect();
     let cols: Vec<ArrayRef> = vec![
         columns::utf8_values(rows.iter().map(|(k, _)| k.digest.to_string())),
         columns::utf8(rows.iter().map(|(k, _)| name(k.client))),
         columns::utf8(rows.iter().map(|(k, _)| agg.repos.get(k.repo))),
         columns::utf8_values(rows.iter().map(|(k, _)| k.class.as_str())),
         columns::utf8_values(rows.iter().map(|(k, _)| k.source.as_str())),
-        columns::int64_values(rows.iter().map(|(_, a)| a.n)),
+        columns::int64_values(counts.iter().map(|c| c.0)),
         columns::int64_values(rows.iter().map(|(_, a)| a.bytes)),
+        columns::timestamp_utc_values(counts.iter().map(|c| c.2)),
+        columns::timestamp_utc_values(counts.iter().map(|c| c.3)),
+        columns::int64(counts.iter().map(|c| Some(c.1))),
+    ];
+    RecordBatch::try_new(pulls_schema(), cols).expect("columns match the pulls schema")
+}
+
+/// Failed-pull rows of one day, sorted, as a record batch.
+pub fn failed_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordBatch {
+    let clients = rendered_clients(agg, client);
+    let name = |i: u32| clients.get(i as usize).and_then(Option::as_deref);
+    let mut rows: Vec<(&FailedKey, &Agg)> =
+        agg.failed.iter().filter(|(k, _)| k.day == day).collect();
+    let sort_key = |k: &FailedKey| {
+        (
+            k.digest,
+            name(k.client),
+            k.class,
+            k.source,
+            k.status,
+            agg.refs.get(k.error_code),
+        )
+    };
+    rows.sort_by(|a, b| sort_key(a.0).cmp(&sort_key(b.0)));
+    let cols: Vec<ArrayRef> = vec![
+        columns::utf8_values(rows.iter().map(|(k, _)| k.digest.to_string())),
+        columns::utf8(rows.iter().map(|(k, _)| name(k.client))),
+        columns::utf8_values(rows.iter().map(|(k, _)| k.class.as_str())),
+        columns::utf8_values(rows.iter().map(|(k, _)| k.source.as_str())),
+        columns::int64_values(rows.iter().map(|(k, _)| i64::from(k.status))),
+        columns::utf8(rows.iter().map(|(k, _)| agg.refs.get(k.error_code))),
+        columns::int64_values(rows.iter().map(|(_, a)| a.n)),
         columns::timestamp_utc_values(rows.iter().map(|(_, a)| a.first)),
         columns::timestamp_utc_values(rows.iter().map(|(_, a)| a.last)),
     ];
-    RecordBatch::try_new(pulls_schema(), cols).expect("columns match the pulls schema")
+    RecordBatch::try_new(failed_schema(), cols).expect("columns match the failed-pulls schema")
 }
 
 /// Manifest-request rows of one day, sorted, as a record batch.

@@ -58,6 +58,9 @@ pub struct Blob {
     /// Reached by an image reference in use (`--pins`, [`crate::pins`]): kept, restored if
     /// archived.
     pub pinned: bool,
+    /// Failed GETs of the blob in 30 days (`failed_pulls_30d`: 403 `InvalidObjectState` for
+    /// an archived blob); 0 for stats written before they were kept.
+    pub failed_pulls_30d: i64,
 }
 
 impl Blob {
@@ -268,7 +271,9 @@ fn held(cfg: &PlanConfig, b: &Blob) -> Option<&'static str> {
 /// to the cheapest one it does (reason suffix `:tier_fallback`).
 fn restore(ctx: &Context<'_>, b: &Blob, versioned: bool, row: PlanRow) -> PlanRow {
     let tagged = b.referenced_by_tag == Some(true);
-    if !(b.pinned || tagged || b.pulls[1] > 0) {
+    // Clients failing to pull it (403 InvalidObjectState) come first: they are broken now.
+    let failing = b.failed_pulls_30d > 0;
+    if !(failing || b.pinned || tagged || b.pulls[1] > 0) {
         return keep(row, "kept:archived");
     }
     let (tier, fell_back) = read_tier(ctx, b);
@@ -291,10 +296,11 @@ fn restore(ctx: &Context<'_>, b: &Blob, versioned: bool, row: PlanRow) -> PlanRo
     row.method = Method::Copy;
     row.restore_tier = Some(tier);
     row.restore_days = Some(RESTORE_DAYS);
-    let why = match (b.pinned, tagged) {
-        (true, _) => "restore:pinned",
-        (false, true) => "restore:tagged",
-        (false, false) => "restore:pulled",
+    let why = match (failing, b.pinned, tagged) {
+        (true, _, _) => "restore:failed_pulls",
+        (false, true, _) => "restore:pinned",
+        (false, false, true) => "restore:tagged",
+        (false, false, false) => "restore:pulled",
     };
     if fell_back {
         keep(row, format!("{why}:tier_fallback"))
@@ -454,6 +460,7 @@ pub fn load_blobs(
     let (ref_repos, since_manifest) =
         (opt_i("ref_repos")?, opt_i("days_since_last_manifest_pull")?);
     let scanner = opt_i("scanner_pulls_30d")?;
+    let failed = opt_i("failed_pulls_30d")?;
     let out = (0..df.height())
         .into_par_iter()
         .map(|r| {
@@ -462,6 +469,7 @@ pub fn load_blobs(
                 referenced_by_tag: tagged.as_ref().and_then(|c| c.get(r)),
                 ref_repos: ref_repos.as_ref().and_then(|c| c.get(r)),
                 days_since_last_manifest_pull: since_manifest.as_ref().and_then(|c| c.get(r)),
+                failed_pulls_30d: failed.as_ref().and_then(|c| c.get(r)).unwrap_or(0),
                 repos: repos.get(&d).cloned().unwrap_or_default(),
                 digest: d,
                 bucket: bucket.get(r).unwrap_or_default().to_string(),

@@ -113,7 +113,12 @@ pub struct Params {
     /// A manifest pull counts as a use of every blob it reaches (`${count_manifest_pulls}`,
     /// the config's `plan.count_manifest_pulls`).
     pub count_manifest_pulls: bool,
+    /// Which sides' logs count pulls (`${pull_source}`, the config's `ingest.pull_source`).
+    pub pull_source: PullSource,
 }
+
+/// Which logs count a blob's pulls (`${pull_source}`): defined with its config key.
+pub use crate::config::PullSource;
 
 impl Params {
     /// The parameters for `as_of` and `windows`, the flags at their defaults (scanners left
@@ -124,6 +129,7 @@ impl Params {
             windows,
             include_scanners: false,
             count_manifest_pulls: true,
+            pull_source: PullSource::Auto,
         }
     }
 
@@ -134,6 +140,7 @@ impl Params {
         let from = |n: u32| (self.as_of - chrono::Duration::days(i64::from(n))).to_string();
         let mut p = BTreeMap::new();
         p.insert("as_of".into(), self.as_of.to_string());
+        p.insert("pull_source".into(), self.pull_source.to_string());
         p.insert("include_scanners".into(), sql_bool(self.include_scanners));
         p.insert(
             "count_manifest_pulls".into(),
@@ -172,12 +179,13 @@ impl Query {
     /// [`Query::expand`].
     pub fn render(&self, params: &Params, dialect: Dialect) -> Result<String, Error> {
         let header = format!(
-            "-- blobtier sql: {} for {dialect}, as_of={} windows={} include_scanners={} count_manifest_pulls={}\n",
+            "-- blobtier sql: {} for {dialect}, as_of={} windows={} include_scanners={} count_manifest_pulls={} pull_source={}\n",
             self.file,
             params.as_of,
             params.windows,
             params.include_scanners,
-            params.count_manifest_pulls
+            params.count_manifest_pulls,
+            params.pull_source
         );
         Ok(header + &self.expand(params, dialect)?)
     }
@@ -246,10 +254,22 @@ pub fn plan_view(
         .expand(&params, Dialect::Polars)
         .map_err(compute_error)?;
     let utc = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
-    let stats = stats.with_columns([
+    let mut stats = stats.with_columns([
         col("last_pull_at").cast(utc.clone()),
-        col("last_manifest_pull_at").cast(utc),
+        col("last_manifest_pull_at").cast(utc.clone()),
     ]);
+    // Stats written before failed pulls were kept: none known.
+    if !schema.contains("last_failed_pull_at") {
+        let mut cols: Vec<Expr> = params
+            .windows
+            .days()
+            .iter()
+            .map(|n| lit(0i64).alias(format!("failed_pulls_{n}d")))
+            .collect();
+        cols.push(lit(NULL).cast(utc.clone()).alias("last_failed_pull_at"));
+        stats = stats.with_columns(cols);
+    }
+    let stats = stats.with_column(col("last_failed_pull_at").cast(utc));
     let mut ctx = SQLContext::new();
     ctx.register("digest_stats", stats);
     ctx.execute(&sql)

@@ -19,8 +19,9 @@ use super::template::Dialect;
 use crate::lake::{newest_part, Lake, LakeError};
 
 /// The tables `queries/digest_stats.sql` reads, in registration order.
-pub const STATS_INPUTS: [&str; 6] = [
+pub const STATS_INPUTS: [&str; 7] = [
     "pulls",
+    "failed_pulls",
     "manifest_pulls",
     "inventory",
     "blob_refs",
@@ -35,11 +36,12 @@ pub const GRAPH_TABLES: [&str; 3] = ["blob_refs", "manifest_refs", "tags"];
 const HIVE_DATE: &str = "date";
 
 /// The Arrow schema of the lake table `table` as a query sees it: ingest's schema, plus the
-/// Hive column `date` (a string) for `pulls` and `manifest_pulls`.
+/// Hive column `date` (a string) for `pulls`, `failed_pulls` and `manifest_pulls`.
 pub fn arrow_schema(table: &str) -> Option<SchemaRef> {
     use crate::ingest::{graph, inventory, tables};
     let (schema, hive) = match table {
         "pulls" => (tables::pulls_schema(), true),
+        "failed_pulls" => (tables::failed_schema(), true),
         "manifest_pulls" => (tables::manifest_schema(), true),
         "inventory" => (inventory::inventory_schema(), false),
         "blob_refs" => (graph::blob_refs_schema(), false),
@@ -181,6 +183,32 @@ pub fn scan_dir(path: &Path, hive: bool) -> PolarsResult<LazyFrame> {
     LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), args)
 }
 
+/// Every part file of the date-partitioned lake table `table` under `path`, read with ingest's
+/// schema: a column added after some files were written (`pulls.requests`) reads as NULL in
+/// them.
+pub fn scan_table_dir(path: &Path, table: &str) -> PolarsResult<LazyFrame> {
+    use crate::ingest::tables;
+    let file_schema = match table {
+        "pulls" => tables::pulls_schema(),
+        "failed_pulls" => tables::failed_schema(),
+        "manifest_pulls" => tables::manifest_schema(),
+        _ => return Err(unknown_table(table)),
+    };
+    let mut schema = Schema::with_capacity(file_schema.fields().len());
+    for f in file_schema.fields() {
+        schema.insert(f.name().as_str().into(), polars_type(f.data_type())?);
+    }
+    let mut args = ScanArgsParquet {
+        hive_options: HiveOptions::new_enabled(),
+        schema: Some(std::sync::Arc::new(schema)),
+        allow_missing_columns: true,
+        ..Default::default()
+    };
+    args.hive_options.try_parse_dates = false;
+    let glob = format!("{}/**/*.parquet", path.display());
+    LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), args)
+}
+
 /// One Parquet file.
 pub fn scan_file(path: &Path) -> PolarsResult<LazyFrame> {
     LazyFrame::scan_parquet(
@@ -237,10 +265,10 @@ impl StatsInputs {
         let mut inputs = Vec::with_capacity(STATS_INPUTS.len());
         for name in STATS_INPUTS {
             let frame = match (name, &graph) {
-                ("pulls" | "manifest_pulls", _) => {
+                ("pulls" | "failed_pulls" | "manifest_pulls", _) => {
                     let dir = lake.root().join(name);
                     if has_parquet(&dir) {
-                        scan_dir(&dir, true)
+                        scan_table_dir(&dir, name)
                     } else {
                         empty_table(name).map(DataFrame::lazy)
                     }
@@ -336,7 +364,7 @@ mod tests {
             "{pulls}"
         );
         assert!(
-            pulls.ends_with("`last_at` TIMESTAMP, `date` STRING"),
+            pulls.ends_with("`last_at` TIMESTAMP, `requests` BIGINT, `date` STRING"),
             "{pulls}"
         );
         let refs = ddl("blob_refs", Dialect::Duckdb).unwrap();

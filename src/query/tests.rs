@@ -15,6 +15,7 @@ fn params(days: &[u32], include_scanners: bool, count_manifest_pulls: bool) -> P
         windows: windows(days),
         include_scanners,
         count_manifest_pulls,
+        pull_source: crate::query::PullSource::Auto,
     }
 }
 
@@ -48,7 +49,10 @@ fn utc(name: &str, us: Vec<Option<i64>>, tz: Option<TimeZone>) -> Column {
 
 #[test]
 fn params_bound_every_window_and_the_longest() {
-    let p = params(&[120, 7, 30, 90], true, false);
+    let p = Params {
+        pull_source: crate::query::PullSource::S3,
+        ..params(&[120, 7, 30, 90], true, false)
+    };
     let v = p.values();
     assert_eq!(v["as_of"], "2026-11-26");
     assert_eq!(v["from_7"], "2026-11-19");
@@ -58,7 +62,8 @@ fn params_bound_every_window_and_the_longest() {
     assert_eq!(v["from_max"], "2026-07-29");
     assert_eq!(v["include_scanners"], "TRUE");
     assert_eq!(v["count_manifest_pulls"], "FALSE");
-    assert_eq!(v.len(), 8);
+    assert_eq!(v["pull_source"], "s3");
+    assert_eq!(v.len(), 9);
 }
 
 #[test]
@@ -78,7 +83,7 @@ fn every_query_expands_for_every_dialect_and_renders_with_its_parameters() {
             let (first, rest) = rendered.split_once('\n').unwrap();
             assert_eq!(
                 first,
-                format!("-- blobtier sql: {} for {d}, as_of=2026-11-26 windows=7,14,30,90 include_scanners=false count_manifest_pulls=true", q.file)
+                format!("-- blobtier sql: {} for {d}, as_of=2026-11-26 windows=7,14,30,90 include_scanners=false count_manifest_pulls=true pull_source=auto", q.file)
             );
             assert_eq!(rest, text);
         }

@@ -114,6 +114,7 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
             s.as_of, s.plan_id, s.pricing.region, s.pricing.as_of, s.generated_by
         )),
     ];
+    super::sources::alert(&s.sources, &mut d);
     if !s.data_quality.warnings.is_empty() {
         d.push(Block::Alert {
             title: "Data quality: read this before trusting the numbers".into(),
@@ -127,6 +128,7 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
     top_moves_section(s, &mut d);
     reasons_section(s, &mut d);
     pull_patterns_section(s, charts, &mut d);
+    super::sources::section(&s.sources, &mut d);
     data_quality_section(s, &mut d);
     assumptions_section(s, &mut d);
     d

@@ -33,6 +33,7 @@ pub mod html;
 pub mod markdown;
 pub mod read;
 pub mod realized;
+pub mod sources;
 pub mod summarize;
 pub mod summary;
 
@@ -171,7 +172,7 @@ pub fn run_report(lake: &Lake, opts: &ReportOptions, cfg: &Config) -> Result<Rep
     let from = as_of - chrono::Duration::days(i64::from(window) - 1);
     let rejects = ledger_rejects(lake, from, as_of, coverage.inventory_snapshot)?;
     let bt = backtest::latest(lake, as_of)?;
-    let summary = summarize(&Inputs {
+    let mut summary = summarize(&Inputs {
         as_of,
         rows: &rows,
         stats: &stats,
@@ -183,6 +184,7 @@ pub fn run_report(lake: &Lake, opts: &ReportOptions, cfg: &Config) -> Result<Rep
         rejects,
         backtest: bt,
     });
+    summary.sources = sources::read(root, &stats_dir, as_of, &rows)?;
     let charts = charts::render_all(&summary)?;
     let mut files: Vec<(String, Vec<u8>)> = vec![
         (

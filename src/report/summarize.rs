@@ -197,6 +197,7 @@ pub fn summarize(i: &Inputs<'_>) -> Summary {
         backtest: i.backtest.clone(),
         unreferenced: unreferenced(i),
         realized: super::realized::from_plan_summary(i.plan_summary),
+        sources: Default::default(),
         headline: h,
     }
 }

@@ -53,6 +53,8 @@ pub struct Summary {
     /// without an earlier plan).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub realized: Option<super::realized::Realized>,
+    /// Pulls per log source and the blobs clients failed to pull ([`super::sources`]).
+    pub sources: super::sources::Sources,
 }
 
 /// Blobs in the inventory that no manifest revision of any repository references

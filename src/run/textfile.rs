@@ -126,6 +126,13 @@ pub fn render(record: Option<&RunRecord>, now: f64, last_success: Option<f64>) -
         "Blob pulls the last run found in its logs",
         t.pulls as f64,
     );
+    gauge(
+        &mut reg,
+        "blobtier_ingest_failed_pulls",
+        "Failed GETs of blobs the last run found in its logs (S3 403 InvalidObjectState for an \
+         archived blob, other 4xx/5xx): clients that could not pull",
+        t.failed_pulls as f64,
+    );
     let rejects: Vec<(String, f64)> = t
         .rejects
         .iter()

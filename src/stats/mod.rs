@@ -71,6 +71,8 @@ pub struct StatsOptions {
     pub windows: Vec<u32>,
     /// Count scanners.
     pub include_scanners: bool,
+    /// Which logs count pulls (`ingest.pull_source`).
+    pub pull_source: crate::query::PullSource,
 }
 
 impl StatsOptions {
@@ -111,6 +113,7 @@ fn qerr(query: Query) -> impl Fn(PolarsError) -> Error {
 pub fn run_stats(lake: &Lake, opts: &StatsOptions) -> Result<StatsResult> {
     let params = query::Params {
         include_scanners: opts.include_scanners,
+        pull_source: opts.pull_source,
         ..query::Params::new(opts.as_of, opts.checked_windows()?)
     };
     polars::error::set_warning_function(|_, _| {});

@@ -24,6 +24,8 @@ mod plan_golden;
 mod plan_guard;
 mod progress;
 mod readme;
+mod reconcile;
+mod reconcile_registry;
 mod registry;
 mod report;
 mod run;

@@ -343,7 +343,7 @@ pub fn assert_same_rows(engine: &str, theirs: &Table, blobtier: &Table) {
 /// Runs `blobtier stats` and then the Spark runner with the same arguments (and `runner_only`)
 /// on `lake` (Spark replaces blobtier's partition, as a re-run does), and compares the two
 /// outputs.
-fn compare_runs(
+pub fn compare_runs(
     lake: &Path,
     as_of: NaiveDate,
     args: &[&str],
@@ -555,6 +555,7 @@ fn spark_runner_empty_tables_are_blobtiers_schemas() {
         tables,
         [
             "blob_refs",
+            "failed_pulls",
             "manifest_pulls",
             "manifest_refs",
             "pulls",

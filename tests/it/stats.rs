@@ -674,16 +674,17 @@ fn windows_the_plan_cannot_use_are_rejected_before_the_lake_changes() {
 #[test]
 fn sql_prints_the_expansion_blobtier_runs() {
     use blobtier::model::windows::Windows;
-    use blobtier::query::{template::Dialect, Params, QUERIES};
+    use blobtier::query::{template::Dialect, Params, PullSource, QUERIES};
     let as_of = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
-    for (windows, scanners, count) in [
-        ("7,30,90", false, true),
-        ("1,7,14,30,60,90,180", true, false),
+    for (windows, scanners, count, source) in [
+        ("7,30,90", false, true, PullSource::Auto),
+        ("1,7,14,30,60,90,180", true, false, PullSource::S3),
     ] {
         let days: Vec<u32> = windows.split(',').map(|w| w.parse().unwrap()).collect();
         let params = Params {
             include_scanners: scanners,
             count_manifest_pulls: count,
+            pull_source: source,
             ..Params::new(as_of, Windows::new(&days).unwrap())
         };
         for q in QUERIES {
@@ -691,7 +692,8 @@ fn sql_prints_the_expansion_blobtier_runs() {
                 let mut cmd = blobtier();
                 cmd.args(["sql", "--dialect", d.as_str(), "--as-of", "2026-11-26"])
                     .args(["--windows", windows])
-                    .args(["--count-manifest-pulls", &count.to_string()]);
+                    .args(["--count-manifest-pulls", &count.to_string()])
+                    .args(["--pull-source", source.as_str()]);
                 if scanners {
                     cmd.arg("--include-scanners");
                 }
@@ -702,7 +704,8 @@ fn sql_prints_the_expansion_blobtier_runs() {
                     header,
                     format!(
                         "-- blobtier sql: {} for {d}, as_of=2026-11-26 windows={windows} \
-                         include_scanners={scanners} count_manifest_pulls={count}",
+                         include_scanners={scanners} count_manifest_pulls={count} \
+                         pull_source={source}",
                         q.file
                     )
                 );

@@ -112,14 +112,19 @@ pub fn parse<'a>(
             std::str::from_utf8(ip).map_err(|_| Reject::BadUtf8)?,
         )),
     };
-    out.push(Event::Pull(BlobPull {
+    let pull = BlobPull {
         ts,
         digest,
         client,
         repo: None,
         ua: decoded(f[F_USER_AGENT]),
         bytes,
-    }));
+    };
+    out.push(if status == 206 {
+        Event::RangedPull(pull)
+    } else {
+        Event::Pull(pull)
+    });
     Ok(LineOutcome::Used)
 }
 
@@ -185,7 +190,12 @@ mod tests {
             })
         };
         assert_eq!(
-            events,
+            testing::kinds(&events),
+            ["pull", "ranged", "pull"],
+            "the 206 is a ranged pull"
+        );
+        assert_eq!(
+            testing::plain(events),
             vec![
                 pull(
                     b"2026-11-20T10:00:01Z",

@@ -565,7 +565,7 @@ pub fn match_v2_target(uri: Cow<'_, [u8]>) -> Result<Target<'_>, Reject> {
 
 /// What a registry access line (`GET` of `uri`, answered `status`) is, pushing its event: a
 /// blob answered 200, 206 or 307 is a pull (a 307 redirects to storage, so 0 bytes are
-/// counted, else `bytes`), a manifest answered 200 is a manifest request. A malformed digest
+/// counted, else `bytes`; a 206 is a ranged one), a manifest answered 200 is a manifest request. A malformed digest
 /// only rejects a line that would count.
 pub fn v2_get<'a>(
     uri: Cow<'a, [u8]>,
@@ -587,14 +587,19 @@ pub fn v2_get<'a>(
             Ok(LineOutcome::Ignored("status"))
         }
         Target::Blob { repo, digest } => {
-            out.push(Event::Pull(BlobPull {
+            let pull = BlobPull {
                 ts,
                 digest,
                 client,
                 repo: Some(repo),
                 ua,
                 bytes: if status == 307 { Some(0) } else { bytes },
-            }));
+            };
+            out.push(if status == 206 {
+                Event::RangedPull(pull)
+            } else {
+                Event::Pull(pull)
+            });
             Ok(LineOutcome::Used)
         }
         Target::Manifest { .. } if status != 200 => Ok(LineOutcome::Ignored("status")),

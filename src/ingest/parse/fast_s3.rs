@@ -6,8 +6,8 @@
 //! (through the authentication type) are bare, `"quoted"` or `[bracketed]` as the tokenizer
 //! of [`super::common::Fields`] reads them, nothing after them could start a quoted or
 //! bracketed field, its time, status and byte count decode, and it is either no
-//! `REST.GET.OBJECT` at all (`not_get`) or a `REST.GET.OBJECT` answered 200 or 206 (a pull, a
-//! `not_blob` key or an `internal` read). Every other line — another status, a malformed
+//! `REST.GET.OBJECT` at all (`not_get`) or a `REST.GET.OBJECT` answered 200 or 206 (a pull or
+//! a range of one, a `not_blob` key or an `internal` read). Every other line — another status, a malformed
 //! field, invalid UTF-8 in the key or the client — goes to the exact parser, which alone
 //! decides what odd lines are. `parse_is_the_slow_path_where_fast` (below) and the
 //! differential targets of [`super::fuzz`] hold the two to the same outcomes.
@@ -134,14 +134,20 @@ pub fn fast<'a>(
         b"-" | b"" => None,
         ip => Some(Cow::Borrowed(std::str::from_utf8(ip).ok()?)),
     };
-    out.push(Event::Pull(BlobPull {
+    let pull = BlobPull {
         ts,
         digest,
         client,
         repo: None,
         ua: opt_text(f[F_USER_AGENT]),
         bytes: Some(bytes),
-    }));
+    };
+    // As the exact parser: a 206 is one range of a download, counted once per download.
+    out.push(if status == 206 {
+        Event::RangedPull(pull)
+    } else {
+        Event::Pull(pull)
+    });
     Some(Ok(LineOutcome::Used))
 }
 

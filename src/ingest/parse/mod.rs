@@ -7,8 +7,9 @@
 //! only escaped text is copied). They do not normalise clients or classify user agents:
 //! the driver does that once per distinct value.
 //!
-//! What counts as a pull: a GET of a blob by digest answered 200 or 206, or 307 in the
-//! registry's own logs (a redirect to storage). HEAD requests, errors, uploads and other
+//! What counts as a pull: a GET of a blob by digest answered 200 or 206 (a ranged pull), or
+//! 307 in the registry's own logs (a redirect to storage); a notification's pull carries its
+//! event id. A GET of a blob that failed (`s3-access` 4xx/5xx) is a failed pull. HEAD requests, errors, uploads and other
 //! paths or keys are [`LineOutcome::Ignored`](crate::ingest::event::LineOutcome::Ignored)
 //! with a short reason.
 
@@ -93,10 +94,7 @@ mod tests {
                 if parser(format)(&line, &opts, &mut out) != Ok(LineOutcome::Used) {
                     continue;
                 }
-                let ts = |e: &Event<'_>| match e {
-                    Event::Pull(p) => p.ts,
-                    Event::Manifest(m) => m.ts,
-                };
+                let ts = |e: &Event<'_>| e.ts();
                 let got = time_of(format)(&line);
                 if format == LogFormat::Notifications {
                     // The envelope's first event, which need not be a pull.

@@ -32,6 +32,8 @@ struct Envelope<'a> {
 #[derive(Deserialize)]
 struct NEvent<'a> {
     #[serde(borrow)]
+    id: Option<JStr<'a>>,
+    #[serde(borrow)]
     action: Option<JStr<'a>>,
     #[serde(borrow)]
     timestamp: Option<JStr<'a>>,
@@ -141,14 +143,19 @@ fn push_events<'a>(env: Envelope<'a>, out: &mut Vec<Event<'a>>) -> Result<(), Re
                 .as_ref()
                 .and_then(|d| Digest::parse(d.as_str().as_bytes()))
                 .ok_or(Reject::BadDigest)?;
-            out.push(Event::Pull(BlobPull {
+            let pull = BlobPull {
                 ts,
                 digest,
                 client,
                 repo: present(target.repository),
                 ua,
                 bytes: target.size.or(target.length).map(|n| n.0),
-            }));
+            };
+            // A retried delivery repeats the event with its `id`: counted once.
+            out.push(match present(ev.id) {
+                Some(id) => Event::NotifiedPull(pull, id),
+                None => Event::Pull(pull),
+            });
         }
     }
     Ok(())
@@ -377,7 +384,14 @@ mod tests {
             manifest(1_795_801_160_000_000, "team1/app", "v2", None, None),
             pull(1_795_801_160_000_000, D3E, None, app, None, None),
         ];
-        assert_eq!(events, want);
+        assert_eq!(testing::plain(events.clone()), want);
+        let notified = testing::kinds(&events);
+        assert!(
+            notified
+                .iter()
+                .all(|k| ["notified", "manifest"].contains(k)),
+            "every pull event carries its id: {notified:?}"
+        );
     }
 
     /// Pretty-printed envelopes as distribution 2.8.2 sends them (captured from a real

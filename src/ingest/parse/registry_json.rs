@@ -152,7 +152,7 @@ mod tests {
                 Some(1_048_576),
             ),
         ];
-        assert_eq!(events, want);
+        assert_eq!(testing::plain(events.clone()), want);
         // Unescaped strings borrow from the line.
         let Event::Pull(p) = &events[1] else { panic!() };
         assert!(matches!(p.repo, Some(Cow::Borrowed(_))) && matches!(p.ua, Some(Cow::Borrowed(_))));

@@ -233,8 +233,13 @@ mod tests {
                 bytes: Some(bytes),
             })
         }
+        let ranged = testing::kinds(&events)
+            .iter()
+            .filter(|k| **k == "ranged")
+            .count();
+        assert_eq!(ranged, 1, "the blob GET 206 is a ranged pull");
         assert_eq!(
-            events,
+            testing::plain(events),
             vec![
                 pull(
                     "2026-11-20T10:00:01.5Z",

@@ -9,18 +9,20 @@
 //! a used blob. `AuthHeader` reads are the registry's own and count only with
 //! [`ParseOptions::s3_include_auth_header`].
 //!
-//! A `REST.GET.OBJECT` answered `403 InvalidObjectState` is a pull too (with 0 bytes): a client
-//! asked for a blob that sits in GLACIER / DEEP_ARCHIVE and could not be served. It is demand
-//! all the same, and the plan's `restore:pulled` acts on it; leaving it out would keep the
-//! blob archived for as long as clients keep failing. Other 403s (AccessDenied, signature
-//! errors) are not pulls.
+//! A 206 is a [`Event::RangedPull`] (the ranged GETs of a download count once). A
+//! `REST.GET.OBJECT` of a blob answered 4xx or 5xx, with the same authentication rule as a
+//! pull, is a [`Event::FailedPull`] (`failed_pulls`): `403 InvalidObjectState` is a client
+//! asking for a blob that sits in GLACIER / DEEP_ARCHIVE and could not be served — demand all
+//! the same, which the plan's `restore:failed_pulls` acts on.
 //!
 //! The parser reads bytes: invalid UTF-8 in the Request-URI (seen in real logs) is never
 //! looked at. It does not allocate unless the user agent is not UTF-8.
 
 use std::borrow::Cow;
 
-use crate::ingest::event::{BlobPull, Event, LineOutcome, ParseOptions, Reject, TimestampUs};
+use crate::ingest::event::{
+    BlobPull, Event, FailedPull, LineOutcome, ParseOptions, Reject, TimestampUs,
+};
 use crate::ingest::parse::common::{
     opt_text, parse_bytes_field, parse_clf_time, parse_status, prepare, Field, Fields,
 };
@@ -73,9 +75,10 @@ pub fn parse<'a>(
     if f[F_OPERATION].raw != b"REST.GET.OBJECT" {
         return Ok(LineOutcome::Ignored("not_get"));
     }
-    // A GET of an archived object: the client wanted the blob and got nothing.
-    let archived = status == Some(403) && f[F_ERROR_CODE].raw == b"InvalidObjectState";
-    if !matches!(status, Some(200 | 206)) && !archived {
+    // A GET that failed (an archived object: 403 InvalidObjectState): the client wanted the
+    // blob and got nothing.
+    let failed = matches!(status, Some(400..=599));
+    if !matches!(status, Some(200 | 206)) && !failed {
         return Ok(LineOutcome::Ignored("status"));
     }
     // A GET whose key cannot be decoded might be a pull under a root prefix that is not UTF-8:
@@ -98,14 +101,37 @@ pub fn parse<'a>(
             std::str::from_utf8(ip).map_err(|_| Reject::BadUtf8)?,
         )),
     };
-    out.push(Event::Pull(BlobPull {
+    let ua = opt_text(f[F_USER_AGENT].raw);
+    if let (true, Some(status)) = (failed, status) {
+        let error_code = match f[F_ERROR_CODE].value() {
+            None => None,
+            Some(c) => Some(Cow::Borrowed(
+                std::str::from_utf8(c).map_err(|_| Reject::BadUtf8)?,
+            )),
+        };
+        out.push(Event::FailedPull(FailedPull {
+            ts,
+            digest,
+            client,
+            ua,
+            status,
+            error_code,
+        }));
+        return Ok(LineOutcome::Used);
+    }
+    let pull = BlobPull {
         ts,
         digest,
         client,
         repo: None,
-        ua: opt_text(f[F_USER_AGENT].raw),
-        bytes: Some(if archived { 0 } else { bytes }),
-    }));
+        ua,
+        bytes: Some(bytes),
+    };
+    out.push(if status == Some(206) {
+        Event::RangedPull(pull)
+    } else {
+        Event::Pull(pull)
+    });
     Ok(LineOutcome::Used)
 }
 
@@ -121,7 +147,8 @@ pub fn time_of(line: &[u8]) -> Option<TimestampUs> {
 mod tests {
     use super::*;
     use crate::ingest::parse::testing::{
-        self, assert_edits, check_fixture, check_fixture_with, one, pull, D07, D3E, D87,
+        self, assert_edits, check_fixture, check_fixture_with, failed, one, pull, ranged, D07, D3E,
+        D87,
     };
     use crate::model::{Digest, Layout};
     use proptest::prelude::*;
@@ -163,7 +190,7 @@ mod tests {
                 Ok(Ignored("internal")), // AuthHeader GET
                 Ok(Used),                // 26 fields, ranged presigned GET 206
                 Ok(Ignored("not_get")),  // HEAD
-                Ok(Ignored("status")),   // expired URL, 403 AccessDenied
+                Ok(Used),                // expired URL, 403 AccessDenied: a failed pull
                 Ok(Ignored("status")),   // 304
                 Ok(Used),                // 24-field (2019-style) line
                 Ok(Ignored("not_get")),  // REST.COPY.OBJECT_GET
@@ -187,13 +214,21 @@ mod tests {
                 Some(docker),
                 Some(2_811_478),
             ),
-            pull(
+            ranged(pull(
                 1_795_801_090_000_000,
                 D3E,
                 ip23,
                 None,
                 containerd,
                 Some(1_048_576),
+            )),
+            failed(
+                1_795_802_700_000_000,
+                D07,
+                Some("198.51.100.99"),
+                containerd,
+                403,
+                Some("AccessDenied"),
             ),
             pull(
                 1_795_801_150_000_000,
@@ -248,7 +283,7 @@ mod tests {
                 Ok(Used), // AuthHeader GET
                 Ok(Used),
                 Ok(Ignored("not_get")),
-                Ok(Ignored("status")),
+                Ok(Used),
                 Ok(Ignored("status")),
                 Ok(Used),
                 Ok(Ignored("not_get")),
@@ -284,7 +319,7 @@ mod tests {
                 Ok(not_blob), // AuthHeader GET: the key is looked at first
                 Ok(not_blob),
                 Ok(not_get),
-                Ok(status),
+                Ok(not_blob), // a failed GET, of a key outside `registry/`
                 Ok(status),
                 Ok(not_blob),
                 Ok(not_get),
@@ -346,7 +381,7 @@ mod tests {
             Ok(Ignored("not_blob")), // GET 200, signed with `Signature=`
             Ok(Ignored("not_blob")), // GET 206
             Ok(Ignored("status")),   // GET 304, `-` bytes sent
-            Ok(Ignored("status")),   // GET 403 AccessDenied
+            Ok(Ignored("not_blob")), // GET 403 AccessDenied (a failed GET, but not of a blob)
             Ok(Ignored("not_get")),  // REST.COPY.OBJECT_GET, `-` request
             Ok(Ignored("not_get")),  // REST.DELETE.OBJECT
             Ok(Ignored("not_get")),  // REST.PUT.ACL
@@ -373,7 +408,7 @@ mod tests {
     }
 
     #[test]
-    fn a_get_of_an_archived_blob_is_a_pull_other_403s_are_not() {
+    fn failed_gets_of_blobs_are_failed_pulls() {
         let hex = "ab".repeat(32);
         let line = |status_and_code: &str| {
             format!(
@@ -385,22 +420,27 @@ mod tests {
         assert_eq!(outcome, Ok(LineOutcome::Used));
         let ua = Some("containerd/1.7.2");
         // 06/Feb/2019:00:00:38 +0000
-        let want = pull(
-            1_549_411_238_000_000,
-            &hex,
-            Some("192.0.2.3"),
-            None,
-            ua,
-            Some(0),
-        );
+        let ts = 1_549_411_238_000_000;
+        let client = Some("192.0.2.3");
+        let want = failed(ts, &hex, client, ua, 403, Some("InvalidObjectState"));
         assert_eq!(events, vec![want]);
-        for code in [
-            "403 AccessDenied",
-            "403 SignatureDoesNotMatch",
-            "404 NoSuchKey",
+        for (status, code) in [
+            (403, "AccessDenied"),
+            (403, "SignatureDoesNotMatch"),
+            (404, "NoSuchKey"),
+            (503, "SlowDown"),
         ] {
-            let (outcome, _) = one(parse, &line(code));
-            assert_eq!(outcome, Ok(LineOutcome::Ignored("status")), "{code}");
+            let text = line(&format!("{status} {code}"));
+            let (outcome, events) = one(parse, &text);
+            assert_eq!(outcome, Ok(LineOutcome::Used), "{code}");
+            assert_eq!(
+                events,
+                vec![failed(ts, &hex, client, ua, status, Some(code))]
+            );
+        }
+        for other in ["304 -", "307 -"] {
+            let (outcome, _) = one(parse, &line(other));
+            assert_eq!(outcome, Ok(LineOutcome::Ignored("status")), "{other}");
         }
     }
 
@@ -452,7 +492,7 @@ mod tests {
                 r#"owner bucket [{time}] {client} arn:aws:iam::1:user/r REQ REST.GET.OBJECT docker/registry/v2/blobs/sha256/{two}/{hex}/data "GET /bucket/docker/registry/v2/blobs/sha256/{two}/{hex}/data?X-Amz-Signature=ab HTTP/1.1" 206 - {bytes} 9 1 1 "-" "containerd/1.7.2" - hostid SigV4 ECDHE-RSA-AES128-GCM-SHA256 QueryString bucket.s3.amazonaws.com TLSv1.3 - -"#,
                 two = &hex[..2],
             );
-            let want = pull(secs * 1_000_000, &hex, Some(&client), None, Some("containerd/1.7.2"), Some(bytes));
+            let want = ranged(pull(secs * 1_000_000, &hex, Some(&client), None, Some("containerd/1.7.2"), Some(bytes)));
             prop_assert_eq!(one(parse, &line), (Ok(LineOutcome::Used), vec![want]));
         }
     }

@@ -114,6 +114,58 @@ pub fn pull<'a>(
     })
 }
 
+/// The events with ranged and notified pulls as plain pulls (to compare their fields).
+pub fn plain(events: Vec<Event<'_>>) -> Vec<Event<'_>> {
+    events
+        .into_iter()
+        .map(|e| match e {
+            Event::RangedPull(p) | Event::NotifiedPull(p, _) => Event::Pull(p),
+            e => e,
+        })
+        .collect()
+}
+
+/// The kind of each event: `pull`, `ranged`, `notified`, `failed`, `manifest`.
+pub fn kinds(events: &[Event<'_>]) -> Vec<&'static str> {
+    events
+        .iter()
+        .map(|e| match e {
+            Event::Pull(_) => "pull",
+            Event::RangedPull(_) => "ranged",
+            Event::NotifiedPull(..) => "notified",
+            Event::FailedPull(_) => "failed",
+            Event::Manifest(_) => "manifest",
+        })
+        .collect()
+}
+
+/// The same pull as a ranged GET (206).
+pub fn ranged(e: Event<'_>) -> Event<'_> {
+    match e {
+        Event::Pull(p) => Event::RangedPull(p),
+        e => e,
+    }
+}
+
+/// An expected failed GET of a blob.
+pub fn failed<'a>(
+    ts: TimestampUs,
+    hex: &str,
+    client: Option<&'a str>,
+    ua: Option<&'a str>,
+    status: u16,
+    error_code: Option<&'a str>,
+) -> Event<'a> {
+    Event::FailedPull(crate::ingest::event::FailedPull {
+        ts,
+        digest: d(hex),
+        client: client.map(Cow::Borrowed),
+        ua: ua.map(Cow::Borrowed),
+        status,
+        error_code: error_code.map(Cow::Borrowed),
+    })
+}
+
 /// An expected manifest request.
 pub fn manifest<'a>(
     ts: TimestampUs,
