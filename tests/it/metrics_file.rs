@@ -82,7 +82,11 @@ fn the_textfile_matches_the_run_and_survives_a_failed_night() {
     assert_eq!(s["blobtier_run_last_success_timestamp_seconds"], last);
     for stage in ["ingest", "stats", "plan", "report"] {
         let key = format!("blobtier_run_stage_duration_seconds{{stage=\"{stage}\"}}");
-        assert_eq!(s[&key], rec["timings"][stage].as_f64().unwrap(), "{key}");
+        // One number written twice (shortest round-trip digits both times). serde_json's
+        // default float parser may land one ULP off (1.3000574999999999 for 1.3000575), so
+        // compare to 1e-12 relative: a wrong stage or unit is off by far more.
+        let (got, want) = (s[&key], rec["timings"][stage].as_f64().unwrap());
+        assert!((got - want).abs() <= want.abs() * 1e-12, "{key}: {got} vs {want}");
     }
     let totals = &rec["ingest"]["totals"];
     assert_eq!(
