@@ -701,7 +701,7 @@ fn parse_block(ctx: &Ctx<'_>, first_line: u64, block: &[u8], room: u64) -> Block
 }
 
 /// The batch of [`read_log_with`] for each of `inputs` inputs read at the same time on
-/// `threads` threads: together they hold at most 2 × `inputs` × batch ≤ 4 × [`MAX_BATCH`]
+/// `threads` threads: together they hold at most 2 × `inputs` × batch ≤ 4 × `MAX_BATCH`
 /// blocks, and one input alone still uses every thread.
 pub fn batch_per_input(threads: usize, inputs: usize) -> usize {
     (2 * MAX_BATCH / inputs.max(1)).clamp(1, threads.clamp(1, MAX_BATCH))

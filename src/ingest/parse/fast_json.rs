@@ -13,7 +13,7 @@
 //! request with a valid time that is no GET (`not_get`) or a GET answered 200, 206 or 307 that
 //! [`v2_get`] reads without a reject. Every other line goes to the exact parser, which alone
 //! decides what odd lines are; `parse_is_the_slow_path_where_fast` (below) and the differential
-//! targets of [`super::fuzz`] hold the two to the same outcomes.
+//! targets of `super::fuzz` (test-only) hold the two to the same outcomes.
 //!
 //! Must not: decide anything the exact parser does not, nor take a line it is not sure of.
 

@@ -10,7 +10,7 @@
 //! a range of one, a `not_blob` key or an `internal` read). Every other line — another status, a malformed
 //! field, invalid UTF-8 in the key or the client — goes to the exact parser, which alone
 //! decides what odd lines are. `parse_is_the_slow_path_where_fast` (below) and the
-//! differential targets of [`super::fuzz`] hold the two to the same outcomes.
+//! differential targets of `super::fuzz` (test-only) hold the two to the same outcomes.
 //!
 //! Must not: decide anything the exact parser does not (a rule belongs there first), nor take
 //! a line it is not sure of.
