@@ -361,13 +361,7 @@ pub fn run_plan(
     let prices = load_prices(cfg)?;
     let lock = lake.lock()?;
     lake.recover(&lock)?;
-    let stats_dir = lake.root().join(format!("digest_stats/as_of={as_of}"));
-    if !stats_dir.is_dir() {
-        return Err(Error::NoStats(as_of));
-    }
-    let glob = format!("{}/*.parquet", stats_dir.display());
-    let stats = LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), ScanArgsParquet::default())
-        .map_err(Error::Query)?;
+    let (stats_dir, stats) = scan_stats(lake, as_of)?;
     timer.lap("validate+lock");
     let repos = repos_by_digest(lake, as_of)?;
     timer.lap("repos");
@@ -420,48 +414,14 @@ pub fn run_plan(
             &repos,
         )
         .map_err(Error::Query)?;
-        if let Some(p) = &pins {
-            blobs
-                .iter_mut()
-                .for_each(|b| b.pinned = p.contains(&b.digest));
-        }
-        if let Some(h) = &class_history {
-            for b in &mut blobs {
-                let k = history::ObjectKey {
-                    bucket: b.bucket.clone(),
-                    key: b.key.clone(),
-                    version_id: b.version_id.clone(),
-                };
-                b.days_in_class = h.days_in_class(&k, b.storage_class.as_str(), as_of);
-            }
-        }
+        annotate(&mut blobs, pins.as_ref(), class_history.as_ref(), as_of);
         timer.lap("load");
-        hot_candidates.extend(
-            blobs
-                .iter()
-                .filter(|b| b.pulls[0] > 0)
-                .map(|b| HotCandidate {
-                    digest: b.digest.as_str().into(),
-                    size: b.size,
-                    pulls_7d: b.pulls[0],
-                }),
-        );
+        hot_candidates.extend(hot_candidates_of(&blobs));
         let (rows, it): (Vec<file::PlanRow>, Vec<f64>) =
             build::decide_all(&ctx, &blobs).into_iter().unzip();
         drop(blobs);
         timer.lap("decide");
-        if !earlier.is_empty() {
-            for r in &rows {
-                let k = history::ObjectKey {
-                    bucket: r.bucket.clone(),
-                    key: r.key.clone(),
-                    version_id: r.version_id.clone(),
-                };
-                if earlier.contains_key(&k) {
-                    billed_now.insert(k, r.monthly_cost_now);
-                }
-            }
-        }
+        note_billed_now(&rows, &earlier, &mut billed_now);
         let actions: Vec<&file::PlanRow> =
             rows.iter().filter(|r| r.action != Action::Keep).collect();
         // Summing and hashing on one thread while the columns are encoded on the others.
@@ -498,26 +458,11 @@ pub fn run_plan(
     crate::io::write_parquet(&d("hot_set").join("part-0.parquet"), hot.schema(), &[hot])?;
     timer.lap("hot_set");
     let mut published = vec!["decisions", "plan", "hot_set"];
-    let mut realized_summary = None;
-    if let Some(h) = &class_history {
-        history::write(&d(history::TABLE), h)?;
-        published.push(history::TABLE);
-        if !earlier.is_empty() {
-            let compared = realized::compare(&earlier, h, &billed_now);
-            realized::write(&d(realized::TABLE), &compared)?;
-            published.push(realized::TABLE);
-            realized_summary = Some(realized::summarize(&compared));
-        }
-    }
-    let mut outputs = vec![
-        format!("decisions/as_of={as_of}/part-0.parquet"),
-        format!("plan/as_of={as_of}/plan.parquet"),
-        format!("plan/as_of={as_of}/plan.summary.json"),
-        format!("hot_set/as_of={as_of}/part-0.parquet"),
-    ];
-    for table in &published[3..] {
-        outputs.push(format!("{table}/as_of={as_of}/part-0.parquet"));
-    }
+    let realized_summary = match &class_history {
+        Some(h) => write_history(&d, h, &earlier, &billed_now, &mut published)?,
+        None => None,
+    };
+    let outputs = outputs_of(as_of, &published);
     let summary = PlanSummary {
         plan_id: id,
         as_of: as_of.to_string(),
@@ -549,6 +494,111 @@ pub fn run_plan(
     tracing::debug!(phases = ?timer.0, "plan phase times");
     drop(lock);
     Ok(summary)
+}
+
+/// Marks the blobs of one chunk with what the plan knows beside their stats: whether a pin
+/// reaches them, and how many days they have been in their current class (class history).
+fn annotate(
+    blobs: &mut [build::Blob],
+    pins: Option<&crate::pins::Pins>,
+    class_history: Option<&history::ClassHistory>,
+    as_of: NaiveDate,
+) {
+    if let Some(p) = pins {
+        blobs
+            .iter_mut()
+            .for_each(|b| b.pinned = p.contains(&b.digest));
+    }
+    if let Some(h) = class_history {
+        for b in blobs.iter_mut() {
+            let k = history::ObjectKey {
+                bucket: b.bucket.clone(),
+                key: b.key.clone(),
+                version_id: b.version_id.clone(),
+            };
+            b.days_in_class = h.days_in_class(&k, b.storage_class.as_str(), as_of);
+        }
+    }
+}
+
+/// The blobs of one chunk pulled in the last 7 days: candidates for the hot set.
+fn hot_candidates_of(blobs: &[build::Blob]) -> impl Iterator<Item = HotCandidate> + '_ {
+    blobs
+        .iter()
+        .filter(|b| b.pulls[0] > 0)
+        .map(|b| HotCandidate {
+            digest: b.digest.as_str().into(),
+            size: b.size,
+            pulls_7d: b.pulls[0],
+        })
+}
+
+/// Today's monthly cost of the objects an earlier plan acted on, for planned vs realized.
+fn note_billed_now<V>(
+    rows: &[file::PlanRow],
+    earlier: &HashMap<history::ObjectKey, V>,
+    billed_now: &mut HashMap<history::ObjectKey, f64>,
+) {
+    if earlier.is_empty() {
+        return;
+    }
+    for r in rows {
+        let k = history::ObjectKey {
+            bucket: r.bucket.clone(),
+            key: r.key.clone(),
+            version_id: r.version_id.clone(),
+        };
+        if earlier.contains_key(&k) {
+            billed_now.insert(k, r.monthly_cost_now);
+        }
+    }
+}
+
+/// Stages `class_history/` and, when an earlier plan acted on objects, `realized/` (planned vs
+/// realized); adds their names to `published` and returns the realized summary.
+fn write_history(
+    dir: &dyn Fn(&str) -> PathBuf,
+    h: &history::ClassHistory,
+    earlier: &HashMap<history::ObjectKey, realized::Earlier>,
+    billed_now: &HashMap<history::ObjectKey, f64>,
+    published: &mut Vec<&'static str>,
+) -> Result<Option<realized::RealizedSummary>> {
+    history::write(&dir(history::TABLE), h)?;
+    published.push(history::TABLE);
+    if earlier.is_empty() {
+        return Ok(None);
+    }
+    let compared = realized::compare(earlier, h, billed_now);
+    realized::write(&dir(realized::TABLE), &compared)?;
+    published.push(realized::TABLE);
+    Ok(Some(realized::summarize(&compared)))
+}
+
+/// The `digest_stats` partition of `as_of`: its directory and a scan of its files.
+fn scan_stats(lake: &Lake, as_of: NaiveDate) -> Result<(PathBuf, LazyFrame)> {
+    let stats_dir = lake.root().join(format!("digest_stats/as_of={as_of}"));
+    if !stats_dir.is_dir() {
+        return Err(Error::NoStats(as_of));
+    }
+    let glob = format!("{}/*.parquet", stats_dir.display());
+    let stats = LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), ScanArgsParquet::default())
+        .map_err(Error::Query)?;
+    Ok((stats_dir, stats))
+}
+
+/// The files a plan publishes, relative to the lake (`published` after the first three are
+/// one-part tables).
+fn outputs_of(as_of: NaiveDate, published: &[&str]) -> Vec<String> {
+    let mut outputs = vec![
+        format!("decisions/as_of={as_of}/part-0.parquet"),
+        format!("plan/as_of={as_of}/plan.parquet"),
+        format!("plan/as_of={as_of}/plan.summary.json"),
+        format!("hot_set/as_of={as_of}/part-0.parquet"),
+    ];
+    for table in &published[3..] {
+        outputs.push(format!("{table}/as_of={as_of}/part-0.parquet"));
+    }
+    outputs
 }
 
 /// Path of the plan file for `as_of`.
