@@ -86,7 +86,10 @@ fn the_textfile_matches_the_run_and_survives_a_failed_night() {
         // default float parser may land one ULP off (1.3000574999999999 for 1.3000575), so
         // compare to 1e-12 relative: a wrong stage or unit is off by far more.
         let (got, want) = (s[&key], rec["timings"][stage].as_f64().unwrap());
-        assert!((got - want).abs() <= want.abs() * 1e-12, "{key}: {got} vs {want}");
+        assert!(
+            (got - want).abs() <= want.abs() * 1e-12,
+            "{key}: {got} vs {want}"
+        );
     }
     let totals = &rec["ingest"]["totals"];
     assert_eq!(
