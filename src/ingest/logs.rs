@@ -16,7 +16,7 @@
 //!
 //! Must not: write to the lake, or decide what a malformed line is (the parsers do).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -26,12 +26,11 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::config::ClientIdentity;
 use crate::config::IngestConfig;
-use crate::ingest::client::{normalize_addr, redact_addresses};
-use crate::ingest::event::{Event, LineOutcome, ParseFn, ParseOptions, Reject};
+use crate::ingest::block::{merge_days, parse_piece, BlockOut, Ctx};
+use crate::ingest::event::ParseOptions;
 use crate::ingest::parse::notifications;
-use crate::ingest::rejects::{InputRejects, RejectRow, RejectsError, RAW_MAX};
-use crate::ingest::render_client;
-use crate::ingest::tables::{day_of, Aggregates, PullKind};
+use crate::ingest::rejects::{InputRejects, RejectsError, RAW_MAX};
+use crate::ingest::tables::Aggregates;
 use crate::model::{LogFormat, UaClass};
 
 /// Bytes a block holds before it is cut at the next record boundary.
@@ -42,7 +41,7 @@ const READ_CHUNK: usize = 1 << 20;
 const SKIP_CHUNK: usize = 64 << 10;
 /// Bytes of a record kept for its `raw`: [`RAW_MAX`] and a margin, so that redacting a client
 /// address cut at the end does not leave part of it in clear.
-const PREFIX: usize = RAW_MAX + 64;
+pub(crate) const PREFIX: usize = RAW_MAX + 64;
 /// Pieces of one input parsed in parallel at a time (and the most waiting to be): with
 /// [`BLOCK`] and the largest `ingest.max_line_size` (8 MiB), at most 2 × 8 × 13 MiB are in
 /// flight for one input; inputs read at the same time share 4 × 8 pieces
@@ -170,7 +169,7 @@ impl<R: Read> Read for HashingReader<R> {
 
 /// A stretch of a log input, in input order.
 #[derive(Debug, PartialEq, Eq)]
-enum Piece {
+pub(crate) enum Piece {
     /// Whole records (the last one may be unfinished at the end of the input); `first_line`
     /// is the 0-based number of the line the block starts on.
     Block { first_line: u64, bytes: Vec<u8> },
@@ -432,272 +431,6 @@ impl<R: Read> Iterator for Pieces<R> {
         }
         self.queued.take().map(Ok)
     }
-}
-
-#[derive(Default)]
-struct BlockOut {
-    agg: Aggregates,
-    counts: Counts,
-    /// The first quarantined records (as many as there was room for), with their lengths.
-    rejects: Vec<(RejectRow, u64)>,
-    days: Option<(i32, i32)>,
-    day_lines: BTreeMap<i32, u64>,
-}
-
-/// The quarantine row of a record (its first bytes, client addresses redacted when hashing
-/// is on).
-fn reject_row(
-    format: LogFormat,
-    hashing: Option<&ClientIdentity>,
-    line: u64,
-    reason: Reject,
-    record: &[u8],
-) -> RejectRow {
-    let raw = String::from_utf8_lossy(&record[..record.len().min(PREFIX)]);
-    // With hashing on, no client address is stored as logged, not even here.
-    let raw = match hashing {
-        Some(id) => redact_addresses(&raw, &|a| render_client(id, a)),
-        None => raw.into_owned(),
-    };
-    RejectRow {
-        format: format.as_str(),
-        line,
-        reason: reason.code(),
-        raw,
-        raw_len: record.len() as u64,
-    }
-}
-
-/// Settings of one input's parse.
-struct Ctx<'a> {
-    format: LogFormat,
-    parse: ParseFn,
-    opts: &'a ParseOptions,
-    ua: &'a UaClassifier,
-    hashing: Option<&'a ClientIdentity>,
-    max_line: usize,
-}
-
-/// Parses one piece, keeping at most `room` quarantined records.
-fn parse_piece(ctx: &Ctx<'_>, piece: &Piece, room: u64) -> BlockOut {
-    match piece {
-        Piece::Block { first_line, bytes } => parse_block(ctx, *first_line, bytes, room),
-        Piece::TooLong { line, prefix, len } => {
-            let mut out = BlockOut::default();
-            out.counts.lines = 1;
-            out.counts
-                .rejects
-                .insert(Reject::TooLong.code().to_string(), 1);
-            if room > 0 {
-                let row = reject_row(ctx.format, ctx.hashing, *line, Reject::TooLong, prefix);
-                out.rejects.push((row, *len));
-            }
-            out
-        }
-    }
-}
-
-fn merge_days(a: Option<(i32, i32)>, b: Option<(i32, i32)>) -> Option<(i32, i32)> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some((x.0.min(y.0), x.1.max(y.1))),
-        (x, None) | (None, x) => x,
-    }
-}
-
-/// The first and the last microsecond of 1970-01-01 .. 9999-12-31 (UTC): an event outside
-/// would make a partition `date=1969-12-31` or `date=+10000-01-01`.
-const TS_RANGE: std::ops::RangeInclusive<i64> = 0..=253_402_300_799_999_999;
-
-fn in_range(ts: i64) -> bool {
-    TS_RANGE.contains(&ts)
-}
-
-fn event_ts(e: &Event<'_>) -> i64 {
-    e.ts()
-}
-
-/// A per-block cache of what a distinct text (a user agent, a client) gives.
-type Cache<V> = HashMap<Box<str>, V, ahash::RandomState>;
-
-/// The lines of a block (as `block.split(|&b| b == b'\n')`, with a SIMD search for the
-/// newlines instead of a test of every byte).
-fn lines(block: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut start = 0;
-    memchr::memchr_iter(b'\n', block)
-        .chain(std::iter::once(block.len()))
-        .map(move |end| {
-            let line = &block[start..end];
-            start = end + 1;
-            line
-        })
-}
-
-fn parse_block(ctx: &Ctx<'_>, first_line: u64, block: &[u8], room: u64) -> BlockOut {
-    let Ctx {
-        format,
-        parse,
-        opts,
-        ua,
-        hashing,
-        max_line,
-    } = *ctx;
-    let mut out = BlockOut::default();
-    let time_of = crate::ingest::parse::time_of(format);
-    let mut events: Vec<Event<'_>> = Vec::new();
-    let mut ua_cache: Cache<UaClass> = Cache::default();
-    // Clients as logged → normalised ([`normalize_addr`] allocates): once per distinct value.
-    let mut clients: Cache<Option<Box<str>>> = Cache::default();
-    let normalized = |raw: Option<&str>, cache: &mut Cache<Option<Box<str>>>| {
-        let raw = raw?;
-        if !cache.contains_key(raw) {
-            cache.insert(raw.into(), normalize_addr(raw).map(String::into_boxed_str));
-        }
-        Some(())
-    };
-    let mut ignored: HashMap<&'static str, u64> = HashMap::new();
-    let mut rejects: HashMap<&'static str, u64> = HashMap::new();
-    let classify = |s: Option<&str>, cache: &mut Cache<UaClass>| -> UaClass {
-        match s {
-            None => UaClass::Other,
-            Some(s) => {
-                if let Some(c) = cache.get(s) {
-                    return *c;
-                }
-                let c = ua.classify(Some(s));
-                cache.insert(s.into(), c);
-                c
-            }
-        }
-    };
-    let records: Box<dyn Iterator<Item = (u64, &[u8])> + '_> = match format {
-        LogFormat::Notifications => Box::new(
-            notifications::envelopes(block).map(move |(off, rec)| (first_line + 1 + off, rec)),
-        ),
-        _ => Box::new((first_line + 1..).zip(lines(block))),
-    };
-    for (line_no, mut line) in records {
-        if let Some(l) = line.strip_suffix(b"\r") {
-            line = l;
-        }
-        if line.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
-        }
-        out.counts.lines += 1;
-        events.clear();
-        let res = if line.len() > max_line {
-            Err(Reject::TooLong)
-        } else if memchr::memchr(0, line).is_some() {
-            // A NUL where a separator belongs shifts every field after it.
-            Err(Reject::NulByte)
-        } else {
-            match parse(line, opts, &mut events) {
-                Ok(LineOutcome::Used) if events.iter().any(|e| !in_range(event_ts(e))) => {
-                    events.clear();
-                    Err(Reject::BadTimestamp)
-                }
-                res => res,
-            }
-        };
-        let line_ts = match res {
-            Ok(LineOutcome::Used) => events.first().map(event_ts),
-            Ok(LineOutcome::Ignored(_)) => time_of(line).filter(|&ts| in_range(ts)),
-            _ => None,
-        };
-        if let Some(ts) = line_ts {
-            *out.day_lines.entry(day_of(ts)).or_default() += 1;
-        }
-        match res {
-            Ok(LineOutcome::Used) => {
-                for ev in events.drain(..) {
-                    match ev {
-                        Event::Pull(_) | Event::RangedPull(_) | Event::NotifiedPull(..) => {
-                            let (p, kind) = match ev {
-                                Event::RangedPull(p) => (p, PullKind::Ranged),
-                                Event::NotifiedPull(p, id) => {
-                                    let id = xxhash_rust::xxh3::xxh3_128(id.as_bytes());
-                                    (p, PullKind::Notified(id))
-                                }
-                                Event::Pull(p) => (p, PullKind::Whole),
-                                _ => unreachable!("matched above"),
-                            };
-                            let day = day_of(p.ts);
-                            out.days = merge_days(out.days, Some((day, day)));
-                            let raw = p.client.as_deref();
-                            normalized(raw, &mut clients);
-                            let client = raw.and_then(|r| clients.get(r)?.as_deref());
-                            let class = classify(p.ua.as_deref(), &mut ua_cache);
-                            out.agg.add_pull(
-                                day,
-                                p.digest,
-                                client,
-                                p.repo.as_deref(),
-                                class,
-                                format,
-                                p.ts,
-                                p.bytes.unwrap_or(0).max(0),
-                                kind,
-                            );
-                            out.counts.pulls += 1;
-                        }
-                        Event::FailedPull(f) => {
-                            let day = day_of(f.ts);
-                            out.days = merge_days(out.days, Some((day, day)));
-                            let client = f.client.as_deref().and_then(normalize_addr);
-                            let class = classify(f.ua.as_deref(), &mut ua_cache);
-                            out.agg.add_failed(
-                                day,
-                                f.digest,
-                                client.as_deref(),
-                                class,
-                                format,
-                                f.status,
-                                f.error_code.as_deref(),
-                                f.ts,
-                            );
-                            out.counts.failed_pulls += 1;
-                        }
-                        Event::Manifest(m) => {
-                            let day = day_of(m.ts);
-                            out.days = merge_days(out.days, Some((day, day)));
-                            let raw = m.client.as_deref();
-                            normalized(raw, &mut clients);
-                            let client = raw.and_then(|r| clients.get(r)?.as_deref());
-                            let class = classify(m.ua.as_deref(), &mut ua_cache);
-                            out.agg.add_manifest(
-                                day,
-                                &m.repo,
-                                &m.reference,
-                                client,
-                                m.ua.as_deref(),
-                                class,
-                                format,
-                                m.ts,
-                            );
-                            out.counts.manifest_requests += 1;
-                        }
-                    }
-                }
-            }
-            Ok(LineOutcome::Ignored(why)) => *ignored.entry(why).or_default() += 1,
-            Ok(LineOutcome::Foreign) => out.counts.foreign += 1,
-            Err(r) => {
-                *rejects.entry(r.code()).or_default() += 1;
-                if (out.rejects.len() as u64) < room {
-                    let row = reject_row(format, hashing, line_no, r, line);
-                    out.rejects.push((row, line.len() as u64));
-                }
-            }
-        }
-    }
-    out.counts.ignored = ignored
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-    out.counts.rejects = rejects
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-    out
 }
 
 /// The batch of [`read_log_with`] for each of `inputs` inputs read at the same time on
@@ -999,14 +732,6 @@ mod tests {
             .as_primitive::<arrow::datatypes::Int64Type>()
             .value(0);
         assert_eq!(line as u64, bad_line);
-    }
-
-    #[test]
-    fn lines_split_as_split_does() {
-        for block in [&b""[..], b"\n", b"a", b"a\n", b"a\nb", b"\n\na\r\nb\n\n"] {
-            let want: Vec<&[u8]> = block.split(|&b| b == b'\n').collect();
-            assert_eq!(lines(block).collect::<Vec<_>>(), want, "{block:?}");
-        }
     }
 
     #[test]

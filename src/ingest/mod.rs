@@ -11,6 +11,7 @@
 //!
 //! This stage must not read anything but its inputs and the ledger.
 
+mod block;
 pub mod client;
 pub mod event;
 pub mod graph;
