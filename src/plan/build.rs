@@ -601,7 +601,7 @@ mod tests {
     use proptest::prelude::*;
 
     /// The context of the unit tests: as of day 20,000, no coverage hold-down.
-    fn context<'a>(prices: &'a Prices, cfg: &'a PlanConfig) -> Context<'a> {
+    pub(super) fn context<'a>(prices: &'a Prices, cfg: &'a PlanConfig) -> Context<'a> {
         Context {
             prices,
             cfg,
@@ -610,7 +610,8 @@ mod tests {
         }
     }
 
-    fn cfg() -> PlanConfig {
+    /// The default `[plan]` settings.
+    pub(super) fn cfg() -> PlanConfig {
         crate::config::RawConfig::default()
             .validate(&Default::default())
             .unwrap()
@@ -980,14 +981,8 @@ mod tests {
 
 #[cfg(test)]
 mod class_history_tests {
+    use super::tests::cfg;
     use super::*;
-
-    fn cfg() -> PlanConfig {
-        crate::config::RawConfig::default()
-            .validate(&Default::default())
-            .unwrap()
-            .plan
-    }
 
     /// A GiB written 400 days ago that `class` holds since `days_in_class` days, never pulled,
     /// that the rules send to `target`.
@@ -1093,16 +1088,8 @@ mod scanner_tests {
     #[test]
     fn scanner_reads_are_priced_as_the_retrievals_they_are() {
         let prices = Prices::builtin();
-        let cfg = crate::config::RawConfig::default()
-            .validate(&Default::default())
-            .unwrap()
-            .plan;
-        let ctx = Context {
-            prices: &prices,
-            cfg: &cfg,
-            as_of: 20_000,
-            hold_down: None,
-        };
+        let cfg = super::tests::cfg();
+        let ctx = super::tests::context(&prices, &cfg);
         let b = Blob {
             digest: "sha256:aa".into(),
             bucket: "b".into(),
@@ -1147,16 +1134,8 @@ mod intelligent_tiering_tests {
     #[test]
     fn moves_into_intelligent_tiering_are_guarded_like_moves_down() {
         let prices = Prices::builtin();
-        let cfg = crate::config::RawConfig::default()
-            .validate(&Default::default())
-            .unwrap()
-            .plan;
-        let ctx = Context {
-            prices: &prices,
-            cfg: &cfg,
-            as_of: 20_000,
-            hold_down: None,
-        };
+        let cfg = super::tests::cfg();
+        let ctx = super::tests::context(&prices, &cfg);
         let b = Blob {
             digest: "sha256:aa".into(),
             bucket: "b".into(),
