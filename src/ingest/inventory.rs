@@ -577,16 +577,24 @@ pub fn read_parquet(
     source_bucket: &str,
     layout: &Layout,
 ) -> Result<DataFile, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    guarded("Parquet", || {
         read_parquet_unguarded(bytes, source_bucket, layout)
-    }))
-    .unwrap_or_else(|panic| {
+    })
+}
+
+/// Runs a third-party file reader, turning a panic left in it into an `Err` that names the
+/// reader and the panic's message (the default hook still prints it to stderr).
+fn guarded(
+    reader: &str,
+    read: impl FnOnce() -> Result<DataFile, String>,
+) -> Result<DataFile, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        Err(format!("the Parquet reader failed on it: {what}"))
+        Err(format!("the {reader} reader failed on it: {what}"))
     })
 }
 

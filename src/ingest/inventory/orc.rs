@@ -41,17 +41,7 @@ const MAX_TYPE_DEPTH: u32 = 64;
 /// Reads one ORC data file. An `Err` is a file that is not ORC or does not decode, or a
 /// column whose type cannot be read as the table's; a value that does not fit rejects its row.
 pub fn read_orc(bytes: Vec<u8>, source_bucket: &str, layout: &Layout) -> Result<DataFile, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        read_orc_unguarded(bytes, source_bucket, layout)
-    }))
-    .unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        Err(format!("the ORC reader failed on it: {what}"))
-    })
+    super::guarded("ORC", || read_orc_unguarded(bytes, source_bucket, layout))
 }
 
 fn read_orc_unguarded(
