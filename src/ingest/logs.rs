@@ -485,52 +485,68 @@ pub fn read_log_with(
         max_line: cfg.max_line,
     };
     let pieces = Pieces::new(&mut text, Records::of(format), cfg.max_line);
-    let merged = std::thread::scope(|s| -> Result<BlockOut, ReadError> {
-        // The reader decompresses and cuts while the pieces before are parsed; the channel
-        // bounds how far ahead it gets.
-        let (tx, rx) = mpsc::sync_channel(batch);
-        s.spawn(move || {
-            for piece in pieces {
-                let failed = piece.is_err();
-                if tx.send(piece).is_err() || failed {
-                    break;
-                }
-            }
-        });
-        let mut total = BlockOut::default();
-        loop {
-            let mut group = Vec::with_capacity(batch);
-            while group.len() < batch {
-                match rx.recv() {
-                    Ok(piece) => group.push(piece?),
-                    Err(mpsc::RecvError) => break,
-                }
-            }
-            if group.is_empty() {
-                return Ok(total);
-            }
-            let room = rejects.room();
-            let outs: Vec<BlockOut> = group
-                .par_iter()
-                .map(|p| parse_piece(&ctx, p, room))
-                .collect();
-            drop(group);
-            // In input order: the rows stored are the first of the input.
-            for o in outs {
-                let kept = o.rejects.len() as u64;
-                for (row, len) in o.rejects {
-                    rejects.push_prefix(row, len)?;
-                }
-                rejects.count_unstored(o.counts.rejected() - kept);
-                total.agg.merge(o.agg);
-                total.counts.add(&o.counts);
-                total.days = merge_days(total.days, o.days);
-                for (day, n) in o.day_lines {
-                    *total.day_lines.entry(day).or_default() += n;
-                }
-            }
+    // In input order: the rows stored are the first of the input.
+    let absorb = |total: &mut BlockOut, o: BlockOut, rejects: &mut InputRejects| {
+        let kept = o.rejects.len() as u64;
+        for (row, len) in o.rejects {
+            rejects.push_prefix(row, len)?;
         }
-    })?;
+        rejects.count_unstored(o.counts.rejected() - kept);
+        total.agg.merge(o.agg);
+        total.counts.add(&o.counts);
+        total.days = merge_days(total.days, o.days);
+        for (day, n) in o.day_lines {
+            *total.day_lines.entry(day).or_default() += n;
+        }
+        Ok::<(), ReadError>(())
+    };
+    let merged = if batch == 1 {
+        // One block at a time: parsed here, as it is cut. No reader thread and no channel,
+        // which for the many small inputs of an S3 log delivery cost more than the parsing
+        // (the inputs themselves are read in parallel, see `ingest::read`).
+        let mut total = BlockOut::default();
+        for piece in pieces {
+            let out = parse_piece(&ctx, &piece?, rejects.room());
+            absorb(&mut total, out, rejects)?;
+        }
+        total
+    } else {
+        std::thread::scope(|s| -> Result<BlockOut, ReadError> {
+            // The reader decompresses and cuts while the pieces before are parsed; the channel
+            // bounds how far ahead it gets.
+            let (tx, rx) = mpsc::sync_channel(batch);
+            s.spawn(move || {
+                for piece in pieces {
+                    let failed = piece.is_err();
+                    if tx.send(piece).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let mut total = BlockOut::default();
+            loop {
+                let mut group = Vec::with_capacity(batch);
+                while group.len() < batch {
+                    match rx.recv() {
+                        Ok(piece) => group.push(piece?),
+                        Err(mpsc::RecvError) => break,
+                    }
+                }
+                if group.is_empty() {
+                    return Ok(total);
+                }
+                let room = rejects.room();
+                let outs: Vec<BlockOut> = group
+                    .par_iter()
+                    .map(|p| parse_piece(&ctx, p, room))
+                    .collect();
+                drop(group);
+                for o in outs {
+                    absorb(&mut total, o, rejects)?;
+                }
+            }
+        })?
+    };
     // Drain anything the decompressor did not need so the hash covers every byte.
     io::copy(&mut text, &mut io::sink())?;
     drop(text);

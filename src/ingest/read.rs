@@ -41,6 +41,12 @@ pub(super) struct LogsRead {
 /// thread whatever the inputs.
 const MAX_FILES: usize = 8;
 
+/// Inputs of at most this many bytes (as listed, compressed or not) are parsed block after
+/// block on the thread that reads them, without a reader thread of their own: S3 delivers
+/// its access log as thousands of files of a few MB, where handing each block to another
+/// thread cost more than parsing it.
+const SMALL_INPUT: u64 = 8 << 20;
+
 /// What reading one input gave, with its quarantined lines.
 type ReadOne = Result<(logs::FileResult, InputRejects)>;
 
@@ -88,6 +94,9 @@ pub(super) fn read_logs(
         let (format, l) = &listed[i];
         let started = std::time::Instant::now();
         let raw = storage.open(&l.location)?;
+        // A small input is one or two blocks: parsed on this thread as it is read (the
+        // inputs around it keep the other threads busy).
+        let batch = if l.size <= SMALL_INPUT { 1 } else { batch };
         let res = logs::read_log_with(*format, raw, &cfg.ingest, &mut input_rejects, batch)
             .map_err(|e| match e {
                 ReadError::Input(e) => Error::Unreadable {

@@ -482,6 +482,36 @@ pub fn manifest_schema() -> SchemaRef {
 /// Renders client indices to their stored identity (keyed hash or raw).
 pub type ClientRender<'a> = &'a dyn Fn(&str) -> String;
 
+/// Dense ranks of interned names in their sort order, so that rows sort by a few integers
+/// instead of by comparing strings (ingest sorts every pull row). Equal names share a rank and
+/// a missing name (`None`, or an index out of range such as [`NONE`]) ranks 0, before every
+/// name, so comparing ranks orders rows exactly as comparing the `Option<&str>` names did.
+struct Ranks(Vec<u32>);
+
+impl Ranks {
+    /// The ranks of indices `0..n`, named by `name`.
+    fn of<'a>(n: usize, name: impl Fn(u32) -> Option<&'a str>) -> Ranks {
+        let n = u32::try_from(n).expect("interned values are indexed by u32");
+        let mut order: Vec<(Option<&str>, u32)> = (0..n).map(|i| (name(i), i)).collect();
+        order.sort_unstable();
+        let mut ranks = vec![0; order.len()];
+        let (mut rank, mut prev) = (0u32, None);
+        for (value, i) in order {
+            if value.is_some() && value != prev {
+                rank += 1;
+                prev = value;
+            }
+            ranks[i as usize] = if value.is_some() { rank } else { 0 };
+        }
+        Ranks(ranks)
+    }
+
+    /// The rank of index `i`.
+    fn of_index(&self, i: u32) -> u32 {
+        self.0.get(i as usize).copied().unwrap_or(0)
+    }
+}
+
 /// Every client of `agg` in its stored form, by index, each rendered once ([`NONE`] is past
 /// the end, so looking it up gives `None`).
 pub fn rendered_clients(agg: &Aggregates, client: ClientRender) -> Vec<Option<String>> {
@@ -504,28 +534,24 @@ pub fn pulls_batch_of<'a>(
     clients: &[Option<String>],
 ) -> RecordBatch {
     let name = |i: u32| clients.get(i as usize).and_then(Option::as_deref);
-    rows.sort_by(|a, b| {
+    // Ordered by digest, client, repo, class, source; names compared through their ranks.
+    let client_rank = Ranks::of(clients.len(), name);
+    let repo_rank = Ranks::of(agg.repos.len(), |i| agg.repos.get(i));
+    rows.sort_by_key(|(k, _)| {
         (
-            a.0.digest,
-            name(a.0.client),
-            agg.repos.get(a.0.repo),
-            a.0.class,
-            a.0.source,
+            k.digest,
+            client_rank.of_index(k.client),
+            repo_rank.of_index(k.repo),
+            k.class,
+            k.source,
         )
-            .cmp(&(
-                b.0.digest,
-                name(b.0.client),
-                agg.repos.get(b.0.repo),
-                b.0.class,
-                b.0.source,
-            ))
     });
     let counts: Vec<(i64, i64, i64, i64)> = rows
         .iter()
         .map(|(k, a)| pull_counts(a, agg.pull_extra.get(k)))
         .collect();
     let cols: Vec<ArrayRef> = vec![
-        columns::utf8_values(rows.iter().map(|(k, _)| k.digest.to_string())),
+        columns::utf8_values(rows.iter().map(|(k, _)| k.digest.text())),
         columns::utf8(rows.iter().map(|(k, _)| name(k.client))),
         columns::utf8(rows.iter().map(|(k, _)| agg.repos.get(k.repo))),
         columns::utf8_values(rows.iter().map(|(k, _)| k.class.as_str())),
@@ -557,7 +583,7 @@ pub fn failed_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordB
     };
     rows.sort_by(|a, b| sort_key(a.0).cmp(&sort_key(b.0)));
     let cols: Vec<ArrayRef> = vec![
-        columns::utf8_values(rows.iter().map(|(k, _)| k.digest.to_string())),
+        columns::utf8_values(rows.iter().map(|(k, _)| k.digest.text())),
         columns::utf8(rows.iter().map(|(k, _)| name(k.client))),
         columns::utf8_values(rows.iter().map(|(k, _)| k.class.as_str())),
         columns::utf8_values(rows.iter().map(|(k, _)| k.source.as_str())),
@@ -585,17 +611,21 @@ pub fn manifests_batch_of<'a>(
     clients: &[Option<String>],
 ) -> RecordBatch {
     let name = |i: u32| clients.get(i as usize).and_then(Option::as_deref);
-    let sort_key = |k: &ManifestKey| {
+    // Ordered by repo, reference, client, user agent, class, source (names through ranks).
+    let repo_rank = Ranks::of(agg.repos.len(), |i| agg.repos.get(i));
+    let ref_rank = Ranks::of(agg.refs.len(), |i| agg.refs.get(i));
+    let client_rank = Ranks::of(clients.len(), name);
+    let ua_rank = Ranks::of(agg.uas.len(), |i| agg.uas.get(i));
+    rows.sort_by_key(|(k, _)| {
         (
-            agg.repos.get(k.repo),
-            agg.refs.get(k.reference),
-            name(k.client),
-            agg.uas.get(k.ua),
+            repo_rank.of_index(k.repo),
+            ref_rank.of_index(k.reference),
+            client_rank.of_index(k.client),
+            ua_rank.of_index(k.ua),
             k.class,
             k.source,
         )
-    };
-    rows.sort_by(|a, b| sort_key(a.0).cmp(&sort_key(b.0)));
+    });
     let cols: Vec<ArrayRef> = vec![
         columns::utf8(rows.iter().map(|(k, _)| agg.repos.get(k.repo))),
         columns::utf8(rows.iter().map(|(k, _)| agg.refs.get(k.reference))),
@@ -625,4 +655,46 @@ pub fn day_string(day: i32) -> String {
 /// Day number of a µs timestamp.
 pub fn day_of(ts_us: i64) -> i32 {
     ts_us.div_euclid(86_400_000_000) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows sorted by ranks come out in the order sorting by the names gave, ties included.
+    #[test]
+    fn ranks_order_like_the_names_they_stand_for() {
+        let names: Vec<Option<&str>> = vec![
+            Some("b"),
+            None,
+            Some("a"),
+            Some("b"),
+            Some(""),
+            Some("ab"),
+            None,
+        ];
+        let name = |i: u32| names.get(i as usize).copied().flatten();
+        let ranks = Ranks::of(names.len(), name);
+        // Out of range (NONE) is a missing name.
+        assert_eq!(ranks.of_index(NONE), 0);
+        assert_eq!(ranks.of_index(1), 0);
+        assert_eq!(
+            ranks.of_index(0),
+            ranks.of_index(3),
+            "equal names share a rank"
+        );
+        let mut idx: Vec<u32> = (0..names.len() as u32).chain([NONE]).collect();
+        let mut by_name = idx.clone();
+        by_name.sort_by_key(|&i| name(i));
+        idx.sort_by_key(|&i| ranks.of_index(i));
+        assert_eq!(idx, by_name);
+    }
+
+    #[test]
+    fn digest_text_is_its_display() {
+        let d = Digest([0xab; 32]);
+        assert_eq!(d.text().as_str(), d.to_string());
+        assert_eq!(d.to_string(), format!("sha256:{}", "ab".repeat(32)));
+        assert_eq!(d.hex(), "ab".repeat(32));
+    }
 }

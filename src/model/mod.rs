@@ -47,7 +47,40 @@ impl Digest {
 
     /// The 64 hex characters without the algorithm prefix.
     pub fn hex(&self) -> String {
-        hex::encode(self.0)
+        self.text().as_str()["sha256:".len()..].to_owned()
+    }
+
+    /// `sha256:<64 hex>` on the stack: what [`fmt::Display`] writes, without a `String` per
+    /// digest (ingest renders one per pull row).
+    pub fn text(&self) -> DigestText {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; DigestText::LEN];
+        out[..7].copy_from_slice(b"sha256:");
+        for (i, b) in self.0.iter().enumerate() {
+            out[7 + 2 * i] = HEX[usize::from(b >> 4)];
+            out[8 + 2 * i] = HEX[usize::from(b & 0x0f)];
+        }
+        DigestText(out)
+    }
+}
+
+/// A digest's text `sha256:<64 lower-case hex>` ([`Digest::text`]).
+#[derive(Clone, Copy)]
+pub struct DigestText([u8; DigestText::LEN]);
+
+impl DigestText {
+    /// Bytes of `sha256:` and 64 hex characters.
+    pub const LEN: usize = 7 + 64;
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("a digest's text is ASCII")
+    }
+}
+
+impl AsRef<str> for DigestText {
+    fn as_ref(&self) -> &str {
+        self.as_str()
     }
 }
 
@@ -61,7 +94,7 @@ fn hex_val(c: u8) -> Option<u8> {
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex())
+        f.write_str(self.text().as_str())
     }
 }
 
