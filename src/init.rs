@@ -82,6 +82,9 @@ runs_days = 365               # _runs/*.json run records
 max_bad_ratio = 0.01          # an input with more malformed lines makes the run exit 1
 # registry_root = ""          # the S3 driver's rootdirectory; unset = any prefix before docker/registry/v2/
 s3_include_auth_header = false  # true only if the registry streams blobs itself (redirect disabled)
+# Which logs count pulls when both the storage's (s3-access, cloudfront) and the registry's own
+# are ingested: "auto" counts each pull once across them, "s3" or "registry" uses one side only.
+pull_source = "auto"
 
 [s3]
 path_style = false            # true (or BLOBTIER_S3_PATH_STYLE=1) for S3-compatible stores
