@@ -147,6 +147,26 @@ pub fn sync_dir(dir: &Path) -> Result<(), IoError> {
         .at("failed to sync directory", dir)
 }
 
+/// [`sync_dir`] for each of `dirs`, several at a time: an fsync waits on the disk, not the
+/// CPU, and the file system commits concurrent ones together (ingest publishes a directory per
+/// day and table, and syncing 180 of them one after the other took most of a second). Returns
+/// the first error in `dirs`' order after every sync has ended.
+pub fn sync_dirs(dirs: &[PathBuf]) -> Result<(), IoError> {
+    const AT_ONCE: usize = 8;
+    let per = dirs.len().div_ceil(AT_ONCE).max(1);
+    let results: Vec<Result<(), IoError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = dirs
+            .chunks(per)
+            .map(|chunk| s.spawn(move || chunk.iter().try_for_each(|d| sync_dir(d))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a directory sync does not panic"))
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
 /// A file found by [`walk_files`].
 #[derive(Debug)]
 pub struct WalkedFile {

@@ -36,8 +36,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::io::{
-    atomic_write, ensure_parent, hostname, sync_dir, try_lock_file, FileLock, IoContext, IoError,
-    TryLock,
+    atomic_write, ensure_parent, hostname, try_lock_file, FileLock, IoContext, IoError, TryLock,
 };
 
 /// Lake errors.
@@ -296,9 +295,7 @@ impl Staging {
                 crate::crashpoint::pause("ingest:publishing");
             }
         }
-        for d in dirs {
-            sync_dir(&d)?;
-        }
+        crate::io::sync_dirs(&dirs.into_iter().collect::<Vec<_>>())?;
         fs::remove_dir_all(&self.dir).at("failed to remove staging directory", &self.dir)?;
         Ok(())
     }
