@@ -13,13 +13,14 @@ use arrow::record_batch::RecordBatch;
 use serde_json::json;
 
 use crate::config::ClientIdentity;
-use crate::ingest::inventory::{self, Snapshot};
+use crate::ingest::inventory::Snapshot;
 use crate::ingest::read::LogsRead;
 use crate::ingest::rejects::Quarantine;
 use crate::ingest::tables::{self, day_string, Aggregates};
 use crate::ingest::{graph, render_client, IngestMetrics, InputSummary, Result};
 use crate::io::write_parquet;
 use crate::lake::{Lake, Staging};
+use crate::model::schema;
 use crate::progress::Progress;
 use crate::storage::Storage;
 
@@ -155,7 +156,7 @@ fn write_pulls(
         if agg.failed.keys().any(|k| k.day == day) {
             let rel = format!("failed_pulls/date={d}/{part}");
             let batch = tables::failed_batch(agg, day, &render);
-            write_table(staging, rel, tables::failed_schema(), &batch, outputs)?;
+            write_table(staging, rel, schema::failed_pulls(), &batch, outputs)?;
         }
         if let Some(rows) = manifests.remove(&day) {
             let rel = format!("manifest_pulls/date={d}/{part}");
@@ -166,12 +167,9 @@ fn write_pulls(
         .into_par_iter()
         .map(|(path, rel, rows)| {
             let (schema, batch) = match rows {
-                Rows::Pulls(rows) => (
-                    tables::pulls_schema(),
-                    tables::pulls_batch_of(agg, rows, &clients),
-                ),
+                Rows::Pulls(rows) => (schema::pulls(), tables::pulls_batch_of(agg, rows, &clients)),
                 Rows::Manifests(rows) => (
-                    tables::manifest_schema(),
+                    schema::manifest_pulls(),
                     tables::manifests_batch_of(agg, rows, &clients),
                 ),
             };
@@ -220,7 +218,7 @@ fn write_inventory(
     write_table(
         staging,
         rel,
-        inventory::inventory_schema(),
+        schema::inventory(),
         &snap.batch,
         &mut metrics.outputs,
     )?;
@@ -270,13 +268,13 @@ fn write_graph(
     );
     let mut parts = Vec::new();
     for (table, schema, batch) in [
-        ("blob_refs", graph::blob_refs_schema(), &built.blob_refs),
+        ("blob_refs", schema::blob_refs(), &built.blob_refs),
         (
             "manifest_refs",
-            graph::manifest_refs_schema(),
+            schema::manifest_refs(),
             &built.manifest_refs,
         ),
-        ("tags", graph::tags_schema(), &built.tags),
+        ("tags", schema::tags(), &built.tags),
     ] {
         let rel = format!("{table}/snapshot={}/{part}", built.snapshot);
         write_table(staging, rel.clone(), schema, batch, &mut metrics.outputs)?;
@@ -287,7 +285,7 @@ fn write_graph(
         write_table(
             staging,
             rel,
-            graph::manifests_schema(),
+            schema::manifests(),
             batch,
             &mut metrics.outputs,
         )?;

@@ -30,7 +30,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use md5::{Digest as _, Md5};
@@ -40,7 +39,7 @@ use crate::config::IngestConfig;
 use crate::ingest::event::MAX_LINE;
 use crate::ingest::tables::RejectRow;
 use crate::ingest::{BadFile, IngestMetrics, InputSummary};
-use crate::model::Layout;
+use crate::model::{schema, Layout};
 use crate::progress::Progress;
 use crate::storage::{Location, Storage, StorageError};
 
@@ -429,31 +428,6 @@ pub fn load_manifest(storage: &Storage, spec: &str) -> Result<Manifest, Inventor
         files,
     })
 }
-/// Schema of `inventory/snapshot=…/part-*.parquet`.
-pub fn inventory_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("bucket", DataType::Utf8, false),
-        Field::new("key", DataType::Utf8, false),
-        Field::new("version_id", DataType::Utf8, true),
-        Field::new("is_latest", DataType::Boolean, false),
-        Field::new("is_delete_marker", DataType::Boolean, false),
-        Field::new("size", DataType::Int64, true),
-        Field::new(
-            "last_modified",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            true,
-        ),
-        Field::new("etag", DataType::Utf8, true),
-        Field::new("storage_class", DataType::Utf8, true),
-        Field::new("intelligent_tiering_access_tier", DataType::Utf8, true),
-        Field::new("digest", DataType::Utf8, true),
-        Field::new("kind", DataType::Utf8, false),
-        Field::new("repo", DataType::Utf8, true),
-        Field::new("encryption_status", DataType::Utf8, true),
-        Field::new("is_multipart_uploaded", DataType::Boolean, true),
-    ]))
-}
-
 /// The inventory rows of `batches` as one batch sorted by digest, bucket, key, version id
 /// (rows without a digest first), each object (bucket, key, version id) once: the first of its
 /// rows in data-file and line order. Returns the batch and the number of rows dropped.
@@ -462,7 +436,7 @@ pub fn sort_dedup(batches: Vec<RecordBatch>) -> Result<(RecordBatch, u64), Arrow
     use arrow::compute::{
         concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch, SortColumn,
     };
-    let all = concat_batches(&inventory_schema(), &batches)?;
+    let all = concat_batches(&schema::inventory(), &batches)?;
     drop(batches);
     let col = |name: &str| -> Result<ArrayRef, ArrowError> {
         Ok(Arc::clone(all.column(all.schema().index_of(name)?)))
@@ -1150,6 +1124,7 @@ mod tests {
     /// A small Parquet data file of three rows, as the fuzz targets write them.
     fn small_parquet() -> Vec<u8> {
         use arrow::array::{Int64Array, StringArray};
+        use arrow::datatypes::{DataType, Field, Schema};
         let schema = Arc::new(Schema::new(vec![
             Field::new("bucket", DataType::Utf8, true),
             Field::new("key", DataType::Utf8, true),

@@ -20,15 +20,14 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow::array::ArrayRef;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use super::columns;
 use crate::io::{ParquetStream, WriteError};
+use crate::model::schema;
 
 /// Rows per input whose text is stored in `_rejects` (all are counted).
 pub const MAX_STORED: u64 = 100_000;
@@ -267,10 +266,10 @@ impl Quarantine {
         self.inputs.is_empty()
     }
 
-    /// Writes every kept row to the Parquet file `path` ([`rejects_schema`]), by input location
+    /// Writes every kept row to the Parquet file `path` ([`schema::rejects`]), by input location
     /// then in the order pushed, a few thousand rows at a time. Returns the rows written.
     pub fn write(self, path: &Path, run_id: &str) -> Result<u64, RejectsError> {
-        let mut out = ParquetStream::create(path, rejects_schema())?;
+        let mut out = ParquetStream::create(path, schema::rejects())?;
         let mut batch = Batch::default();
         for (location, inputs) in self.inputs {
             for rows in inputs {
@@ -327,21 +326,8 @@ impl Batch {
             columns::int64_values(b.raw_len),
             columns::utf8_values(std::iter::repeat_n(run_id, n)),
         ];
-        RecordBatch::try_new(rejects_schema(), cols).expect("columns match the rejects schema")
+        RecordBatch::try_new(schema::rejects(), cols).expect("columns match the rejects schema")
     }
-}
-
-/// Schema of `_rejects/date=…/part-*.parquet`.
-pub fn rejects_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("input", DataType::Utf8, false),
-        Field::new("format", DataType::Utf8, false),
-        Field::new("line", DataType::Int64, false),
-        Field::new("reason_code", DataType::Utf8, false),
-        Field::new("raw", DataType::Utf8, false),
-        Field::new("raw_len", DataType::Int64, false),
-        Field::new("run_id", DataType::Utf8, false),
-    ]))
 }
 
 #[cfg(test)]
@@ -449,6 +435,6 @@ mod tests {
         assert_eq!(lines[0], 2);
         let expect: Vec<i64> = (1..=MAX_STORED as i64).collect();
         assert_eq!(lines[1..], expect[..]);
-        assert_eq!(rows[0].schema(), rejects_schema());
+        assert_eq!(rows[0].schema(), schema::rejects());
     }
 }

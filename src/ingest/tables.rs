@@ -17,15 +17,13 @@
 //! sorted, so the same input gives byte-identical Parquet whatever the thread scheduling.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use arrow::array::ArrayRef;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use super::columns;
 use super::event::RANGED_PULL_WINDOW_US;
-use crate::model::{Digest, LogFormat, UaClass};
+use crate::model::{schema, Digest, LogFormat, UaClass};
 
 /// The maps of the aggregates: ahash, randomly keyed per process (SipHash cost a fifth of the
 /// time per pull; a random key keeps crafted user agents or keys from colliding).
@@ -424,61 +422,6 @@ impl Aggregates {
 /// A quarantined line (moved to [`super::rejects`], which caps and spools them).
 pub use super::rejects::RejectRow;
 
-fn ts_field(name: &str) -> Field {
-    Field::new(
-        name,
-        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        false,
-    )
-}
-
-/// Schema of `pulls/date=…/part-*.parquet`.
-pub fn pulls_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("digest", DataType::Utf8, false),
-        Field::new("client", DataType::Utf8, true),
-        Field::new("repo", DataType::Utf8, true),
-        Field::new("ua_class", DataType::Utf8, false),
-        Field::new("source", DataType::Utf8, false),
-        Field::new("pulls", DataType::Int64, false),
-        Field::new("bytes", DataType::Int64, false),
-        ts_field("first_at"),
-        ts_field("last_at"),
-        // Added after the first release: files written before it lack it (read as NULL).
-        Field::new("requests", DataType::Int64, true),
-    ]))
-}
-
-/// Schema of `failed_pulls/date=…/part-*.parquet`.
-pub fn failed_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("digest", DataType::Utf8, false),
-        Field::new("client", DataType::Utf8, true),
-        Field::new("ua_class", DataType::Utf8, false),
-        Field::new("source", DataType::Utf8, false),
-        Field::new("status", DataType::Int64, false),
-        Field::new("error_code", DataType::Utf8, true),
-        Field::new("requests", DataType::Int64, false),
-        ts_field("first_at"),
-        ts_field("last_at"),
-    ]))
-}
-
-/// Schema of `manifest_pulls/date=…/part-*.parquet`.
-pub fn manifest_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("repo", DataType::Utf8, false),
-        Field::new("reference", DataType::Utf8, false),
-        Field::new("client", DataType::Utf8, true),
-        Field::new("ua", DataType::Utf8, true),
-        Field::new("ua_class", DataType::Utf8, false),
-        Field::new("source", DataType::Utf8, false),
-        Field::new("requests", DataType::Int64, false),
-        ts_field("first_at"),
-        ts_field("last_at"),
-    ]))
-}
-
 /// Renders client indices to their stored identity (keyed hash or raw).
 pub type ClientRender<'a> = &'a dyn Fn(&str) -> String;
 
@@ -562,7 +505,7 @@ pub fn pulls_batch_of<'a>(
         columns::timestamp_utc_values(counts.iter().map(|c| c.3)),
         columns::int64(counts.iter().map(|c| Some(c.1))),
     ];
-    RecordBatch::try_new(pulls_schema(), cols).expect("columns match the pulls schema")
+    RecordBatch::try_new(schema::pulls(), cols).expect("columns match the pulls schema")
 }
 
 /// Failed-pull rows of one day, sorted, as a record batch.
@@ -593,7 +536,8 @@ pub fn failed_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordB
         columns::timestamp_utc_values(rows.iter().map(|(_, a)| a.first)),
         columns::timestamp_utc_values(rows.iter().map(|(_, a)| a.last)),
     ];
-    RecordBatch::try_new(failed_schema(), cols).expect("columns match the failed-pulls schema")
+    RecordBatch::try_new(schema::failed_pulls(), cols)
+        .expect("columns match the failed-pulls schema")
 }
 
 /// Manifest-request rows of one day, sorted, as a record batch.
@@ -637,7 +581,7 @@ pub fn manifests_batch_of<'a>(
         columns::timestamp_utc_values(rows.iter().map(|(_, a)| a.first)),
         columns::timestamp_utc_values(rows.iter().map(|(_, a)| a.last)),
     ];
-    RecordBatch::try_new(manifest_schema(), cols).expect("columns match the manifest schema")
+    RecordBatch::try_new(schema::manifest_pulls(), cols).expect("columns match the manifest schema")
 }
 
 /// `YYYY-MM-DD` of a day number.

@@ -12,6 +12,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+pub mod schema;
 mod storage_class;
 pub mod units;
 mod vocab;

@@ -35,13 +35,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Date32Builder, StringBuilder};
-use arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
 
 use crate::lake::Lake;
-use crate::model::Action;
+use crate::model::{schema, Action};
 use crate::plan::file;
 
 /// Days of snapshots folded when no earlier `class_history` exists (DEEP_ARCHIVE's 180-day
@@ -276,20 +275,6 @@ fn read_history(dir: &Path) -> PolarsResult<(HashMap<ObjectKey, Entry>, Option<N
     Ok((out, snap))
 }
 
-/// The schema of `class_history`.
-pub fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("bucket", ArrowType::Utf8, false),
-        Field::new("key", ArrowType::Utf8, false),
-        Field::new("version_id", ArrowType::Utf8, true),
-        Field::new("storage_class", ArrowType::Utf8, false),
-        Field::new("written", ArrowType::Date32, true),
-        Field::new("entered", ArrowType::Date32, false),
-        Field::new("source", ArrowType::Utf8, false),
-        Field::new("snapshot", ArrowType::Date32, false),
-    ]))
-}
-
 /// The class history as one batch, sorted by object.
 pub fn to_batch(h: &ClassHistory) -> RecordBatch {
     let mut keys: Vec<&ObjectKey> = h.entries.keys().collect();
@@ -327,7 +312,8 @@ pub fn to_batch(h: &ClassHistory) -> RecordBatch {
         Arc::new(source.finish()),
         Arc::new(snapshot.finish()),
     ];
-    RecordBatch::try_new(schema(), cols).expect("columns match the class_history schema")
+    RecordBatch::try_new(schema::class_history(), cols)
+        .expect("columns match the class_history schema")
 }
 
 /// The class history of a plan's as-of day.

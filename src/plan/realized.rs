@@ -29,14 +29,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Date32Builder, Float64Builder, StringBuilder};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 
 use super::file::{self, PlanRow};
 use super::history::{ClassHistory, HistoryError, ObjectKey};
 use crate::lake::Lake;
-use crate::model::Action;
+use crate::model::{schema, Action};
 
 /// The lake table.
 pub const TABLE: &str = "realized";
@@ -211,27 +210,6 @@ pub fn summarize(rows: &[Compared]) -> RealizedSummary {
     s
 }
 
-/// The schema of `realized`.
-pub fn schema() -> SchemaRef {
-    let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
-    let f = |n: &str| Field::new(n, DataType::Float64, false);
-    Arc::new(Schema::new(vec![
-        Field::new("plan_as_of", DataType::Date32, false),
-        s("plan_id", false),
-        s("bucket", false),
-        s("key", false),
-        s("version_id", true),
-        s("action", false),
-        s("from_class", false),
-        s("to_class", false),
-        s("class_now", true),
-        s("status", false),
-        f("planned_before"),
-        f("planned_after"),
-        f("billed_now"),
-    ]))
-}
-
 /// Writes `rows` to `dir/part-0.parquet`.
 pub fn write(dir: &Path, rows: &[Compared]) -> Result<(), crate::io::WriteError> {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
@@ -256,7 +234,8 @@ pub fn write(dir: &Path, rows: &[Compared]) -> Result<(), crate::io::WriteError>
     let mut cols: Vec<ArrayRef> = vec![Arc::new(day.finish())];
     cols.extend(strs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     cols.extend(nums.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-    let batch = RecordBatch::try_new(schema(), cols).expect("columns match the realized schema");
+    let batch =
+        RecordBatch::try_new(schema::realized(), cols).expect("columns match the realized schema");
     crate::io::write_parquet(&dir.join("part-0.parquet"), batch.schema(), &[batch])?;
     Ok(())
 }

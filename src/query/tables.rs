@@ -2,7 +2,7 @@
 //! an as-of day (the latest inventory and image-graph snapshots on or before it), how it is
 //! scanned and registered, and its schema when the lake does not have it yet.
 //!
-//! Invariants: the schemas are ingest's Arrow schemas (plus the Hive column `date` of the
+//! Invariants: the schemas are the lake's Arrow schemas ([`crate::model::schema`]) (plus the Hive column `date` of the
 //! date-partitioned tables), never written a second time: [`empty_table`] (Polars) and [`ddl`]
 //! (Spark, DuckDB, Trino) are derived from them. Nothing after as-of is registered. Reads only.
 
@@ -38,15 +38,15 @@ const HIVE_DATE: &str = "date";
 /// The Arrow schema of the lake table `table` as a query sees it: ingest's schema, plus the
 /// Hive column `date` (a string) for `pulls`, `failed_pulls` and `manifest_pulls`.
 pub fn arrow_schema(table: &str) -> Option<SchemaRef> {
-    use crate::ingest::{graph, inventory, tables};
+    use crate::model::schema;
     let (schema, hive) = match table {
-        "pulls" => (tables::pulls_schema(), true),
-        "failed_pulls" => (tables::failed_schema(), true),
-        "manifest_pulls" => (tables::manifest_schema(), true),
-        "inventory" => (inventory::inventory_schema(), false),
-        "blob_refs" => (graph::blob_refs_schema(), false),
-        "manifest_refs" => (graph::manifest_refs_schema(), false),
-        "tags" => (graph::tags_schema(), false),
+        "pulls" => (schema::pulls(), true),
+        "failed_pulls" => (schema::failed_pulls(), true),
+        "manifest_pulls" => (schema::manifest_pulls(), true),
+        "inventory" => (schema::inventory(), false),
+        "blob_refs" => (schema::blob_refs(), false),
+        "manifest_refs" => (schema::manifest_refs(), false),
+        "tags" => (schema::tags(), false),
         _ => return None,
     };
     if !hive {
@@ -187,11 +187,11 @@ pub fn scan_dir(path: &Path, hive: bool) -> PolarsResult<LazyFrame> {
 /// schema: a column added after some files were written (`pulls.requests`) reads as NULL in
 /// them.
 pub fn scan_table_dir(path: &Path, table: &str) -> PolarsResult<LazyFrame> {
-    use crate::ingest::tables;
+    use crate::model::schema;
     let file_schema = match table {
-        "pulls" => tables::pulls_schema(),
-        "failed_pulls" => tables::failed_schema(),
-        "manifest_pulls" => tables::manifest_schema(),
+        "pulls" => schema::pulls(),
+        "failed_pulls" => schema::failed_pulls(),
+        "manifest_pulls" => schema::manifest_pulls(),
         _ => return Err(unknown_table(table)),
     };
     let mut schema = Schema::with_capacity(file_schema.fields().len());

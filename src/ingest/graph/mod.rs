@@ -50,9 +50,7 @@ use crate::model::Digest;
 use crate::storage::{Location, Storage, StorageError};
 pub use cache::{load_cache, Cached};
 pub use keys::{inventory_keys, walk_keys, Key, KeySource};
-pub use tables::{
-    blob_refs_schema, manifest_refs_schema, manifests_schema, read_batches, tags_schema,
-};
+pub use tables::read_batches;
 
 /// Manifest and tag-link reads in flight at once (S3).
 pub const READ_CONCURRENCY: usize = 32;

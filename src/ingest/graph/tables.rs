@@ -11,10 +11,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::Path;
-use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Int64Type};
 use arrow::record_batch::RecordBatch;
 
 use super::cache::Cached;
@@ -24,7 +23,7 @@ use super::{GraphError, GraphMetrics, Result, LIST_CAP};
 use crate::ingest::columns;
 use crate::ingest::manifest::{Reference, Role};
 use crate::io::IoContext;
-use crate::model::Digest;
+use crate::model::{schema, Digest};
 use crate::storage::StorageError;
 
 pub(super) fn table_err(path: &Path) -> impl Fn(String) -> GraphError + '_ {
@@ -96,66 +95,6 @@ pub(super) fn bools(b: &RecordBatch, name: &str, path: &Path) -> Result<Vec<Opti
         .collect())
 }
 
-/// Schema of `blob_refs/snapshot=D/part-*.parquet`.
-pub fn blob_refs_schema() -> SchemaRef {
-    let list = |n: &str| {
-        Field::new(
-            n,
-            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
-            false,
-        )
-    };
-    Arc::new(Schema::new(vec![
-        Field::new("digest", DataType::Utf8, false),
-        Field::new("role", DataType::Utf8, true),
-        Field::new("media_type", DataType::Utf8, true),
-        Field::new("in_storage", DataType::Boolean, false),
-        Field::new("size", DataType::Int64, true),
-        Field::new("ref_manifests", DataType::Int64, false),
-        Field::new("ref_repos", DataType::Int64, false),
-        Field::new("ref_tags", DataType::Int64, false),
-        Field::new("referenced_by_tag", DataType::Boolean, false),
-        list("manifests"),
-        list("repos"),
-        list("tags"),
-    ]))
-}
-
-/// Schema of `manifest_refs/snapshot=D/part-*.parquet`.
-pub fn manifest_refs_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("manifest", DataType::Utf8, false),
-        Field::new("digest", DataType::Utf8, false),
-        Field::new("role", DataType::Utf8, false),
-    ]))
-}
-
-/// Schema of `tags/snapshot=D/part-*.parquet`.
-pub fn tags_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("repo", DataType::Utf8, false),
-        Field::new("tag", DataType::Utf8, false),
-        Field::new("manifest", DataType::Utf8, false),
-        Field::new("link_fingerprint", DataType::Utf8, false),
-    ]))
-}
-
-/// Schema of `manifests/part-*.parquet`: one row per descriptor (a manifest without any has
-/// one row with NULL `ref_*`).
-pub fn manifests_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("digest", DataType::Utf8, false),
-        Field::new("media_type", DataType::Utf8, true),
-        Field::new("kind", DataType::Utf8, false),
-        Field::new("size", DataType::Int64, false),
-        Field::new("ref_digest", DataType::Utf8, true),
-        Field::new("ref_role", DataType::Utf8, true),
-        Field::new("ref_media_type", DataType::Utf8, true),
-        Field::new("ref_size", DataType::Int64, true),
-        Field::new("ref_platform", DataType::Utf8, true),
-    ]))
-}
-
 pub(super) fn manifests_batch(rows: &BTreeMap<Digest, Cached>) -> RecordBatch {
     // One row per descriptor; a manifest without any has one row with no reference.
     let rows: Vec<(&Digest, &Cached, Option<&Reference>)> = rows
@@ -186,7 +125,7 @@ pub(super) fn manifests_batch(rows: &BTreeMap<Digest, Cached>) -> RecordBatch {
                 .map(|(_, _, r)| r.and_then(|r| r.platform.as_deref())),
         ),
     ];
-    RecordBatch::try_new(manifests_schema(), cols).expect("columns match the manifests schema")
+    RecordBatch::try_new(schema::manifests(), cols).expect("columns match the manifests schema")
 }
 
 /// `blob_refs` rows, one per blob by digest; counts blobs in `m`.
@@ -227,7 +166,7 @@ pub(super) fn blob_refs_batch(
         list(|a| &a.repos),
         list(|a| &a.tags),
     ];
-    RecordBatch::try_new(blob_refs_schema(), cols).expect("columns match the blob_refs schema")
+    RecordBatch::try_new(schema::blob_refs(), cols).expect("columns match the blob_refs schema")
 }
 
 /// Counts one blob of `blob_refs` in `m`: stored or missing, referenced, tagged, and the
@@ -265,7 +204,7 @@ pub(super) fn manifest_refs_batch(
         columns::utf8_values(rows.iter().map(|(_, b, _)| b.to_string())),
         columns::utf8_values(rows.iter().map(|(_, _, role)| role.as_str())),
     ];
-    RecordBatch::try_new(manifest_refs_schema(), cols)
+    RecordBatch::try_new(schema::manifest_refs(), cols)
         .expect("columns match the manifest_refs schema")
 }
 
@@ -277,5 +216,5 @@ pub(super) fn tags_batch(tags: &[Tag]) -> RecordBatch {
         columns::utf8_values(tags.iter().map(|(_, _, d, _)| d.to_string())),
         columns::utf8_values(tags.iter().map(|(_, _, _, fp)| fp)),
     ];
-    RecordBatch::try_new(tags_schema(), cols).expect("columns match the tags schema")
+    RecordBatch::try_new(schema::tags(), cols).expect("columns match the tags schema")
 }

@@ -569,7 +569,7 @@ impl Builders {
         self.n += 1;
     }
 
-    /// The rows as a batch of [`super::inventory_schema`].
+    /// The rows as a batch of [`crate::model::schema::inventory`].
     pub fn finish(mut self) -> RecordBatch {
         let cols: Vec<ArrayRef> = vec![
             Arc::new(self.bucket.finish()),
@@ -588,7 +588,7 @@ impl Builders {
             Arc::new(self.enc.finish()),
             Arc::new(self.mpu.finish()),
         ];
-        RecordBatch::try_new(super::inventory_schema(), cols)
+        RecordBatch::try_new(crate::model::schema::inventory(), cols)
             .expect("columns match the inventory schema")
     }
 }
