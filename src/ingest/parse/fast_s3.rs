@@ -21,21 +21,10 @@ use memchr::{memchr, memchr2};
 
 use crate::ingest::event::{BlobPull, Event, LineOutcome, ParseOptions, Reject, MAX_LINE};
 use crate::ingest::parse::common::{opt_text, parse_bytes_field, parse_clf_time, parse_status};
-use crate::ingest::parse::s3_access;
-
-/// Fields the fast path reads: through the authentication type (1-based 22nd).
-const KEPT: usize = 22;
-/// Fields an exact parse requires.
-const MIN_FIELDS: usize = 17;
-
-const F_TIME: usize = 2;
-const F_REMOTE_IP: usize = 3;
-const F_OPERATION: usize = 6;
-const F_KEY: usize = 7;
-const F_STATUS: usize = 9;
-const F_BYTES_SENT: usize = 11;
-const F_USER_AGENT: usize = 16;
-const F_AUTH_TYPE: usize = 21;
+use crate::ingest::parse::s3_access::{
+    self, F_AUTH_TYPE, F_BYTES_SENT, F_KEY, F_OPERATION, F_REMOTE_IP, F_STATUS, F_TIME,
+    F_USER_AGENT, KEPT, MIN_FIELDS,
+};
 
 /// Parses one S3 server access log line: the fast path when the line is plain, the exact
 /// parser otherwise (same outcome and events either way).

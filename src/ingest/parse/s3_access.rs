@@ -27,20 +27,22 @@ use crate::ingest::parse::common::{
     opt_text, parse_bytes_field, parse_clf_time, parse_status, prepare, Field, Fields,
 };
 
+// The field layout, shared with the fast path ([`super::fast_s3`]).
 /// Fields a line must have (up to the User-Agent).
-const MIN_FIELDS: usize = 17;
-/// Fields we keep (1-based numbering in the docs; the rest are counted, then skipped).
-const KEPT: usize = 22;
+pub(super) const MIN_FIELDS: usize = 17;
+/// Fields we keep (through the authentication type, the 1-based 22nd; the rest are counted,
+/// then skipped).
+pub(super) const KEPT: usize = 22;
 
-const F_TIME: usize = 2;
-const F_REMOTE_IP: usize = 3;
-const F_OPERATION: usize = 6;
-const F_KEY: usize = 7;
-const F_STATUS: usize = 9;
+pub(super) const F_TIME: usize = 2;
+pub(super) const F_REMOTE_IP: usize = 3;
+pub(super) const F_OPERATION: usize = 6;
+pub(super) const F_KEY: usize = 7;
+pub(super) const F_STATUS: usize = 9;
 const F_ERROR_CODE: usize = 10;
-const F_BYTES_SENT: usize = 11;
-const F_USER_AGENT: usize = 16;
-const F_AUTH_TYPE: usize = 21;
+pub(super) const F_BYTES_SENT: usize = 11;
+pub(super) const F_USER_AGENT: usize = 16;
+pub(super) const F_AUTH_TYPE: usize = 21;
 
 /// Parses one S3 server access log line.
 pub fn parse<'a>(
