@@ -43,7 +43,7 @@ pub use run::run;
 pub use sql::sql;
 pub use stats::stats;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::config::{self, Config, LoadError, Overrides};
 use crate::Outcome;
@@ -54,6 +54,18 @@ fn load_config(path: Option<&Path>, ov: Overrides) -> Result<Config, LoadError> 
     let default = Path::new("blobtier.toml");
     let path = path.or_else(|| default.is_file().then_some(default));
     config::load(path, ov)
+}
+
+/// [`load_config`] with the `--pins` files of `plan` and `run` (added to `run.pins`) as the
+/// only CLI override.
+fn load_config_with_pins(path: Option<&Path>, pins: Vec<PathBuf>) -> Result<Config, LoadError> {
+    load_config(
+        path,
+        Overrides {
+            pins,
+            ..Default::default()
+        },
+    )
 }
 
 /// Prints a JSON value to stdout (the data channel).

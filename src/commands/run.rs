@@ -9,13 +9,7 @@ use crate::{Error, Outcome};
 /// Runs the nightly job for `--as-of` (default yesterday) and prints the run record; exit 1
 /// when the coverage guard held moves back or an input was over the reject threshold.
 pub fn run(config: Option<&Path>, a: RunArgs) -> Result<Outcome, Error> {
-    let cfg = super::load_config(
-        config,
-        crate::config::Overrides {
-            pins: a.pins,
-            ..Default::default()
-        },
-    )?;
+    let cfg = super::load_config_with_pins(config, a.pins)?;
     let opts = RunOptions {
         as_of: a.as_of.unwrap_or_else(super::yesterday),
         allow_gaps: a.allow_gaps,
