@@ -449,14 +449,16 @@ pub fn write(dir: &Path, h: &ClassHistory) -> Result<(), crate::io::WriteError> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn d(day: u32) -> NaiveDate {
+    /// Day `day` of September 2026.
+    pub(in crate::plan) fn d(day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 9, day).unwrap()
     }
 
-    fn k(name: &str) -> ObjectKey {
+    /// The current version of `name` in bucket `b`.
+    pub(in crate::plan) fn k(name: &str) -> ObjectKey {
         ObjectKey {
             bucket: "b".into(),
             key: name.into(),
@@ -477,33 +479,18 @@ mod tests {
         let old = NaiveDate::from_ymd_opt(2025, 8, 1).unwrap();
         let mut moves = PlannedMoves::new();
         moves.insert(k("ours"), vec![(d(2), "GLACIER_IR".into())]);
-        let h1 = fold(
-            &HashMap::new(),
-            None,
-            snap(&[
-                ("ours", "STANDARD", old),
-                ("theirs", "STANDARD", old),
-                ("copied", "STANDARD", old),
-                ("still", "STANDARD_IA", old),
-            ]),
-            d(1),
-            &moves,
-        );
+        // Nights 1 and 2 see the same objects in the same classes.
+        let before = [
+            ("ours", "STANDARD", old),
+            ("theirs", "STANDARD", old),
+            ("copied", "STANDARD", old),
+            ("still", "STANDARD_IA", old),
+        ];
+        let h1 = fold(&HashMap::new(), None, snap(&before), d(1), &moves);
         assert!(h1
             .values()
             .all(|e| e.entered == old && e.source == Source::Written));
-        let h2 = fold(
-            &h1,
-            Some(d(1)),
-            snap(&[
-                ("ours", "STANDARD", old),
-                ("theirs", "STANDARD", old),
-                ("copied", "STANDARD", old),
-                ("still", "STANDARD_IA", old),
-            ]),
-            d(2),
-            &moves,
-        );
+        let h2 = fold(&h1, Some(d(1)), snap(&before), d(2), &moves);
         assert_eq!(h2, h1);
         // Snapshot of night 4 (night 3's missing): the transition of `ours` happened at the
         // first midnight after night 2's plan; `theirs` moved some time up to day 4.

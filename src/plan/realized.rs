@@ -244,19 +244,8 @@ pub fn write(dir: &Path, rows: &[Compared]) -> Result<(), crate::io::WriteError>
 mod tests {
     use super::*;
     use crate::model::StorageClass;
+    use crate::plan::history::tests::{d, k};
     use crate::plan::history::{Entry, Source};
-
-    fn d(day: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(2026, 9, day).unwrap()
-    }
-
-    fn k(n: &str) -> ObjectKey {
-        ObjectKey {
-            bucket: "b".into(),
-            key: n.into(),
-            version_id: None,
-        }
-    }
 
     fn row(key: &str, action: Action, from: &str, to: &str, now: f64, after: f64) -> PlanRow {
         PlanRow {
