@@ -685,7 +685,7 @@ mod tests {
         fn plan_invariants(b in blob_strategy()) {
             let prices = Prices::builtin();
             let cfg = cfg();
-            let ctx = Context { prices: &prices, cfg: &cfg, as_of: 20_000, hold_down: None };
+            let ctx = context(&prices, &cfg);
             let r = decide(&ctx, &b);
             if r.action == Action::Transition {
                 // Every move pays off within the horizon and the payback limit.
@@ -738,15 +738,15 @@ mod tests {
         }
     }
 
-    /// A GiB in STANDARD, written 400 days ago and never pulled, that the tier rules put in
-    /// `tier` with the target class `target`.
-    fn old_gib(tier: &str, target: &str) -> Blob {
+    /// A GiB in `class`, written 400 days ago and never pulled, that the tier rules put in
+    /// `tier` with the target class `target`: the blob the unit tests vary.
+    pub(super) fn gib(class: &str, tier: &str, target: &str) -> Blob {
         Blob {
             digest: "sha256:aa".into(),
             bucket: "b".into(),
             key: "k".into(),
             size: 1 << 30,
-            storage_class: StorageClass::Standard,
+            storage_class: class.into(),
             age_days: 400,
             tier: Some(tier.into()),
             target_class: Some(target.into()),
@@ -761,7 +761,7 @@ mod tests {
         let prices = Prices::builtin();
         let cfg = cfg();
         let ctx = context(&prices, &cfg);
-        let cold = old_gib("cold", "GLACIER_IR");
+        let cold = gib("STANDARD", "cold", "GLACIER_IR");
         for (name, reason) in [
             ("GLACIER_DEEP", "kept:unknown_class"),
             ("", "kept:unknown_class"),
@@ -809,16 +809,10 @@ mod tests {
         let untagged = Blob {
             referenced_by_tag: Some(false),
             ref_repos: Some(1),
-            ..old_gib("archive", "DEEP_ARCHIVE")
+            ..gib("STANDARD", "archive", "DEEP_ARCHIVE")
         };
         let decide_with = |cfg: &PlanConfig, b: &Blob| {
-            let ctx = Context {
-                prices: &prices,
-                cfg,
-                as_of: 20_000,
-                hold_down: None,
-            };
-            let r = decide(&ctx, b);
+            let r = decide(&context(&prices, cfg), b);
             (r.action.to_string(), r.to_class.to_string(), r.reason)
         };
         let moved = (
@@ -943,7 +937,7 @@ mod tests {
         let prices = Prices::builtin();
         let cfg = cfg();
         let ctx = context(&prices, &cfg);
-        let b = old_gib("cold", "GLACIER_IR");
+        let b = gib("STANDARD", "cold", "GLACIER_IR");
         let r = decide(&ctx, &b);
         assert_eq!(
             (r.action.as_str(), r.to_class.as_str(), r.reason.as_str()),
@@ -981,25 +975,17 @@ mod tests {
 
 #[cfg(test)]
 mod class_history_tests {
-    use super::tests::cfg;
+    use super::tests::{cfg, context, gib};
     use super::*;
 
     /// A GiB written 400 days ago that `class` holds since `days_in_class` days, never pulled,
     /// that the rules send to `target`.
     fn moved_yesterday(class: &str, target: &str, tier: &str) -> Blob {
         Blob {
-            digest: "sha256:aa".into(),
-            bucket: "b".into(),
-            key: "k".into(),
-            size: 1 << 30,
-            storage_class: class.into(),
-            age_days: 400,
             days_in_class: Some(1),
             referenced_by_tag: Some(false),
             ref_repos: Some(0),
-            tier: Some(tier.into()),
-            target_class: Some(target.into()),
-            ..Default::default()
+            ..gib(class, tier, target)
         }
     }
 
@@ -1010,12 +996,7 @@ mod class_history_tests {
     fn an_object_moved_yesterday_is_kept_for_its_minimum_duration() {
         let prices = Prices::builtin();
         let cfg = cfg();
-        let ctx = Context {
-            prices: &prices,
-            cfg: &cfg,
-            as_of: 20_000,
-            hold_down: None,
-        };
+        let ctx = context(&prices, &cfg);
         let b = moved_yesterday("STANDARD_IA", "GLACIER_IR", "cold");
         assert_eq!(decide(&ctx, &b).reason, "kept:min_duration");
         // Without a history the age is all there is.
@@ -1038,12 +1019,7 @@ mod class_history_tests {
     fn early_deletion_is_priced_from_the_day_the_class_was_entered() {
         let prices = Prices::builtin();
         let cfg = cfg();
-        let ctx = Context {
-            prices: &prices,
-            cfg: &cfg,
-            as_of: 20_000,
-            hold_down: None,
-        };
+        let ctx = context(&prices, &cfg);
         let b = Blob {
             pulls: [20, 20, 20],
             days_since_last_pull: Some(0),
@@ -1079,6 +1055,7 @@ mod class_history_tests {
 
 #[cfg(test)]
 mod scanner_tests {
+    use super::tests::{cfg, context, gib};
     use super::*;
 
     /// A vulnerability scanner reads a GiB every day; no client pulls it. The scanner does not
@@ -1088,19 +1065,11 @@ mod scanner_tests {
     #[test]
     fn scanner_reads_are_priced_as_the_retrievals_they_are() {
         let prices = Prices::builtin();
-        let cfg = super::tests::cfg();
-        let ctx = super::tests::context(&prices, &cfg);
+        let cfg = cfg();
+        let ctx = context(&prices, &cfg);
         let b = Blob {
-            digest: "sha256:aa".into(),
-            bucket: "b".into(),
-            key: "k".into(),
-            size: 1 << 30,
-            storage_class: StorageClass::Standard,
-            age_days: 400,
             scanner_pulls_30d: 30,
-            tier: Some("cold".into()),
-            target_class: Some(StorageClass::GlacierIr),
-            ..Default::default()
+            ..gib("STANDARD", "cold", "GLACIER_IR")
         };
         let r = decide(&ctx, &b);
         assert_eq!(r.expected_pulls_30d, 0.0, "scanners are not pulls");
@@ -1126,6 +1095,7 @@ mod scanner_tests {
 
 #[cfg(test)]
 mod intelligent_tiering_tests {
+    use super::tests::{cfg, context, gib};
     use super::*;
 
     /// A move into INTELLIGENT_TIERING hands the blob to automatic tiering, which takes it
@@ -1134,20 +1104,12 @@ mod intelligent_tiering_tests {
     #[test]
     fn moves_into_intelligent_tiering_are_guarded_like_moves_down() {
         let prices = Prices::builtin();
-        let cfg = super::tests::cfg();
-        let ctx = super::tests::context(&prices, &cfg);
+        let cfg = cfg();
+        let ctx = context(&prices, &cfg);
         let b = Blob {
-            digest: "sha256:aa".into(),
-            bucket: "b".into(),
-            key: "k".into(),
-            size: 1 << 30,
-            storage_class: StorageClass::Standard,
-            age_days: 400,
             pulls: [3, 3, 3],
             days_since_last_pull: Some(1),
-            tier: Some("auto".into()),
-            target_class: Some(StorageClass::IntelligentTiering),
-            ..Default::default()
+            ..gib("STANDARD", "auto", "INTELLIGENT_TIERING")
         };
         assert_eq!(decide(&ctx, &b).reason, "kept:recent");
         let young_ia = Blob {
@@ -1173,31 +1135,23 @@ mod intelligent_tiering_tests {
 
 #[cfg(test)]
 mod restore_tests {
+    use super::tests::{context, gib};
     use super::*;
     use crate::model::RestoreTier;
 
+    /// The default `[plan]` settings with `restore_tier = tier`.
     fn cfg(tier: RestoreTier) -> PlanConfig {
-        let mut c = crate::config::RawConfig::default()
-            .validate(&Default::default())
-            .unwrap()
-            .plan;
-        c.restore_tier = tier;
-        c
+        PlanConfig {
+            restore_tier: tier,
+            ..super::tests::cfg()
+        }
     }
 
     /// A GiB in `class`, written 400 days ago, that clients pulled twice this month.
     fn pulled_archived(class: &str) -> Blob {
         Blob {
-            digest: "sha256:aa".into(),
-            bucket: "b".into(),
-            key: "k".into(),
-            size: 1 << 30,
-            storage_class: class.into(),
-            age_days: 400,
             pulls: [0, 2, 2],
-            tier: Some("archive".into()),
-            target_class: Some(class.into()),
-            ..Default::default()
+            ..gib(class, "archive", class)
         }
     }
 
@@ -1207,12 +1161,7 @@ mod restore_tests {
     fn restore_rows_are_priced_for_the_days_apply_requests() {
         let prices = Prices::builtin();
         let cfg = cfg(RestoreTier::Standard);
-        let ctx = Context {
-            prices: &prices,
-            cfg: &cfg,
-            as_of: 20_000,
-            hold_down: None,
-        };
+        let ctx = context(&prices, &cfg);
         let r = decide(&ctx, &pulled_archived("GLACIER"));
         assert_eq!(
             (r.action, r.reason.as_str()),
@@ -1239,12 +1188,7 @@ mod restore_tests {
     fn expedited_falls_back_to_the_cheapest_tier_deep_archive_offers() {
         let prices = Prices::builtin();
         let cfg = cfg(RestoreTier::Expedited);
-        let ctx = Context {
-            prices: &prices,
-            cfg: &cfg,
-            as_of: 20_000,
-            hold_down: None,
-        };
+        let ctx = context(&prices, &cfg);
         let deep = StorageClass::DeepArchive;
         let tagged = Blob {
             referenced_by_tag: Some(true),
@@ -1289,12 +1233,7 @@ mod restore_tests {
     fn pinned_blobs_are_kept_and_restored() {
         let prices = Prices::builtin();
         let cfg = cfg(RestoreTier::Expedited);
-        let ctx = Context {
-            prices: &prices,
-            cfg: &cfg,
-            as_of: 20_000,
-            hold_down: None,
-        };
+        let ctx = context(&prices, &cfg);
         let reason = |b: Blob| decide(&ctx, &b).reason;
         let cold = Blob {
             storage_class: StorageClass::Standard,
