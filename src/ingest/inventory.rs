@@ -613,11 +613,24 @@ fn read_parquet_unguarded(
         .with_batch_size(65_536)
         .build()
         .map_err(|e| e.to_string())?;
+    let batches = reader.map(|batch| batch.map_err(|e| e.to_string()));
+    check_batches(batches, PARQUET_FORMAT, source_bucket, layout)
+}
+
+/// The rows of a Parquet or ORC data file's record batches, checked field by field in file
+/// order: good rows into the table, the others quarantined under `format` with their 1-based
+/// row number. An `Err` batch, or a column of the wrong type, fails the file.
+fn check_batches(
+    batches: impl Iterator<Item = Result<RecordBatch, String>>,
+    format: &'static str,
+    source_bucket: &str,
+    layout: &Layout,
+) -> Result<DataFile, String> {
     let mut b = Builders::new();
     let mut rejects = Rejects::default();
     let mut row_no = 0u64;
-    for batch in reader {
-        let batch = batch.map_err(|e| e.to_string())?;
+    for batch in batches {
+        let batch = batch?;
         let cols = ParquetBatch::new(&batch)?;
         for i in 0..batch.num_rows() {
             row_no += 1;
@@ -625,13 +638,7 @@ fn read_parquet_unguarded(
                 Ok(r) => b.push(&r, layout),
                 Err(why) => {
                     let raw = rows::parquet_raw(&batch, i);
-                    rejects.push(
-                        PARQUET_FORMAT,
-                        row_no,
-                        why,
-                        raw.as_bytes(),
-                        raw.len() as u64,
-                    );
+                    rejects.push(format, row_no, why, raw.as_bytes(), raw.len() as u64);
                 }
             }
         }

@@ -23,8 +23,6 @@ use arrow::record_batch::RecordBatch;
 use orc_rust::proto::{CompressionKind, Footer, PostScript};
 use prost::Message as _;
 
-use super::lines::Rejects;
-use super::rows::{self, Builders, ParquetBatch};
 use super::DataFile;
 use crate::model::Layout;
 
@@ -57,29 +55,8 @@ fn read_orc_unguarded(
         .with_timestamp_precision(orc_rust::TimestampPrecision::Microsecond)
         .with_batch_size(BATCH_ROWS)
         .build();
-    let mut b = Builders::new();
-    let mut rejects = Rejects::default();
-    let mut row_no = 0u64;
-    for batch in reader {
-        let batch = ours(&batch.map_err(|e| e.to_string())?)?;
-        let cols = ParquetBatch::new(&batch)?;
-        for i in 0..batch.num_rows() {
-            row_no += 1;
-            match cols.row(i, source_bucket) {
-                Ok(r) => b.push(&r, layout),
-                Err(why) => {
-                    let raw = rows::parquet_raw(&batch, i);
-                    rejects.push(ORC_FORMAT, row_no, why, raw.as_bytes(), raw.len() as u64);
-                }
-            }
-        }
-    }
-    let rows = b.n;
-    Ok(DataFile {
-        batch: b.finish(),
-        rejects,
-        rows,
-    })
+    let batches = reader.map(|batch| ours(&batch.map_err(|e| e.to_string())?));
+    super::check_batches(batches, ORC_FORMAT, source_bucket, layout)
 }
 
 /// Reads the postscript and footer of an ORC file (`formats.md` §1.1; the ORC specification's
