@@ -618,6 +618,55 @@ pub fn v2_get<'a>(
     }
 }
 
+/// The fields of a registry request line that the parsers read, under the same logrus keys
+/// in the JSON and the text formatter's output: the text fields as found (unescaped), the
+/// status and the byte count as `N` (their raw text, or integers already checked).
+#[derive(Default)]
+pub struct RequestFields<'a, N> {
+    /// `time`.
+    pub time: Option<Cow<'a, [u8]>>,
+    /// `msg`.
+    pub msg: Option<Cow<'a, [u8]>>,
+    /// `http.request.method`.
+    pub method: Option<Cow<'a, [u8]>>,
+    /// `http.request.uri`.
+    pub uri: Option<Cow<'a, [u8]>>,
+    /// `http.request.remoteaddr`.
+    pub remote_addr: Option<Cow<'a, [u8]>>,
+    /// `http.request.useragent`.
+    pub user_agent: Option<Cow<'a, [u8]>>,
+    /// `http.response.status`.
+    pub status: Option<N>,
+    /// `http.response.written`.
+    pub written: Option<N>,
+}
+
+/// Where the value of a key of [`RequestFields`] goes.
+pub enum RequestSlot<'s, 'a, N> {
+    /// A text field.
+    Text(&'s mut Option<Cow<'a, [u8]>>),
+    /// `http.response.status` or `http.response.written`.
+    Number(&'s mut Option<N>),
+}
+
+impl<'a, N> RequestFields<'a, N> {
+    /// The slot of `key`, `None` for a key the parsers do not read.
+    pub fn slot(&mut self, key: &[u8]) -> Option<RequestSlot<'_, 'a, N>> {
+        use RequestSlot::{Number, Text};
+        Some(match key {
+            b"time" => Text(&mut self.time),
+            b"msg" => Text(&mut self.msg),
+            b"http.request.method" => Text(&mut self.method),
+            b"http.request.uri" => Text(&mut self.uri),
+            b"http.request.remoteaddr" => Text(&mut self.remote_addr),
+            b"http.request.useragent" => Text(&mut self.user_agent),
+            b"http.response.status" => Number(&mut self.status),
+            b"http.response.written" => Number(&mut self.written),
+            _ => return None,
+        })
+    }
+}
+
 /// A JSON string that borrows from the input when it has no escapes (serde's own
 /// `Cow<str>` impl always allocates when wrapped in an `Option`).
 #[derive(Debug, Clone, PartialEq, Eq)]

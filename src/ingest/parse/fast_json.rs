@@ -22,7 +22,9 @@ use std::borrow::Cow;
 use memchr::memchr2;
 
 use crate::ingest::event::{Event, LineOutcome, ParseOptions, Reject, TimestampUs, MAX_LINE};
-use crate::ingest::parse::common::{parse_rfc3339, present, v2_get, JStr};
+use crate::ingest::parse::common::{
+    parse_rfc3339, present, v2_get, JStr, RequestFields, RequestSlot,
+};
 use crate::ingest::parse::registry_json;
 
 /// Parses one JSON log line: the fast path when the line is plain, the exact parser otherwise
@@ -47,18 +49,8 @@ pub fn time_of(line: &[u8]) -> Option<TimestampUs> {
     }
 }
 
-/// The keys the parser reads, as found.
-#[derive(Default)]
-struct Keys<'a> {
-    msg: Option<Cow<'a, [u8]>>,
-    time: Option<Cow<'a, [u8]>>,
-    method: Option<Cow<'a, [u8]>>,
-    uri: Option<Cow<'a, [u8]>>,
-    remote_addr: Option<Cow<'a, [u8]>>,
-    user_agent: Option<Cow<'a, [u8]>>,
-    status: Option<i64>,
-    written: Option<i64>,
-}
+/// The keys the parser reads, as found, the numbers checked.
+type Keys<'a> = RequestFields<'a, i64>;
 
 /// The line, trimmed as the exact parser trims it, when it is an object without a control
 /// byte.
@@ -259,20 +251,12 @@ fn scan(obj: &[u8], time_only: bool) -> Option<Keys<'_>> {
 /// Stores a value under the key it belongs to, if read: `None` when the key is read and
 /// already set, or its value is not of its type.
 fn keep<'a>(keys: &mut Keys<'a>, key: &[u8], value: Value<'a>, time_only: bool) -> Option<()> {
-    let slot = match key {
-        b"time" => &mut keys.time,
-        _ if time_only => return Some(()),
-        b"msg" => &mut keys.msg,
-        b"http.request.method" => &mut keys.method,
-        b"http.request.uri" => &mut keys.uri,
-        b"http.request.remoteaddr" => &mut keys.remote_addr,
-        b"http.request.useragent" => &mut keys.user_agent,
-        b"http.response.status" | b"http.response.written" => {
-            let slot = if key == b"http.response.status" {
-                &mut keys.status
-            } else {
-                &mut keys.written
-            };
+    if time_only && key != b"time" {
+        return Some(());
+    }
+    let slot = match keys.slot(key) {
+        Some(RequestSlot::Text(slot)) => slot,
+        Some(RequestSlot::Number(slot)) => {
             let Value::Num(n) = value else { return None };
             if slot.is_some() {
                 return None;
@@ -280,7 +264,7 @@ fn keep<'a>(keys: &mut Keys<'a>, key: &[u8], value: Value<'a>, time_only: bool) 
             *slot = Some(integer(n)?);
             return Some(());
         }
-        _ => return Some(()),
+        None => return Some(()),
     };
     let Value::Str(raw, escaped) = value else {
         return None;

@@ -18,7 +18,9 @@
 use std::borrow::Cow;
 
 use crate::ingest::event::{Event, LineOutcome, ParseOptions, Reject, TimestampUs};
-use crate::ingest::parse::common::{parse_rfc3339, prepare, unescape, v2_get};
+use crate::ingest::parse::common::{
+    parse_rfc3339, prepare, unescape, v2_get, RequestFields, RequestSlot,
+};
 
 /// One `key=value` pair; the value borrows from the line unless it held escapes.
 struct Pair<'a> {
@@ -89,18 +91,8 @@ impl<'a> Iterator for Pairs<'a> {
     }
 }
 
-/// The fields a request needs.
-#[derive(Default)]
-struct Line<'a> {
-    time: Option<Cow<'a, [u8]>>,
-    msg: Option<Cow<'a, [u8]>>,
-    method: Option<Cow<'a, [u8]>>,
-    uri: Option<Cow<'a, [u8]>>,
-    remote_addr: Option<Cow<'a, [u8]>>,
-    user_agent: Option<Cow<'a, [u8]>>,
-    status: Option<Cow<'a, [u8]>>,
-    written: Option<Cow<'a, [u8]>>,
-}
+/// The fields a request needs, the numbers as their text.
+type Line<'a> = RequestFields<'a, Cow<'a, [u8]>>;
 
 /// `INFO[0024]`, `WARN[0000]`…: the TTY formatter's level and elapsed seconds.
 fn is_tty_line(line: &[u8]) -> bool {
@@ -112,16 +104,8 @@ fn read_line(line: &[u8]) -> Result<Line<'_>, Reject> {
     let mut l = Line::default();
     for pair in (Pairs { rest: line }) {
         let Pair { key, value } = pair?;
-        let slot = match key {
-            b"time" => &mut l.time,
-            b"msg" => &mut l.msg,
-            b"http.request.method" => &mut l.method,
-            b"http.request.uri" => &mut l.uri,
-            b"http.request.remoteaddr" => &mut l.remote_addr,
-            b"http.request.useragent" => &mut l.user_agent,
-            b"http.response.status" => &mut l.status,
-            b"http.response.written" => &mut l.written,
-            _ => continue,
+        let (Some(RequestSlot::Text(slot)) | Some(RequestSlot::Number(slot))) = l.slot(key) else {
+            continue;
         };
         *slot = Some(value);
     }
