@@ -4,7 +4,7 @@
 //! `expected-pulls.csv.gz`), the `digest_stats` table read with arrow, and the plan's own
 //! summary. The docs must show every query file verbatim.
 //!
-//! DuckDB comes from PyPI through `tests/setup/install-duckdb.sh` (a cached venv; the first
+//! DuckDB comes from PyPI through `tests/setup/install-venv.sh duckdb` (a cached venv; the first
 //! install takes about 20 s). If it cannot be installed the test fails; it never skips.
 //! See: issue 8.
 
@@ -29,29 +29,7 @@ static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 /// The DuckDB venv, installed on first use; panics (never skips) if that fails.
 pub fn duckdb_python() -> PathBuf {
     let venv = VENV
-        .get_or_init(|| {
-            let script = repo().join("tests/setup/install-duckdb.sh");
-            let out = Command::new("bash")
-                .arg(&script)
-                .stdin(Stdio::null())
-                .stderr(Stdio::inherit())
-                .output()
-                .map_err(|e| format!("could not run `bash {}`: {e}", script.display()))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "`{}` failed with {}; its messages are on stderr above",
-                    script.display(),
-                    out.status
-                ));
-            }
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            stdout
-                .lines()
-                .last()
-                .map(PathBuf::from)
-                .filter(|p| p.join("bin/python").exists())
-                .ok_or_else(|| format!("`{}` printed no venv path: {stdout}", script.display()))
-        })
+        .get_or_init(|| crate::support::setup::venv("duckdb", "bin/python"))
         .as_ref()
         .unwrap_or_else(|e| panic!("DuckDB is needed for the analyst-query test: {e}"));
     venv.join("bin/python")

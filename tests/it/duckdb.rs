@@ -5,7 +5,7 @@
 //! 1e-12). `spark.rs` does the same for Spark: together they test the one expander's output for
 //! every engine it serves.
 //!
-//! DuckDB comes from the analyst test's venv (`tests/setup/install-duckdb.sh`); without it the
+//! DuckDB comes from the analyst test's venv (`tests/setup/install-venv.sh duckdb`); without it the
 //! tests fail, they never skip. See: issue 14.
 
 use std::path::Path;

@@ -1,5 +1,5 @@
 //! ORC inventory reports (`fileFormat: "ORC"`), with data files written by a real ORC writer:
-//! pyarrow's (the Apache ORC C++ library), installed by `tests/setup/install-pyarrow.sh`. The
+//! pyarrow's (the Apache ORC C++ library), installed by `tests/setup/install-venv.sh pyarrow`. The
 //! rows read must equal the rows written, go through the same row checks and quarantine as
 //! the CSV twin of the same report, and a corrupt ORC file must be a named error, never a
 //! panic or a crash.

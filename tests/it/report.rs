@@ -2,7 +2,7 @@
 //! inventories:
 //! - every figure of `summary.json` is recomputed here from the `decisions`, `digest_stats` and
 //!   `hot_set` tables, and every dollar amount in `report.md` is one of them;
-//! - `report.html` opens in headless Chromium (installed by `tests/setup/install-chromium.sh`;
+//! - `report.html` opens in headless Chromium (installed by `tests/setup/install-apt.sh chromium`;
 //!   the test fails if it cannot be) without console messages, with the expected number of
 //!   charts, and its screenshot shows the charts' colours;
 //! - `report.md` is compared with the insta snapshot `snapshots/it__report__markdown_report.snap`
@@ -684,21 +684,9 @@ fn collect_money(v: &serde_json::Value, out: &mut BTreeSet<String>) {
 // Headless Chromium
 
 fn chromium() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/setup/install-chromium.sh");
-    let out = Command::new("bash").arg(&script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "`{}` failed: Chromium is required for this test\n{}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let path = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    PathBuf::from(path)
+    crate::support::setup::install("install-apt.sh", "chromium")
+        .map(PathBuf::from)
+        .unwrap_or_else(|e| panic!("Chromium is required for this test: {e}"))
 }
 
 /// Runs headless Chromium on `page`; returns (DOM, console lines, screenshot path).

@@ -3,7 +3,7 @@
 //! `digest_stats` outputs must agree (floats within 1e-12, everything else exactly), with the
 //! same Parquet column types and the same `as_of=DATE/part-0.parquet` layout.
 //!
-//! PySpark comes from PyPI through `tests/setup/install-pyspark.sh` (a cached venv; the first
+//! PySpark comes from PyPI through `tests/setup/install-venv.sh pyspark` (a cached venv; the first
 //! install takes about 2.5 min) and runs with `--master local[2]` on the machine's Java 17. If it
 //! cannot be installed or started the tests fail; they never skip.
 //! See: issue 9.
@@ -34,47 +34,9 @@ static SPARK: Mutex<()> = Mutex::new(());
 
 /// The PySpark venv, installed on first use; panics (never skips) if that fails.
 fn pyspark() -> &'static Path {
-    VENV.get_or_init(install)
+    VENV.get_or_init(|| crate::support::setup::venv("pyspark", "bin/spark-submit"))
         .as_ref()
         .unwrap_or_else(|e| panic!("PySpark is needed for the Spark parity tests: {e}"))
-}
-
-/// Runs the installer and returns the venv path (the last line it prints on stdout).
-fn install() -> Result<PathBuf, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/setup/install-pyspark.sh");
-    let started = Instant::now();
-    // stderr is inherited so that a first-time install (2-3 min) shows its progress.
-    let output = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("could not run `bash {}`: {e}", script.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "`{}` failed with {}; its messages are on stderr above",
-            script.display(),
-            output.status
-        ));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let venv = stdout
-        .lines()
-        .last()
-        .map(PathBuf::from)
-        .filter(|p| p.join("bin/spark-submit").exists())
-        .ok_or_else(|| {
-            format!(
-                "`{}` printed no usable venv path; stdout was:\n{stdout}",
-                script.display()
-            )
-        })?;
-    eprintln!(
-        "spark: venv `{}` ready in {:.1} s",
-        venv.display(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(venv)
 }
 
 /// `spark-submit --master local[2] spark/run_stats.py --lake LAKE --as-of DATE [--blobtier BIN]

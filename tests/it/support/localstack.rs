@@ -1,6 +1,6 @@
 //! One LocalStack S3 server per test process, started on first use.
 //!
-//! [`localstack()`] installs LocalStack into a cached venv (`tests/setup/install-localstack.sh`),
+//! [`localstack()`] installs LocalStack into a cached venv (`tests/setup/install-venv.sh localstack`),
 //! starts it on a free loopback port with a private data directory, and waits until S3 reports
 //! healthy. All tests in the process share that server, so each test must use its own buckets
 //! ([`LocalStack::unique_bucket`]).
@@ -236,7 +236,7 @@ impl LocalStack {
     }
 
     fn start() -> Result<LocalStack, String> {
-        let venv = install()?;
+        let venv = crate::support::setup::venv("localstack", "bin/python")?;
         let mut last_error = String::new();
         for attempt in 1..=START_ATTEMPTS {
             match spawn_and_wait(&venv) {
@@ -281,44 +281,6 @@ fn walk_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
             );
         }
     }
-}
-
-/// Runs the installer and returns the venv path (the last line it prints on stdout).
-fn install() -> Result<PathBuf, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/setup/install-localstack.sh");
-    let started = Instant::now();
-    // stderr is inherited so that a first-time install (a minute or more) shows its progress.
-    let output = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("could not run `bash {}`: {e}", script.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "`{}` failed with {}; its messages are on stderr above",
-            script.display(),
-            output.status
-        ));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let venv = stdout
-        .lines()
-        .last()
-        .map(PathBuf::from)
-        .filter(|p| p.join("bin/python").exists())
-        .ok_or_else(|| {
-            format!(
-                "`{}` printed no usable venv path; stdout was:\n{stdout}",
-                script.display()
-            )
-        })?;
-    eprintln!(
-        "localstack: venv `{}` ready in {:.1} s",
-        venv.display(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(venv)
 }
 
 enum Start {

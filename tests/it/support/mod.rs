@@ -10,5 +10,6 @@ pub mod localstack;
 pub mod plan_row;
 pub mod pyarrow;
 pub mod registry;
+pub mod setup;
 
 pub use localstack::{block_on, localstack, LocalStack};

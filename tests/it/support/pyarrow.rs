@@ -1,5 +1,5 @@
 //! pyarrow from PyPI, for tests that need a real writer of a format blobtier reads (ORC):
-//! `tests/setup/install-pyarrow.sh` puts the pinned wheel into a cached venv on first use
+//! `tests/setup/install-venv.sh pyarrow` puts the pinned wheel into a cached venv on first use
 //! (about 30 s and 45 MB once; idempotent after). A failed install fails the test; it never
 //! skips.
 
@@ -12,30 +12,7 @@ static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 /// The venv's Python with pyarrow, installed on first use; panics (never skips) if that fails.
 pub fn python() -> PathBuf {
     let venv = VENV
-        .get_or_init(|| {
-            let script =
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/setup/install-pyarrow.sh");
-            let out = Command::new("bash")
-                .arg(&script)
-                .stdin(Stdio::null())
-                .stderr(Stdio::inherit())
-                .output()
-                .map_err(|e| format!("could not run `bash {}`: {e}", script.display()))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "`{}` failed with {}; its messages are on stderr above",
-                    script.display(),
-                    out.status
-                ));
-            }
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            stdout
-                .lines()
-                .last()
-                .map(PathBuf::from)
-                .filter(|p| p.join("bin/python").exists())
-                .ok_or_else(|| format!("`{}` printed no venv path: {stdout}", script.display()))
-        })
+        .get_or_init(|| crate::support::setup::venv("pyarrow", "bin/python"))
         .as_ref()
         .unwrap_or_else(|e| panic!("pyarrow is needed to write the test's ORC file: {e}"));
     venv.join("bin/python")

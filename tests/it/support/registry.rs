@@ -1,5 +1,5 @@
 //! A real CNCF distribution registry (Debian's `docker-registry`, 2.8) and a real client
-//! (`skopeo`) for the image-graph tests, both installed by `tests/setup/install-registry.sh`
+//! (`skopeo`) for the image-graph tests, both installed by `tests/setup/install-apt.sh registry`
 //! (apt). If they cannot be installed or started the tests fail; they never skip.
 //!
 //! - [`Registry::start`]: `docker-registry serve config.yml` on a free `127.0.0.1` port with
@@ -34,33 +34,12 @@ pub fn tools() -> &'static (PathBuf, PathBuf) {
 }
 
 fn install() -> Result<(PathBuf, PathBuf), String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/setup/install-registry.sh");
-    let started = Instant::now();
-    let out = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("could not run `bash {}`: {e}", script.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`{}` failed with {}; its messages are on stderr above",
-            script.display(),
-            out.status
-        ));
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or_default();
-    let (registry, skopeo) = last
+    let paths = crate::support::setup::install("install-apt.sh", "registry")?;
+    paths
         .split_once(' ')
         .map(|(a, b)| (PathBuf::from(a), PathBuf::from(b)))
         .filter(|(a, b)| a.exists() && b.exists())
-        .ok_or_else(|| format!("`{}` printed no usable paths:\n{stdout}", script.display()))?;
-    eprintln!(
-        "registry: docker-registry and skopeo ready in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    Ok((registry, skopeo))
+        .ok_or_else(|| format!("`install-apt.sh registry` printed no usable paths: `{paths}`"))
 }
 
 /// A free port on 127.0.0.1 (bound and released; the caller binds it right away).
