@@ -5,7 +5,6 @@
 //! of each blob once: the number of times the test pulled it, not twice that.
 //! See: issue 16.
 
-use std::collections::BTreeMap;
 use std::fs;
 
 use crate::spark::{read_partition, Cell};
@@ -13,8 +12,7 @@ use crate::stats::{write_inventory, InvRow};
 use crate::support::cli::{blobtier, run};
 use crate::support::localstack::{block_on, localstack};
 use crate::support::registry::{
-    notification_gets, skopeo, ClientProxy, Layer, OciLayout, Registry, RegistryStorage,
-    OCI_MANIFEST,
+    notification_gets, skopeo, ClientProxy, Layer, OciLayout, Registry, OCI_MANIFEST,
 };
 
 const MIB: usize = 1 << 20;
@@ -24,19 +22,7 @@ fn a_pull_through_a_redirecting_registry_counts_once_from_its_log_and_notificati
     let ls = localstack();
     let t = tempfile::tempdir().unwrap();
     let bucket = ls.unique_bucket("recon");
-    block_on(ls.create_bucket(&bucket));
-    let env: BTreeMap<String, String> = ls.env().into_iter().collect();
-    let reg = Registry::start_with(
-        &t.path().join("registry"),
-        RegistryStorage::S3 {
-            endpoint: ls.endpoint(),
-            bucket: bucket.clone(),
-            root: "/reg".into(),
-            access_key: env["AWS_ACCESS_KEY_ID"].clone(),
-            secret_key: env["AWS_SECRET_ACCESS_KEY"].clone(),
-        },
-        "json",
-    );
+    let reg = Registry::on_localstack(&t.path().join("registry"), ls, &bucket, "json");
     let home = t.path().join("home");
     let (base, app) = (Layer::random(161, MIB), Layer::random(162, MIB));
     let layout = OciLayout::new(&t.path().join("oci/app"));
@@ -87,21 +73,7 @@ fn a_pull_through_a_redirecting_registry_counts_once_from_its_log_and_notificati
 
     // An inventory of the bucket, listed with the SDK.
     let today = chrono::Utc::now().date_naive();
-    let objects: Vec<(String, i64)> = block_on(async {
-        let client = ls.client().await;
-        let mut out = Vec::new();
-        let mut pages = client
-            .list_objects_v2()
-            .bucket(&bucket)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            for o in page.unwrap().contents() {
-                out.push((o.key().unwrap().to_owned(), o.size().unwrap_or(0)));
-            }
-        }
-        out
-    });
+    let objects = block_on(ls.list_sizes(&bucket, ""));
     let rows: Vec<InvRow> = objects
         .iter()
         .map(|(k, size)| {

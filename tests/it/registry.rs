@@ -774,19 +774,7 @@ fn image_graph_from_a_registry_on_s3_with_read_faults() {
     let ls = localstack();
     let t = tempfile::tempdir().unwrap();
     let bucket = ls.unique_bucket("registry");
-    block_on(ls.create_bucket(&bucket));
-    let env: BTreeMap<String, String> = ls.env().into_iter().collect();
-    let reg = Registry::start_with(
-        &t.path().join("registry"),
-        RegistryStorage::S3 {
-            endpoint: ls.endpoint(),
-            bucket: bucket.clone(),
-            root: "/reg".into(),
-            access_key: env["AWS_ACCESS_KEY_ID"].clone(),
-            secret_key: env["AWS_SECRET_ACCESS_KEY"].clone(),
-        },
-        "text",
-    );
+    let reg = Registry::on_localstack(&t.path().join("registry"), ls, &bucket, "text");
     let x = run_scenario(&reg, t.path());
     reg.wait_for_notifications();
     let today = chrono::Utc::now().date_naive();
@@ -802,21 +790,7 @@ fn image_graph_from_a_registry_on_s3_with_read_faults() {
     );
 
     // An inventory of the bucket, listed with the SDK.
-    let objects: Vec<(String, i64)> = block_on(async {
-        let client = ls.client().await;
-        let mut out = Vec::new();
-        let mut pages = client
-            .list_objects_v2()
-            .bucket(&bucket)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            for o in page.unwrap().contents() {
-                out.push((o.key().unwrap().to_owned(), o.size().unwrap_or(0)));
-            }
-        }
-        out
-    });
+    let objects = block_on(ls.list_sizes(&bucket, ""));
     assert!(objects
         .iter()
         .all(|(k, _)| k.starts_with("reg/docker/registry/v2/")));

@@ -214,6 +214,12 @@ impl LocalStack {
 
     /// All keys in `bucket` that start with `prefix`, in S3's (lexicographic) order.
     pub async fn list_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let objects = self.list_sizes(bucket, prefix).await;
+        objects.into_iter().map(|(key, _)| key).collect()
+    }
+
+    /// All keys in `bucket` that start with `prefix` with their sizes, in S3's order.
+    pub async fn list_sizes(&self, bucket: &str, prefix: &str) -> Vec<(String, i64)> {
         let client = self.client().await;
         let mut pages = client
             .list_objects_v2()
@@ -221,18 +227,18 @@ impl LocalStack {
             .prefix(prefix)
             .into_paginator()
             .send();
-        let mut keys = Vec::new();
+        let mut objects = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.unwrap_or_else(|e| {
                 panic!("list `s3://{bucket}/{prefix}`: {}", DisplayErrorContext(&e))
             });
-            keys.extend(
+            objects.extend(
                 page.contents()
                     .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
+                    .filter_map(|o| Some((o.key()?.to_owned(), o.size().unwrap_or(0)))),
             );
         }
-        keys
+        objects
     }
 
     fn start() -> Result<LocalStack, String> {

@@ -13,6 +13,7 @@
 //! - [`OciLayout`]: small OCI image layouts written by the test (random gzip layers, image
 //!   manifests, multi-arch indexes) for `skopeo copy oci:…`.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -22,6 +23,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
+
+use crate::support::localstack::{block_on, LocalStack};
 
 static TOOLS: OnceLock<Result<(PathBuf, PathBuf), String>> = OnceLock::new();
 
@@ -151,6 +154,23 @@ impl Registry {
     /// A registry with `log.formatter: json`.
     pub fn start(dir: &Path, storage: RegistryStorage) -> Registry {
         Registry::start_with(dir, storage, "json")
+    }
+
+    /// A registry with its S3 driver on the LocalStack `ls`, in a new bucket `bucket` under
+    /// the root `/reg` (so its keys start with `reg/docker/registry/v2/`), with
+    /// `log.formatter: FORMATTER`. Blob GETs are answered with redirects to presigned URLs,
+    /// the driver's default.
+    pub fn on_localstack(dir: &Path, ls: &LocalStack, bucket: &str, formatter: &str) -> Registry {
+        block_on(ls.create_bucket(bucket));
+        let env: BTreeMap<String, String> = ls.env().into_iter().collect();
+        let storage = RegistryStorage::S3 {
+            endpoint: ls.endpoint(),
+            bucket: bucket.to_owned(),
+            root: "/reg".into(),
+            access_key: env["AWS_ACCESS_KEY_ID"].clone(),
+            secret_key: env["AWS_SECRET_ACCESS_KEY"].clone(),
+        };
+        Registry::start_with(dir, storage, formatter)
     }
 
     /// A registry with `log.formatter: FORMATTER` (`json` or `text`, the registry's default).
