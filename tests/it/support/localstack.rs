@@ -453,7 +453,7 @@ fn listener_is(port: u16, pid: u32) -> Option<bool> {
     Some(ours)
 }
 
-/// Links the service catalog index that `install-localstack.sh` prebuilt into `fs_root`, where
+/// Links the service catalog index that `install-venv.sh localstack` prebuilt into `fs_root`, where
 /// LocalStack looks for it (its "static libs" directory). Without it the first request builds the
 /// index, which takes 3-5 s; so a missing index only costs time.
 fn link_service_catalog(venv: &Path, fs_root: &Path) -> std::io::Result<()> {
