@@ -601,6 +601,13 @@ mod tests {
             .collect()
     }
 
+    fn block(first_line: u64, bytes: &[u8]) -> Piece {
+        Piece::Block {
+            first_line,
+            bytes: bytes.to_vec(),
+        }
+    }
+
     fn too_long(line: u64, prefix: &[u8], len: usize) -> Piece {
         Piece::TooLong {
             line,
@@ -622,15 +629,9 @@ mod tests {
         assert_eq!(
             got,
             [
-                Piece::Block {
-                    first_line: 0,
-                    bytes: b"one\ntwo\n".to_vec()
-                },
+                block(0, b"one\ntwo\n"),
                 too_long(3, &long[..PREFIX], long.len()),
-                Piece::Block {
-                    first_line: 3,
-                    bytes: b"four\n".to_vec()
-                },
+                block(3, b"four\n"),
             ]
         );
         // At the end of the input, without a newline; and a blank one is nothing.
@@ -641,10 +642,7 @@ mod tests {
         let got = pieces(&blank, Records::Lines, 1024);
         assert_eq!(
             got,
-            [Piece::Block {
-                first_line: 1,
-                bytes: b"next\n".to_vec()
-            }]
+            [block(1, b"next\n")]
         );
     }
 
@@ -670,15 +668,9 @@ mod tests {
             assert_eq!(
                 got,
                 [
-                    Piece::Block {
-                        first_line: 0,
-                        bytes: b"\n\n".to_vec()
-                    },
+                    block(0, b"\n\n"),
                     too_long(3, &text[2..2 + PREFIX], len),
-                    Piece::Block {
-                        first_line: lines,
-                        bytes: b"{\"events\": []}\n".to_vec()
-                    },
+                    block(lines, b"{\"events\": []}\n"),
                 ],
                 "next envelope at {before_next}"
             );
