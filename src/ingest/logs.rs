@@ -640,10 +640,7 @@ mod tests {
         let mut blank = vec![b' '; READ_CHUNK + 5000];
         blank.extend_from_slice(b"\nnext\n");
         let got = pieces(&blank, Records::Lines, 1024);
-        assert_eq!(
-            got,
-            [block(1, b"next\n")]
-        );
+        assert_eq!(got, [block(1, b"next\n")]);
     }
 
     /// An envelope over the limit ends before the next line that starts with `{` (also when
