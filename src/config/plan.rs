@@ -28,9 +28,11 @@ pub struct RawPlan {
     pub estimator: Option<String>,
     /// `copy` (default) or `lifecycle`.
     pub method: Option<String>,
-    /// Buckets are versioned: a copy leaves the old version billed. Default false.
+    /// Buckets are versioned: a copy leaves the old version billed. Absent (the default):
+    /// detected per bucket from the inventory's version ids (`plan::build::detect_versioning`).
     pub versioned: Option<bool>,
-    /// Days a noncurrent version lives before lifecycle expires it (versioned buckets). Default 30.
+    /// Days a noncurrent version lives before a `NoncurrentVersionExpiration` rule deletes it
+    /// (versioned buckets): what a copy's old version is priced for. 1 to 3650, default 30.
     pub noncurrent_days: Option<u32>,
     /// Restore tier for archived blobs clients ask for: `bulk` (default), `standard`, `expedited`.
     pub restore_tier: Option<String>,
@@ -70,7 +72,7 @@ pub struct RawPlan {
 pub struct RawBucket {
     /// `copy` or `lifecycle`.
     pub method: Option<String>,
-    /// Bucket versioning.
+    /// Bucket versioning (absent: `plan.versioned`, else detected).
     pub versioned: Option<bool>,
 }
 
@@ -122,8 +124,8 @@ pub struct PlanConfig {
     pub estimator: Estimator,
     /// Default method.
     pub method: Method,
-    /// Default versioning.
-    pub versioned: bool,
+    /// Versioning forced by the config (`None`: detected per bucket from the inventory).
+    pub versioned: Option<bool>,
     /// Noncurrent-version lifetime in days.
     pub noncurrent_days: u32,
     /// Restore tier for archived blobs clients ask for.
@@ -144,12 +146,30 @@ pub struct PlanConfig {
     pub archive_scope: ArchiveScope,
     /// Pricing file (None = built-in).
     pub pricing: Option<PathBuf>,
-    /// Per-bucket (method, versioned).
-    pub buckets: BTreeMap<String, (Method, bool)>,
+    /// Per-bucket (method, versioning forced by the config; `None`: detected).
+    pub buckets: BTreeMap<String, (Method, Option<bool>)>,
     /// Enabled tier rules in order.
     pub tiers: Vec<TierRule>,
     /// Hot-set byte cap.
     pub hot_set_max_bytes: u64,
+}
+
+/// `plan.noncurrent_days` when absent.
+pub const DEFAULT_NONCURRENT_DAYS: u32 = 30;
+/// Largest `plan.noncurrent_days`.
+pub const MAX_NONCURRENT_DAYS: u32 = 3650;
+
+impl PlanConfig {
+    /// Versioning of `bucket` as the config forces it (`[plan.buckets.<name>] versioned`,
+    /// else `plan.versioned`); `None`: detect it.
+    pub fn versioned_for(&self, bucket: &str) -> Option<bool> {
+        self.buckets.get(bucket).map_or(self.versioned, |(_, v)| *v)
+    }
+
+    /// The method for `bucket` (`[plan.buckets.<name>] method`, else `plan.method`).
+    pub fn method_for(&self, bucket: &str) -> Method {
+        self.buckets.get(bucket).map_or(self.method, |(m, _)| *m)
+    }
 }
 
 vocabulary! {
@@ -229,11 +249,19 @@ pub(super) fn validate(p: RawPlan, h: RawHotSet, errors: &mut Errors) -> PlanCon
         p.archive_scope,
         ArchiveScope::Untagged,
     );
-    let versioned = p.versioned.unwrap_or(false);
+    let versioned = p.versioned;
     let mut buckets = BTreeMap::new();
     for (name, b) in p.buckets {
         let m = errors.name(&format!("plan.buckets.{name}.method"), b.method, method);
-        buckets.insert(name, (m, b.versioned.unwrap_or(versioned)));
+        buckets.insert(name, (m, b.versioned.or(versioned)));
+    }
+    let noncurrent_days = p.noncurrent_days.unwrap_or(DEFAULT_NONCURRENT_DAYS);
+    if !(1..=MAX_NONCURRENT_DAYS).contains(&noncurrent_days) {
+        // S3 refuses `NoncurrentDays` < 1 in a rule; ten years is beyond any horizon.
+        errors.add(
+            "plan.noncurrent_days",
+            format!("expected 1 to {MAX_NONCURRENT_DAYS}, got `{noncurrent_days}`"),
+        );
     }
     let raw_tiers = p.tiers.unwrap_or_else(|| default_tiers(min_age_days));
     PlanConfig {
@@ -245,7 +273,7 @@ pub(super) fn validate(p: RawPlan, h: RawHotSet, errors: &mut Errors) -> PlanCon
         estimator,
         method,
         versioned,
-        noncurrent_days: p.noncurrent_days.unwrap_or(30),
+        noncurrent_days,
         restore_tier,
         include_intelligent_tiering: p.include_intelligent_tiering.unwrap_or(false),
         include_keys: globs("plan.include_keys", p.include_keys, errors),
@@ -371,6 +399,41 @@ mod tests {
         );
     }
 
+    /// `plan.noncurrent_days` is what the rule's `NoncurrentDays` will say: S3 needs at
+    /// least 1; the error names the key. Versioning absent is detected, a bucket's own
+    /// setting wins. See: issue 15.
+    #[test]
+    fn noncurrent_days_are_validated_and_versioning_may_be_forced() {
+        for bad in [0, 3651] {
+            let errs = validate_toml(&format!("[plan]\nnoncurrent_days = {bad}\n")).unwrap_err();
+            let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+            assert_eq!(
+                shown,
+                [format!(
+                    "invalid `plan.noncurrent_days`: expected 1 to 3650, got `{bad}`"
+                )]
+            );
+        }
+        let p = validate_toml("").unwrap().plan;
+        assert_eq!((p.noncurrent_days, p.versioned), (30, None));
+        assert_eq!(p.versioned_for("any"), None);
+        let p = validate_toml(
+            "[plan]\nversioned = true\nnoncurrent_days = 7\n\
+             [plan.buckets.a]\nversioned = false\n[plan.buckets.b]\nmethod = 'copy'\n",
+        )
+        .unwrap()
+        .plan;
+        assert_eq!(p.noncurrent_days, 7);
+        assert_eq!(
+            (
+                p.versioned_for("a"),
+                p.versioned_for("b"),
+                p.versioned_for("c")
+            ),
+            (Some(false), Some(true), Some(true))
+        );
+    }
+
     #[test]
     fn vocabulary_keys_are_parsed_once_into_their_enums() {
         let toml = plan_toml(
@@ -388,7 +451,7 @@ mod tests {
         assert_eq!(p.method, Method::Lifecycle);
         assert_eq!(p.restore_tier, RestoreTier::Expedited);
         assert_eq!(p.archive_scope, ArchiveScope::Unreferenced);
-        assert_eq!(p.buckets["reg"], (Method::Copy, false));
+        assert_eq!(p.buckets["reg"], (Method::Copy, None));
         assert_eq!(p.tiers[0].class, StorageClass::GlacierIr);
         // The defaults.
         let p = validate_toml("").unwrap().plan;

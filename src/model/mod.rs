@@ -22,6 +22,16 @@ pub use storage_class::StorageClass;
 pub(crate) use vocab::vocabulary;
 pub use vocab::{Action, Estimator, Method, RestoreTier, UnknownName};
 
+/// Id of the `NoncurrentVersionExpiration` lifecycle rule for versioned buckets, scoped to
+/// `prefix` (`None`: bucket-wide), as `apply --noncurrent-expiration` writes it and the
+/// report shows it: `blobtier-noncurrent` or `blobtier-noncurrent@<prefix>`.
+pub fn noncurrent_rule_id(prefix: Option<&str>) -> String {
+    match prefix {
+        None => "blobtier-noncurrent".to_owned(),
+        Some(p) => format!("blobtier-noncurrent@{p}"),
+    }
+}
+
 /// A content digest `sha256:<64 lower-case hex>`, stored as its 32 raw bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest(pub [u8; 32]);

@@ -61,6 +61,9 @@ pub struct Blob {
     /// Failed GETs of the blob in 30 days (`failed_pulls_30d`: 403 `InvalidObjectState` for
     /// an archived blob); 0 for stats written before they were kept.
     pub failed_pulls_30d: i64,
+    /// The inventory shows the blob's bucket versioned ([`detect_versioning`]): a copy leaves
+    /// the old version behind. `plan.versioned` (or the bucket's own setting) overrides it.
+    pub bucket_versioned: bool,
 }
 
 impl Blob {
@@ -69,6 +72,72 @@ impl Blob {
     pub fn days_in_current_class(&self) -> i64 {
         self.days_in_class.unwrap_or(self.age_days)
     }
+
+    /// Whether a copy of the blob leaves a noncurrent version behind: as the config forces it
+    /// for the bucket, else as the inventory shows it (the bucket, or the blob's own version
+    /// id: [`is_real_version`]).
+    pub fn versioned(&self, cfg: &PlanConfig) -> bool {
+        cfg.versioned_for(&self.bucket)
+            .unwrap_or_else(|| self.bucket_versioned || is_real_version(self.version_id.as_deref()))
+    }
+}
+
+/// Whether an inventory version id proves versioning is (or was) on: S3 gives objects real
+/// ids only while versioning is enabled. Absent (current-version reports), empty (objects
+/// written before versioning, in all-versions reports) and `null` prove nothing.
+pub fn is_real_version(version_id: Option<&str>) -> bool {
+    version_id.is_some_and(|v| !v.is_empty() && v != "null")
+}
+
+/// Per bucket of `stats` (`digest_stats`, inventory rows), whether the inventory shows it
+/// versioned: some object carries a real version id ([`is_real_version`]). A bucket whose
+/// inventory lists current versions only (no `VersionId` column) shows nothing: `apply`
+/// asks S3 (GetBucketVersioning), and `plan.versioned` can say so.
+pub fn detect_versioning(stats: LazyFrame) -> PolarsResult<BTreeMap<String, bool>> {
+    let v = col("version_id").cast(DataType::String);
+    let real = v.clone().is_not_null().and(
+        v.clone()
+            .neq(lit(""))
+            .and(v.neq(lit("null")))
+            .fill_null(lit(false)),
+    );
+    let df = stats
+        .filter(col("in_inventory"))
+        .group_by([col("bucket")])
+        .agg([real.cast(DataType::UInt32).sum().alias("real")])
+        .collect()?;
+    let (bucket, real) = (df.column("bucket")?.str()?, df.column("real")?.u32()?);
+    Ok(bucket
+        .iter()
+        .zip(real.iter())
+        .filter_map(|(b, n)| Some((b?.to_owned(), n.unwrap_or(0) > 0)))
+        .collect())
+}
+
+/// How a bucket's versioning was known: forced by the config or shown by the inventory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersioningSource {
+    /// `plan.versioned` or `[plan.buckets.<name>] versioned`.
+    Config,
+    /// Real version ids in the inventory ([`detect_versioning`]).
+    Inventory,
+}
+
+/// The buckets of `detected` that the plan prices as versioned, and how that is known
+/// (`plan.summary.json` `versioned_buckets`, which the report reads).
+pub fn versioned_buckets(
+    cfg: &PlanConfig,
+    detected: &BTreeMap<String, bool>,
+) -> BTreeMap<String, VersioningSource> {
+    detected
+        .iter()
+        .filter_map(|(b, seen)| match cfg.versioned_for(b) {
+            Some(true) => Some((b.clone(), VersioningSource::Config)),
+            Some(false) => None,
+            None => seen.then(|| (b.clone(), VersioningSource::Inventory)),
+        })
+        .collect()
 }
 
 /// Everything a decision needs besides the blob.
@@ -162,11 +231,7 @@ fn read_tier(ctx: &Context<'_>, b: &Blob) -> (RestoreTier, bool) {
 /// Decides one blob. Returns a decision row (`plan_id` empty; set by the caller).
 pub fn decide(ctx: &Context<'_>, b: &Blob) -> PlanRow {
     let cfg = ctx.cfg;
-    let (method, versioned) = cfg
-        .buckets
-        .get(&b.bucket)
-        .copied()
-        .unwrap_or((cfg.method, cfg.versioned));
+    let (method, versioned) = (cfg.method_for(&b.bucket), b.versioned(cfg));
     let expected = cost::expected_pulls_30d(
         cfg.estimator,
         b.pulls[0] as f64,
@@ -490,6 +555,7 @@ pub fn load_blobs(
                 tier: tier.get(r).map(str::to_string),
                 target_class: target.get(r).map(StorageClass::from),
                 pinned: false,
+                bucket_versioned: false,
             }
         })
         .collect();
@@ -509,17 +575,20 @@ pub fn intelligent_tiering_cost(ctx: &Context<'_>, b: &Blob, expected_pulls_30d:
 
 /// Decides every blob (in parallel) and returns the rows sorted by digest, bucket, key,
 /// version (the order of `digest_stats`, so that chunks by digest range concatenate into
-/// one sorted plan), each with [`intelligent_tiering_cost`].
-pub fn decide_all(ctx: &Context<'_>, blobs: &[Blob]) -> Vec<(PlanRow, f64)> {
-    let mut rows: Vec<(PlanRow, f64)> = blobs
+/// one sorted plan), each with [`intelligent_tiering_cost`] and the days in its current class
+/// it was priced with ([`Blob::days_in_current_class`], the `decisions` column
+/// `days_in_class`).
+pub fn decide_all(ctx: &Context<'_>, blobs: &[Blob]) -> Vec<(PlanRow, f64, i32)> {
+    let mut rows: Vec<(PlanRow, f64, i32)> = blobs
         .par_iter()
         .map(|b| {
             let r = decide(ctx, b);
             let it = intelligent_tiering_cost(ctx, b, r.expected_pulls_30d);
-            (r, it)
+            let days = i32::try_from(b.days_in_current_class().max(0)).unwrap_or(i32::MAX);
+            (r, it, days)
         })
         .collect();
-    rows.sort_by(|(a, _), (b, _)| {
+    rows.sort_by(|(a, ..), (b, ..)| {
         (&a.digest, &a.bucket, &a.key, &a.version_id).cmp(&(
             &b.digest,
             &b.bucket,
@@ -1263,5 +1332,138 @@ mod restore_tests {
             }),
             "restore:pinned"
         );
+    }
+}
+
+#[cfg(test)]
+mod versioning_tests {
+    use super::tests::{cfg, context};
+    use super::*;
+
+    /// A GiB in STANDARD, written 400 days ago, never pulled, that no current tag reaches,
+    /// with a real version id (an all-versions inventory of a versioned bucket), that the
+    /// rules send to `target`.
+    fn versioned_gib(tier: &str, target: &str) -> Blob {
+        Blob {
+            digest: "sha256:aa".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            version_id: Some("3HL4kqtJvjVBH40Nrjfkd".into()),
+            size: 1 << 30,
+            storage_class: StorageClass::Standard,
+            age_days: 400,
+            referenced_by_tag: Some(false),
+            ref_repos: Some(0),
+            tier: Some(tier.into()),
+            target_class: Some(target.into()),
+            ..Default::default()
+        }
+    }
+
+    /// In a versioned bucket a copy leaves the old version billed in STANDARD for
+    /// `plan.noncurrent_days`: the plan prices it without being told the bucket is
+    /// versioned (the inventory's version id says so). See: issue 15.
+    #[test]
+    fn a_copy_in_a_versioned_bucket_is_priced_with_its_noncurrent_copy() {
+        let prices = Prices::builtin();
+        let cfg = cfg();
+        let ctx = context(&prices, &cfg);
+        let b = versioned_gib("cool", "STANDARD_IA");
+        let r = decide(&ctx, &b);
+        assert_eq!(r.reason, "moved:cool", "{r:?}");
+        let standard = cost::monthly_storage(&prices, &StorageClass::Standard, 1 << 30).unwrap();
+        let put = prices
+            .class(&StorageClass::StandardIa)
+            .unwrap()
+            .put_per_1000
+            / 1000.0;
+        let old_version = f64::from(cfg.noncurrent_days) * standard / 30.0;
+        assert!(
+            (r.one_time_cost - (put + old_version)).abs() < 1e-12,
+            "{} != {}",
+            r.one_time_cost,
+            put + old_version
+        );
+        // The config can say otherwise: then only the COPY request.
+        let mut unversioned = super::tests::cfg();
+        unversioned.versioned = Some(false);
+        let r = decide(&context(&prices, &unversioned), &b);
+        assert!((r.one_time_cost - put).abs() < 1e-15, "{r:?}");
+        // A bucket the inventory shows versioned prices the blob's null version the same.
+        let null_version = Blob {
+            version_id: Some(String::new()),
+            bucket_versioned: true,
+            ..b
+        };
+        let r = decide(&ctx, &null_version);
+        assert!(
+            (r.one_time_cost - (put + old_version)).abs() < 1e-12,
+            "{r:?}"
+        );
+    }
+
+    /// STANDARD → GLACIER_IR saves 0.019 a GiB-month: unversioned it pays back in days; with
+    /// the old version billed 180 more days in STANDARD (0.138) it takes 218 days, beyond
+    /// `max_payback_days` (180): kept. A lifecycle transition acts on the current version in
+    /// place and leaves no old version: it moves. See: issue 15.
+    #[test]
+    fn a_move_that_only_paid_off_without_the_noncurrent_copy_is_kept() {
+        let prices = Prices::builtin();
+        let mut cfg = cfg();
+        cfg.noncurrent_days = 180;
+        let ctx = context(&prices, &cfg);
+        let b = versioned_gib("cold", "GLACIER_IR");
+        let unversioned = Blob {
+            version_id: None,
+            ..b.clone()
+        };
+        assert_eq!(decide(&ctx, &unversioned).reason, "moved:cold");
+        let r = decide(&ctx, &b);
+        assert_eq!(
+            (r.action, r.reason.as_str()),
+            (Action::Keep, "kept:payback")
+        );
+        assert_eq!(r.one_time_cost, 0.0);
+        cfg.method = Method::Lifecycle;
+        let ctx = context(&prices, &cfg);
+        let r = decide(&ctx, &b);
+        assert_eq!(r.reason, "moved:cold", "{r:?}");
+        let transition = prices
+            .class(&StorageClass::GlacierIr)
+            .unwrap()
+            .transition_per_1000
+            .unwrap()
+            / 1000.0;
+        assert!(r.one_time_cost < transition + 0.0001, "{r:?}");
+    }
+
+    /// Detection from the inventory rows: a real version id on any object of a bucket; empty
+    /// (null-version objects), `null` and absent ids prove nothing. The config overrides.
+    #[test]
+    fn versioning_is_detected_per_bucket_from_the_inventory() {
+        let df = df!(
+            "bucket" => ["a", "a", "a", "b", "b", "c"],
+            "version_id" => [None, Some(""), Some("null"), Some(""), Some("3HL4k"), Some("x")],
+            "in_inventory" => [true, true, true, true, true, false],
+        )
+        .unwrap();
+        let detected = detect_versioning(df.lazy()).unwrap();
+        assert_eq!(
+            detected,
+            BTreeMap::from([("a".to_string(), false), ("b".to_string(), true)])
+        );
+        let mut cfg = cfg();
+        assert_eq!(
+            versioned_buckets(&cfg, &detected),
+            BTreeMap::from([("b".to_string(), VersioningSource::Inventory)])
+        );
+        cfg.buckets.insert("a".into(), (Method::Copy, Some(true)));
+        cfg.buckets.insert("b".into(), (Method::Copy, Some(false)));
+        assert_eq!(
+            versioned_buckets(&cfg, &detected),
+            BTreeMap::from([("a".to_string(), VersioningSource::Config)])
+        );
+        assert!(is_real_version(Some("3HL4k")));
+        assert!(!is_real_version(Some("null")) && !is_real_version(None));
     }
 }

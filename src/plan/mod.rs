@@ -21,7 +21,7 @@ pub mod history;
 pub mod policy;
 pub mod realized;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -105,6 +105,13 @@ pub struct PlanSummary {
     /// there is no earlier plan or no inventory.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub realized: Option<realized::RealizedSummary>,
+    /// The buckets priced as versioned (a copy leaves a noncurrent version), and how that
+    /// is known (`config` or `inventory`); absent when none is.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub versioned_buckets: BTreeMap<String, build::VersioningSource>,
+    /// `plan.noncurrent_days`, when a bucket is priced as versioned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noncurrent_days: Option<u32>,
     /// Output files.
     pub outputs: Vec<String>,
 }
@@ -221,16 +228,26 @@ fn staged(schema: &arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
 
 /// Writes `rows` to a staged file (every column but `plan_id`), with the `decisions` column
 /// `intelligent_tiering_monthly_cost` when `it` is given.
+/// The `decisions` columns beyond the plan's, one value per row.
+#[derive(Default)]
+struct Decisions {
+    /// `intelligent_tiering_monthly_cost`.
+    it: Vec<f64>,
+    /// `days_in_class`.
+    days_in_class: Vec<Option<i32>>,
+}
+
 fn write_staged<'a>(
     out: &mut ParquetStream,
     rows: impl IntoIterator<Item = &'a file::PlanRow>,
-    it: Option<Vec<f64>>,
+    decisions: Option<Decisions>,
 ) -> Result<()> {
     let batch = file::to_batch(rows);
     let mut cols = batch.columns()[1..].to_vec();
-    let schema = match it {
-        Some(it) => {
-            cols.push(Arc::new(arrow::array::Float64Array::from(it)));
+    let schema = match decisions {
+        Some(d) => {
+            cols.push(Arc::new(arrow::array::Float64Array::from(d.it)));
+            cols.push(Arc::new(arrow::array::Int32Array::from(d.days_in_class)));
             staged(&file::decisions_schema())
         }
         None => staged(&file::schema()),
@@ -378,6 +395,8 @@ pub fn run_plan(
     let stats =
         query::plan_view(stats, as_of, cfg.plan.count_manifest_pulls).map_err(Error::Query)?;
     let rules = policy::tier_sql(&cfg.plan.tiers);
+    let detected = build::detect_versioning(stats.clone()).map_err(Error::Query)?;
+    let versioned_buckets = build::versioned_buckets(&cfg.plan, &detected);
     let ctx = build::Context {
         prices: &prices,
         cfg: &cfg.plan,
@@ -415,10 +434,18 @@ pub fn run_plan(
         )
         .map_err(Error::Query)?;
         annotate(&mut blobs, pins.as_ref(), class_history.as_ref(), as_of);
+        for b in &mut blobs {
+            b.bucket_versioned = detected.get(&b.bucket).copied().unwrap_or(false);
+        }
         timer.lap("load");
         hot_candidates.extend(hot_candidates_of(&blobs));
-        let (rows, it): (Vec<file::PlanRow>, Vec<f64>) =
-            build::decide_all(&ctx, &blobs).into_iter().unzip();
+        let decided = build::decide_all(&ctx, &blobs);
+        let (mut rows, mut extra) = (Vec::with_capacity(decided.len()), Decisions::default());
+        for (r, it, days) in decided {
+            rows.push(r);
+            extra.it.push(it);
+            extra.days_in_class.push(Some(days));
+        }
         drop(blobs);
         timer.lap("decide");
         note_billed_now(&rows, &earlier, &mut billed_now);
@@ -433,7 +460,7 @@ pub fn run_plan(
                 }
             },
             || -> Result<()> {
-                write_staged(&mut decisions_out, &rows, Some(it))?;
+                write_staged(&mut decisions_out, &rows, Some(extra))?;
                 write_staged(&mut actions_out, actions.iter().copied(), None)
             },
         );
@@ -476,6 +503,8 @@ pub fn run_plan(
         gaps_allowed,
         pins: pins.map(|p| p.summary),
         realized: realized_summary,
+        noncurrent_days: (!versioned_buckets.is_empty()).then_some(cfg.plan.noncurrent_days),
+        versioned_buckets,
         outputs,
     };
     atomic_write(
