@@ -119,6 +119,9 @@ pub const COLUMNS: [&str; 22] = [
 /// Columns of [`COLUMNS`] that plan files written before them lack (read as `None`).
 pub const OPTIONAL_COLUMNS: &[&str] = &["restore_tier", "restore_days"];
 
+/// The `decisions` column of the days in the current class the plan priced with.
+pub const DAYS_IN_CLASS: &str = "days_in_class";
+
 /// Columns of plan files whose values do not repeat (one row per object): written without
 /// a dictionary.
 pub const UNIQUE_COLUMNS: &[&str] = &["key", "etag", "digest"];
@@ -156,7 +159,10 @@ pub fn schema() -> SchemaRef {
 /// Arrow schema of the `decisions` table: the plan columns, then
 /// `intelligent_tiering_monthly_cost`, what the blob would cost a month in
 /// INTELLIGENT_TIERING as it stands now ([`crate::plan::build::intelligent_tiering_cost`]),
-/// beside `monthly_cost_now` and `monthly_cost_after`.
+/// beside `monthly_cost_now` and `monthly_cost_after`, and `days_in_class`, the days in its
+/// current class the plan counted minimum durations and early deletion from (class history,
+/// else days since written), which the report splits one-time costs with. Neither is part of
+/// `plan_id`; `decisions` tables written before `days_in_class` existed lack it.
 pub fn decisions_schema() -> SchemaRef {
     let mut fields: Vec<Field> = schema()
         .fields()
@@ -168,6 +174,7 @@ pub fn decisions_schema() -> SchemaRef {
         DataType::Float64,
         false,
     ));
+    fields.push(Field::new(DAYS_IN_CLASS, DataType::Int32, true));
     Arc::new(Schema::new(fields))
 }
 
