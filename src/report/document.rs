@@ -127,6 +127,7 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
     alternatives_section(s, charts, &mut d);
     top_moves_section(s, &mut d);
     reasons_section(s, &mut d);
+    versioning_section(s, &mut d);
     pull_patterns_section(s, charts, &mut d);
     super::sources::section(&s.sources, &mut d);
     data_quality_section(s, &mut d);
@@ -536,6 +537,62 @@ fn assumptions_section(s: &Summary, d: &mut Vec<Block>) {
                     format!("`{}`", t.when),
                     format!("`{}`", t.class),
                 ]
+            })
+            .collect(),
+    ));
+}
+
+/// The versioned buckets the plan copies in: what their old versions cost, and the
+/// `NoncurrentVersionExpiration` rule that ends it (absent when there is none).
+fn versioning_section(s: &Summary, d: &mut Vec<Block>) {
+    if s.versioning.is_empty() {
+        return;
+    }
+    d.push(Block::Heading("Versioned buckets".into()));
+    d.push(Block::Para(
+        "In a versioned bucket a copy in place makes a new version; the old one stays, billed \
+         in its old class, until something deletes it. The plan prices each copy's old version \
+         for `plan.noncurrent_days` (in the one-time costs). Lifecycle transitions change the \
+         current version in place and leave none. blobtier never deletes versions: a \
+         `NoncurrentVersionExpiration` rule does."
+            .into(),
+    ));
+    d.push(table(
+        &[
+            "Bucket",
+            "Versioning known from",
+            "Copies",
+            "Bytes",
+            "Old versions for",
+            "Their cost",
+        ],
+        &[false, false, true, true, true, true],
+        s.versioning
+            .iter()
+            .map(|v| {
+                vec![
+                    v.bucket.clone(),
+                    v.source.clone(),
+                    n(v.copies),
+                    bytes(v.bytes),
+                    format!("{} days", v.noncurrent_days),
+                    money(v.old_version_cost),
+                ]
+            })
+            .collect(),
+    ));
+    d.push(Block::List(
+        s.versioning
+            .iter()
+            .map(|v| {
+                format!(
+                    "`{}`: add the rule `{}` to the bucket's lifecycle configuration, keeping its \
+                     other rules (a PUT replaces them all: read them with `aws s3api \
+                     get-bucket-lifecycle-configuration --bucket {}`, add this one to `Rules`, \
+                     save as `lifecycle.json`, then `{}`), or let `blobtier apply --execute \
+                     --noncurrent-expiration` merge it in.",
+                    v.bucket, v.rule, v.bucket, v.cli
+                )
             })
             .collect(),
     ));

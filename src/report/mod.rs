@@ -166,6 +166,7 @@ pub fn run_report(lake: &Lake, opts: &ReportOptions, cfg: &Config) -> Result<Rep
     check_pricing(&plan_summary, &prices, as_of)?;
     let rows = read_decisions(&decisions)?;
     check_plan_id(&rows, &plan_summary, &decisions)?;
+    let days_in_class = read::read_days_in_class(&decisions)?;
     let stats = read_stats(&stats_dir)?;
     let window = cfg.run.windows.iter().copied().max().unwrap_or(90);
     let coverage = crate::stats::coverage::coverage(lake, as_of, window)?;
@@ -175,6 +176,7 @@ pub fn run_report(lake: &Lake, opts: &ReportOptions, cfg: &Config) -> Result<Rep
     let mut summary = summarize(&Inputs {
         as_of,
         rows: &rows,
+        days_in_class: &days_in_class,
         stats: &stats,
         plan_summary: &plan_summary,
         prices: &prices,

@@ -96,6 +96,20 @@ pub fn read_decisions(path: &Path) -> Result<Vec<PlanRow>> {
     })
 }
 
+/// The `decisions` column `days_in_class` (the days in its class the plan priced each blob
+/// with), in row order; empty for tables written before the column existed.
+pub fn read_days_in_class(path: &Path) -> Result<Vec<Option<i64>>> {
+    let df = read_parquet(path, None)?;
+    let c = Cols {
+        df: &df,
+        path,
+        what: "decisions table",
+    };
+    Ok(c.optional::<Int64Type>(crate::plan::file::DAYS_IN_CLASS)?
+        .map(|d| d.iter().collect())
+        .unwrap_or_default())
+}
+
 /// The `digest_stats` columns the report uses.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatRow {

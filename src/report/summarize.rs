@@ -29,6 +29,10 @@ pub struct Inputs<'a> {
     pub as_of: NaiveDate,
     /// The `decisions` rows.
     pub rows: &'a [PlanRow],
+    /// The `decisions` column `days_in_class`, one per row of `rows`: the days in its class
+    /// the plan priced each blob with (empty for tables written before it existed: then
+    /// `age_days` is used, as those plans did).
+    pub days_in_class: &'a [Option<i64>],
     /// The `digest_stats` rows.
     pub stats: &'a [StatRow],
     /// `plan.summary.json`.
@@ -59,19 +63,56 @@ fn add_class<'a>(m: &'a mut BTreeMap<(usize, String), ClassRow>, class: &str) ->
         })
 }
 
-/// The parts of one action's one-time cost, recomputed with the cost model; None when they
-/// do not add up to the plan's figure (config or prices changed since the plan).
+/// How the plan priced versioning (`plan.summary.json` `versioned_buckets` and
+/// `noncurrent_days`; plans written before them: the config).
+#[derive(Debug, Clone)]
+pub struct PlanVersioning {
+    /// The buckets priced as versioned and how that was known (`None`: the summary does not
+    /// list them).
+    buckets: Option<BTreeMap<String, String>>,
+    /// Days the old version of a copy was priced for.
+    noncurrent_days: u32,
+}
+
+impl PlanVersioning {
+    /// From the plan summary, else the config.
+    pub fn of(ps: &serde_json::Value, cfg: &PlanConfig) -> PlanVersioning {
+        let buckets = ps["versioned_buckets"].as_object().map(|m| {
+            m.iter()
+                .map(|(b, s)| (b.clone(), s.as_str().unwrap_or("config").to_owned()))
+                .collect()
+        });
+        let noncurrent_days = ps["noncurrent_days"]
+            .as_u64()
+            .and_then(|d| u32::try_from(d).ok())
+            .unwrap_or(cfg.noncurrent_days);
+        PlanVersioning {
+            buckets,
+            noncurrent_days,
+        }
+    }
+
+    /// Whether the plan priced `bucket` as versioned.
+    fn versioned(&self, cfg: &PlanConfig, bucket: &str) -> bool {
+        match &self.buckets {
+            Some(b) => b.contains_key(bucket),
+            None => cfg.versioned_for(bucket).unwrap_or(false),
+        }
+    }
+}
+
+/// The parts of one action's one-time cost, recomputed with the cost model from what the plan
+/// priced it with (the days in class of `decisions`, the versioning of the plan summary);
+/// None when they do not add up to the plan's figure (config or prices changed since).
 fn one_time_parts(
     p: &Prices,
     cfg: &PlanConfig,
+    v: &PlanVersioning,
     r: &PlanRow,
-    age_days: Option<i64>,
+    days_in_class: Option<i64>,
 ) -> Option<cost::OneTime> {
     let (from, to) = (r.from_class.clone(), r.to_class.clone());
-    let versioned = cfg
-        .buckets
-        .get(&r.bucket)
-        .map_or(cfg.versioned, |(_, v)| *v);
+    let versioned = v.versioned(cfg, &r.bucket);
     let method = r.method;
     // Restore rows carry the restore they were priced with (older plans: the config's tier,
     // the plan's days).
@@ -81,9 +122,9 @@ fn one_time_parts(
         from,
         to,
         size: r.size.max(0) as u64,
-        days_in_current_class: age_days.unwrap_or(0).max(0) as u32,
+        days_in_current_class: days_in_class.unwrap_or(0).max(0) as u32,
         versioned,
-        noncurrent_retention_days: cfg.noncurrent_days,
+        noncurrent_retention_days: v.noncurrent_days,
         method,
         restore_tier,
         restore_days,
@@ -94,7 +135,7 @@ fn one_time_parts(
 }
 
 /// Intelligent-Tiering figures of one blob: (eligible, one-time, cost of months 1..=3, steady).
-fn it_costs(p: &Prices, r: &PlanRow, age_days: Option<i64>) -> Option<(f64, [f64; 3], f64)> {
+fn it_costs(p: &Prices, r: &PlanRow, days_in_class: Option<i64>) -> Option<(f64, [f64; 3], f64)> {
     let it = StorageClass::IntelligentTiering;
     let from = r.from_class.clone();
     let size = r.size.max(0) as u64;
@@ -105,7 +146,7 @@ fn it_costs(p: &Prices, r: &PlanRow, age_days: Option<i64>) -> Option<(f64, [f64
         from,
         to: it,
         size,
-        days_in_current_class: age_days.unwrap_or(0).max(0) as u32,
+        days_in_current_class: days_in_class.unwrap_or(0).max(0) as u32,
         versioned: false,
         noncurrent_retention_days: 0,
         method: Method::Lifecycle,
@@ -153,13 +194,18 @@ pub fn summarize(i: &Inputs<'_>) -> Summary {
         .iter()
         .filter_map(|s| Some(((s.bucket.as_deref()?, s.key.as_deref()?), s.age_days)))
         .collect();
+    let versioning = PlanVersioning::of(i.plan_summary, i.cfg);
     let mut t = Tally::new(i.cfg.horizon_months);
-    for r in i.rows {
-        let age_days = age
-            .get(&(r.bucket.as_str(), r.key.as_str()))
-            .copied()
-            .flatten();
-        t.add(p, i.cfg, r, age_days);
+    for (n, r) in i.rows.iter().enumerate() {
+        // The days the plan priced with; `age_days` for plans that did not record them.
+        let days_in_class = match i.days_in_class.get(n) {
+            Some(d) => *d,
+            None => age
+                .get(&(r.bucket.as_str(), r.key.as_str()))
+                .copied()
+                .flatten(),
+        };
+        t.add(p, i.cfg, &versioning, r, days_in_class);
     }
     let Tally {
         h,
@@ -169,6 +215,7 @@ pub fn summarize(i: &Inputs<'_>) -> Summary {
         mut alt,
         it_months,
         it_steady,
+        versioned,
     } = t;
     let h = finish_headline(h, i.cfg.horizon_months);
     let cumulative = scenarios(&h, &mut alt, it_months, it_steady);
@@ -197,6 +244,7 @@ pub fn summarize(i: &Inputs<'_>) -> Summary {
         backtest: i.backtest.clone(),
         unreferenced: unreferenced(i),
         realized: super::realized::from_plan_summary(i.plan_summary),
+        versioning: versioned_buckets(versioned, &versioning),
         sources: Default::default(),
         headline: h,
     }
@@ -214,6 +262,18 @@ struct Tally {
     it_months: [f64; 3],
     /// And once settled.
     it_steady: f64,
+    /// Per versioned bucket: its copies and the keys they touch.
+    versioned: BTreeMap<String, VersionedCopies>,
+}
+
+/// The copies of one versioned bucket.
+#[derive(Debug, Default)]
+struct VersionedCopies {
+    copies: u64,
+    bytes: u64,
+    old_version_cost: f64,
+    /// The longest common prefix of the keys copied.
+    prefix: Option<String>,
 }
 
 impl Tally {
@@ -229,11 +289,19 @@ impl Tally {
             alt: Alternatives::default(),
             it_months: [0.0; 3],
             it_steady: 0.0,
+            versioned: BTreeMap::new(),
         }
     }
 
-    /// Adds one decision (`age_days`: days since the blob's last modification).
-    fn add(&mut self, p: &Prices, cfg: &PlanConfig, r: &PlanRow, age_days: Option<i64>) {
+    /// Adds one decision (`days_in_class`: the days in its class the plan priced it with).
+    fn add(
+        &mut self,
+        p: &Prices,
+        cfg: &PlanConfig,
+        v: &PlanVersioning,
+        r: &PlanRow,
+        days_in_class: Option<i64>,
+    ) {
         let size = r.size.max(0) as u64;
         let moved = r.action != Action::Keep;
         let h = &mut self.h;
@@ -275,9 +343,20 @@ impl Tally {
         if moved {
             h.actions += 1;
             h.bytes_moved += size;
-            add_one_time(&mut h.one_time, one_time_parts(p, cfg, r, age_days), r);
+            let parts = one_time_parts(p, cfg, v, r, days_in_class);
+            if r.method == Method::Copy && v.versioned(cfg, &r.bucket) {
+                let c = self.versioned.entry(r.bucket.clone()).or_default();
+                c.copies += 1;
+                c.bytes += size;
+                c.old_version_cost += parts.map_or(0.0, |o| o.parts.old_version);
+                c.prefix = Some(match c.prefix.take() {
+                    None => r.key.clone(),
+                    Some(p) => common_prefix(&p, &r.key).to_owned(),
+                });
+            }
+            add_one_time(&mut h.one_time, parts, r);
         }
-        self.add_intelligent_tiering(p, r, size, age_days);
+        self.add_intelligent_tiering(p, r, size, days_in_class);
     }
 
     /// Adds one blob to the Intelligent-Tiering alternative: moved if eligible, else where it is.
@@ -309,6 +388,64 @@ impl Tally {
             }
         }
     }
+}
+
+/// The longest common prefix of `a` and `b` (on character boundaries).
+fn common_prefix<'s>(a: &'s str, b: &str) -> &'s str {
+    let n = a
+        .char_indices()
+        .zip(b.chars())
+        .find(|((_, x), y)| x != y)
+        .map_or(a.len().min(b.len()), |((i, _), _)| i);
+    &a[..n]
+}
+
+/// The versioned buckets the plan copies in, each with the `NoncurrentVersionExpiration`
+/// rule that ends the old versions' billing, scoped to the keys copied (their common prefix,
+/// cut after its last `/`).
+fn versioned_buckets(
+    by_bucket: BTreeMap<String, VersionedCopies>,
+    v: &PlanVersioning,
+) -> Vec<VersionedBucket> {
+    by_bucket
+        .into_iter()
+        .map(|(bucket, c)| {
+            let prefix = c
+                .prefix
+                .as_deref()
+                .and_then(|p| p.rfind('/').map(|i| p[..=i].to_owned()));
+            let rule = noncurrent_rule(prefix.as_deref(), v.noncurrent_days);
+            let source = v
+                .buckets
+                .as_ref()
+                .and_then(|b| b.get(&bucket).cloned())
+                .unwrap_or_else(|| "config".to_owned());
+            VersionedBucket {
+                cli: format!(
+                    "aws s3api put-bucket-lifecycle-configuration --bucket {bucket} \
+                     --lifecycle-configuration file://lifecycle.json"
+                ),
+                bucket,
+                source,
+                noncurrent_days: v.noncurrent_days,
+                copies: c.copies,
+                bytes: c.bytes,
+                old_version_cost: c.old_version_cost,
+                prefix,
+                rule: serde_json::json!({ "Rules": [rule] }).to_string(),
+            }
+        })
+        .collect()
+}
+
+/// The `NoncurrentVersionExpiration` rule (S3's JSON) for `prefix` (`None`: bucket-wide).
+pub fn noncurrent_rule(prefix: Option<&str>, days: u32) -> serde_json::Value {
+    serde_json::json!({
+        "ID": crate::model::noncurrent_rule_id(prefix),
+        "Status": "Enabled",
+        "Filter": { "Prefix": prefix.unwrap_or("") },
+        "NoncurrentVersionExpiration": { "NoncurrentDays": days },
+    })
 }
 
 /// Adds one blob to a group's count, bytes and monthly costs now and after the plan.
@@ -764,5 +901,162 @@ mod tests {
         assert_eq!(t.len(), 200);
         assert_eq!((t[0], t[199]), (0, 999));
         assert_eq!(thin(vec![1, 2], 200), vec![1, 2]);
+    }
+}
+
+#[cfg(test)]
+mod priced_as_planned_tests {
+    use super::*;
+    use crate::plan::file::testing::row;
+
+    const GIB: i64 = 1 << 30;
+
+    fn summary_of(
+        rows: &[PlanRow],
+        days_in_class: &[Option<i64>],
+        stats: &[StatRow],
+        plan_summary: &serde_json::Value,
+    ) -> Summary {
+        let prices = Prices::builtin();
+        let cfg = crate::config::RawConfig::default()
+            .validate(&Default::default())
+            .unwrap()
+            .plan;
+        let as_of = NaiveDate::from_ymd_opt(2024, 10, 1).unwrap();
+        let coverage = Coverage {
+            as_of,
+            window_days: 90,
+            missing_days: vec![],
+            inventory_snapshot: Some(as_of),
+            inventory_age_days: Some(0),
+        };
+        summarize(&Inputs {
+            as_of,
+            rows,
+            days_in_class,
+            stats,
+            plan_summary,
+            prices: &prices,
+            cfg: &cfg,
+            coverage: &coverage,
+            max_inventory_age_days: 7,
+            rejects: LedgerRejects::default(),
+            backtest: None,
+        })
+    }
+
+    fn stat(key: &str, age_days: i64) -> StatRow {
+        StatRow {
+            digest: "sha256:00".into(),
+            bucket: Some("b".into()),
+            key: Some(key.into()),
+            in_inventory: true,
+            size: Some(GIB),
+            age_days: Some(age_days),
+            ..Default::default()
+        }
+    }
+
+    /// A blob moved into GLACIER_IR yesterday (written 400 days ago) goes back up: the plan
+    /// priced 89 days of early deletion from the class history. The report splits that cost
+    /// with the same days (the `decisions` column `days_in_class`), not with `age_days`, so
+    /// nothing is "unattributed". See: issue 15.
+    #[test]
+    fn one_time_parts_use_the_days_in_class_the_plan_priced_with() {
+        let p = Prices::builtin();
+        let input = cost::MoveInput {
+            from: StorageClass::GlacierIr,
+            to: StorageClass::Standard,
+            size: GIB as u64,
+            days_in_current_class: 1,
+            versioned: false,
+            noncurrent_retention_days: 30,
+            method: Method::Copy,
+            restore_tier: RestoreTier::Bulk,
+            restore_days: crate::plan::file::RESTORE_DAYS,
+        };
+        let planned = cost::one_time_cost(&p, &input).unwrap();
+        assert!(planned.parts.early_delete > 0.0);
+        let r = PlanRow {
+            size: GIB,
+            from_class: StorageClass::GlacierIr,
+            to_class: StorageClass::Standard,
+            tier: "hot".into(),
+            reason: "moved:reheat".into(),
+            one_time_cost: planned.total,
+            ..row("k")
+        };
+        let stats = [stat("k", 400)];
+        let s = summary_of(
+            std::slice::from_ref(&r),
+            &[Some(1)],
+            &stats,
+            &serde_json::json!({}),
+        );
+        let o = &s.headline.one_time;
+        assert_eq!(o.unattributed, 0.0, "{o:?}");
+        assert!((o.parts.early_delete - planned.parts.early_delete).abs() < 1e-12);
+        // A decisions table without the column (older plans priced with `age_days`).
+        let s = summary_of(&[r], &[], &stats, &serde_json::json!({}));
+        assert_eq!(s.headline.one_time.unattributed, planned.total);
+    }
+
+    /// The plan summary says which buckets were priced as versioned: the report splits the
+    /// old version's cost out and says how to expire it, scoped to the copied keys.
+    /// See: issue 15.
+    #[test]
+    fn versioned_buckets_get_their_old_versions_and_the_rule_to_expire_them() {
+        let p = Prices::builtin();
+        let standard = cost::monthly_storage(&p, &StorageClass::Standard, GIB as u64).unwrap();
+        let put = p.class(&StorageClass::StandardIa).unwrap().put_per_1000 / 1000.0;
+        let old_version = 7.0 * standard / 30.0;
+        let keys = [
+            "docker/registry/v2/blobs/sha256/aa/aa1/data",
+            "docker/registry/v2/blobs/sha256/ab/ab1/data",
+        ];
+        let rows: Vec<PlanRow> = keys
+            .iter()
+            .map(|k| PlanRow {
+                size: GIB,
+                one_time_cost: put + old_version,
+                ..row(k)
+            })
+            .collect();
+        let stats: Vec<StatRow> = keys.iter().map(|k| stat(k, 400)).collect();
+        let ps = serde_json::json!({"versioned_buckets": {"b": "inventory"}, "noncurrent_days": 7});
+        let s = summary_of(&rows, &[Some(400), Some(400)], &stats, &ps);
+        let o = &s.headline.one_time;
+        assert_eq!(o.unattributed, 0.0, "{o:?}");
+        assert!(
+            (o.parts.old_version - 2.0 * old_version).abs() < 1e-12,
+            "{o:?}"
+        );
+        assert_eq!(s.versioning.len(), 1);
+        let v = &s.versioning[0];
+        assert_eq!((v.bucket.as_str(), v.source.as_str()), ("b", "inventory"));
+        assert_eq!((v.copies, v.noncurrent_days), (2, 7));
+        assert_eq!(
+            v.prefix.as_deref(),
+            Some("docker/registry/v2/blobs/sha256/")
+        );
+        let rule: serde_json::Value = serde_json::from_str(&v.rule).unwrap();
+        assert_eq!(
+            rule,
+            serde_json::json!({"Rules": [{
+                "ID": "blobtier-noncurrent@docker/registry/v2/blobs/sha256/",
+                "Status": "Enabled",
+                "Filter": {"Prefix": "docker/registry/v2/blobs/sha256/"},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": 7},
+            }]})
+        );
+        // Not versioned by the plan: no section, and the same cost is not attributable.
+        let s = summary_of(
+            &rows,
+            &[Some(400), Some(400)],
+            &stats,
+            &serde_json::json!({}),
+        );
+        assert!(s.versioning.is_empty());
+        assert!(s.headline.one_time.unattributed > 0.0);
     }
 }

@@ -55,6 +55,35 @@ pub struct Summary {
     pub realized: Option<super::realized::Realized>,
     /// Pulls per log source and the blobs clients failed to pull ([`super::sources`]).
     pub sources: super::sources::Sources,
+    /// The versioned buckets the plan copies in: their old versions and how to expire them
+    /// (absent when there is none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub versioning: Vec<VersionedBucket>,
+}
+
+/// A versioned bucket the plan copies objects in: every copy leaves the old version billed
+/// in its old class until a `NoncurrentVersionExpiration` rule deletes it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VersionedBucket {
+    /// The bucket.
+    pub bucket: String,
+    /// How the plan knew it is versioned: `config` or `inventory`.
+    pub source: String,
+    /// Days the old versions were priced for (`plan.noncurrent_days`).
+    pub noncurrent_days: u32,
+    /// Copies the plan makes in the bucket.
+    pub copies: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// What the old versions cost for `noncurrent_days` (USD; in the one-time costs).
+    pub old_version_cost: f64,
+    /// The prefix the rule is scoped to (the copied keys' common prefix up to its last `/`;
+    /// `None`: the whole bucket).
+    pub prefix: Option<String>,
+    /// The lifecycle configuration to add (S3's JSON on one line, `{"Rules": [...]}`).
+    pub rule: String,
+    /// The AWS CLI command that installs it.
+    pub cli: String,
 }
 
 /// Blobs in the inventory that no manifest revision of any repository references
