@@ -7,12 +7,13 @@
 //! in a scratch lake, then replaying the next `horizon` days) is [`crate::backtest`]'s job: this
 //! module must not run other stages.
 //!
-//! The replay prices each blob's real pulls in the window (scanners included: their GETs are
-//! billed too) in the class the plan left it in and in the class it was in, with the same cost
-//! model the plan used ([`crate::cost::monthly_cost`] at the observed rate). Pulls of blobs the
-//! plan sent to GLACIER or DEEP_ARCHIVE would have failed until restored; each is counted as a
-//! failed pull and priced as one restore, as the cost model prices every pull of an archived
-//! blob.
+//! The replay prices each blob's real pulls in the window in the class the plan left it in and
+//! in the class it was in, with the same cost model the plan used: client pulls with
+//! [`crate::cost::monthly_cost`] at the observed rate, scanner reads as the plan prices them
+//! ([`crate::cost::scanner`]: a GET and the retrieval fee each, never a restore). Client pulls
+//! of blobs the plan sent to GLACIER or DEEP_ARCHIVE would have failed until restored; each is
+//! counted as a failed pull and priced as one restore, as the cost model prices every pull of
+//! an archived blob.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -189,19 +190,34 @@ pub fn replay_pulls(
     Ok(out)
 }
 
-/// Cost of `pulls` pulls over `days` days of one blob in `class` (storage included), USD.
+/// Cost over `days` days of one blob in `class` (storage included), USD, read by clients
+/// (`pulls`, each archived one a restore) and by scanners (`scans`, GETs and retrieval fees
+/// only, as the plan prices them: [`cost::scanner`]).
 fn realised(
     p: &Prices,
     class: &StorageClass,
     size: u64,
-    pulls: u64,
+    (pulls, scans): (u64, u64),
     days: f64,
     tier: RestoreTier,
 ) -> Option<f64> {
-    let per_month = pulls as f64 * cost::DAYS_PER_MONTH / days;
-    cost::monthly_cost(p, class, size, per_month, tier)
-        .ok()
-        .map(|c| c.total * days / cost::DAYS_PER_MONTH)
+    let per_month = |n: u64| n as f64 * cost::DAYS_PER_MONTH / days;
+    let clients = cost::monthly_cost(p, class, size, per_month(pulls), tier).ok()?;
+    let scanners = cost::scanner::monthly(p, class, size, per_month(scans)).ok()?;
+    Some((clients.total + scanners) * days / cost::DAYS_PER_MONTH)
+}
+
+/// Requests and retrieval of `pulls` client pulls and `scans` scanner reads of one blob in
+/// `class`, USD (0 for a class without prices).
+fn access(
+    p: &Prices,
+    class: &StorageClass,
+    size: u64,
+    (pulls, scans): (u64, u64),
+    tier: RestoreTier,
+) -> f64 {
+    let clients = cost::monthly_access(p, class, size, pulls as f64, tier).unwrap_or(0.0);
+    clients + cost::scanner::monthly(p, class, size, scans as f64).unwrap_or(0.0)
 }
 
 /// Replays `pulls` against `rows` (the decisions of the decision day). Pure.
@@ -223,7 +239,9 @@ pub fn replay(
     }
     for row in rows {
         d.blobs += 1;
-        let n = pulls.get(&row.digest).map_or(0, |x| x.0);
+        let (n, scans) = pulls.get(&row.digest).copied().unwrap_or((0, 0));
+        // Scanners are in `n`; they read, they never restore.
+        let reads = (n.saturating_sub(scans), scans.min(n));
         let (from, to) = (&row.from_class, &row.to_class);
         if !from.is_managed() || !to.is_managed() {
             continue;
@@ -231,7 +249,7 @@ pub fn replay(
         let size = row.size.max(0) as u64;
         if row.action == Action::Keep {
             if from.needs_restore() {
-                r.failed_pulls_already_archived += n;
+                r.failed_pulls_already_archived += reads.0;
             }
             continue;
         }
@@ -243,14 +261,16 @@ pub fn replay(
         one_time += row.one_time_cost;
         predicted += (row.monthly_cost_now - row.monthly_cost_after) * h / cost::DAYS_PER_MONTH
             - row.one_time_cost;
-        let before = realised(p, from, size, n, h, restore_tier).unwrap_or(0.0);
-        let after = realised(p, to, size, n, h, restore_tier).unwrap_or(0.0);
+        let before = realised(p, from, size, reads, h, restore_tier).unwrap_or(0.0);
+        let after = realised(p, to, size, reads, h, restore_tier).unwrap_or(0.0);
         realised_total += before - after - row.one_time_cost;
         if !matches!(cost::moves_down(p, from, to, size), Ok(true)) {
             continue;
         }
-        let access = |c| cost::monthly_access(p, c, size, n as f64, restore_tier).unwrap_or(0.0);
-        let (acc_to, acc_from) = (access(to), access(from));
+        let (acc_to, acc_from) = (
+            access(p, to, size, reads, restore_tier),
+            access(p, from, size, reads, restore_tier),
+        );
         let hits = r.by_class.entry(row.to_class.to_string()).or_default();
         hits.blobs_moved += 1;
         r.expected_pulls_on_moved += row.expected_pulls_30d * h / cost::DAYS_PER_MONTH;
@@ -266,8 +286,9 @@ pub fn replay(
         r.access_cost += acc_to;
         r.extra_access_cost += acc_to - acc_from;
         if to.needs_restore() {
-            r.failed_pulls += n;
-            r.restore_cost += acc_to;
+            r.failed_pulls += reads.0;
+            r.restore_cost +=
+                cost::monthly_access(p, to, size, reads.0 as f64, restore_tier).unwrap_or(0.0);
         }
         misses.push(Miss {
             digest: row.digest.clone(),
@@ -349,5 +370,49 @@ mod tests {
         assert_eq!(r.failed_pulls, 2);
         assert_eq!(r.failed_pulls_already_archived, 4);
         assert_eq!(r.by_class["DEEP_ARCHIVE"].bytes, 4 << 30);
+    }
+
+    /// Scanner reads are billed as the plan prices them ([`cost::scanner`]): a GET (plus
+    /// the retrieval fee) per read, never a restore. A blob the plan sent to DEEP_ARCHIVE
+    /// that only a scanner read costs three failed GETs there, not three restores, and no
+    /// client pull failed. See: issue 15.
+    #[test]
+    fn scanner_reads_are_priced_as_the_plan_prices_them() {
+        let p = Prices::builtin();
+        let gib = 1i64 << 30;
+        let size = gib as u64;
+        let rows = vec![
+            row("a", "STANDARD", "DEEP_ARCHIVE", gib),
+            row("b", "STANDARD", "GLACIER_IR", gib),
+        ];
+        let pulls: HashMap<String, (u64, u64)> =
+            [("a".to_string(), (3, 3)), ("b".to_string(), (3, 2))].into();
+        let (_, r, _, _, realised, _) = replay(&p, RestoreTier::Bulk, &rows, &pulls, 30);
+        assert_eq!((r.failed_pulls, r.restore_cost), (0, 0.0), "{r:?}");
+        let (da, gir) = (StorageClass::DeepArchive, StorageClass::GlacierIr);
+        let scans = |c: &StorageClass, n: f64| cost::scanner::monthly(&p, c, size, n).unwrap();
+        let client = |c: &StorageClass, n: f64| {
+            cost::monthly_access(&p, c, size, n, RestoreTier::Bulk).unwrap()
+        };
+        let want_da = scans(&da, 3.0);
+        assert!(
+            (r.by_class["DEEP_ARCHIVE"].access_cost - want_da).abs() < 1e-12,
+            "{r:?}"
+        );
+        let want_gir = client(&gir, 1.0) + scans(&gir, 2.0);
+        assert!(
+            (r.by_class["GLACIER_IR"].access_cost - want_gir).abs() < 1e-12,
+            "{r:?}"
+        );
+        // Storage for the 30 days plus the reads, in the class before and after.
+        let storage = |c: &StorageClass| cost::monthly_storage(&p, c, size).unwrap();
+        let std = StorageClass::Standard;
+        let before = 2.0 * storage(&std) + client(&std, 1.0) + scans(&std, 5.0);
+        let after = storage(&da) + want_da + storage(&gir) + want_gir;
+        assert!(
+            (realised - (before - after)).abs() < 1e-12,
+            "{realised} vs {}",
+            before - after
+        );
     }
 }
