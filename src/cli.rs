@@ -331,6 +331,12 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub batch_manifest: Option<PathBuf>,
 
+    /// In versioned buckets, add a NoncurrentVersionExpiration rule (plan.noncurrent_days)
+    /// for the allowed prefixes copied under, keeping every other rule (also
+    /// `apply.noncurrent_expiration`)
+    #[arg(long)]
+    pub noncurrent_expiration: bool,
+
     /// Restore tier when a plan row names none: bulk, standard or expedited [default: bulk]
     #[arg(long, value_name = "TIER")]
     pub restore_tier: Option<String>,

@@ -10,7 +10,7 @@
 //! again; a limit stops *starting* actions, never one under way; the journal is closed on every
 //! path out of a run that opened it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use tracing::{error, info};
 
-use super::actions::{self, Action, Ctx, LifecycleRules, Op, Step, WantedRule};
+use super::actions::{self, Action, CopyScope, Ctx, LifecycleRules, Op, Step, WantedRule};
 use super::journal::{self, History, Journal, Prior};
 use super::metrics::{self, ApplyMetrics, Metrics, RunInfo};
 use super::retry;
@@ -125,6 +125,22 @@ fn pending(rows: &[PlanRow], acts: &[Action], history: &History, allow: &[String
     p
 }
 
+/// The buckets the plan copies in (copies and restores, which copy back), each with the
+/// allowed prefixes copied under and whether its rows name versions.
+fn copy_scopes(rows: &[PlanRow], acts: &[Action], allow: &[String]) -> BTreeMap<String, CopyScope> {
+    let mut out: BTreeMap<String, CopyScope> = BTreeMap::new();
+    for a in acts.iter().filter(|a| a.op != Op::Lifecycle) {
+        let r = &rows[a.i];
+        let s = out.entry(r.bucket.clone()).or_default();
+        let prefix = super::allow_scope(allow, &r.bucket, &r.key).flatten();
+        if !s.prefixes.contains(&prefix) {
+            s.prefixes.push(prefix);
+        }
+        s.plan_version_ids |= actions::planned_version(r).is_some();
+    }
+    out
+}
+
 /// Runs the plan's actions (`acts`, validated) and returns the metrics.
 pub(super) fn execute(
     opts: &Options,
@@ -180,7 +196,17 @@ pub(super) fn execute(
             source,
         })?;
     let limits = Arc::new(Mutex::new(Limits::default()));
-    let (fatal, journal) = rt.block_on(async {
+    // Buckets with copies still to make; with `--noncurrent-expiration` every bucket the plan
+    // copies in, so that a rerun puts a missing rule in place (a rerun with nothing to do and
+    // nothing asked sends no request).
+    let asked = opts.noncurrent_expiration.is_some();
+    let to_check: Vec<Action> = acts
+        .iter()
+        .filter(|a| asked || !matches!(history.actions.get(&a.i), Some(Prior::Done(_))))
+        .copied()
+        .collect();
+    let copy_scopes = copy_scopes(&rows, &to_check, &opts.allow);
+    let (fatal, journal, versioning) = rt.block_on(async {
         let client = crate::s3::client::build(&crate::s3::ClientOptions {
             path_style: opts.path_style,
             timeouts: Some(s.timeouts),
@@ -195,6 +221,10 @@ pub(super) fn execute(
             lifecycle: LifecycleRules::new(lifecycle_wanted),
             fatal: Mutex::new(None),
         });
+        let days = opts
+            .noncurrent_expiration
+            .map(|d| i32::try_from(d).unwrap_or(i32::MAX));
+        let versioning = actions::check_versioning(&ctx, &copy_scopes, days).await;
         let progress = Progress::counter("apply", "actions", Some(pending_work as u64), true);
         let workers = Workers {
             ctx: Arc::clone(&ctx),
@@ -219,6 +249,7 @@ pub(super) fn execute(
         (
             fatal.into_inner().unwrap_or_else(|p| p.into_inner()),
             journal,
+            versioning,
         )
     });
     drop(rt);
@@ -256,6 +287,7 @@ pub(super) fn execute(
         journal_time: journal.stats(),
         journal_overhead: 0.0,
         journal_busy_share: 0.0,
+        versioning,
     };
     let summary = finish(journal, &metrics, info)?;
     if let Some(p) = &opts.output.metrics_file {

@@ -242,6 +242,10 @@ pub struct RunInfo {
     pub journal_overhead: f64,
     /// The journal's own work (encoding, writes, fsyncs) / wall time.
     pub journal_busy_share: f64,
+    /// Versioning of each bucket the plan copies in, and the noncurrent-version rule when
+    /// asked for (`--noncurrent-expiration`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub versioning: BTreeMap<String, super::actions::BucketVersioning>,
 }
 
 /// The JSON summary printed on stdout (and stored in the journal's `end` line).

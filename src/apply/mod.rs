@@ -122,6 +122,9 @@ pub struct Options {
     pub allow: Vec<String>,
     /// S3 path-style addressing.
     pub path_style: bool,
+    /// `--noncurrent-expiration`: the `NoncurrentDays` of the rule to put in place in
+    /// versioned buckets (`plan.noncurrent_days`); `None`: not asked.
+    pub noncurrent_expiration: Option<u32>,
     /// Concurrency and request rate.
     pub pace: Pace,
     /// How much one run may start.

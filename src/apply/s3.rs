@@ -668,6 +668,14 @@ impl S3 {
             .collect())
     }
 
+    /// GetBucketVersioning: `Enabled` or `Suspended`, `None` when versioning was never
+    /// enabled.
+    pub async fn get_versioning(&self, bucket: &str) -> Result<Option<String>, CallError> {
+        let req = self.client.get_bucket_versioning().bucket(bucket).send();
+        let o = self.call("GetBucketVersioning", true, req).await?;
+        Ok(o.status().map(|s| s.as_str().to_owned()))
+    }
+
     /// GetBucketLifecycleConfiguration (no configuration = empty document).
     pub async fn get_lifecycle(&self, bucket: &str) -> Result<LifecycleDoc, CallError> {
         let req = self

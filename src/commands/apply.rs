@@ -30,6 +30,8 @@ fn options(cfg: &Config, a: ApplyArgs) -> Options {
             .chain(a.allow_bucket)
             .collect(),
         path_style: cfg.s3_path_style,
+        noncurrent_expiration: (a.noncurrent_expiration || cfg.apply_noncurrent_expiration)
+            .then_some(cfg.plan.noncurrent_days),
         pace: Pace {
             concurrency: Some(a.concurrency),
             max_rps: a.max_rps,

@@ -69,6 +69,9 @@ pub struct RawConfig {
 pub struct RawApply {
     /// Buckets (`bucket`) or prefixes (`bucket/prefix`) apply may change; `--allow-bucket` adds to it.
     pub allow: Option<Vec<String>>,
+    /// Add a `NoncurrentVersionExpiration` rule (`plan.noncurrent_days`) in versioned
+    /// buckets apply copies in, as `--noncurrent-expiration` does. Default false.
+    pub noncurrent_expiration: Option<bool>,
 }
 
 /// `[s3]`.
@@ -92,6 +95,8 @@ pub struct Config {
     pub run: RunConfig,
     /// `apply.allow`.
     pub apply_allow: Vec<String>,
+    /// `apply.noncurrent_expiration`.
+    pub apply_noncurrent_expiration: bool,
 }
 
 /// One config error; the message names the key.
@@ -237,6 +242,7 @@ impl RawConfig {
         }
         if errors.0.is_empty() {
             Ok(Config {
+                apply_noncurrent_expiration: self.apply.noncurrent_expiration.unwrap_or(false),
                 apply_allow,
                 run,
                 plan,

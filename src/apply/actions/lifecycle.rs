@@ -215,6 +215,9 @@ fn holds(after: &LifecycleDoc, written: &[LifecycleRule], wanted: &[LifecycleRul
                 r.id == w.id
                     && r.status == w.status
                     && r.transitions == w.transitions
+                    && r.noncurrent_version_expiration == w.noncurrent_version_expiration
+                    && r.filter.as_ref().and_then(|f| f.prefix.clone())
+                        == w.filter.as_ref().and_then(|f| f.prefix.clone())
                     && r.filter.as_ref().and_then(|f| f.tag.clone())
                         == w.filter.as_ref().and_then(|f| f.tag.clone())
                     && scope(r) == scope(w)
@@ -232,7 +235,7 @@ fn scope(r: &LifecycleRule) -> (Option<String>, Vec<Tag>) {
 }
 
 /// `Err((code, message))` when a bucket's rules could not be put in place.
-type RulesResult = Result<(), (String, String)>;
+pub(super) type RulesResult = Result<(), (String, String)>;
 
 /// Per-bucket lifecycle rules: made sure of once per run, before the bucket's first object is
 /// tagged.
@@ -280,12 +283,23 @@ async fn ensure_rules(
         .map(|w| rule_for(&w.tier, &w.class, w.prefix.as_deref()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|m| ("invalid_rule".to_owned(), m))?;
+    merge_into_bucket(ctx, bucket, &wanted).await
+}
+
+/// Read-merge-write of `wanted` (blobtier's rules) into a bucket's lifecycle configuration,
+/// keeping every other rule and the minimum-size setting ([`merge_rules`]; see
+/// `ensure_rules`).
+pub(super) async fn merge_into_bucket(
+    ctx: &Ctx,
+    bucket: &str,
+    wanted: &[LifecycleRule],
+) -> RulesResult {
     let err = |e: CallError| (e.code(), e.to_string());
     for round in 1..=5 {
         let first = with_retries(ctx, || ctx.s3.get_lifecycle(bucket))
             .await
             .map_err(err)?;
-        let merged = match merge_rules(&first.rules, &wanted) {
+        let merged = match merge_rules(&first.rules, wanted) {
             Ok(None) => return Ok(()),
             Ok(Some(m)) => m,
             Err(MergeError::TooManyRules(n)) => {
@@ -318,7 +332,7 @@ async fn ensure_rules(
             .await
             .map_err(err)?;
         let size_kept = first.min_size.is_none() || after.min_size == first.min_size;
-        if holds(&after, &merged, &wanted) && size_kept {
+        if holds(&after, &merged, wanted) && size_kept {
             tracing::info!(bucket, rules = merged.len(), "lifecycle rules in place");
             return Ok(());
         }

@@ -18,6 +18,7 @@ mod copy;
 mod decide;
 mod lifecycle;
 mod restore;
+mod versioning;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,7 @@ pub use lifecycle::{
     RULE_PREFIX, TAG_KEY,
 };
 pub use restore::restore_request;
+pub use versioning::{check as check_versioning, noncurrent_rule, BucketVersioning, CopyScope};
 
 /// What kind of action a plan row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -16,6 +16,7 @@ mod lock;
 mod metrics;
 mod restore;
 mod resume;
+mod versioning;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
