@@ -7,14 +7,19 @@
 //! minimum, retrieval 0.01 $/GB, GET 0.001 $/1000, PUT/COPY 0.01 $/1000; GLACIER_IR
 //! 0.004 $/GB-month, 128 KiB minimum, retrieval 0.03 $/GB, GET 0.01 $/1000, PUT/COPY 0.02 $/1000.
 //!
+//! The sample bucket is versioned (its all-versions inventory carries real version ids), so
+//! every copy in place also leaves the old STANDARD version billed for `plan.noncurrent_days`
+//! (30): a one-time 30 × 0.023·S / 30 = 0.023·S on top of the COPY (issue 15).
+//!
 //! Default rules: `cold` = no pull for ≥ 90 days and age ≥ 90 → GLACIER_IR; `cool` = no pull
 //! for ≥ 30 days → STANDARD_IA (first match wins, after `hot` and `warm`). A STANDARD blob of
 //! size S GiB with no pull in 90 days (expected pulls 0, estimator `rate_90d` = pulls_90d / 3)
-//! moving to GLACIER_IR saves (0.023 − 0.004)·S $/month for a one-time COPY of $0.00002: it
-//! pays back within 180 days iff 0.00002 / (0.019·S / 30) ≤ 180, i.e. S ≥ 1.754e-4 GiB
-//! (≈ 188 KiB); its 12-month net saving is 12·0.019·S − 0.00002.
+//! moving to GLACIER_IR saves (0.023 − 0.004)·S $/month for a one-time COPY of $0.00002 plus
+//! the old version, 0.023·S: it pays back within 180 days iff (0.00002 + 0.023·S) /
+//! (0.019·S / 30) ≤ 180; its 12-month net saving is 12·0.019·S − 0.00002 − 0.023·S.
 //! A STANDARD blob moving to STANDARD_IA with e = pulls_90d / 3 expected pulls a month:
-//! now 0.023·S + e·0.0000004; after 0.0125·S + e·(0.01·S + 0.000001); one-time $0.00001.
+//! now 0.023·S + e·0.0000004; after 0.0125·S + e·(0.01·S + 0.000001); one-time $0.00001 +
+//! 0.023·S.
 //! Scanner reads (`scanner_pulls_30d` = c a month) are no pulls (they change no tier) but are
 //! billed like GETs on both sides: + c·0.0000004 now; + c·(0.00001 + 0.03·S) after in
 //! GLACIER_IR, + c·(0.000001 + 0.01·S) in STANDARD_IA (issue 15), so a blob scanned often
@@ -117,9 +122,10 @@ fn sample_data_plan_moves_exactly_the_hand_computed_blobs() {
             let now = 0.023 * sz + c * 0.0000004;
             let after = 0.004 * sz + c * (0.00001 + 0.03 * sz);
             let saving = now - after;
-            if saving > 0.0 && 0.00002 / (saving / 30.0) <= 180.0 && 12.0 * saving - 0.00002 > 0.0 {
-                want_cold.insert(d.clone(), 12.0 * saving - 0.00002);
-            } else if 0.00002 / (0.019 * sz / 30.0) <= 180.0 {
+            let once = 0.00002 + 0.023 * sz;
+            if saving > 0.0 && once / (saving / 30.0) <= 180.0 && 12.0 * saving - once > 0.0 {
+                want_cold.insert(d.clone(), 12.0 * saving - once);
+            } else if once / (0.019 * sz / 30.0) <= 180.0 {
                 held_by_scanners += 1;
             }
         } else if since >= 30.0 {
@@ -127,8 +133,9 @@ fn sample_data_plan_moves_exactly_the_hand_computed_blobs() {
             let now = 0.023 * sz + (e + c) * 0.0000004;
             let after = 0.0125 * sz + (e + c) * (0.01 * sz + 0.000001);
             let saving = now - after;
-            if saving > 0.0 && 0.00001 / (saving / 30.0) <= 180.0 && 12.0 * saving - 0.00001 > 0.0 {
-                want_cool.insert(d.clone(), 12.0 * saving - 0.00001);
+            let once = 0.00001 + 0.023 * sz;
+            if saving > 0.0 && once / (saving / 30.0) <= 180.0 && 12.0 * saving - once > 0.0 {
+                want_cool.insert(d.clone(), 12.0 * saving - once);
             }
         }
     }
