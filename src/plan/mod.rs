@@ -226,8 +226,6 @@ fn staged(schema: &arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
     Arc::new(schema.project(&rest).expect("columns exist"))
 }
 
-/// Writes `rows` to a staged file (every column but `plan_id`), with the `decisions` column
-/// `intelligent_tiering_monthly_cost` when `it` is given.
 /// The `decisions` columns beyond the plan's, one value per row.
 #[derive(Default)]
 struct Decisions {
@@ -237,6 +235,8 @@ struct Decisions {
     days_in_class: Vec<Option<i32>>,
 }
 
+/// Writes `rows` to a staged file (every column but `plan_id`), with the `decisions` columns
+/// `intelligent_tiering_monthly_cost` and `days_in_class` when `decisions` is given.
 fn write_staged<'a>(
     out: &mut ParquetStream,
     rows: impl IntoIterator<Item = &'a file::PlanRow>,
