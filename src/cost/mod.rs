@@ -1,8 +1,9 @@
 //! Cost model: what keeping a blob in an S3 storage class costs per month, and what moving it
 //! to another class costs once. Pure functions over a [`Prices`] table.
 //!
-//! - [`prices`]: the price table ([`Prices`]), parsed from our own TOML format. The built-in
-//!   table (`pricing/us-east-1.toml`) is compiled in, so nothing here reads files.
+//! - [`prices`]: the price table ([`Prices`]), parsed from our own TOML format. One table per
+//!   region of [`prices::REGIONS`] (`pricing/<region>.toml`) is compiled in, so nothing here
+//!   reads files.
 //! - [`model`]: the formulas ([`monthly_cost`], [`one_time_cost`], [`evaluate`], …).
 //! - [`estimator`]: expected pulls per month from pull counts (`model::Estimator`).
 //!
@@ -22,8 +23,11 @@
 //! - Request prices are per 1,000 requests.
 //!
 //! # Simplifications
-//! - Volume tiers of STANDARD and Intelligent-Tiering Frequent Access (first 50 TB, next 450 TB,
-//!   over 500 TB) are reduced to the first tier. Costs above 50 TB are overstated by up to ~10%.
+//! - Volume tiers (STANDARD and Intelligent-Tiering Frequent Access: first 50 TB, next 450 TB,
+//!   over 500 TB): every storage rate is the *marginal* rate at the class's volume
+//!   ([`Prices::at_volumes`], [`Prices::storage_rate`]); a table as read is at volume 0 (the
+//!   first tier). Class totals with the tiered formula are [`Prices::tiered_storage`]. AWS tiers
+//!   by the account's total in the region; the caller can only pass what it sees.
 //! - Intelligent-Tiering (IT) is modelled with its three automatic tiers only; the opt-in Archive
 //!   Access and Deep Archive Access tiers are not. [`monthly_cost`] uses the IT steady state
 //!   under periodic access (see [`intelligent_tiering_steady_monthly`]). It does not include the
@@ -55,7 +59,10 @@ pub use model::{
     monthly_access, monthly_cost, monthly_storage, moves_down, one_time_cost, restore_tier_for,
     MonthlyCost, MoveEval, MoveInput, OneTime, OneTimeBreakdown,
 };
-pub use prices::{ClassPrices, IntelligentTieringPrices, Prices, RestorePrice, RestorePrices};
+pub use prices::{
+    ClassPrices, ClassVolumes, IntelligentTieringPrices, Prices, RestorePrice, RestorePrices,
+    StorageTier, REGIONS,
+};
 
 use crate::model::{RestoreTier, StorageClass};
 

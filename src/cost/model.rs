@@ -191,11 +191,14 @@ fn it_monitoring(p: &Prices, size: u64) -> f64 {
 /// for INTELLIGENT_TIERING, the monitoring fee (objects ≥ 128 KiB) at the Frequent Access rate,
 /// i.e. the cost right after an access. For IT costs that depend on access, see
 /// [`intelligent_tiering_monthly`] and [`intelligent_tiering_steady_monthly`].
+///
+/// Every storage rate is [`Prices::storage_rate`]: the marginal rate at the class's volume
+/// ([`Prices::at_volumes`]; the first volume tier for a table as read).
 pub fn monthly_storage(p: &Prices, class: &StorageClass, size_bytes: u64) -> Result<f64> {
     let c = p.class(class)?;
-    let standard_rate = p.standard().storage_gb_month;
+    let standard_rate = p.standard_storage_rate();
     let billable = size_bytes.max(c.min_billable_bytes);
-    let mut cost = (gb(billable) + gb(c.overhead_class_bytes)) * c.storage_gb_month
+    let mut cost = (gb(billable) + gb(c.overhead_class_bytes)) * p.storage_rate(class)?
         + gb(c.overhead_standard_bytes) * standard_rate;
     if *class == StorageClass::IntelligentTiering {
         cost += it_monitoring(p, size_bytes);
@@ -219,7 +222,7 @@ fn restore_once(
                 class: class.clone(),
                 tier,
             })?;
-    let standard_rate = p.standard().storage_gb_month;
+    let standard_rate = p.standard_storage_rate();
     let temp_copy = gb(size) * standard_rate * f64::from(days) / DAYS_PER_MONTH;
     Ok((each(price.per_1000), gb(size) * price.per_gb + temp_copy))
 }
@@ -293,7 +296,7 @@ pub fn monthly_cost(
 fn it_rate_after(p: &Prices, days: u32) -> f64 {
     let it = p.intelligent_tiering();
     if days < it.infrequent_after_days {
-        it.frequent_gb_month
+        p.it_frequent_rate()
     } else if days < it.archive_instant_after_days {
         it.infrequent_gb_month
     } else {
@@ -318,7 +321,7 @@ pub fn intelligent_tiering_monthly(
     let it = p.intelligent_tiering();
     let rate = match days_since_last_access {
         Some(days) if size >= it.monitoring_min_object_bytes => it_rate_after(p, days),
-        _ => it.frequent_gb_month,
+        _ => p.it_frequent_rate(),
     };
     gb(size) * rate
         + it_monitoring(p, size)
@@ -329,7 +332,7 @@ pub fn intelligent_tiering_monthly(
 fn it_steady_storage(p: &Prices, size: u64, gets: f64) -> f64 {
     let it = p.intelligent_tiering();
     if size < it.monitoring_min_object_bytes {
-        return gb(size) * it.frequent_gb_month;
+        return gb(size) * p.it_frequent_rate();
     }
     let gets = count(gets);
     // Days between two accesses.
@@ -337,14 +340,14 @@ fn it_steady_storage(p: &Prices, size: u64, gets: f64) -> f64 {
     let rate = if gets == 0.0 || !period.is_finite() {
         it.archive_instant_gb_month
     } else if period <= 0.0 {
-        it.frequent_gb_month
+        p.it_frequent_rate()
     } else {
         let to_infrequent = f64::from(it.infrequent_after_days);
         let to_archive = f64::from(it.archive_instant_after_days);
         let frequent_days = period.min(to_infrequent);
         let infrequent_days = (period.min(to_archive) - to_infrequent).max(0.0);
         let archive_days = (period - to_archive).max(0.0);
-        (frequent_days * it.frequent_gb_month
+        (frequent_days * p.it_frequent_rate()
             + infrequent_days * it.infrequent_gb_month
             + archive_days * it.archive_instant_gb_month)
             / period
@@ -541,6 +544,34 @@ mod tests {
             10240.0 / 1_073_741_824.0 * 0.023,
         );
         assert_eq!(storage(&prices(), Standard, 0), 0.0);
+    }
+
+    /// A bucket holding 100 TB in STANDARD: its blobs are priced at the second tier,
+    /// $0.022 (pricing/us-east-1.toml), archive metadata and restored copies too. See: issue 15.
+    #[test]
+    fn storage_is_priced_at_the_marginal_rate_of_the_class_volume() {
+        let mut v = crate::cost::prices::ClassVolumes::default();
+        v.set(&Standard, 102_400.0);
+        let p = prices().at_volumes(v);
+        close(storage(&p, Standard, GIB), 0.022);
+        close(storage(&p, GlacierIr, GIB), 0.004);
+        // GLACIER: 1 GiB + 32 KiB at $0.0036, 8 KiB at STANDARD's marginal $0.022.
+        close(
+            storage(&p, Glacier, GIB),
+            (1.0 + 32.0 / 1_048_576.0) * 0.0036 + 8.0 / 1_048_576.0 * 0.022,
+        );
+        // Leaving STANDARD saves the marginal rate.
+        let m = mv(Standard, GlacierIr, GIB, Method::Copy);
+        let e = evaluate(&p, &m, 0.0, 12).unwrap();
+        close(e.monthly_saving, 0.022 - 0.004);
+        // Below 50 TB nothing changes, bit for bit.
+        let mut v = crate::cost::prices::ClassVolumes::default();
+        v.set(&Standard, 51_000.0);
+        let small = prices().at_volumes(v);
+        assert_eq!(
+            storage(&small, Standard, 3 * GIB + 5),
+            storage(&prices(), Standard, 3 * GIB + 5)
+        );
     }
 
     #[test]
