@@ -178,7 +178,8 @@ pub fn resolved(cfg: &Config) -> serde_json::Value {
             "count_manifest_pulls": p.count_manifest_pulls,
             "archive_scope": p.archive_scope.as_str(),
             "tiers": p.tiers.iter().map(|t| serde_json::json!({"name": t.name, "when": t.when, "class": t.class})).collect::<Vec<_>>(),
-            "pricing": p.pricing.as_ref().map(|x| x.display().to_string()).unwrap_or_else(|| "built-in us-east-1".into()),
+            "region": p.region,
+            "pricing": p.pricing.as_ref().map(|x| x.display().to_string()).unwrap_or_else(|| format!("built-in {}", p.region)),
             "hot_set_max_bytes": p.hot_set_max_bytes,
         },
     })

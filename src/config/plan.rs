@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::Errors;
+use crate::cost::REGIONS;
 use crate::model::units::parse_size;
 use crate::model::{vocabulary, Estimator, Method, RestoreTier, StorageClass};
 
@@ -57,7 +58,11 @@ pub struct RawPlan {
     /// image graph for; for lakes without `--registry-storage`, at your own risk). A blob the
     /// graph shows a current tag reaches never goes there, whatever this says.
     pub archive_scope: Option<String>,
-    /// A pricing TOML file instead of the built-in us-east-1 table.
+    /// AWS region of the buckets, whose compiled-in price table the plan uses: one of
+    /// `cost::REGIONS` (`us-east-1`, `us-west-2`, `eu-west-1`, `eu-central-1`,
+    /// `ap-northeast-1`). Default `us-east-1`. `pricing` overrides it.
+    pub region: Option<String>,
+    /// A pricing TOML file instead of the compiled-in table of `region`.
     pub pricing: Option<PathBuf>,
     /// Per-bucket overrides: `[plan.buckets.<name>] method = "lifecycle"`, `versioned = true`.
     #[serde(default)]
@@ -144,7 +149,9 @@ pub struct PlanConfig {
     pub count_manifest_pulls: bool,
     /// Which blobs may go to a class that needs a restore.
     pub archive_scope: ArchiveScope,
-    /// Pricing file (None = built-in).
+    /// Region of the compiled-in price table (one of `cost::REGIONS`).
+    pub region: String,
+    /// Pricing file (None = the compiled-in table of `region`).
     pub pricing: Option<PathBuf>,
     /// Per-bucket (method, versioning forced by the config; `None`: detected).
     pub buckets: BTreeMap<String, (Method, Option<bool>)>,
@@ -250,6 +257,13 @@ pub(super) fn validate(p: RawPlan, h: RawHotSet, errors: &mut Errors) -> PlanCon
         ArchiveScope::Untagged,
     );
     let versioned = p.versioned;
+    let region = p.region.unwrap_or_else(|| REGIONS[0].to_string());
+    if !REGIONS.contains(&region.as_str()) {
+        errors.add(
+            "plan.region",
+            format!("expected one of `{}`, got `{region}`", REGIONS.join("`, `")),
+        );
+    }
     let mut buckets = BTreeMap::new();
     for (name, b) in p.buckets {
         let m = errors.name(&format!("plan.buckets.{name}.method"), b.method, method);
@@ -282,6 +296,7 @@ pub(super) fn validate(p: RawPlan, h: RawHotSet, errors: &mut Errors) -> PlanCon
         exclude_repos: globs("plan.exclude_repos", p.exclude_repos, errors),
         count_manifest_pulls: p.count_manifest_pulls.unwrap_or(true),
         archive_scope,
+        region,
         pricing: p.pricing,
         buckets,
         hot_set_max_bytes: size("hot_set.max_bytes", h.max_bytes, 100 << 30, errors),
@@ -432,6 +447,25 @@ mod tests {
             ),
             (Some(false), Some(true), Some(true))
         );
+    }
+
+    /// `plan.region`: one of the regions with a compiled-in price table. See: issue 15.
+    #[test]
+    fn region_is_validated() {
+        let errs = validate_toml("[plan]\nregion = 'mars-1'\n").unwrap_err();
+        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "invalid `plan.region`: expected one of `us-east-1`, `us-west-2`, `eu-west-1`, \
+              `eu-central-1`, `ap-northeast-1`, got `mars-1`"
+            ]
+        );
+        assert_eq!(validate_toml("").unwrap().plan.region, "us-east-1");
+        let p = validate_toml("[plan]\nregion = 'eu-central-1'\n")
+            .unwrap()
+            .plan;
+        assert_eq!(p.region, "eu-central-1");
     }
 
     #[test]

@@ -466,7 +466,7 @@ fn transition(
 
 /// The class an inventory names: S3's spelling, ASCII case ignored (inventories written by
 /// other tools); a name blobtier does not know is kept as `Unknown`.
-fn inventory_class(name: &str) -> StorageClass {
+pub(crate) fn inventory_class(name: &str) -> StorageClass {
     match StorageClass::from(name) {
         StorageClass::Unknown(_) => StorageClass::KNOWN
             .into_iter()

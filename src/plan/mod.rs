@@ -20,6 +20,7 @@ pub mod file;
 pub mod history;
 pub mod policy;
 pub mod realized;
+pub mod volumes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -86,6 +87,13 @@ pub struct PlanSummary {
     pub pricing_region: String,
     /// Pricing as-of date.
     pub pricing_as_of: String,
+    /// Keys the price table marks unverified for its region (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pricing_unverified: Vec<String>,
+    /// Classes whose stored volume reaches past their first price tier, before or after the
+    /// plan ([`volumes::summarize`]); absent when none does.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub storage_volumes: Vec<volumes::ClassVolume>,
     /// Savings horizon.
     pub horizon_months: u32,
     /// Estimator.
@@ -129,17 +137,34 @@ pub struct HotSetSummary {
     pub pull_share_7d: f64,
 }
 
-/// Loads the pricing table the config names (or the built-in one).
+/// Loads the pricing table the config names: the file of `plan.pricing`, else the
+/// compiled-in table of `plan.region`. Warns when the table's region differs from an explicit
+/// `plan.region`, and when the table marks prices unverified.
 pub fn load_prices(cfg: &Config) -> Result<Prices> {
-    match &cfg.plan.pricing {
-        None => Ok(Prices::builtin()),
+    let prices = match &cfg.plan.pricing {
+        None => Prices::for_region(&cfg.plan.region)
+            .expect("`plan.region` is validated against `cost::REGIONS`"),
         Some(p) => {
             let text = fs::read_to_string(p)
                 .at("failed to read pricing file", p)
                 .map_err(LakeError::from)?;
-            Ok(Prices::from_toml(&text)?)
+            let prices = Prices::from_toml(&text)?;
+            if prices.region() != cfg.plan.region && cfg.plan.region != crate::cost::REGIONS[0] {
+                tracing::warn!(
+                    file = %p.display(),
+                    file_region = prices.region(),
+                    plan_region = %cfg.plan.region,
+                    "`plan.pricing` overrides `plan.region` with another region's prices"
+                );
+            }
+            prices
         }
+    };
+    let unverified = prices.unverified();
+    if !unverified.is_empty() {
+        tracing::info!(region = prices.region(), keys = ?unverified, "price table has unverified prices");
     }
+    Ok(prices)
 }
 
 /// Repositories referencing each digest, from the inventory's layer links.
@@ -379,6 +404,10 @@ pub fn run_plan(
     let lock = lake.lock()?;
     lake.recover(&lock)?;
     let (stats_dir, stats) = scan_stats(lake, as_of)?;
+    // Every blob is priced at the marginal rate of its class's volume before the plan.
+    let volumes_now = volumes::before(stats.clone()).map_err(Error::Query)?;
+    let prices = prices.at_volumes(volumes_now);
+    let mut volumes_after = volumes::After::new(volumes_now);
     timer.lap("validate+lock");
     let repos = repos_by_digest(lake, as_of)?;
     timer.lap("repos");
@@ -455,6 +484,7 @@ pub fn run_plan(
         let ((), written) = rayon::join(
             || {
                 totals.add(&rows);
+                volumes_after.add(&rows);
                 for a in &actions {
                     hasher.add(a);
                 }
@@ -495,6 +525,8 @@ pub fn run_plan(
         as_of: as_of.to_string(),
         pricing_region: prices.region().to_string(),
         pricing_as_of: prices.as_of().to_string(),
+        pricing_unverified: prices.unverified(),
+        storage_volumes: volumes::summarize(&prices, &volumes_now, &volumes_after.volumes()),
         horizon_months: cfg.plan.horizon_months,
         estimator: cfg.plan.estimator,
         totals,

@@ -95,6 +95,36 @@ fn n(x: u64) -> String {
     count(i128::from(x))
 }
 
+/// Volume tiers and unverified prices, when the plan has any (nothing otherwise).
+fn pricing_notes(s: &Summary, d: &mut Vec<Block>) {
+    for v in &s.pricing.volume_tiers {
+        d.push(Block::Para(format!(
+            "Volume tiers, {}: {} GB before the plan, {} GB after; each move is priced at the \
+             marginal rate ${}/GB-month, the class totals with the tiered rates ({}/month \
+             before, {}/month after).",
+            v.class,
+            count(v.gb_now.round() as i128),
+            count(v.gb_after.round() as i128),
+            v.marginal_rate,
+            money(v.storage_now),
+            money(v.storage_after),
+        )));
+    }
+    if !s.pricing.unverified.is_empty() {
+        d.push(Block::Para(format!(
+            "The {} price table has no source for {}: those values are assumptions \
+             (see docs/plan.md).",
+            s.pricing.region,
+            s.pricing
+                .unverified
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+}
+
 fn short(digest: &str) -> String {
     // Docker's 12-digit short form, plus the last 4 digits to tell similar digests apart.
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
@@ -114,6 +144,7 @@ pub fn build(s: &Summary, charts: &[Chart]) -> Vec<Block> {
             s.as_of, s.plan_id, s.pricing.region, s.pricing.as_of, s.generated_by
         )),
     ];
+    pricing_notes(s, &mut d);
     super::sources::alert(&s.sources, &mut d);
     if !s.data_quality.warnings.is_empty() {
         d.push(Block::Alert {

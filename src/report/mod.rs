@@ -164,6 +164,9 @@ pub fn run_report(lake: &Lake, opts: &ReportOptions, cfg: &Config) -> Result<Rep
             reason: e.to_string(),
         })?;
     check_pricing(&plan_summary, &prices, as_of)?;
+    // The plan priced every blob at its class's marginal rate at the volume before the plan.
+    let volumes = crate::plan::volumes::read_summary(&plan_summary);
+    let prices = prices.at_volumes(crate::plan::volumes::volumes_now(&volumes));
     let rows = read_decisions(&decisions)?;
     check_plan_id(&rows, &plan_summary, &decisions)?;
     let days_in_class = read::read_days_in_class(&decisions)?;

@@ -208,8 +208,8 @@ pub fn summarize(i: &Inputs<'_>) -> Summary {
         t.add(p, i.cfg, &versioning, r, days_in_class);
     }
     let Tally {
-        h,
-        classes,
+        mut h,
+        mut classes,
         tiers,
         reasons,
         mut alt,
@@ -217,6 +217,8 @@ pub fn summarize(i: &Inputs<'_>) -> Summary {
         it_steady,
         versioned,
     } = t;
+    let storage_volumes = crate::plan::volumes::read_summary(i.plan_summary);
+    tier_adjust(&mut h, &mut classes, &storage_volumes);
     let h = finish_headline(h, i.cfg.horizon_months);
     let cumulative = scenarios(&h, &mut alt, it_months, it_steady);
     let inv: Vec<&StatRow> = i.stats.iter().filter(|s| s.in_inventory).collect();
@@ -229,6 +231,8 @@ pub fn summarize(i: &Inputs<'_>) -> Summary {
         pricing: Pricing {
             region: p.region().to_string(),
             as_of: p.as_of().to_string(),
+            unverified: p.unverified(),
+            volume_tiers: storage_volumes,
         },
         by_class: classes.into_values().collect(),
         by_tier: tiers.into_values().collect(),
@@ -467,6 +471,23 @@ fn add_one_time(o: &mut OneTimeParts, parts: Option<cost::OneTime>, r: &PlanRow)
 }
 
 /// The headline's derived figures, from its sums.
+/// Adds to the classes' and the headline's monthly totals what the blobs' prices (each at
+/// its class's marginal rate) miss of the tiered formula (`storage_volumes` of the plan
+/// summary; nothing for classes below their first tier).
+fn tier_adjust(
+    h: &mut Headline,
+    classes: &mut BTreeMap<(usize, String), ClassRow>,
+    volumes: &[crate::plan::volumes::ClassVolume],
+) {
+    for v in volumes {
+        let c = add_class(classes, v.class.as_str());
+        c.monthly_now += v.tier_adjustment_now;
+        c.monthly_after += v.tier_adjustment_after;
+        h.monthly_cost_now += v.tier_adjustment_now;
+        h.monthly_cost_after += v.tier_adjustment_after;
+    }
+}
+
 fn finish_headline(mut h: Headline, horizon_months: u32) -> Headline {
     h.monthly_savings = h.monthly_cost_now - h.monthly_cost_after;
     h.net_savings_12m = 12.0 * h.monthly_savings - h.one_time.total;

@@ -125,6 +125,13 @@ pub struct Pricing {
     pub region: String,
     /// Date the prices were published.
     pub as_of: String,
+    /// Keys the table marks unverified for the region (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unverified: Vec<String>,
+    /// Classes past their first volume tier, with the tiered totals the class and headline
+    /// figures include (absent when every class is below its first tier).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub volume_tiers: Vec<crate::plan::volumes::ClassVolume>,
 }
 
 /// Headline figures (USD).

@@ -22,6 +22,7 @@ mod orc;
 mod pins;
 mod plan_golden;
 mod plan_guard;
+mod pricing;
 mod progress;
 mod readme;
 mod reconcile;
