@@ -786,8 +786,17 @@ mod tests {
     #[test]
     fn every_region_table_loads() {
         use StorageClass::*;
-        // (region, as_of, STANDARD tiers, STANDARD_IA, GLACIER_IR, DEEP_ARCHIVE, unverified)
-        let expected: [(&str, &str, [f64; 3], f64, f64, f64, &[&str]); 5] = [
+        /// (region, as_of, STANDARD tiers, STANDARD_IA, GLACIER_IR, DEEP_ARCHIVE, unverified)
+        type Row = (
+            &'static str,
+            &'static str,
+            [f64; 3],
+            f64,
+            f64,
+            f64,
+            &'static [&'static str],
+        );
+        let expected: [Row; 5] = [
             (
                 "us-east-1",
                 "2026-08-18",
