@@ -404,10 +404,7 @@ pub fn run_plan(
     let lock = lake.lock()?;
     lake.recover(&lock)?;
     let (stats_dir, stats) = scan_stats(lake, as_of)?;
-    // Every blob is priced at the marginal rate of its class's volume before the plan.
-    let volumes_now = volumes::before(stats.clone()).map_err(Error::Query)?;
-    let prices = prices.at_volumes(volumes_now);
-    let mut volumes_after = volumes::After::new(volumes_now);
+    let (prices, mut volumes) = at_volumes(prices, &stats)?;
     timer.lap("validate+lock");
     let repos = repos_by_digest(lake, as_of)?;
     timer.lap("repos");
@@ -484,7 +481,7 @@ pub fn run_plan(
         let ((), written) = rayon::join(
             || {
                 totals.add(&rows);
-                volumes_after.add(&rows);
+                volumes.add(&rows);
                 for a in &actions {
                     hasher.add(a);
                 }
@@ -526,7 +523,7 @@ pub fn run_plan(
         pricing_region: prices.region().to_string(),
         pricing_as_of: prices.as_of().to_string(),
         pricing_unverified: prices.unverified(),
-        storage_volumes: volumes::summarize(&prices, &volumes_now, &volumes_after.volumes()),
+        storage_volumes: volumes.summarize(&prices),
         horizon_months: cfg.plan.horizon_months,
         estimator: cfg.plan.estimator,
         totals,
@@ -555,6 +552,14 @@ pub fn run_plan(
     tracing::debug!(phases = ?timer.0, "plan phase times");
     drop(lock);
     Ok(summary)
+}
+
+/// `prices` at the inventory's volume per class in `stats` (every blob is priced at the
+/// marginal rate of its class's volume before the plan), and the volumes to apply the
+/// decisions to.
+fn at_volumes(prices: Prices, stats: &LazyFrame) -> Result<(Prices, volumes::After)> {
+    let now = volumes::before(stats.clone()).map_err(Error::Query)?;
+    Ok((prices.at_volumes(now), volumes::After::new(now)))
 }
 
 /// Marks the blobs of one chunk with what the plan knows beside their stats: whether a pin

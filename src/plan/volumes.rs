@@ -42,14 +42,21 @@ pub fn before(stats: LazyFrame) -> PolarsResult<ClassVolumes> {
     Ok(v)
 }
 
-/// The volumes after the plan: the volumes before, with every decision's move applied.
+/// The volumes before the plan, and after it: the volumes before with every decision's move
+/// applied.
 #[derive(Debug, Clone)]
-pub struct After(ClassVolumes);
+pub struct After {
+    before: ClassVolumes,
+    after: ClassVolumes,
+}
 
 impl After {
     /// Starts from the volumes before the plan.
     pub fn new(before: ClassVolumes) -> After {
-        After(before)
+        After {
+            before,
+            after: before,
+        }
     }
 
     /// Applies the decisions in `rows` (a row whose `to_class` differs from its `from_class`
@@ -57,14 +64,19 @@ impl After {
     pub fn add(&mut self, rows: &[PlanRow]) {
         for r in rows.iter().filter(|r| r.from_class != r.to_class) {
             let gb = r.size.max(0) as f64 / BYTES_PER_GB;
-            self.0.add(&r.from_class, -gb);
-            self.0.add(&r.to_class, gb);
+            self.after.add(&r.from_class, -gb);
+            self.after.add(&r.to_class, gb);
         }
     }
 
-    /// The volumes.
+    /// The volumes after the decisions added so far.
     pub fn volumes(&self) -> ClassVolumes {
-        self.0
+        self.after
+    }
+
+    /// [`summarize`] of the volumes before and after.
+    pub fn summarize(&self, prices: &Prices) -> Vec<ClassVolume> {
+        summarize(prices, &self.before, &self.after)
     }
 }
 
