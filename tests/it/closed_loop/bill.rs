@@ -292,6 +292,19 @@ pub fn scaled_price_table() -> String {
         let c = class.as_table_mut().expect("a class table");
         times(c, "storage_gb_month");
         times(c, "retrieval_gb");
+        // Volume tiers: the rates like every per-GB price, the bounds (GB of the class's
+        // total) like every byte threshold.
+        if let Some(tiers) = c
+            .get_mut("storage_tiers")
+            .and_then(toml::Value::as_array_mut)
+        {
+            for t in tiers.iter_mut().filter_map(toml::Value::as_table_mut) {
+                times(t, "usd");
+                if let Some(up) = t.get("up_to_gb").and_then(toml::Value::as_integer) {
+                    t.insert("up_to_gb".into(), toml::Value::Float(up as f64 / k));
+                }
+            }
+        }
         for key in [
             "min_billable_bytes",
             "overhead_class_bytes",
@@ -311,6 +324,18 @@ pub fn scaled_price_table() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// blobtier accepts the scaled table (it validates the tiers against the first rate).
+    #[test]
+    fn the_scaled_price_table_is_valid() {
+        let p = blobtier::cost::Prices::from_toml(&scaled_price_table()).unwrap();
+        let standard = p.standard();
+        assert_eq!(standard.storage_tiers[0].usd, 0.023 * SCALE as f64);
+        assert_eq!(
+            standard.storage_tiers[0].up_to_gb,
+            Some(51_200.0 / SCALE as f64)
+        );
+    }
 
     #[test]
     fn bill_model_prices_by_hand() {
