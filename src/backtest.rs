@@ -166,6 +166,8 @@ pub fn run_backtest(lake: &Lake, opts: &BacktestOptions, cfg: &Config) -> Result
         },
     )?;
     let plan = crate::plan::run_plan(&work, day0, cfg, crate::plan::CoverageHold::none())?;
+    // Replayed at the marginal storage rates the plan priced its blobs at.
+    let prices = prices.at_volumes(crate::plan::volumes::volumes_now(&plan.storage_volumes));
     let rows = read_decisions(
         &scratch
             .dir
