@@ -90,6 +90,7 @@ pull_source = "auto"
 path_style = false            # true (or BLOBTIER_S3_PATH_STYLE=1) for S3-compatible stores
 
 [plan]
+region = "us-east-1"          # price table: us-east-1 | us-west-2 | eu-west-1 | eu-central-1 | ap-northeast-1
 horizon_months = 12           # savings must exceed one-time costs within this horizon
 max_payback_days = 180
 min_age_days = 30             # younger blobs stay warm
