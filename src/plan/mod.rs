@@ -260,6 +260,42 @@ struct Decisions {
     days_in_class: Vec<Option<i32>>,
 }
 
+impl Decisions {
+    /// The plan rows of [`build::decide_all`]'s results, and their `decisions`-only columns.
+    fn split(decided: Vec<(file::PlanRow, f64, i32)>) -> (Vec<file::PlanRow>, Decisions) {
+        let (mut rows, mut extra) = (Vec::with_capacity(decided.len()), Decisions::default());
+        for (r, it, days) in decided {
+            rows.push(r);
+            extra.it.push(it);
+            extra.days_in_class.push(Some(days));
+        }
+        (rows, extra)
+    }
+}
+
+/// Writes `plan.summary.json` beside the staged plan, then replaces each published partition
+/// of `as_of` (decisions first, the crash point after it) and removes the staging directory.
+fn publish(
+    staging: crate::lake::DirStaging,
+    summary: &PlanSummary,
+    published: &[&str],
+    as_of: NaiveDate,
+) -> Result<()> {
+    atomic_write(
+        &staging.path("plan").join("plan.summary.json"),
+        &serde_json::to_vec_pretty(summary).expect("summary serialises"),
+    )
+    .map_err(LakeError::from)?;
+    for name in published {
+        staging.replace(&staging.path(name), &format!("{name}/as_of={as_of}"), None)?;
+        if *name == "decisions" {
+            crate::crashpoint::pause("plan:publishing");
+        }
+    }
+    staging.finish()?;
+    Ok(())
+}
+
 /// Writes `rows` to a staged file (every column but `plan_id`), with the `decisions` columns
 /// `intelligent_tiering_monthly_cost` and `days_in_class` when `decisions` is given.
 fn write_staged<'a>(
@@ -465,13 +501,7 @@ pub fn run_plan(
         }
         timer.lap("load");
         hot_candidates.extend(hot_candidates_of(&blobs));
-        let decided = build::decide_all(&ctx, &blobs);
-        let (mut rows, mut extra) = (Vec::with_capacity(decided.len()), Decisions::default());
-        for (r, it, days) in decided {
-            rows.push(r);
-            extra.it.push(it);
-            extra.days_in_class.push(Some(days));
-        }
+        let (rows, extra) = Decisions::split(build::decide_all(&ctx, &blobs));
         drop(blobs);
         timer.lap("decide");
         note_billed_now(&rows, &earlier, &mut billed_now);
@@ -536,18 +566,7 @@ pub fn run_plan(
         versioned_buckets,
         outputs,
     };
-    atomic_write(
-        &d("plan").join("plan.summary.json"),
-        &serde_json::to_vec_pretty(&summary).expect("summary serialises"),
-    )
-    .map_err(LakeError::from)?;
-    for name in published {
-        staging.replace(&d(name), &format!("{name}/as_of={as_of}"), None)?;
-        if name == "decisions" {
-            crate::crashpoint::pause("plan:publishing");
-        }
-    }
-    staging.finish()?;
+    publish(staging, &summary, &published, as_of)?;
     timer.lap("publish");
     tracing::debug!(phases = ?timer.0, "plan phase times");
     drop(lock);
