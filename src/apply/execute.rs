@@ -181,20 +181,7 @@ pub(super) fn execute(
 
     let metrics = Arc::new(Metrics::default());
     let pacer = Arc::new(Pacer::new(s.pacer));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-                .clamp(2, 4),
-        )
-        .enable_all()
-        .build()
-        .map_err(|source| IoError {
-            op: "failed to start the async runtime",
-            path: PathBuf::from("<tokio>"),
-            source,
-        })?;
+    let rt = runtime()?;
     let limits = Arc::new(Mutex::new(Limits::default()));
     // Buckets with copies still to make; with `--noncurrent-expiration` every bucket the plan
     // copies in, so that a rerun puts a missing rule in place (a rerun with nothing to do and
@@ -293,17 +280,41 @@ pub(super) fn execute(
     if let Some(p) = &opts.output.metrics_file {
         crate::io::atomic_write(p, metrics::prometheus(&summary).as_bytes())?;
     }
-    for f in summary.failures.iter().take(20) {
+    log_failures(&summary.failures);
+    info!(duration_s = summary.run.duration_seconds, results = ?summary.results, retries = ?summary.retries, "apply finished");
+    Ok(summary)
+}
+
+/// The async runtime of one apply run: 2 to 4 worker threads (the work waits on S3).
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .clamp(2, 4),
+        )
+        .enable_all()
+        .build()
+        .map_err(|source| IoError {
+            op: "failed to start the async runtime",
+            path: PathBuf::from("<tokio>"),
+            source,
+        })?;
+    Ok(rt)
+}
+
+/// Logs the first 20 failed actions, and how many more there are (all are in the summary).
+fn log_failures(failures: &[super::metrics::Failure]) {
+    for f in failures.iter().take(20) {
         error!(i = f.i, action = %f.action, bucket = %f.bucket, key = %f.key, error_class = %f.error_class, error_code = %f.error_code, attempts = f.attempts, "action failed: {}", f.message);
     }
-    if summary.failures.len() > 20 {
+    if failures.len() > 20 {
         error!(
-            more = summary.failures.len() - 20,
+            more = failures.len() - 20,
             "more actions failed (all are in the JSON summary)"
         );
     }
-    info!(duration_s = summary.run.duration_seconds, results = ?summary.results, retries = ?summary.retries, "apply finished");
-    Ok(summary)
 }
 
 /// Appends the `end` line (with the metrics so far), closes the journal and returns the
