@@ -113,11 +113,11 @@ fn write_table(
     Ok(())
 }
 
-/// `pulls`, `failed_pulls` and `manifest_pulls`, one file per day that has rows, written in parallel (days
-/// and, within a file, columns: [`crate::io::ParquetStream`]) and listed in `outputs` in day
-/// order. Clients are rendered (hashed) once, not once per day, and the rows are split by day
-/// in one pass: each day used to scan every row and hash every client, which took seconds after
-/// the last input was read.
+/// `pulls`, `failed_pulls` and `manifest_pulls`, one file per day that has rows, written in
+/// parallel (days and, within a file, columns: [`crate::io::ParquetStream`]) and listed in
+/// `outputs` in day order. Clients are rendered (hashed) and names ranked once, not once per
+/// day ([`tables::Names`]), and the rows are split by day in one pass: each day used to scan
+/// every row and hash every client, which took seconds after the last input was read.
 fn write_pulls(
     staging: &mut Staging,
     agg: &Aggregates,
@@ -126,51 +126,63 @@ fn write_pulls(
     outputs: &mut Vec<String>,
 ) -> Result<()> {
     use rayon::prelude::*;
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, HashMap};
     let started = std::time::Instant::now();
     let render = |a: &str| render_client(identity, a);
-    let clients: Vec<Option<String>> = (0..agg.clients.len() as u32)
-        .into_par_iter()
-        .map(|i| agg.clients.get(i).map(render))
-        .collect();
-    let mut pulls: BTreeMap<i32, Vec<_>> = BTreeMap::new();
-    for row in &agg.pulls {
-        pulls.entry(row.0.day).or_default().push(row);
-    }
-    let mut manifests: BTreeMap<i32, Vec<_>> = BTreeMap::new();
-    for row in &agg.manifests {
-        manifests.entry(row.0.day).or_default().push(row);
-    }
+    let names = tables::Names::new(agg, &render);
     // (relative path, staged path, what to write), in day order.
     enum Rows<'a> {
         Pulls(Vec<(&'a tables::PullKey, &'a tables::Agg)>),
+        Failed(Vec<(&'a tables::FailedKey, &'a tables::Agg)>),
         Manifests(Vec<(&'a tables::ManifestKey, &'a tables::Agg)>),
     }
-    let mut jobs = Vec::new();
-    for day in agg.days() {
-        let d = day_string(day);
-        if let Some(rows) = pulls.remove(&day) {
-            let rel = format!("pulls/date={d}/{part}");
-            jobs.push((staging.path_for(&rel), rel, Rows::Pulls(rows)));
+    fn by_day<K, V>(
+        rows: &HashMap<K, V, impl std::hash::BuildHasher>,
+        day: impl Fn(&K) -> i32,
+    ) -> BTreeMap<i32, Vec<(&K, &V)>> {
+        let mut out: BTreeMap<i32, Vec<_>> = BTreeMap::new();
+        for row in rows {
+            out.entry(day(row.0)).or_default().push(row);
         }
-        if agg.failed.keys().any(|k| k.day == day) {
-            let rel = format!("failed_pulls/date={d}/{part}");
-            let batch = tables::failed_batch(agg, day, &render);
-            write_table(staging, rel, schema::failed_pulls(), &batch, outputs)?;
-        }
-        if let Some(rows) = manifests.remove(&day) {
-            let rel = format!("manifest_pulls/date={d}/{part}");
-            jobs.push((staging.path_for(&rel), rel, Rows::Manifests(rows)));
-        }
+        out
     }
+    let mut jobs: Vec<(i32, &str, Rows<'_>)> = Vec::new();
+    jobs.extend(
+        by_day(&agg.pulls, |k| k.day)
+            .into_iter()
+            .map(|(d, r)| (d, "pulls", Rows::Pulls(r))),
+    );
+    jobs.extend(
+        by_day(&agg.failed, |k| k.day)
+            .into_iter()
+            .map(|(d, r)| (d, "failed_pulls", Rows::Failed(r))),
+    );
+    jobs.extend(
+        by_day(&agg.manifests, |k| k.day)
+            .into_iter()
+            .map(|(d, r)| (d, "manifest_pulls", Rows::Manifests(r))),
+    );
+    // In day order, then table order.
+    jobs.sort_by_key(|(day, table, _)| (*day, *table));
+    let jobs: Vec<(PathBuf, String, Rows<'_>)> = jobs
+        .into_iter()
+        .map(|(day, table, rows)| {
+            let rel = format!("{table}/date={}/{part}", day_string(day));
+            (staging.path_for(&rel), rel, rows)
+        })
+        .collect();
     let written: Vec<String> = jobs
         .into_par_iter()
         .map(|(path, rel, rows)| {
             let (schema, batch) = match rows {
-                Rows::Pulls(rows) => (schema::pulls(), tables::pulls_batch_of(agg, rows, &clients)),
+                Rows::Pulls(rows) => (schema::pulls(), tables::pulls_batch_of(&names, rows)),
+                Rows::Failed(rows) => (
+                    schema::failed_pulls(),
+                    tables::failed_batch_of(&names, rows),
+                ),
                 Rows::Manifests(rows) => (
                     schema::manifest_pulls(),
-                    tables::manifests_batch_of(agg, rows, &clients),
+                    tables::manifests_batch_of(&names, rows),
                 ),
             };
             write_parquet(&path, schema, std::slice::from_ref(&batch))?;
@@ -180,7 +192,7 @@ fn write_pulls(
     tracing::debug!(
         files = written.len(),
         ms = started.elapsed().as_millis() as u64,
-        "wrote pulls and manifest requests"
+        "wrote pulls, failed pulls and manifest requests"
     );
     outputs.extend(written);
     Ok(())

@@ -10,8 +10,8 @@
 //! content anywhere, this run included) is skipped, never counted twice; an input whose content
 //! changed since it was ingested is an error naming it. Writes nothing.
 
-use std::collections::HashMap;
-use std::sync::mpsc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{mpsc, Mutex, PoisonError};
 
 use serde_json::json;
 
@@ -90,6 +90,7 @@ pub(super) fn read_logs(
     // before it has another input to read.
     let window = (2 * threads).clamp(1, MAX_FILES);
     let batch = logs::batch_per_input(threads, window);
+    let merged = Merged::new(threads);
     let read_one = |i: usize, mut input_rejects: InputRejects| -> ReadOne {
         let (format, l) = &listed[i];
         let started = std::time::Instant::now();
@@ -105,6 +106,8 @@ pub(super) fn read_logs(
                 },
                 ReadError::Rejects(e) => Error::Rejects(e),
             })?;
+        let mut res = res;
+        merged.absorb(*format, known[i], idx, &mut res);
         tracing::trace!(input = %l.location, ms = started.elapsed().as_millis() as u64, "parsed log input");
         Ok((res, input_rejects))
     };
@@ -161,7 +164,92 @@ pub(super) fn read_logs(
         }
         Ok(())
     })?;
+    out.agg = merged.into_aggregates();
     Ok(out)
+}
+
+/// The aggregates of the inputs read, merged on the threads that read them (one slot per
+/// thread, so merging never waits for a lock held by another thread, nor for the calling
+/// thread, which only keeps the books in list order).
+///
+/// Which inputs count is decided here as [`take`] decides it in list order: one input per new
+/// content (format and hash), none whose content is in the ledger. Two inputs with the same
+/// content parse to the same aggregates, so whichever of them a thread claims first, the
+/// merged aggregates are the same; an input [`take`] rejects with an error fails the run, and
+/// the aggregates with it. The merge is commutative (sums, minima, maxima, sets, unsorted
+/// times) and the rows are sorted by name when written, so the output does not depend on the
+/// order in which inputs were merged or on the number of threads.
+struct Merged {
+    /// Per rayon thread, and one more for a thread outside the pool.
+    slots: Vec<Mutex<Aggregates>>,
+    /// The contents (format, hash) claimed so far in this run.
+    claimed: Mutex<HashSet<(LogFormat, String)>>,
+}
+
+impl Merged {
+    fn new(threads: usize) -> Merged {
+        Merged {
+            slots: (0..=threads)
+                .map(|_| Mutex::new(Aggregates::default()))
+                .collect(),
+            claimed: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Takes the aggregates out of `res` into this thread's slot when its content counts.
+    fn absorb(
+        &self,
+        format: LogFormat,
+        known: Known<'_>,
+        idx: &LedgerIndex,
+        res: &mut logs::FileResult,
+    ) {
+        if known.is_some() {
+            // Unchanged (skipped) or changed (an error): neither counts.
+            return;
+        }
+        let key = (format.as_str().to_string(), res.content_hash.clone());
+        if idx.by_hash.contains_key(&key) {
+            return;
+        }
+        let first = self
+            .claimed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((format, key.1));
+        if !first {
+            return;
+        }
+        let slot = rayon::current_thread_index()
+            .unwrap_or(self.slots.len() - 1)
+            .min(self.slots.len() - 1);
+        let agg = std::mem::take(&mut res.agg);
+        self.slots[slot]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .merge(agg);
+    }
+
+    /// Every slot merged into one, pairwise on the pool.
+    fn into_aggregates(self) -> Aggregates {
+        let slots: Vec<Aggregates> = self
+            .slots
+            .into_iter()
+            .map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner))
+            .collect();
+        merge_all(slots)
+    }
+}
+
+/// `parts` merged into one, halves in parallel.
+fn merge_all(mut parts: Vec<Aggregates>) -> Aggregates {
+    if parts.len() <= 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    let rest = parts.split_off(parts.len().div_ceil(2));
+    let (mut a, b) = rayon::join(|| merge_all(parts), || merge_all(rest));
+    a.merge(b);
+    a
 }
 
 /// The next read to finish. Called from a rayon worker (ingest run inside a parallel job), it
@@ -270,7 +358,7 @@ fn take(
         counts: Some(c.clone()),
     });
     out.rejects.keep(&loc, input_rejects);
-    out.agg.merge(res.agg);
+    // Its aggregates were merged by the thread that read it ([`Merged`]).
     Ok(())
 }
 

@@ -363,10 +363,18 @@ impl Aggregates {
             .or_insert(a);
     }
 
+    /// Pull, failed-pull and manifest-request keys.
+    fn rows(&self) -> usize {
+        self.pulls.len() + self.failed.len() + self.manifests.len()
+    }
+
     /// Merges `other` into `self`.
-    pub fn merge(&mut self, other: Aggregates) {
-        if self.pulls.is_empty() && self.manifests.is_empty() && self.failed.is_empty() {
-            *self = other;
+    pub fn merge(&mut self, mut other: Aggregates) {
+        // The smaller into the larger: merging is commutative.
+        if other.rows() > self.rows() {
+            std::mem::swap(self, &mut other);
+        }
+        if other.rows() == 0 && other.pull_extra.is_empty() {
             return;
         }
         let remap = |from: &Interner, to: &mut Interner| -> Vec<u32> {
@@ -422,9 +430,6 @@ impl Aggregates {
 /// A quarantined line (moved to [`super::rejects`], which caps and spools them).
 pub use super::rejects::RejectRow;
 
-/// Renders client indices to their stored identity (keyed hash or raw).
-pub type ClientRender<'a> = &'a dyn Fn(&str) -> String;
-
 /// Dense ranks of interned names in their sort order, so that rows sort by a few integers
 /// instead of by comparing strings (ingest sorts every pull row). Equal names share a rank and
 /// a missing name (`None`, or an index out of range such as [`NONE`]) ranks 0, before every
@@ -455,36 +460,66 @@ impl Ranks {
     }
 }
 
-/// Every client of `agg` in its stored form, by index, each rendered once ([`NONE`] is past
-/// the end, so looking it up gives `None`).
-pub fn rendered_clients(agg: &Aggregates, client: ClientRender) -> Vec<Option<String>> {
-    (0..agg.clients.len() as u32)
-        .map(|i| agg.clients.get(i).map(client))
-        .collect()
-}
-
-/// Pull rows of one day, sorted, as a record batch.
-pub fn pulls_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordBatch {
-    let clients = rendered_clients(agg, client);
-    let rows = agg.pulls.iter().filter(|(k, _)| k.day == day).collect();
-    pulls_batch_of(agg, rows, &clients)
-}
-
-/// [`pulls_batch`] of `rows` (one day's), with the clients rendered by [`rendered_clients`].
-pub fn pulls_batch_of<'a>(
+/// The stored names of an aggregate's clients (keyed hash or raw address, each rendered once)
+/// and the sort ranks of every interned name, computed once for all the days written: each
+/// day used to render every client and sort every name again.
+pub struct Names<'a> {
     agg: &'a Aggregates,
-    mut rows: Vec<(&'a PullKey, &'a Agg)>,
-    clients: &[Option<String>],
-) -> RecordBatch {
-    let name = |i: u32| clients.get(i as usize).and_then(Option::as_deref);
-    // Ordered by digest, client, repo, class, source; names compared through their ranks.
-    let client_rank = Ranks::of(clients.len(), name);
-    let repo_rank = Ranks::of(agg.repos.len(), |i| agg.repos.get(i));
-    rows.sort_by_key(|(k, _)| {
+    clients: Vec<Option<String>>,
+    client: Ranks,
+    repo: Ranks,
+    refs: Ranks,
+    ua: Ranks,
+}
+
+impl<'a> Names<'a> {
+    /// The names of `agg`, clients rendered by `render` (in parallel).
+    pub fn new(agg: &'a Aggregates, render: &(dyn Fn(&str) -> String + Sync)) -> Names<'a> {
+        use rayon::prelude::*;
+        let clients: Vec<Option<String>> = (0..agg.clients.len() as u32)
+            .into_par_iter()
+            .map(|i| agg.clients.get(i).map(render))
+            .collect();
+        let ((client, repo), (refs, ua)) = rayon::join(
+            || {
+                rayon::join(
+                    || Ranks::of(clients.len(), |i| clients[i as usize].as_deref()),
+                    || Ranks::of(agg.repos.len(), |i| agg.repos.get(i)),
+                )
+            },
+            || {
+                rayon::join(
+                    || Ranks::of(agg.refs.len(), |i| agg.refs.get(i)),
+                    || Ranks::of(agg.uas.len(), |i| agg.uas.get(i)),
+                )
+            },
+        );
+        Names {
+            agg,
+            clients,
+            client,
+            repo,
+            refs,
+            ua,
+        }
+    }
+
+    /// The stored name of client `i` ([`NONE`] is past the end: `None`).
+    fn client(&self, i: u32) -> Option<&str> {
+        self.clients.get(i as usize).and_then(Option::as_deref)
+    }
+}
+
+/// Pull rows (one day's), sorted by digest, client, repo, class, source, as a record batch.
+/// Rows are distinct keys whose names are distinct by rank (a rendered client is a keyed hash
+/// of its address), so an unstable sort gives one order.
+pub fn pulls_batch_of(names: &Names<'_>, mut rows: Vec<(&PullKey, &Agg)>) -> RecordBatch {
+    let agg = names.agg;
+    rows.sort_unstable_by_key(|(k, _)| {
         (
             k.digest,
-            client_rank.of_index(k.client),
-            repo_rank.of_index(k.repo),
+            names.client.of_index(k.client),
+            names.repo.of_index(k.repo),
             k.class,
             k.source,
         )
@@ -495,7 +530,7 @@ pub fn pulls_batch_of<'a>(
         .collect();
     let cols: Vec<ArrayRef> = vec![
         columns::utf8_values(rows.iter().map(|(k, _)| k.digest.text())),
-        columns::utf8(rows.iter().map(|(k, _)| name(k.client))),
+        columns::utf8(rows.iter().map(|(k, _)| names.client(k.client))),
         columns::utf8(rows.iter().map(|(k, _)| agg.repos.get(k.repo))),
         columns::utf8_values(rows.iter().map(|(k, _)| k.class.as_str())),
         columns::utf8_values(rows.iter().map(|(k, _)| k.source.as_str())),
@@ -508,26 +543,23 @@ pub fn pulls_batch_of<'a>(
     RecordBatch::try_new(schema::pulls(), cols).expect("columns match the pulls schema")
 }
 
-/// Failed-pull rows of one day, sorted, as a record batch.
-pub fn failed_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordBatch {
-    let clients = rendered_clients(agg, client);
-    let name = |i: u32| clients.get(i as usize).and_then(Option::as_deref);
-    let mut rows: Vec<(&FailedKey, &Agg)> =
-        agg.failed.iter().filter(|(k, _)| k.day == day).collect();
-    let sort_key = |k: &FailedKey| {
+/// Failed-pull rows (one day's), sorted by digest, client, class, source, status, error
+/// code, as a record batch.
+pub fn failed_batch_of(names: &Names<'_>, mut rows: Vec<(&FailedKey, &Agg)>) -> RecordBatch {
+    let agg = names.agg;
+    rows.sort_unstable_by_key(|(k, _)| {
         (
             k.digest,
-            name(k.client),
+            names.client.of_index(k.client),
             k.class,
             k.source,
             k.status,
-            agg.refs.get(k.error_code),
+            names.refs.of_index(k.error_code),
         )
-    };
-    rows.sort_by(|a, b| sort_key(a.0).cmp(&sort_key(b.0)));
+    });
     let cols: Vec<ArrayRef> = vec![
         columns::utf8_values(rows.iter().map(|(k, _)| k.digest.text())),
-        columns::utf8(rows.iter().map(|(k, _)| name(k.client))),
+        columns::utf8(rows.iter().map(|(k, _)| names.client(k.client))),
         columns::utf8_values(rows.iter().map(|(k, _)| k.class.as_str())),
         columns::utf8_values(rows.iter().map(|(k, _)| k.source.as_str())),
         columns::int64_values(rows.iter().map(|(k, _)| i64::from(k.status))),
@@ -540,32 +572,16 @@ pub fn failed_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordB
         .expect("columns match the failed-pulls schema")
 }
 
-/// Manifest-request rows of one day, sorted, as a record batch.
-pub fn manifests_batch(agg: &Aggregates, day: i32, client: ClientRender) -> RecordBatch {
-    let clients = rendered_clients(agg, client);
-    let rows = agg.manifests.iter().filter(|(k, _)| k.day == day).collect();
-    manifests_batch_of(agg, rows, &clients)
-}
-
-/// [`manifests_batch`] of `rows` (one day's), with the clients rendered by
-/// [`rendered_clients`].
-pub fn manifests_batch_of<'a>(
-    agg: &'a Aggregates,
-    mut rows: Vec<(&'a ManifestKey, &'a Agg)>,
-    clients: &[Option<String>],
-) -> RecordBatch {
-    let name = |i: u32| clients.get(i as usize).and_then(Option::as_deref);
-    // Ordered by repo, reference, client, user agent, class, source (names through ranks).
-    let repo_rank = Ranks::of(agg.repos.len(), |i| agg.repos.get(i));
-    let ref_rank = Ranks::of(agg.refs.len(), |i| agg.refs.get(i));
-    let client_rank = Ranks::of(clients.len(), name);
-    let ua_rank = Ranks::of(agg.uas.len(), |i| agg.uas.get(i));
-    rows.sort_by_key(|(k, _)| {
+/// Manifest-request rows (one day's), sorted by repo, reference, client, user agent, class,
+/// source, as a record batch.
+pub fn manifests_batch_of(names: &Names<'_>, mut rows: Vec<(&ManifestKey, &Agg)>) -> RecordBatch {
+    let agg = names.agg;
+    rows.sort_unstable_by_key(|(k, _)| {
         (
-            repo_rank.of_index(k.repo),
-            ref_rank.of_index(k.reference),
-            client_rank.of_index(k.client),
-            ua_rank.of_index(k.ua),
+            names.repo.of_index(k.repo),
+            names.refs.of_index(k.reference),
+            names.client.of_index(k.client),
+            names.ua.of_index(k.ua),
             k.class,
             k.source,
         )
@@ -573,7 +589,7 @@ pub fn manifests_batch_of<'a>(
     let cols: Vec<ArrayRef> = vec![
         columns::utf8(rows.iter().map(|(k, _)| agg.repos.get(k.repo))),
         columns::utf8(rows.iter().map(|(k, _)| agg.refs.get(k.reference))),
-        columns::utf8(rows.iter().map(|(k, _)| name(k.client))),
+        columns::utf8(rows.iter().map(|(k, _)| names.client(k.client))),
         columns::utf8(rows.iter().map(|(k, _)| agg.uas.get(k.ua))),
         columns::utf8_values(rows.iter().map(|(k, _)| k.class.as_str())),
         columns::utf8_values(rows.iter().map(|(k, _)| k.source.as_str())),

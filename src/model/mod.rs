@@ -42,11 +42,19 @@ impl Digest {
         if hex.len() != 64 {
             return None;
         }
+        // Branch-free: every character through a table, one check at the end (ingest parses
+        // a digest per pull line).
         let mut out = [0u8; 32];
-        for (i, pair) in hex.chunks_exact(2).enumerate() {
-            out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+        let mut bad = 0u8;
+        for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+            let (hi, lo) = (
+                HEX_VALUE[usize::from(pair[0])],
+                HEX_VALUE[usize::from(pair[1])],
+            );
+            bad |= hi | lo;
+            *o = (hi << 4) | (lo & 0x0f);
         }
-        Some(Digest(out))
+        (bad & 0xf0 == 0).then_some(Digest(out))
     }
 
     /// Parses `sha256:<64 lower-case hex>`; anything else (other algorithms, upper case,
@@ -95,13 +103,21 @@ impl AsRef<str> for DigestText {
     }
 }
 
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// The value of a lower-case hex character, `0xff` for any other byte.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

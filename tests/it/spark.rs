@@ -5,7 +5,9 @@
 //!
 //! PySpark comes from PyPI through `tests/setup/install-venv.sh pyspark` (a cached venv; the first
 //! install takes about 2.5 min) and runs with `--master local[2]` on the machine's Java 17. If it
-//! cannot be installed or started the tests fail; they never skip.
+//! cannot be installed or started the tests fail; they never skip. The sample-data check runs
+//! the script through `spark-submit`, as a user does; the others share one session
+//! (`support::spark_session`: same script, same settings, one JVM for the test process).
 //! See: issue 9.
 
 use std::collections::BTreeMap;
@@ -39,9 +41,20 @@ fn pyspark() -> &'static Path {
         .unwrap_or_else(|e| panic!("PySpark is needed for the Spark parity tests: {e}"))
 }
 
+/// How a Spark script runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Via {
+    /// `spark-submit`, a JVM of its own, as a user runs it.
+    Submit,
+    /// In the test process's shared session (`support::spark_session`): the same script, the
+    /// same settings, without starting Java again.
+    Session,
+}
+
 /// `spark-submit --master local[2] spark/run_stats.py --lake LAKE --as-of DATE [--blobtier BIN]
-/// ARGS...`: the SQL comes from the binary under test unless ARGS has `--sql`.
-fn spark_stats(lake: &Path, as_of: NaiveDate, args: &[&str], scratch: &Path) -> Output {
+/// ARGS...` (or the same in the shared session): the SQL comes from the binary under test
+/// unless ARGS has `--sql`.
+fn spark_stats(via: Via, lake: &Path, as_of: NaiveDate, args: &[&str], scratch: &Path) -> Output {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut script_args: Vec<OsString> = vec!["--lake".into(), lake.into()];
     script_args.extend(["--as-of".into(), as_of.to_string().into()]);
@@ -49,7 +62,30 @@ fn spark_stats(lake: &Path, as_of: NaiveDate, args: &[&str], scratch: &Path) -> 
         script_args.extend(["--blobtier", env!("CARGO_BIN_EXE_blobtier")].map(OsString::from));
     }
     script_args.extend(args.iter().map(OsString::from));
-    spark_submit(&root.join("spark/run_stats.py"), &script_args, scratch)
+    spark_script(via, &root.join("spark/run_stats.py"), &script_args, scratch)
+}
+
+/// `SCRIPT ARGS...` run on Spark `via` spark-submit or the shared session, one at a time.
+fn spark_script(via: Via, script: &Path, args: &[OsString], scratch: &Path) -> Output {
+    match via {
+        Via::Submit => spark_submit(script, args, scratch),
+        Via::Session => {
+            let venv = pyspark();
+            let _one_at_a_time = SPARK.lock().unwrap_or_else(|e| e.into_inner());
+            let started = Instant::now();
+            let out = crate::support::spark_session::run(venv, script, args, SPARK_TIMEOUT);
+            eprintln!(
+                "spark session: {} finished with {} in {:.1} s",
+                script.display(),
+                out.status,
+                started.elapsed().as_secs_f64()
+            );
+            if !out.status.success() {
+                eprintln!("{script:?} {args:?}\n{out}");
+            }
+            out
+        }
+    }
 }
 
 /// `spark-submit --master local[2] SCRIPT ARGS...` with the JVM on 127.0.0.1, no UI, 4 shuffle
@@ -312,6 +348,18 @@ pub fn compare_runs(
     runner_only: &[&str],
     scratch: &Path,
 ) -> Table {
+    compare_runs_via(Via::Session, lake, as_of, args, runner_only, scratch)
+}
+
+/// [`compare_runs`] with the runner run `via` spark-submit or the shared session.
+fn compare_runs_via(
+    via: Via,
+    lake: &Path,
+    as_of: NaiveDate,
+    args: &[&str],
+    runner_only: &[&str],
+    scratch: &Path,
+) -> Table {
     let out = run(blobtier()
         .args(["stats", "--as-of", &as_of.to_string()])
         .args(args)
@@ -319,7 +367,7 @@ pub fn compare_runs(
         .arg(lake));
     out.assert_success();
     let ours = read_partition(lake, as_of);
-    let out = spark_stats(lake, as_of, &[args, runner_only].concat(), scratch);
+    let out = spark_stats(via, lake, as_of, &[args, runner_only].concat(), scratch);
     out.assert_success();
     assert!(
         out.stdout.contains(&format!(
@@ -477,10 +525,15 @@ fn spark_runner_matches_blobtier_without_any_pulls() {
             "was expanded for other options: windows=",
         ),
     ] {
-        let out = spark_stats(&lake, as_of, &args, &t.path().join("spark-bad"));
+        let out = spark_stats(
+            Via::Session,
+            &lake,
+            as_of,
+            &args,
+            &t.path().join("spark-bad"),
+        );
         assert_eq!(out.code(), 2, "{args:?}: {out}");
-        // spark-submit passes the driver's stderr on to its stdout.
-        assert!(out.stdout.contains(why), "{args:?}: {out}");
+        assert!(out.stderr.contains(why), "{args:?}: {out}");
         assert!(
             crate::stats::lake_state(&lake) == before,
             "{args:?} changed the lake"
@@ -557,7 +610,15 @@ fn spark_runner_matches_blobtier_on_the_sample_data_lake() {
         serde_json::from_slice(&fs::read(sample.join("expected.json")).unwrap()).unwrap();
     let end = NaiveDate::parse_from_str(expected["end_date"].as_str().unwrap(), "%Y-%m-%d")
         .expect("end_date in expected.json");
-    let table = compare_runs(&demo.join("lake"), end, &[], &[], &t.path().join("spark"));
+    // Through spark-submit itself, as a user runs the script (the other checks share a session).
+    let table = compare_runs_via(
+        Via::Submit,
+        &demo.join("lake"),
+        end,
+        &[],
+        &[],
+        &t.path().join("spark"),
+    );
     assert!(!table.rows.is_empty());
 }
 
@@ -610,7 +671,8 @@ fn spark_runner_matches_blobtier_on_a_real_registry_lake() {
     let script = scratch.join("plan_view.py");
     fs::write(&script, SPARK_PLAN_VIEW).unwrap();
     let view = scratch.join("view");
-    spark_submit(
+    spark_script(
+        Via::Session,
         &script,
         &[stats.into(), sql.into(), view.clone().into()],
         &scratch,

@@ -11,5 +11,6 @@ pub mod plan_row;
 pub mod pyarrow;
 pub mod registry;
 pub mod setup;
+pub mod spark_session;
 
 pub use localstack::{block_on, localstack, LocalStack};
