@@ -152,20 +152,43 @@ pub fn sync_dir(dir: &Path) -> Result<(), IoError> {
 /// day and table, and syncing 180 of them one after the other took most of a second). Returns
 /// the first error in `dirs`' order after every sync has ended.
 pub fn sync_dirs(dirs: &[PathBuf]) -> Result<(), IoError> {
-    const AT_ONCE: usize = 8;
-    let per = dirs.len().div_ceil(AT_ONCE).max(1);
+    sync_each(dirs, |d| sync_dir(d))
+}
+
+/// fsyncs each of `files`, several at a time, as [`sync_dirs`] does directories: a staging
+/// area syncs its files together before it publishes them, where syncing each file as it was
+/// written kept the writing threads waiting on the disk one file after the other.
+pub fn sync_files(files: &[PathBuf]) -> Result<(), IoError> {
+    sync_each(files, |f| {
+        File::open(f)
+            .and_then(|f| f.sync_all())
+            .at("failed to sync", f)
+    })
+}
+
+/// `sync` on each path, on [`SYNC_THREADS`] threads at once; the first error in `paths`' order
+/// after every sync has ended.
+fn sync_each(
+    paths: &[PathBuf],
+    sync: impl Fn(&Path) -> Result<(), IoError> + Sync,
+) -> Result<(), IoError> {
+    let per = paths.len().div_ceil(SYNC_THREADS).max(1);
+    let sync = &sync;
     let results: Vec<Result<(), IoError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = dirs
+        let handles: Vec<_> = paths
             .chunks(per)
-            .map(|chunk| s.spawn(move || chunk.iter().try_for_each(|d| sync_dir(d))))
+            .map(|chunk| s.spawn(move || chunk.iter().try_for_each(|p| sync(p))))
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("a directory sync does not panic"))
+            .map(|h| h.join().expect("a sync does not panic"))
             .collect()
     });
     results.into_iter().collect()
 }
+
+/// Syncs waiting on the disk at the same time (see [`sync_dirs`]).
+const SYNC_THREADS: usize = 8;
 
 /// A file found by [`walk_files`].
 #[derive(Debug)]
@@ -398,14 +421,28 @@ impl ParquetStream {
     }
 
     /// Closes the file, syncs it and returns the number of rows written.
-    pub fn finish(mut self) -> Result<u64, WriteError> {
+    pub fn finish(self) -> Result<u64, WriteError> {
+        let path = self.path.clone();
+        let (file, rows) = self.close()?;
+        file.sync_all().at("failed to sync", &path)?;
+        Ok(rows)
+    }
+
+    /// Closes the file without syncing it and returns the number of rows written: for files
+    /// staged by [`crate::lake::Staging`], whose commit syncs every staged file at once
+    /// ([`sync_files`]) before anything is published.
+    pub fn finish_unsynced(self) -> Result<u64, WriteError> {
+        Ok(self.close()?.1)
+    }
+
+    /// Writes the rows still pending and the footer.
+    fn close(mut self) -> Result<(File, u64), WriteError> {
         if self.pending_rows > 0 {
             let parts = self.take(self.pending_rows);
             self.encode_group(&parts)?;
         }
         let file = self.writer.into_inner().map_err(pq_err(&self.path))?;
-        file.sync_all().at("failed to sync", &self.path)?;
-        Ok(self.rows)
+        Ok((file, self.rows))
     }
 }
 

@@ -185,7 +185,10 @@ fn write_pulls(
                     tables::manifests_batch_of(&names, rows),
                 ),
             };
-            write_parquet(&path, schema, std::slice::from_ref(&batch))?;
+            // Synced with the other staged files when the staging area commits.
+            let mut w = crate::io::ParquetStream::create(&path, schema)?;
+            w.write(&batch)?;
+            w.finish_unsynced()?;
             Ok(rel)
         })
         .collect::<Result<_>>()?;

@@ -266,8 +266,11 @@ impl Staging {
         self.dir.join(rel)
     }
 
-    /// Publishes every staged file, then the ledger entry (the commit point).
+    /// Publishes every staged file, then the ledger entry (the commit point). The staged files
+    /// are synced first, together ([`crate::io::sync_files`]; writers may leave that to this).
     pub fn commit(self, ledger: &serde_json::Value) -> Result<(), LakeError> {
+        let staged: Vec<PathBuf> = self.files.iter().map(|rel| self.dir.join(rel)).collect();
+        crate::io::sync_files(&staged)?;
         let ledger_rel = format!("_ledger/{}.json", self.run_id);
         let mut list = self.files.join("\n");
         list.push('\n');
