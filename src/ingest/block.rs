@@ -62,10 +62,25 @@ pub(crate) struct Ctx<'a> {
 
 /// Parses one piece, keeping at most `room` quarantined records.
 pub(crate) fn parse_piece(ctx: &Ctx<'_>, piece: &Piece, room: u64) -> BlockOut {
+    parse_piece_into(ctx, piece, room, Aggregates::default())
+}
+
+/// [`parse_piece`], adding the piece's events to `agg` (the returned [`BlockOut`] holds
+/// them): the blocks of an input parsed one after the other share one set of aggregates
+/// instead of building one per block and merging it.
+pub(crate) fn parse_piece_into(
+    ctx: &Ctx<'_>,
+    piece: &Piece,
+    room: u64,
+    agg: Aggregates,
+) -> BlockOut {
     match piece {
-        Piece::Block { first_line, bytes } => parse_block(ctx, *first_line, bytes, room),
+        Piece::Block { first_line, bytes } => parse_block(ctx, *first_line, bytes, room, agg),
         Piece::TooLong { line, prefix, len } => {
-            let mut out = BlockOut::default();
+            let mut out = BlockOut {
+                agg,
+                ..BlockOut::default()
+            };
             out.counts.lines = 1;
             out.counts
                 .rejects
@@ -246,9 +261,18 @@ fn parse_line<'l>(
     }
 }
 
-fn parse_block(ctx: &Ctx<'_>, first_line: u64, block: &[u8], room: u64) -> BlockOut {
+fn parse_block(
+    ctx: &Ctx<'_>,
+    first_line: u64,
+    block: &[u8],
+    room: u64,
+    agg: Aggregates,
+) -> BlockOut {
     let format = ctx.format;
-    let mut out = BlockOut::default();
+    let mut out = BlockOut {
+        agg,
+        ..BlockOut::default()
+    };
     let time_of = crate::ingest::parse::time_of(format);
     let mut events: Vec<Event<'_>> = Vec::new();
     let mut sink = Sink::new(format, ctx.ua);

@@ -26,7 +26,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::config::ClientIdentity;
 use crate::config::IngestConfig;
-use crate::ingest::block::{merge_days, parse_piece, BlockOut, Ctx};
+use crate::ingest::block::{merge_days, parse_piece, parse_piece_into, BlockOut, Ctx};
 use crate::ingest::event::ParseOptions;
 use crate::ingest::parse::notifications;
 use crate::ingest::rejects::{InputRejects, RejectsError, RAW_MAX};
@@ -506,7 +506,9 @@ pub fn read_log_with(
         // (the inputs themselves are read in parallel, see `ingest::read`).
         let mut total = BlockOut::default();
         for piece in pieces {
-            let out = parse_piece(&ctx, &piece?, rejects.room());
+            let agg = std::mem::take(&mut total.agg);
+            let mut out = parse_piece_into(&ctx, &piece?, rejects.room(), agg);
+            total.agg = std::mem::take(&mut out.agg);
             absorb(&mut total, out, rejects)?;
         }
         total
