@@ -152,7 +152,7 @@ pub fn sync_dir(dir: &Path) -> Result<(), IoError> {
 /// day and table, and syncing 180 of them one after the other took most of a second). Returns
 /// the first error in `dirs`' order after every sync has ended.
 pub fn sync_dirs(dirs: &[PathBuf]) -> Result<(), IoError> {
-    sync_each(dirs, |d| sync_dir(d))
+    sync_each(dirs, sync_dir)
 }
 
 /// fsyncs each of `files`, several at a time, as [`sync_dirs`] does directories: a staging
