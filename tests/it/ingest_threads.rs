@@ -4,6 +4,9 @@
 //! and content hashes. Only the run id (in file names and the `run_id` column) differs. The
 //! inputs are many small files of four formats (read several at a time), a large gzip log and a
 //! large plain log (each cut into blocks parsed in parallel), and a copy of the plain log.
+//!
+//! Named `ingest_threads` (not `threads`): the test harness starts tests in name order, and one
+//! of the suite's longest tests started among the last kept one core busy alone at the end.
 
 use std::fs;
 use std::io::Write;
