@@ -26,6 +26,15 @@ pub(crate) struct BlockOut {
     pub(crate) day_lines: BTreeMap<i32, u64>,
 }
 
+impl BlockOut {
+    /// The day of an event at `ts` (µs), taken into the block's first and last day.
+    fn event_day(&mut self, ts: i64) -> i32 {
+        let day = day_of(ts);
+        self.days = merge_days(self.days, Some((day, day)));
+        day
+    }
+}
+
 /// The quarantine row of a record (its first bytes, client addresses redacted when hashing
 /// is on).
 pub(crate) fn reject_row(
@@ -184,8 +193,7 @@ impl<'a> Sink<'a> {
                     Event::Pull(p) => (p, PullKind::Whole),
                     _ => unreachable!("matched above"),
                 };
-                let day = day_of(p.ts);
-                out.days = merge_days(out.days, Some((day, day)));
+                let day = out.event_day(p.ts);
                 let class = self.class(p.ua.as_deref());
                 let client = self.client(p.client.as_deref());
                 out.agg.add_pull(
@@ -202,8 +210,7 @@ impl<'a> Sink<'a> {
                 out.counts.pulls += 1;
             }
             Event::FailedPull(f) => {
-                let day = day_of(f.ts);
-                out.days = merge_days(out.days, Some((day, day)));
+                let day = out.event_day(f.ts);
                 let client = f.client.as_deref().and_then(normalize_addr);
                 let class = self.class(f.ua.as_deref());
                 out.agg.add_failed(
@@ -219,8 +226,7 @@ impl<'a> Sink<'a> {
                 out.counts.failed_pulls += 1;
             }
             Event::Manifest(m) => {
-                let day = day_of(m.ts);
-                out.days = merge_days(out.days, Some((day, day)));
+                let day = out.event_day(m.ts);
                 let class = self.class(m.ua.as_deref());
                 let client = self.client(m.client.as_deref());
                 out.agg.add_manifest(

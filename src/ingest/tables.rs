@@ -385,31 +385,31 @@ impl Aggregates {
         let f = remap(&other.refs, &mut self.refs);
         let u = remap(&other.uas, &mut self.uas);
         let m = |v: &[u32], i: u32| if i == NONE { NONE } else { v[i as usize] };
-        for (mut k, a) in other.pulls {
+        let pull_key = |k: &mut PullKey| {
             k.client = m(&c, k.client);
             k.repo = m(&r, k.repo);
-            self.pulls.entry(k).and_modify(|x| x.add(&a)).or_insert(a);
-        }
-        for (mut k, x) in other.pull_extra {
-            k.client = m(&c, k.client);
-            k.repo = m(&r, k.repo);
-            self.pull_extra.entry(k).or_default().merge(x);
-        }
-        for (mut k, a) in other.failed {
+        };
+        merge_map(&mut self.pulls, other.pulls, pull_key, |x, a| x.add(&a));
+        merge_map(&mut self.pull_extra, other.pull_extra, pull_key, |x, o| {
+            x.merge(o)
+        });
+        let failed_key = |k: &mut FailedKey| {
             k.client = m(&c, k.client);
             k.error_code = m(&f, k.error_code);
-            self.failed.entry(k).and_modify(|x| x.add(&a)).or_insert(a);
-        }
-        for (mut k, a) in other.manifests {
+        };
+        merge_map(&mut self.failed, other.failed, failed_key, |x, a| x.add(&a));
+        let manifest_key = |k: &mut ManifestKey| {
             k.repo = m(&r, k.repo);
             k.reference = m(&f, k.reference);
             k.client = m(&c, k.client);
             k.ua = m(&u, k.ua);
-            self.manifests
-                .entry(k)
-                .and_modify(|x| x.add(&a))
-                .or_insert(a);
-        }
+        };
+        merge_map(
+            &mut self.manifests,
+            other.manifests,
+            manifest_key,
+            |x, a| x.add(&a),
+        );
     }
 
     /// Days that have at least one row.
@@ -424,6 +424,25 @@ impl Aggregates {
         d.sort_unstable();
         d.dedup();
         d
+    }
+}
+
+/// Moves every entry of `from` into `into`, its key's interned ids renumbered by `key`,
+/// combined by `add` with an entry already there.
+fn merge_map<K: std::hash::Hash + Eq, V>(
+    into: &mut Map<K, V>,
+    from: Map<K, V>,
+    key: impl Fn(&mut K),
+    add: impl Fn(&mut V, V),
+) {
+    for (mut k, v) in from {
+        key(&mut k);
+        match into.entry(k) {
+            std::collections::hash_map::Entry::Occupied(mut e) => add(e.get_mut(), v),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(v);
+            }
+        }
     }
 }
 
