@@ -349,8 +349,18 @@ pub(super) async fn merge_into_bucket(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// A rule of the bucket's owner (not ours) that every merge must keep as it is.
+    pub(in crate::apply::actions) fn foreign_rule() -> LifecycleRule {
+        LifecycleRule::builder()
+            .id("expire-uploads")
+            .status(ExpirationStatus::Enabled)
+            .filter(LifecycleRuleFilter::builder().prefix("uploads/").build())
+            .build()
+            .unwrap()
+    }
 
     #[test]
     fn tag_merge() {
@@ -371,12 +381,7 @@ mod tests {
 
     #[test]
     fn rule_merge_keeps_existing_rules() {
-        let theirs = LifecycleRule::builder()
-            .id("expire-uploads")
-            .status(ExpirationStatus::Enabled)
-            .filter(LifecycleRuleFilter::builder().prefix("uploads/").build())
-            .build()
-            .unwrap();
+        let theirs = foreign_rule();
         let cold = rule_for("cold", "GLACIER_IR", None).unwrap();
         let merged = merge_rules(std::slice::from_ref(&theirs), std::slice::from_ref(&cold))
             .unwrap()

@@ -153,6 +153,7 @@ async fn ensure_rules(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apply::actions::lifecycle::tests::foreign_rule;
     use crate::apply::actions::merge_rules;
 
     /// The rule is scoped to the allowed prefix, bucket-wide only without one, and merging it
@@ -176,12 +177,7 @@ mod tests {
         let wide = noncurrent_rule(None, 7).unwrap();
         assert_eq!(wide.id(), Some("blobtier-noncurrent"));
         assert_eq!(wide.filter().unwrap().prefix(), Some(""));
-        let theirs = LifecycleRule::builder()
-            .id("expire-uploads")
-            .status(ExpirationStatus::Enabled)
-            .filter(LifecycleRuleFilter::builder().prefix("uploads/").build())
-            .build()
-            .unwrap();
+        let theirs = foreign_rule();
         let merged = merge_rules(std::slice::from_ref(&theirs), std::slice::from_ref(&r))
             .unwrap()
             .unwrap();
