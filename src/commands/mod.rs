@@ -46,7 +46,8 @@ pub use stats::stats;
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, Config, LoadError, Overrides};
-use crate::Outcome;
+use crate::lake::Lake;
+use crate::{Error, Outcome};
 
 /// Loads the config: `--config FILE`, else `./blobtier.toml` if present, else the defaults;
 /// `BLOBTIER_*` variables and `ov` (CLI values) override it.
@@ -66,6 +67,23 @@ fn load_config_with_pins(path: Option<&Path>, pins: Vec<PathBuf>) -> Result<Conf
             ..Default::default()
         },
     )
+}
+
+/// What `report` and `backtest` share: load the config (no CLI overrides), open the lake at
+/// `lake`, run the stage on them and print its result; success unless the stage fails.
+fn on_lake<T, E>(
+    config: Option<&Path>,
+    lake: &Path,
+    stage: impl FnOnce(&Lake, &Config) -> Result<T, E>,
+) -> Result<Outcome, Error>
+where
+    T: serde::Serialize,
+    Error: From<E>,
+{
+    let cfg = load_config(config, Default::default())?;
+    let lake = Lake::open(lake)?;
+    print_json(&stage(&lake, &cfg)?);
+    Ok(Outcome::Success)
 }
 
 /// Prints a JSON value to stdout (the data channel).

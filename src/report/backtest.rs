@@ -165,11 +165,7 @@ pub fn replay_pulls(
         .map(|(_, p)| p);
     for day in days {
         let df = read_parquet(&day, Some("*.parquet"))?;
-        let c = Cols {
-            df: &df,
-            path: &day,
-            what: "pulls partition",
-        };
+        let c = Cols::new(&df, &day, "pulls partition");
         let (digest, pulls, ua) = (
             c.get::<StringType>("digest")?,
             c.get::<Int64Type>("pulls")?,

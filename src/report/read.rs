@@ -33,12 +33,17 @@ pub(crate) fn read_parquet(path: &Path, glob: Option<&str>) -> Result<DataFrame>
 
 /// Typed column access with errors that name the file and the column.
 pub(super) struct Cols<'a> {
-    pub(super) df: &'a DataFrame,
-    pub(super) path: &'a Path,
-    pub(super) what: &'static str,
+    df: &'a DataFrame,
+    path: &'a Path,
+    what: &'static str,
 }
 
-impl Cols<'_> {
+impl<'a> Cols<'a> {
+    /// The columns of `df`, read from `path`; `what` names the table in errors.
+    pub(super) fn new(df: &'a DataFrame, path: &'a Path, what: &'static str) -> Self {
+        Cols { df, path, what }
+    }
+
     fn bad(&self, reason: String) -> Error {
         Error::Invalid {
             path: self.path.to_owned(),
@@ -100,11 +105,7 @@ pub fn read_decisions(path: &Path) -> Result<Vec<PlanRow>> {
 /// with), in row order; empty for tables written before the column existed.
 pub fn read_days_in_class(path: &Path) -> Result<Vec<Option<i64>>> {
     let df = read_parquet(path, None)?;
-    let c = Cols {
-        df: &df,
-        path,
-        what: "decisions table",
-    };
+    let c = Cols::new(&df, path, "decisions table");
     Ok(c.optional::<Int64Type>(crate::plan::file::DAYS_IN_CLASS)?
         .map(|d| d.iter().collect())
         .unwrap_or_default())
@@ -143,11 +144,7 @@ pub struct StatRow {
 /// Reads `digest_stats/as_of=D/`.
 pub fn read_stats(dir: &Path) -> Result<Vec<StatRow>> {
     let df = read_parquet(dir, Some("*.parquet"))?;
-    let c = Cols {
-        df: &df,
-        path: dir,
-        what: "digest_stats partition",
-    };
+    let c = Cols::new(&df, dir, "digest_stats partition");
     let (digest, bucket, key) = (
         c.get::<StringType>("digest")?,
         c.get::<StringType>("bucket")?,

@@ -68,11 +68,7 @@ pub struct Sources {
 pub fn read(lake: &Path, stats_dir: &Path, as_of: NaiveDate, rows: &[PlanRow]) -> Result<Sources> {
     let mut out = Sources::default();
     let stats = read_parquet(stats_dir, Some("*.parquet"))?;
-    let c = Cols {
-        df: &stats,
-        path: stats_dir,
-        what: "digest_stats table",
-    };
+    let c = Cols::new(&stats, stats_dir, "digest_stats table");
     out.counted_30d = c.get::<Int64Type>("pulls_30d")?.sum().unwrap_or(0);
     if let Some(failed) = c.optional::<Int64Type>("failed_pulls_30d")? {
         let digest = c.get::<StringType>("digest")?;
@@ -130,11 +126,7 @@ pub fn read(lake: &Path, stats_dir: &Path, as_of: NaiveDate, rows: &[PlanRow]) -
                 path: pulls_dir.clone(),
                 source,
             })?;
-        let c = Cols {
-            df: &df,
-            path: &pulls_dir,
-            what: "pulls table",
-        };
+        let c = Cols::new(&df, &pulls_dir, "pulls table");
         let (source, pulls, requests) = (
             c.get::<StringType>("source")?,
             c.get::<Int64Type>("pulls")?,
