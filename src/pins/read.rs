@@ -24,7 +24,10 @@ use std::fmt;
 use std::io::{BufRead, Read};
 use std::path::Path;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Unexpected,
+    Visitor,
+};
 use serde::Deserialize;
 
 use super::PinsError;
@@ -175,7 +178,11 @@ impl References {
             path: path.to_owned(),
             reason: e.to_string(),
         };
-        Top(&mut sink).deserialize(&mut de).map_err(bad)?;
+        let top = Pods {
+            sink: &mut sink,
+            top: true,
+        };
+        top.deserialize(&mut de).map_err(bad)?;
         de.end().map_err(bad)
     }
 }
@@ -231,34 +238,56 @@ fn pod_values(p: Pod, sink: &mut dyn FnMut(&str)) {
     }
 }
 
-/// The top level: a `List` (`items`), one Pod (`spec`, `status`), or a JSON array of pods.
-struct Top<'a>(&'a mut dyn FnMut(&str));
+/// Pods, each deserialized and handed to the sink before the next is read. At the top level
+/// (`top`): a `List` (its `items`), one Pod (`spec`, `status`), or a JSON array of pods; under
+/// `items`: an array of pods.
+struct Pods<'a> {
+    sink: &'a mut dyn FnMut(&str),
+    top: bool,
+}
 
-impl<'de> DeserializeSeed<'de> for Top<'_> {
+impl<'de> DeserializeSeed<'de> for Pods<'_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
+        if self.top {
+            d.deserialize_any(self)
+        } else {
+            d.deserialize_seq(self)
+        }
     }
 }
 
-impl<'de> Visitor<'de> for Top<'_> {
+impl<'de> Visitor<'de> for Pods<'_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the JSON of `kubectl get pods -o json` (a List of Pods, or a Pod)")
+        f.write_str(if self.top {
+            "the JSON of `kubectl get pods -o json` (a List of Pods, or a Pod)"
+        } else {
+            "a list of Pods"
+        })
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        Items(self.0).visit_seq(seq)
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(p) = seq.next_element::<Pod>()? {
+            pod_values(p, self.sink);
+        }
+        Ok(())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        if !self.top {
+            return Err(A::Error::invalid_type(Unexpected::Map, &self));
+        }
         let mut pod = Pod {
             spec: None,
             status: None,
         };
         while let Some(k) = map.next_key::<String>()? {
             match k.as_str() {
-                "items" => map.next_value_seed(Items(&mut *self.0))?,
+                "items" => map.next_value_seed(Pods {
+                    sink: &mut *self.sink,
+                    top: false,
+                })?,
                 "spec" => pod.spec = map.next_value()?,
                 "status" => pod.status = map.next_value()?,
                 _ => {
@@ -266,31 +295,7 @@ impl<'de> Visitor<'de> for Top<'_> {
                 }
             }
         }
-        pod_values(pod, self.0);
-        Ok(())
-    }
-}
-
-/// `items`: pods, each deserialized and handed on before the next is read.
-struct Items<'a>(&'a mut dyn FnMut(&str));
-
-impl<'de> DeserializeSeed<'de> for Items<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Items<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of Pods")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(p) = seq.next_element::<Pod>()? {
-            pod_values(p, self.0);
-        }
+        pod_values(pod, self.sink);
         Ok(())
     }
 }
