@@ -11,7 +11,7 @@
 //! path out of a run that opened it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -23,7 +23,6 @@ use super::journal::{self, History, Journal, Prior};
 use super::metrics::{self, ApplyMetrics, Metrics, RunInfo};
 use super::retry;
 use super::{s3, Options, Result, Settings};
-use crate::io::IoError;
 use crate::plan::file::PlanRow;
 use crate::progress::Progress;
 use crate::s3::pacer::Pacer;
@@ -287,21 +286,11 @@ pub(super) fn execute(
 
 /// The async runtime of one apply run: 2 to 4 worker threads (the work waits on S3).
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-                .clamp(2, 4),
-        )
-        .enable_all()
-        .build()
-        .map_err(|source| IoError {
-            op: "failed to start the async runtime",
-            path: PathBuf::from("<tokio>"),
-            source,
-        })?;
-    Ok(rt)
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 4);
+    Ok(crate::s3::runtime(workers)?)
 }
 
 /// Logs the first 20 failed actions, and how many more there are (all are in the summary).

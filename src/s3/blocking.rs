@@ -187,14 +187,20 @@ impl std::fmt::Debug for S3 {
     }
 }
 
+/// A multi-threaded tokio runtime of `workers` threads with IO and timers: the runtime of
+/// [`S3`] (2 threads) and of an apply run.
+pub fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, IoError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .at("failed to start the async runtime", Path::new("<tokio>"))
+}
+
 impl S3 {
     /// Starts the runtime and builds the client from the standard AWS chain.
     pub fn new(path_style: bool) -> Result<S3, IoError> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .at("failed to start the async runtime", Path::new("<tokio>"))?;
+        let rt = runtime(2)?;
         let opts = ClientOptions {
             path_style,
             timeouts: None,
@@ -282,11 +288,7 @@ mod tests {
     fn bounded_keeps_input_order_and_the_limit() {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Arc;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime(2).unwrap();
         let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let tasks: Vec<_> = (0..20u64)
             .map(|i| {

@@ -1,6 +1,7 @@
 //! The S3 layer: the one way blobtier talks to S3. Client construction ([`client`]), error
 //! classification ([`classify`]), retry and backoff ([`retry`]), the run-wide request pacer
-//! ([`pacer`]) and access from synchronous code ([`blocking`]).
+//! ([`pacer`]) and access from synchronous code ([`blocking`], with the one tokio [`runtime`]
+//! builder, which apply uses too).
 //!
 //! Its users: ingest's `s3://` inputs and the image graph (through `storage`), the `s3://` lake
 //! (`s3lake`) and apply (`apply::s3` sends its typed calls through [`CallError`], the pacer
@@ -33,7 +34,7 @@ use std::future::Future;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
-pub use blocking::{GetMany, Got, Object, Session, S3};
+pub use blocking::{runtime, GetMany, Got, Object, Session, S3};
 pub use classify::{Class, Facts, RetryReason};
 pub use client::{ClientOptions, Timeouts};
 
