@@ -85,6 +85,18 @@ pub enum Event<'a> {
 /// resuming a download with the URL it was redirected to can only do so while it is valid.
 pub const RANGED_PULL_WINDOW_US: i64 = 20 * 60 * 1_000_000;
 
+impl<'a> BlobPull<'a> {
+    /// The event of this pull: a ranged pull when the GET was answered 206 (`ranged`), else a
+    /// whole one.
+    pub fn into_event(self, ranged: bool) -> Event<'a> {
+        if ranged {
+            Event::RangedPull(self)
+        } else {
+            Event::Pull(self)
+        }
+    }
+}
+
 impl<'a> Event<'a> {
     /// When the event happened.
     pub fn ts(&self) -> TimestampUs {

@@ -120,11 +120,7 @@ pub fn parse<'a>(
         ua: decoded(f[F_USER_AGENT]),
         bytes,
     };
-    out.push(if status == 206 {
-        Event::RangedPull(pull)
-    } else {
-        Event::Pull(pull)
-    });
+    out.push(pull.into_event(status == 206));
     Ok(LineOutcome::Used)
 }
 

@@ -595,11 +595,7 @@ pub fn v2_get<'a>(
                 ua,
                 bytes: if status == 307 { Some(0) } else { bytes },
             };
-            out.push(if status == 206 {
-                Event::RangedPull(pull)
-            } else {
-                Event::Pull(pull)
-            });
+            out.push(pull.into_event(status == 206));
             Ok(LineOutcome::Used)
         }
         Target::Manifest { .. } if status != 200 => Ok(LineOutcome::Ignored("status")),

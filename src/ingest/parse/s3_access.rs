@@ -129,11 +129,7 @@ pub fn parse<'a>(
         ua,
         bytes: Some(bytes),
     };
-    out.push(if status == Some(206) {
-        Event::RangedPull(pull)
-    } else {
-        Event::Pull(pull)
-    });
+    out.push(pull.into_event(status == Some(206)));
     Ok(LineOutcome::Used)
 }
 
