@@ -82,9 +82,20 @@ pub struct Counts {
     pub upstream_failures: u64,
     /// `x-amz-copy-source` of every CopyObject and UploadPartCopy request.
     pub copy_sources: Vec<String>,
+    /// Responses the client had given up on (its attempt timed out: it closed the connection)
+    /// before the proxy could answer, by what the answer would have been: `slowdown`,
+    /// `internal`, `reset`, `upstream_5xx`, `upstream_failure` or `other`. On a quiet machine
+    /// there are none; on a loaded one a slow server makes the client count a timeout where
+    /// the proxy meant another fault.
+    pub gave_up: BTreeMap<&'static str, u64>,
 }
 
 impl Counts {
+    /// Responses of kind `what` the client had given up on (see [`Counts::gave_up`]).
+    pub fn gave_up(&self, what: &str) -> u64 {
+        self.gave_up.get(what).copied().unwrap_or(0)
+    }
+
     pub fn injected(&self, f: Fault) -> u64 {
         self.injected.get(&f).copied().unwrap_or(0)
     }
@@ -521,6 +532,15 @@ async fn serve(sock: TcpStream, upstream: SocketAddr, st: Arc<Mutex<State>>) {
         };
         match fault {
             Some(Fault::SlowDown) => {
+                if gave_up(&client.s).await {
+                    *st.lock()
+                        .unwrap()
+                        .counts
+                        .gave_up
+                        .entry("slowdown")
+                        .or_default() += 1;
+                    return;
+                }
                 let r = canned(
                     503,
                     "Slow Down",
@@ -534,6 +554,15 @@ async fn serve(sock: TcpStream, upstream: SocketAddr, st: Arc<Mutex<State>>) {
                 continue;
             }
             Some(Fault::Internal) => {
+                if gave_up(&client.s).await {
+                    *st.lock()
+                        .unwrap()
+                        .counts
+                        .gave_up
+                        .entry("internal")
+                        .or_default() += 1;
+                    return;
+                }
                 let r = canned(
                     500,
                     "Internal Server Error",
@@ -551,8 +580,14 @@ async fn serve(sock: TcpStream, upstream: SocketAddr, st: Arc<Mutex<State>>) {
         }
         let resp = forward(upstream, &head, &body, is_head).await;
         let Ok((mut rhead, rbody)) = resp else {
-            // Upstream failed: the client sees a closed connection.
-            st.lock().unwrap().counts.upstream_failures += 1;
+            // Upstream failed: the client sees a closed connection (unless it left before).
+            let left = gave_up(&client.s).await;
+            let mut s = st.lock().unwrap();
+            if left {
+                *s.counts.gave_up.entry("upstream_failure").or_default() += 1;
+            } else {
+                s.counts.upstream_failures += 1;
+            }
             return;
         };
         let status: u16 = rhead
@@ -600,6 +635,15 @@ async fn serve(sock: TcpStream, upstream: SocketAddr, st: Arc<Mutex<State>>) {
         if let Some(h) = hook {
             tokio::task::block_in_place(|| std::thread::spawn(h).join().expect("hook panicked"));
         }
+        if fault != Some(Fault::Stall) && gave_up(&client.s).await {
+            let what = match fault {
+                Some(Fault::Reset) => "reset",
+                _ if status >= 500 => "upstream_5xx",
+                _ => "other",
+            };
+            *st.lock().unwrap().counts.gave_up.entry(what).or_default() += 1;
+            return;
+        }
         match fault {
             Some(Fault::Reset) => {
                 // RST instead of FIN: SO_LINGER 0, then close. (Deprecated because a non-zero
@@ -625,6 +669,18 @@ async fn serve(sock: TcpStream, upstream: SocketAddr, st: Arc<Mutex<State>>) {
         {
             return;
         }
+    }
+}
+
+/// Whether the client has closed (or reset) its connection: it gave up on the request it
+/// sent (the SDK drops a connection whose attempt timed out; it never sends a second request
+/// before the first is answered, so nothing else can be waiting on the socket).
+async fn gave_up(s: &TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    // `timeout` polls the peek once before it looks at the clock: ready now, or not at all.
+    match tokio::time::timeout(Duration::ZERO, s.peek(&mut b)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => true,
+        Ok(Ok(_)) | Err(_) => false,
     }
 }
 
