@@ -531,45 +531,29 @@ async fn serve(sock: TcpStream, upstream: SocketAddr, st: Arc<Mutex<State>>) {
             (f, ordinal)
         };
         match fault {
-            Some(Fault::SlowDown) => {
+            Some(f @ (Fault::SlowDown | Fault::Internal)) => {
+                let (what, status, reason, code, message) = if f == Fault::SlowDown {
+                    (
+                        "slowdown",
+                        503,
+                        "Slow Down",
+                        "SlowDown",
+                        "Please reduce your request rate.",
+                    )
+                } else {
+                    (
+                        "internal",
+                        500,
+                        "Internal Server Error",
+                        "InternalError",
+                        "We encountered an internal error. Please try again.",
+                    )
+                };
                 if gave_up(&client.s).await {
-                    *st.lock()
-                        .unwrap()
-                        .counts
-                        .gave_up
-                        .entry("slowdown")
-                        .or_default() += 1;
+                    *st.lock().unwrap().counts.gave_up.entry(what).or_default() += 1;
                     return;
                 }
-                let r = canned(
-                    503,
-                    "Slow Down",
-                    "SlowDown",
-                    "Please reduce your request rate.",
-                    is_head,
-                );
-                if client.s.write_all(&r).await.is_err() {
-                    return;
-                }
-                continue;
-            }
-            Some(Fault::Internal) => {
-                if gave_up(&client.s).await {
-                    *st.lock()
-                        .unwrap()
-                        .counts
-                        .gave_up
-                        .entry("internal")
-                        .or_default() += 1;
-                    return;
-                }
-                let r = canned(
-                    500,
-                    "Internal Server Error",
-                    "InternalError",
-                    "We encountered an internal error. Please try again.",
-                    is_head,
-                );
+                let r = canned(status, reason, code, message, is_head);
                 if client.s.write_all(&r).await.is_err() {
                     return;
                 }
