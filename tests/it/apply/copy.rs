@@ -5,10 +5,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
-use aws_sdk_s3::types::{
-    BucketVersioningStatus, ObjectCannedAcl, ServerSideEncryption, StorageClass,
-    VersioningConfiguration,
-};
+use aws_sdk_s3::types::{ObjectCannedAcl, ServerSideEncryption, StorageClass};
 
 use super::{class_name, n, run_ok, unquote, Scene};
 use crate::support::fault_proxy::{FaultMix, FaultProxy};
@@ -162,16 +159,7 @@ fn multipart_copy_with_a_lowered_threshold() {
 #[test]
 fn versioned_bucket_copies_the_planned_version_and_deletes_nothing() {
     let sc = Scene::new("apply-versions");
-    sc.s3(async |c| {
-        let versioning = VersioningConfiguration::builder()
-            .status(BucketVersioningStatus::Enabled)
-            .build();
-        let req = c.put_bucket_versioning().bucket(&sc.bucket);
-        req.versioning_configuration(versioning)
-            .send()
-            .await
-            .unwrap()
-    });
+    sc.enable_versioning();
     let (blobs, versions): (Vec<_>, Vec<_>) = ["version one", "planned"]
         .into_iter()
         .enumerate()

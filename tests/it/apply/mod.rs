@@ -229,6 +229,21 @@ impl Scene {
         })
     }
 
+    /// Turns versioning on for the bucket.
+    fn enable_versioning(&self) {
+        use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+        self.s3(async |c| {
+            let versioning = VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build();
+            let req = c.put_bucket_versioning().bucket(&self.bucket);
+            req.versioning_configuration(versioning)
+                .send()
+                .await
+                .unwrap()
+        });
+    }
+
     /// Replaces the bucket's lifecycle rules.
     fn put_lifecycle(&self, rules: Vec<LifecycleRule>) {
         put_lifecycle(self.ls, &self.bucket, rules);

@@ -4,8 +4,7 @@
 //! configuration, keeping every other rule, once. See: issue 15.
 
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, ExpirationStatus, LifecycleExpiration, LifecycleRule,
-    LifecycleRuleFilter, VersioningConfiguration,
+    ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
 };
 
 use super::{run_ok, Scene};
@@ -39,16 +38,7 @@ fn execute(sc: &Scene, plan: &std::path::Path, extra: &[&str]) -> serde_json::Va
 #[test]
 fn noncurrent_expiration_is_installed_in_versioned_buckets_when_asked_and_only_once() {
     let sc = Scene::new("apply-noncurrent");
-    sc.s3(async |c| {
-        let versioning = VersioningConfiguration::builder()
-            .status(BucketVersioningStatus::Enabled)
-            .build();
-        let req = c.put_bucket_versioning().bucket(&sc.bucket);
-        req.versioning_configuration(versioning)
-            .send()
-            .await
-            .unwrap()
-    });
+    sc.enable_versioning();
     sc.put_lifecycle(vec![their_rule()]);
     // A plan made from a current-versions inventory: the rows name no version.
     let (blob, _) = sc.put(0, "layer", |p| p);
