@@ -23,6 +23,10 @@
 --   s3 side        the sum of its sources: S3 and the CDN serve different requests;
 --   pulls          the larger of the two sides: each 307 led to one GET of the storage (or
 --                  of the CDN) by the same client for the same blob, on the same day.
+-- All of it in one GROUP BY: one sum per registry source (every registry-side format of the
+-- lake is listed; a test checks the list against blobtier's formats), the largest of those and
+-- of the s3 side's sum. Pulls are counts (never negative), so a source absent that day adds a
+-- 0 that never wins.
 WITH p0 AS (
   SELECT
     digest,
@@ -41,34 +45,26 @@ WITH p0 AS (
     AND ('${pull_source}' = 'auto'
       OR (CASE WHEN source IN ('s3-access', 'cloudfront') THEN 's3' ELSE 'registry' END) = '${pull_source}')
 ),
-ps AS (
-  SELECT
-    day,
-    digest,
-    client,
-    ua_class,
-    side,
-    SUM(pulls) AS pulls,
-    SUM(bytes) AS bytes,
-    MIN(first_at) AS first_at,
-    MAX(last_at) AS last_at
-  FROM p0
-  GROUP BY day, digest, client, ua_class, side, source
-),
 p AS (
   SELECT
     digest,
     client,
     ua_class,
-    GREATEST(MAX(CASE WHEN side = 'registry' THEN pulls ELSE 0 END),
+    GREATEST(SUM(CASE WHEN source = 'registry-json' THEN pulls ELSE 0 END),
+             SUM(CASE WHEN source = 'registry-text' THEN pulls ELSE 0 END),
+             SUM(CASE WHEN source = 'registry-combined' THEN pulls ELSE 0 END),
+             SUM(CASE WHEN source = 'notifications' THEN pulls ELSE 0 END),
              SUM(CASE WHEN side = 's3' THEN pulls ELSE 0 END)) AS pulls,
-    GREATEST(MAX(CASE WHEN side = 'registry' THEN bytes ELSE 0 END),
+    GREATEST(SUM(CASE WHEN source = 'registry-json' THEN bytes ELSE 0 END),
+             SUM(CASE WHEN source = 'registry-text' THEN bytes ELSE 0 END),
+             SUM(CASE WHEN source = 'registry-combined' THEN bytes ELSE 0 END),
+             SUM(CASE WHEN source = 'notifications' THEN bytes ELSE 0 END),
              SUM(CASE WHEN side = 's3' THEN bytes ELSE 0 END)) AS bytes,
     MIN(first_at) AS first_at,
     MAX(last_at) AS last_at,
     day,
     CASE WHEN ua_class = 'scanner' AND NOT ${include_scanners} THEN 0 ELSE 1 END AS counted
-  FROM ps
+  FROM p0
   GROUP BY day, digest, client, ua_class
 ),
 -- Per (digest, client) first: a client counts in window N when its latest counted pull is

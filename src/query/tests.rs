@@ -261,3 +261,25 @@ fn plan_view_refuses_stats_without_the_plan_windows() {
         .to_string();
     assert!(e.contains("windows [8, 30, 90]"), "{e}");
 }
+
+/// `digest_stats` folds the sources of a side in one `GROUP BY`: one sum per registry-side
+/// format, the largest of those and of the s3 side's sum. A format missing from that list would
+/// have its pulls dropped, so every format of the lake must be on exactly one side.
+#[test]
+fn digest_stats_puts_every_log_format_on_one_side() {
+    let text = DIGEST_STATS.text;
+    let s3_side = "source IN ('s3-access', 'cloudfront')";
+    assert!(text.contains(s3_side));
+    for f in crate::model::LogFormat::ALL {
+        let name = f.as_str();
+        let on_s3 = s3_side.contains(&format!("'{name}'"));
+        for col in ["pulls", "bytes"] {
+            let own_sum = format!("SUM(CASE WHEN source = '{name}' THEN {col} ELSE 0 END)");
+            assert_eq!(
+                text.contains(&own_sum),
+                !on_s3,
+                "{name}: a registry-side format has its own `{col}` sum, an s3-side one none"
+            );
+        }
+    }
+}
