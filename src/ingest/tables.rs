@@ -536,7 +536,7 @@ pub fn pulls_batch_of(names: &Names<'_>, mut rows: Vec<(&PullKey, &Agg)>) -> Rec
     let agg = names.agg;
     rows.sort_unstable_by_key(|(k, _)| {
         (
-            k.digest,
+            k.digest.sort_key(),
             names.client.of_index(k.client),
             names.repo.of_index(k.repo),
             k.class,
@@ -568,7 +568,7 @@ pub fn failed_batch_of(names: &Names<'_>, mut rows: Vec<(&FailedKey, &Agg)>) -> 
     let agg = names.agg;
     rows.sort_unstable_by_key(|(k, _)| {
         (
-            k.digest,
+            k.digest.sort_key(),
             names.client.of_index(k.client),
             k.class,
             k.source,
