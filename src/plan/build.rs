@@ -1337,7 +1337,7 @@ mod restore_tests {
 
 #[cfg(test)]
 mod versioning_tests {
-    use super::tests::{cfg, context};
+    use super::tests::{cfg, context, gib};
     use super::*;
 
     /// A GiB in STANDARD, written 400 days ago, never pulled, that no current tag reaches,
@@ -1345,18 +1345,10 @@ mod versioning_tests {
     /// rules send to `target`.
     fn versioned_gib(tier: &str, target: &str) -> Blob {
         Blob {
-            digest: "sha256:aa".into(),
-            bucket: "b".into(),
-            key: "k".into(),
             version_id: Some("3HL4kqtJvjVBH40Nrjfkd".into()),
-            size: 1 << 30,
-            storage_class: StorageClass::Standard,
-            age_days: 400,
             referenced_by_tag: Some(false),
             ref_repos: Some(0),
-            tier: Some(tier.into()),
-            target_class: Some(target.into()),
-            ..Default::default()
+            ..gib("STANDARD", tier, target)
         }
     }
 
