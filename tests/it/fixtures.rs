@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::ingest::{walk, KEY};
 use crate::stats::{write_inventory, InvRow};
 use crate::support::cli::{blobtier, run};
+use crate::support::parquet;
 
 const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
@@ -143,40 +144,20 @@ type Row = (String, i64, i64, i64, i64, Option<f64>);
 type Expected = (&'static str, i64, i64, i64, i64, Option<f64>);
 
 fn read_rows(file: &Path) -> Vec<Row> {
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{DataType, Float64Type, Int64Type};
-    let f = fs::File::open(file).unwrap();
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap();
-    let mut out = Vec::new();
-    for b in reader {
-        let b = b.unwrap();
-        let digest =
-            arrow::compute::cast(b.column_by_name("digest").unwrap(), &DataType::Utf8).unwrap();
-        let i = |n: &str, r: usize| {
-            b.column_by_name(n)
-                .unwrap()
-                .as_primitive::<Int64Type>()
-                .value(r)
-        };
-        let ci = b
-            .column_by_name("ci_share_30d")
-            .unwrap()
-            .as_primitive::<Float64Type>()
-            .clone();
-        for r in 0..b.num_rows() {
-            out.push((
-                digest.as_string::<i32>().value(r).to_string(),
-                i("pulls_7d", r),
-                i("unique_clients_7d", r),
-                i("bytes_served_30d", r),
-                i("repos_90d", r),
-                (!ci.is_null(r)).then(|| ci.value(r)),
-            ));
-        }
-    }
+    let b = parquet::read(file);
+    let i = |n: &str| parquet::i64s(&b, n);
+    let (p7, u7, served, repos) = (
+        i("pulls_7d"),
+        i("unique_clients_7d"),
+        i("bytes_served_30d"),
+        i("repos_90d"),
+    );
+    let ci = parquet::optional_f64s(&b, "ci_share_30d");
+    let mut out: Vec<Row> = parquet::texts(&b, "digest")
+        .into_iter()
+        .enumerate()
+        .map(|(r, digest)| (digest, p7[r], u7[r], served[r], repos[r], ci[r]))
+        .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }

@@ -17,12 +17,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Float64Type};
-
 use crate::ingest::{hex_of, s3_pull_line, KEY};
 use crate::stats::write_inventory;
 use crate::support::cli::{blobtier, run, Output};
+use crate::support::parquet;
 
 const AS_OF: &str = "2026-11-26";
 const TIB: u64 = 1 << 40;
@@ -88,50 +86,24 @@ fn big_bucket(t: &Path, config: &str) -> (PathBuf, PathBuf) {
 
 /// (key, from_class, to_class, monthly_cost_now, monthly_cost_after) of every decision.
 fn decisions(lake: &Path) -> Vec<(String, String, String, f64, f64)> {
-    let path = lake.join(format!("decisions/as_of={AS_OF}/part-0.parquet"));
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        fs::File::open(path).unwrap(),
-    )
-    .unwrap()
-    .build()
-    .unwrap();
-    let mut out = Vec::new();
-    for b in reader {
-        let b = b.unwrap();
-        let s = |name: &str| {
-            arrow::compute::cast(b.column_by_name(name).unwrap(), &DataType::Utf8).unwrap()
-        };
-        let f = |name: &str| {
-            arrow::compute::cast(b.column_by_name(name).unwrap(), &DataType::Float64).unwrap()
-        };
-        let (key, from, to, now, after) = (
-            s("key"),
-            s("from_class"),
-            s("to_class"),
-            f("monthly_cost_now"),
-            f("monthly_cost_after"),
-        );
-        let (key, from, to) = (
-            key.as_string::<i32>(),
-            from.as_string::<i32>(),
-            to.as_string::<i32>(),
-        );
-        let (now, after) = (
-            now.as_primitive::<Float64Type>(),
-            after.as_primitive::<Float64Type>(),
-        );
-        for i in 0..b.num_rows() {
-            assert!(!now.is_null(i) && !after.is_null(i));
-            out.push((
-                key.value(i).to_string(),
-                from.value(i).to_string(),
-                to.value(i).to_string(),
-                now.value(i),
-                after.value(i),
-            ));
-        }
-    }
-    out
+    let b = parquet::read(&lake.join(format!("decisions/as_of={AS_OF}/part-0.parquet")));
+    let text = |n: &str| parquet::texts(&b, n);
+    let (key, from, to) = (text("key"), text("from_class"), text("to_class"));
+    let (now, after) = (
+        parquet::f64s(&b, "monthly_cost_now"),
+        parquet::f64s(&b, "monthly_cost_after"),
+    );
+    (0..b.num_rows())
+        .map(|i| {
+            (
+                key[i].clone(),
+                from[i].clone(),
+                to[i].clone(),
+                now[i],
+                after[i],
+            )
+        })
+        .collect()
 }
 
 fn json(path: PathBuf) -> serde_json::Value {

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod fault_proxy;
 pub mod localstack;
+pub mod parquet;
 pub mod plan_row;
 pub mod pyarrow;
 pub mod registry;
