@@ -20,11 +20,8 @@ set -euo pipefail
 
 kind=${1:-}
 name="install-apt${kind:+ $kind}"
-
-die() {
-    echo "$name: error: $*" >&2
-    exit 1
-}
+# shellcheck source=tests/setup/install-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/install-lib.sh"
 
 # KIND → the packages, apt-get's extra options, the binaries (printed on success, in order),
 # what is said.
@@ -54,22 +51,8 @@ usable() {
     done
 }
 
-if usable; then
-    echo "${bins[*]}"
-    exit 0
-fi
-
-command -v flock >/dev/null || die "\`flock\` not found (util-linux)"
-lock="${TMPDIR:-/tmp}/blobtier-install-$kind.lock"
-exec 9>"$lock" || die "cannot open lock file \`$lock\`"
-if ! flock -n 9; then
-    echo "$name: another process is installing; waiting for \`$lock\`" >&2
-    flock -w 1800 9 || die "timed out after 30 min waiting for \`$lock\`"
-fi
-if usable; then
-    echo "${bins[*]}"
-    exit 0
-fi
+exit_if_usable "${bins[*]}"
+lock_install "${TMPDIR:-/tmp}/blobtier-install-$kind.lock" 1800 "${bins[*]}"
 
 if [[ "$(id -u)" -eq 0 ]]; then
     as_root=()

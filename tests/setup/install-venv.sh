@@ -30,13 +30,9 @@ set -euo pipefail
 
 kind=${1:-}
 name="install-venv${kind:+ $kind}"
-
-die() {
-    echo "$name: error: $*" >&2
-    exit 1
-}
-
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=tests/setup/install-lib.sh
+source "$here/install-lib.sh"
 
 check_localstack() {
     # Check the imports that the test harness relies on, so a broken set of pins fails here with
@@ -130,7 +126,6 @@ esac
 
 [[ -r "$requirements" ]] || die "cannot read \`$requirements\`"
 command -v sha256sum >/dev/null || die "\`sha256sum\` not found (coreutils)"
-command -v flock >/dev/null || die "\`flock\` not found (util-linux)"
 key="$(sha256sum "$requirements" | cut -c1-12)"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/blobtier"
 venv="$cache/venv-$kind-$key"
@@ -143,22 +138,9 @@ usable() {
     [[ -f "$marker" ]] && "$venv/bin/python" -c '' 2>/dev/null
 }
 
-if usable; then
-    echo "$venv"
-    exit 0
-fi
-
+exit_if_usable "$venv"
 mkdir -p "$cache" || die "cannot create cache directory \`$cache\`"
-exec 9>"$venv.lock" || die "cannot open lock file \`$venv.lock\`"
-if ! flock -n 9; then
-    echo "$name: another process is installing; waiting for \`$venv.lock\`" >&2
-    flock -w "$wait" 9 || die "timed out after $((wait / 60)) min waiting for \`$venv.lock\` (another install hung?)"
-fi
-# Another process may have finished the install while this one waited.
-if usable; then
-    echo "$venv"
-    exit 0
-fi
+lock_install "$venv.lock" "$wait" "$venv"
 
 start=$SECONDS
 echo "$name: $message; venv \`$venv\`" >&2
