@@ -65,7 +65,21 @@ p AS (
     day,
     CASE WHEN ua_class = 'scanner' AND NOT ${include_scanners} THEN 0 ELSE 1 END AS counted
   FROM p0
+  WHERE day > CAST('${from_max}' AS DATE)
   GROUP BY day, digest, client, ua_class
+),
+-- Days before the longest window count in no window: they give a digest only its earliest and
+-- latest counted pull (the same whatever the sources, so no per-day reconciliation), one
+-- row per digest instead of one per day, client and class: a lake kept for a year is
+-- regrouped per day on the longest window's days only.
+po AS (
+  SELECT
+    digest,
+    MAX(CASE WHEN ua_class <> 'scanner' OR ${include_scanners} THEN last_at END) AS last_pull_at,
+    MIN(CASE WHEN ua_class <> 'scanner' OR ${include_scanners} THEN first_at END) AS first_pull_at
+  FROM p0
+  WHERE day <= CAST('${from_max}' AS DATE)
+  GROUP BY digest
 ),
 -- Per (digest, client) first: a client counts in window N when its latest counted pull is
 -- inside the window, so distinct clients become plain sums (COUNT(DISTINCT …) per window
@@ -115,8 +129,27 @@ agg0 AS (
   FROM pc
   GROUP BY digest
 ),
+-- Digests pulled before the longest window: their earliest and latest pulls join the recent
+-- ones (a digest pulled only then has no window counts, and stays out unless inventoried).
+agg1 AS (
+  SELECT
+    COALESCE(r.digest, o.digest) AS digest,
+    -- @each window
+    r.pulls_{N}d AS pulls_{N}d,
+    r.unique_clients_{N}d AS unique_clients_{N}d,
+    -- @end
+    r.bytes_served_30d AS bytes_served_30d,
+    r.counted_pulls_30d AS counted_pulls_30d,
+    r.ci_pulls_30d AS ci_pulls_30d,
+    r.scanner_pulls_30d AS scanner_pulls_30d,
+    -- GREATEST and LEAST of a NULL differ between engines (Trino: NULL): never give them one.
+    GREATEST(COALESCE(r.last_pull_at, o.last_pull_at), COALESCE(o.last_pull_at, r.last_pull_at)) AS last_pull_at,
+    LEAST(COALESCE(r.first_pull_at, o.first_pull_at), COALESCE(o.first_pull_at, r.first_pull_at)) AS first_pull_at,
+    r.pulls_longest AS pulls_longest
+  FROM agg0 r FULL OUTER JOIN po o ON r.digest = o.digest
+),
 agg AS (
-  SELECT * FROM agg0 LEFT JOIN rp ON agg0.digest = rp.r_digest
+  SELECT * FROM agg1 LEFT JOIN rp ON agg1.digest = rp.r_digest
 ),
 inv AS (
   SELECT digest AS inv_digest, bucket, `key`, version_id, etag, size, storage_class, last_modified

@@ -193,6 +193,24 @@ fn generate(as_of: NaiveDate) -> (Vec<Ev>, Vec<InvRow>) {
             status: 200,
         });
     }
+    // Pulled only before the longest window: digest 35 (in the inventory: its last and first
+    // pull, no window counts) and digest 43 (only in the logs: not a row at all).
+    for (d, date, time) in [
+        (35, 100, "10:00:00"),
+        (35, 120, "08:00:00"),
+        (43, 95, "12:00:00"),
+    ] {
+        let day = as_of - Duration::days(date);
+        evs.push(Ev {
+            ts: parse_ts(&format!("{day} {time}")),
+            hex: hex(d),
+            ip: "192.0.2.200".into(),
+            repo: "team1/web".into(),
+            ua: UAS[0].0,
+            bytes: 7,
+            status: 200,
+        });
+    }
     let mut inv = Vec::new();
     for d in 0..40u32 {
         let h = hex(d);
@@ -526,6 +544,13 @@ fn stats_match_an_independent_fold_over_the_raw_events() {
     );
     // A digest only in the logs.
     assert!(!got[&format!("sha256:{}", hex(41))].in_inventory);
+    // Pulls older than the longest window count in no window but still give the last and
+    // first pull (the query takes them apart from the per-day rows): the lake has such digests.
+    assert!(
+        got.values()
+            .any(|r| r.in_inventory && r.pulls[&90] == 0 && r.last_pull_at.is_some()),
+        "no digest pulled only before the 90-day window"
+    );
 
     // Re-running is idempotent (one file in the partition, same content).
     run(blobtier()
