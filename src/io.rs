@@ -1,13 +1,16 @@
 //! Durable file output: every file a reader can see was written under a temporary name,
 //! fsynced and renamed into place, so a crash never leaves half a file visible.
-//! Parquet helpers write Arrow record batches with zstd compression. [`walk_files`] lists the
+//! Parquet helpers write Arrow record batches with zstd compression; [`finish_batch`] turns a
+//! table's column builders into the batch they write. [`walk_files`] lists the
 //! files below a directory (the registry's storage, an `s3://` lake's mirror).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use arrow::array::{ArrayBuilder, ArrayRef};
 use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowLeafColumn, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
@@ -251,6 +254,16 @@ pub fn walk_files(
 /// written sorted by digest, and digest-range readers (`query::partition`) skip every row
 /// group whose digest statistics miss their range, so a range reads little more than itself.
 pub const ROW_GROUP_ROWS: usize = 16_384;
+
+/// A batch of `schema` whose columns are `builders` finished, in order (each builder is left
+/// empty). Errs as [`RecordBatch::try_new`] does when the columns do not match the schema.
+pub fn finish_batch(
+    schema: SchemaRef,
+    builders: &mut [&mut dyn ArrayBuilder],
+) -> Result<RecordBatch, ArrowError> {
+    let cols: Vec<ArrayRef> = builders.iter_mut().map(|b| b.finish()).collect();
+    RecordBatch::try_new(schema, cols)
+}
 
 /// Writes record batches to a zstd-compressed Parquet file at `path` (not atomically: callers
 /// write into a staging area and publish with renames).

@@ -32,9 +32,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Date32Builder, StringBuilder};
+use arrow::array::{Date32Builder, StringBuilder};
 use arrow::record_batch::RecordBatch;
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
@@ -302,18 +301,20 @@ pub fn to_batch(h: &ClassHistory) -> RecordBatch {
         source.append_value(e.source.as_str());
         snapshot.append_value(epoch_day(h.snapshot));
     }
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(bucket.finish()),
-        Arc::new(key.finish()),
-        Arc::new(version.finish()),
-        Arc::new(class.finish()),
-        Arc::new(written.finish()),
-        Arc::new(entered.finish()),
-        Arc::new(source.finish()),
-        Arc::new(snapshot.finish()),
-    ];
-    RecordBatch::try_new(schema::class_history(), cols)
-        .expect("columns match the class_history schema")
+    crate::io::finish_batch(
+        schema::class_history(),
+        &mut [
+            &mut bucket,
+            &mut key,
+            &mut version,
+            &mut class,
+            &mut written,
+            &mut entered,
+            &mut source,
+            &mut snapshot,
+        ],
+    )
+    .expect("columns match the class_history schema")
 }
 
 /// The class history of a plan's as-of day.

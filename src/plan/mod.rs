@@ -27,7 +27,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Builder, Int64Builder, StringBuilder};
+use arrow::array::{Float64Builder, Int64Builder, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
@@ -386,18 +386,19 @@ fn hot_set(mut by: Vec<HotCandidate>, total7: i64, max_bytes: u64) -> (RecordBat
         Field::new("cumulative_bytes", DataType::Int64, false),
         Field::new("cumulative_pull_share_7d", DataType::Float64, false),
     ]));
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(digest.finish()),
-        Arc::new(size.finish()),
-        Arc::new(pulls.finish()),
-        Arc::new(rank.finish()),
-        Arc::new(cum_bytes.finish()),
-        Arc::new(share.finish()),
-    ];
-    (
-        RecordBatch::try_new(schema, cols).expect("columns match the hot-set schema"),
-        s,
+    let batch = crate::io::finish_batch(
+        schema,
+        &mut [
+            &mut digest,
+            &mut size,
+            &mut pulls,
+            &mut rank,
+            &mut cum_bytes,
+            &mut share,
+        ],
     )
+    .expect("columns match the hot-set schema");
+    (batch, s)
 }
 
 /// What the coverage guard decided for one plan.

@@ -26,10 +26,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Date32Builder, Float64Builder, StringBuilder};
-use arrow::record_batch::RecordBatch;
+use arrow::array::{ArrayBuilder, Date32Builder, Float64Builder, StringBuilder};
 use chrono::NaiveDate;
 
 use super::file::{self, PlanRow};
@@ -231,11 +229,11 @@ pub fn write(dir: &Path, rows: &[Compared]) -> Result<(), crate::io::WriteError>
         nums[1].append_value(r.planned_after);
         nums[2].append_value(r.billed_now);
     }
-    let mut cols: Vec<ArrayRef> = vec![Arc::new(day.finish())];
-    cols.extend(strs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-    cols.extend(nums.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-    let batch =
-        RecordBatch::try_new(schema::realized(), cols).expect("columns match the realized schema");
+    let mut cols: Vec<&mut dyn ArrayBuilder> = vec![&mut day];
+    cols.extend(strs.iter_mut().map(|b| b as &mut dyn ArrayBuilder));
+    cols.extend(nums.iter_mut().map(|b| b as &mut dyn ArrayBuilder));
+    let batch = crate::io::finish_batch(schema::realized(), &mut cols)
+        .expect("columns match the realized schema");
     crate::io::write_parquet(&dir.join("part-0.parquet"), batch.schema(), &[batch])?;
     Ok(())
 }

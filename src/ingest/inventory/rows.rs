@@ -571,25 +571,27 @@ impl Builders {
 
     /// The rows as a batch of [`crate::model::schema::inventory`].
     pub fn finish(mut self) -> RecordBatch {
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(self.bucket.finish()),
-            Arc::new(self.key.finish()),
-            Arc::new(self.version.finish()),
-            Arc::new(self.latest.finish()),
-            Arc::new(self.dm.finish()),
-            Arc::new(self.size.finish()),
-            Arc::new(self.lm.finish()),
-            Arc::new(self.etag.finish()),
-            Arc::new(self.class.finish()),
-            Arc::new(self.tier.finish()),
-            Arc::new(self.digest.finish()),
-            Arc::new(self.kind.finish()),
-            Arc::new(self.repo.finish()),
-            Arc::new(self.enc.finish()),
-            Arc::new(self.mpu.finish()),
-        ];
-        RecordBatch::try_new(crate::model::schema::inventory(), cols)
-            .expect("columns match the inventory schema")
+        crate::io::finish_batch(
+            crate::model::schema::inventory(),
+            &mut [
+                &mut self.bucket,
+                &mut self.key,
+                &mut self.version,
+                &mut self.latest,
+                &mut self.dm,
+                &mut self.size,
+                &mut self.lm,
+                &mut self.etag,
+                &mut self.class,
+                &mut self.tier,
+                &mut self.digest,
+                &mut self.kind,
+                &mut self.repo,
+                &mut self.enc,
+                &mut self.mpu,
+            ],
+        )
+        .expect("columns match the inventory schema")
     }
 }
 
