@@ -4,6 +4,7 @@
 //! backticks and **bold**, read once by [`inline_markup`]; renderers escape everything else.
 
 use super::charts::Chart;
+use super::format::size;
 use super::{bytes, count, days, money, percent, Summary};
 
 /// One block of the document.
@@ -371,7 +372,7 @@ fn top_moves_section(s: &Summary, d: &mut Vec<Block>) {
                     vec![
                         (i + 1).to_string(),
                         short(&m.digest),
-                        bytes(m.size.max(0) as u64),
+                        size(m.size),
                         format!("`{}` → `{}`", m.from_class, m.to_class),
                         money(m.monthly_now),
                         money(m.monthly_after),
@@ -651,7 +652,7 @@ fn unreferenced_section(d: &mut Vec<Block>, u: &super::Unreferenced) {
                 .map(|b| {
                     vec![
                         short(&b.digest),
-                        bytes(b.size.max(0) as u64),
+                        size(b.size),
                         b.storage_class.clone(),
                         money(b.monthly_cost_now),
                     ]
@@ -747,7 +748,7 @@ fn backtest_section(d: &mut Vec<Block>, bt: &super::backtest::Backtest) {
                 .map(|m| {
                     vec![
                         short(&m.digest),
-                        bytes(m.size.max(0) as u64),
+                        size(m.size),
                         format!("`{}`", m.to_class),
                         n(m.pulls),
                         money(m.extra_cost),

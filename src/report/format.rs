@@ -19,6 +19,12 @@ pub fn money(x: f64) -> String {
 /// blobtier shows them to people.
 pub use crate::model::units::{format_bytes as bytes, format_count as count};
 
+/// A blob's size as the tables store it (signed `Int64`) in binary units; a negative size,
+/// which no listing reports, shows as `0 B`.
+pub fn size(x: i64) -> String {
+    bytes(x.max(0) as u64)
+}
+
 /// Days, or `never` / `immediately`.
 pub fn days(d: Option<f64>) -> String {
     match d {
@@ -60,6 +66,8 @@ mod tests {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(3 << 30), "3.0 GiB");
         assert_eq!(bytes(1536 << 40), "1.5 PiB");
+        assert_eq!(size(3 << 30), "3.0 GiB");
+        assert_eq!(size(-1), "0 B");
         assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(count(-1000), "-1,000");
         assert_eq!(days(None), "never");
