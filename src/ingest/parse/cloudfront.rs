@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 
 use crate::ingest::event::{BlobPull, Event, LineOutcome, ParseOptions, Reject, TimestampUs};
-use crate::ingest::parse::common::{parse_rfc3339, parse_status, prepare};
+use crate::ingest::parse::common::{opt_utf8, parse_rfc3339, parse_status, prepare};
 
 const F_DATE: usize = 0;
 const F_TIME: usize = 1;
@@ -106,16 +106,10 @@ pub fn parse<'a>(
     let Some(digest) = opts.layout.blob_digest(key) else {
         return Ok(LineOutcome::Ignored("not_blob"));
     };
-    let client = match f[F_CLIENT] {
-        b"-" | b"" => None,
-        ip => Some(Cow::Borrowed(
-            std::str::from_utf8(ip).map_err(|_| Reject::BadUtf8)?,
-        )),
-    };
     let pull = BlobPull {
         ts,
         digest,
-        client,
+        client: opt_utf8(f[F_CLIENT])?,
         repo: None,
         ua: decoded(f[F_USER_AGENT]),
         bytes,

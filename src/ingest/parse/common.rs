@@ -253,6 +253,17 @@ pub fn opt_text(b: &[u8]) -> Option<Cow<'_, str>> {
     }
 }
 
+/// A field that must be text (a client address, an error code): `None` for `-` or empty,
+/// borrowed from the line when UTF-8, [`Reject::BadUtf8`] otherwise. Never allocates.
+pub fn opt_utf8(b: &[u8]) -> Result<Option<Cow<'_, str>>, Reject> {
+    match b {
+        b"" | b"-" => Ok(None),
+        b => std::str::from_utf8(b)
+            .map(|s| Some(Cow::Borrowed(s)))
+            .map_err(|_| Reject::BadUtf8),
+    }
+}
+
 /// A non-empty run of ASCII digits as `u64` (no sign, no overflow).
 pub fn parse_u64(b: &[u8]) -> Option<u64> {
     if b.is_empty() || b.len() > 20 {
@@ -757,6 +768,17 @@ mod tests {
     use proptest::prelude::*;
 
     const HEX: &str = "07a152489297fc2bca20be96fab3527ceac5668328a30fd543a160cd689ee548";
+
+    #[test]
+    fn text_fields_borrow_or_reject() {
+        assert_eq!(opt_utf8(b"-"), Ok(None));
+        assert_eq!(opt_utf8(b""), Ok(None));
+        assert!(matches!(
+            opt_utf8(b"10.0.0.1"),
+            Ok(Some(Cow::Borrowed("10.0.0.1")))
+        ));
+        assert_eq!(opt_utf8(b"a\xffb"), Err(Reject::BadUtf8));
+    }
 
     fn fields(line: &str, escapes: bool) -> Result<Vec<Vec<u8>>, Reject> {
         let mut f = Fields::new(line.as_bytes(), escapes);

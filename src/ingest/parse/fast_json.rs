@@ -21,9 +21,9 @@ use std::borrow::Cow;
 
 use memchr::memchr2;
 
-use crate::ingest::event::{Event, LineOutcome, ParseOptions, Reject, TimestampUs, MAX_LINE};
+use crate::ingest::event::{Event, LineOutcome, ParseOptions, Reject, TimestampUs};
 use crate::ingest::parse::common::{
-    parse_rfc3339, present, v2_get, JStr, RequestFields, RequestSlot,
+    parse_rfc3339, prepare, present, v2_get, JStr, RequestFields, RequestSlot,
 };
 use crate::ingest::parse::registry_json;
 
@@ -55,10 +55,7 @@ type Keys<'a> = RequestFields<'a, i64>;
 /// The line, trimmed as the exact parser trims it, when it is an object without a control
 /// byte.
 fn object(line: &[u8]) -> Option<&[u8]> {
-    if line.len() > MAX_LINE {
-        return None;
-    }
-    let line = line.trim_ascii_end().trim_ascii_start();
+    let line = prepare(line).ok()?.trim_ascii_start();
     // No control byte (branch-free, so that the check vectorises): inside a string serde_json
     // refuses them, outside one the only space left to skip is ` `.
     let odd = line

@@ -15,12 +15,12 @@
 //! Must not: decide anything the exact parser does not (a rule belongs there first), nor take
 //! a line it is not sure of.
 
-use std::borrow::Cow;
-
 use memchr::{memchr, memchr2};
 
-use crate::ingest::event::{BlobPull, Event, LineOutcome, ParseOptions, Reject, MAX_LINE};
-use crate::ingest::parse::common::{opt_text, parse_bytes_field, parse_clf_time, parse_status};
+use crate::ingest::event::{BlobPull, Event, LineOutcome, ParseOptions, Reject};
+use crate::ingest::parse::common::{
+    opt_text, opt_utf8, parse_bytes_field, parse_clf_time, parse_status, prepare,
+};
 use crate::ingest::parse::s3_access::{
     self, F_AUTH_TYPE, F_BYTES_SENT, F_KEY, F_OPERATION, F_REMOTE_IP, F_STATUS, F_TIME,
     F_USER_AGENT, KEPT, MIN_FIELDS,
@@ -90,10 +90,7 @@ pub fn fast<'a>(
     opts: &ParseOptions,
     out: &mut Vec<Event<'a>>,
 ) -> Option<Result<LineOutcome, Reject>> {
-    if line.len() > MAX_LINE {
-        return None;
-    }
-    let line = line.trim_ascii_end();
+    let line = prepare(line).ok()?;
     let (f, n) = fields(line)?;
     if n < MIN_FIELDS {
         return None;
@@ -111,32 +108,19 @@ pub fn fast<'a>(
     let Some(digest) = opts.layout.blob_digest(key) else {
         return Some(Ok(LineOutcome::Ignored("not_blob")));
     };
-    let auth: &[u8] = if n > F_AUTH_TYPE {
-        f[F_AUTH_TYPE]
-    } else {
-        b"-"
-    };
-    if auth == b"AuthHeader" && !opts.s3_include_auth_header {
+    if s3_access::internal((n > F_AUTH_TYPE).then_some(f[F_AUTH_TYPE]), opts) {
         return Some(Ok(LineOutcome::Ignored("internal")));
     }
-    let client = match f[F_REMOTE_IP] {
-        b"-" | b"" => None,
-        ip => Some(Cow::Borrowed(std::str::from_utf8(ip).ok()?)),
-    };
     let pull = BlobPull {
         ts,
         digest,
-        client,
+        client: opt_utf8(f[F_REMOTE_IP]).ok()?,
         repo: None,
         ua: opt_text(f[F_USER_AGENT]),
         bytes: Some(bytes),
     };
     // As the exact parser: a 206 is one range of a download, counted once per download.
-    out.push(if status == 206 {
-        Event::RangedPull(pull)
-    } else {
-        Event::Pull(pull)
-    });
+    out.push(pull.into_event(status == 206));
     Some(Ok(LineOutcome::Used))
 }
 

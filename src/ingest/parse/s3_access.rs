@@ -18,13 +18,11 @@
 //! The parser reads bytes: invalid UTF-8 in the Request-URI (seen in real logs) is never
 //! looked at. It does not allocate unless the user agent is not UTF-8.
 
-use std::borrow::Cow;
-
 use crate::ingest::event::{
     BlobPull, Event, FailedPull, LineOutcome, ParseOptions, Reject, TimestampUs,
 };
 use crate::ingest::parse::common::{
-    opt_text, parse_bytes_field, parse_clf_time, parse_status, prepare, Field, Fields,
+    opt_text, opt_utf8, parse_bytes_field, parse_clf_time, parse_status, prepare, Field, Fields,
 };
 
 // The field layout, shared with the fast path ([`super::fast_s3`]).
@@ -43,6 +41,13 @@ const F_ERROR_CODE: usize = 10;
 pub(super) const F_BYTES_SENT: usize = 11;
 pub(super) const F_USER_AGENT: usize = 16;
 pub(super) const F_AUTH_TYPE: usize = 21;
+
+/// Whether a blob GET with authentication type `auth` (absent on old lines) is a
+/// registry-internal read: signed with `AuthHeader`, unless
+/// [`ParseOptions::s3_include_auth_header`] counts those too.
+pub(super) fn internal(auth: Option<&[u8]>, opts: &ParseOptions) -> bool {
+    auth == Some(b"AuthHeader".as_slice()) && !opts.s3_include_auth_header
+}
 
 /// Parses one S3 server access log line.
 pub fn parse<'a>(
@@ -89,28 +94,13 @@ pub fn parse<'a>(
     let Some(digest) = opts.layout.blob_digest(key) else {
         return Ok(LineOutcome::Ignored("not_blob"));
     };
-    let auth = if n > F_AUTH_TYPE {
-        f[F_AUTH_TYPE].raw
-    } else {
-        b"-"
-    };
-    if auth == b"AuthHeader" && !opts.s3_include_auth_header {
+    if internal((n > F_AUTH_TYPE).then_some(f[F_AUTH_TYPE].raw), opts) {
         return Ok(LineOutcome::Ignored("internal"));
     }
-    let client = match f[F_REMOTE_IP].value() {
-        None => None,
-        Some(ip) => Some(Cow::Borrowed(
-            std::str::from_utf8(ip).map_err(|_| Reject::BadUtf8)?,
-        )),
-    };
+    let client = opt_utf8(f[F_REMOTE_IP].raw)?;
     let ua = opt_text(f[F_USER_AGENT].raw);
     if let (true, Some(status)) = (failed, status) {
-        let error_code = match f[F_ERROR_CODE].value() {
-            None => None,
-            Some(c) => Some(Cow::Borrowed(
-                std::str::from_utf8(c).map_err(|_| Reject::BadUtf8)?,
-            )),
-        };
+        let error_code = opt_utf8(f[F_ERROR_CODE].raw)?;
         out.push(Event::FailedPull(FailedPull {
             ts,
             digest,
