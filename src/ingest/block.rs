@@ -193,35 +193,35 @@ impl<'a> Sink<'a> {
                     Event::Pull(p) => (p, PullKind::Whole),
                     _ => unreachable!("matched above"),
                 };
-                let day = out.event_day(p.ts);
-                let class = self.class(p.ua.as_deref());
-                let client = self.client(p.client.as_deref());
+                let day = out.event_day(p.get.ts);
+                let class = self.class(p.get.ua.as_deref());
+                let client = self.client(p.get.client.as_deref());
                 out.agg.add_pull(
                     day,
-                    p.digest,
+                    p.get.digest,
                     client,
                     p.repo.as_deref(),
                     class,
                     format,
-                    p.ts,
+                    p.get.ts,
                     p.bytes.unwrap_or(0).max(0),
                     kind,
                 );
                 out.counts.pulls += 1;
             }
             Event::FailedPull(f) => {
-                let day = out.event_day(f.ts);
-                let client = f.client.as_deref().and_then(normalize_addr);
-                let class = self.class(f.ua.as_deref());
+                let day = out.event_day(f.get.ts);
+                let client = f.get.client.as_deref().and_then(normalize_addr);
+                let class = self.class(f.get.ua.as_deref());
                 out.agg.add_failed(
                     day,
-                    f.digest,
+                    f.get.digest,
                     client.as_deref(),
                     class,
                     format,
                     f.status,
                     f.error_code.as_deref(),
-                    f.ts,
+                    f.get.ts,
                 );
                 out.counts.failed_pulls += 1;
             }

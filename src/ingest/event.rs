@@ -10,9 +10,9 @@ use crate::model::{Digest, Layout};
 /// Microseconds since the Unix epoch, UTC.
 pub type TimestampUs = i64;
 
-/// A GET of a blob by digest that counts as a pull (see `docs/ingest.md`).
+/// A GET of a blob: when, which blob, and who asked. What a pull and a failed pull share.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlobPull<'a> {
+pub struct BlobGet<'a> {
     /// When the request was logged (UTC).
     pub ts: TimestampUs,
     /// The blob's digest.
@@ -20,10 +20,17 @@ pub struct BlobPull<'a> {
     /// The remote address exactly as logged (may carry a port, brackets); `None` for `-`.
     /// The driver normalises it with [`crate::ingest::client::normalize_addr`].
     pub client: Option<Cow<'a, str>>,
-    /// The repository, where the format carries it.
-    pub repo: Option<Cow<'a, str>>,
     /// The user agent, `None` when absent or `-`.
     pub ua: Option<Cow<'a, str>>,
+}
+
+/// A GET of a blob by digest that counts as a pull (see `docs/ingest.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobPull<'a> {
+    /// The request.
+    pub get: BlobGet<'a>,
+    /// The repository, where the format carries it.
+    pub repo: Option<Cow<'a, str>>,
     /// Bytes sent for the request, where the format carries it (0 for a redirect).
     pub bytes: Option<i64>,
 }
@@ -48,14 +55,8 @@ pub struct ManifestRequest<'a> {
 /// `failed_pulls` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedPull<'a> {
-    /// When the request was logged (UTC).
-    pub ts: TimestampUs,
-    /// The blob's digest.
-    pub digest: Digest,
-    /// The remote address exactly as logged; `None` for `-`.
-    pub client: Option<Cow<'a, str>>,
-    /// The user agent, `None` when absent or `-`.
-    pub ua: Option<Cow<'a, str>>,
+    /// The request.
+    pub get: BlobGet<'a>,
     /// The HTTP status (400 ..= 599).
     pub status: u16,
     /// The error code as logged (`InvalidObjectState`), `None` for `-`.
@@ -101,8 +102,8 @@ impl<'a> Event<'a> {
     /// When the event happened.
     pub fn ts(&self) -> TimestampUs {
         match self {
-            Event::Pull(p) | Event::RangedPull(p) | Event::NotifiedPull(p, _) => p.ts,
-            Event::FailedPull(f) => f.ts,
+            Event::Pull(p) | Event::RangedPull(p) | Event::NotifiedPull(p, _) => p.get.ts,
+            Event::FailedPull(f) => f.get.ts,
             Event::Manifest(m) => m.ts,
         }
     }

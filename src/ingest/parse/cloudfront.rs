@@ -15,7 +15,9 @@
 
 use std::borrow::Cow;
 
-use crate::ingest::event::{BlobPull, Event, LineOutcome, ParseOptions, Reject, TimestampUs};
+use crate::ingest::event::{
+    BlobGet, BlobPull, Event, LineOutcome, ParseOptions, Reject, TimestampUs,
+};
 use crate::ingest::parse::common::{opt_utf8, parse_rfc3339, parse_status, prepare};
 
 const F_DATE: usize = 0;
@@ -107,11 +109,13 @@ pub fn parse<'a>(
         return Ok(LineOutcome::Ignored("not_blob"));
     };
     let pull = BlobPull {
-        ts,
-        digest,
-        client: opt_utf8(f[F_CLIENT])?,
+        get: BlobGet {
+            ts,
+            digest,
+            client: opt_utf8(f[F_CLIENT])?,
+            ua: decoded(f[F_USER_AGENT]),
+        },
         repo: None,
-        ua: decoded(f[F_USER_AGENT]),
         bytes,
     };
     out.push(pull.into_event(status == 206));
@@ -171,11 +175,13 @@ mod tests {
         );
         let pull = |ts: &[u8], hex: &str, ip: &str, ua: &str, bytes: i64| {
             Event::Pull(BlobPull {
-                ts: parse_rfc3339(ts).unwrap(),
-                digest: d(&hex.repeat(32)),
-                client: Some(Cow::Owned(ip.to_owned())),
+                get: BlobGet {
+                    ts: parse_rfc3339(ts).unwrap(),
+                    digest: d(&hex.repeat(32)),
+                    client: Some(Cow::Owned(ip.to_owned())),
+                    ua: Some(Cow::Owned(ua.to_owned())),
+                },
                 repo: None,
-                ua: Some(Cow::Owned(ua.to_owned())),
                 bytes: Some(bytes),
             })
         };

@@ -14,7 +14,7 @@ use memchr::{memchr, memchr2};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 use crate::ingest::event::{
-    BlobPull, Event, LineOutcome, ManifestRequest, Reject, TimestampUs, MAX_LINE,
+    BlobGet, BlobPull, Event, LineOutcome, ManifestRequest, Reject, TimestampUs, MAX_LINE,
 };
 use crate::model::Digest;
 
@@ -599,11 +599,13 @@ pub fn v2_get<'a>(
         }
         Target::Blob { repo, digest } => {
             let pull = BlobPull {
-                ts,
-                digest,
-                client,
+                get: BlobGet {
+                    ts,
+                    digest,
+                    client,
+                    ua,
+                },
                 repo: Some(repo),
-                ua,
                 bytes: if status == 307 { Some(0) } else { bytes },
             };
             out.push(pull.into_event(status == 206));

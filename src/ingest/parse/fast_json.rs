@@ -391,7 +391,7 @@ mod tests {
         let crate::ingest::event::Event::Pull(p) = &out[0] else {
             panic!("{out:?}")
         };
-        assert_eq!(p.ua.as_deref(), Some(r"docker/1 \(linux\)"));
+        assert_eq!(p.get.ua.as_deref(), Some(r"docker/1 \(linux\)"));
         // UTF-8 in a value it skips (`"http.response.duration":"378.462µs"`) is plain.
         let micro = good.replace("\"info\"", "\"378.462µs\"");
         assert_eq!(

@@ -17,7 +17,7 @@
 
 use memchr::{memchr, memchr2};
 
-use crate::ingest::event::{BlobPull, Event, LineOutcome, ParseOptions, Reject};
+use crate::ingest::event::{BlobGet, BlobPull, Event, LineOutcome, ParseOptions, Reject};
 use crate::ingest::parse::common::{
     opt_text, opt_utf8, parse_bytes_field, parse_clf_time, parse_status, prepare,
 };
@@ -112,11 +112,13 @@ pub fn fast<'a>(
         return Some(Ok(LineOutcome::Ignored("internal")));
     }
     let pull = BlobPull {
-        ts,
-        digest,
-        client: opt_utf8(f[F_REMOTE_IP]).ok()?,
+        get: BlobGet {
+            ts,
+            digest,
+            client: opt_utf8(f[F_REMOTE_IP]).ok()?,
+            ua: opt_text(f[F_USER_AGENT]),
+        },
         repo: None,
-        ua: opt_text(f[F_USER_AGENT]),
         bytes: Some(bytes),
     };
     // As the exact parser: a 206 is one range of a download, counted once per download.

@@ -16,7 +16,7 @@
 use serde::Deserialize;
 
 use crate::ingest::event::{
-    BlobPull, Event, LineOutcome, ManifestRequest, ParseOptions, Reject, TimestampUs,
+    BlobGet, BlobPull, Event, LineOutcome, ManifestRequest, ParseOptions, Reject, TimestampUs,
 };
 use crate::ingest::parse::common::{
     is_manifest_media_type, parse_rfc3339, prepare, present, JNum, JStr,
@@ -144,11 +144,13 @@ fn push_events<'a>(env: Envelope<'a>, out: &mut Vec<Event<'a>>) -> Result<(), Re
                 .and_then(|d| Digest::parse(d.as_str().as_bytes()))
                 .ok_or(Reject::BadDigest)?;
             let pull = BlobPull {
-                ts,
-                digest,
-                client,
+                get: BlobGet {
+                    ts,
+                    digest,
+                    client,
+                    ua,
+                },
                 repo: present(target.repository),
-                ua,
                 bytes: target.size.or(target.length).map(|n| n.0),
             };
             // A retried delivery repeats the event with its `id`: counted once.

@@ -214,7 +214,8 @@ mod tests {
         // Unescaped fields are the only copies.
         let Event::Pull(p) = &events[1] else { panic!() };
         assert!(
-            matches!(p.client, Some(Cow::Borrowed(_))) && matches!(p.repo, Some(Cow::Borrowed(_)))
+            matches!(p.get.client, Some(Cow::Borrowed(_)))
+                && matches!(p.repo, Some(Cow::Borrowed(_)))
         );
     }
 
@@ -233,12 +234,12 @@ mod tests {
         );
         assert_eq!(r, Ok(LineOutcome::Used));
         let Event::Pull(p) = &e[0] else { panic!() };
-        assert_eq!(p.ts, 1_530_694_326_000_000);
+        assert_eq!(p.get.ts, 1_530_694_326_000_000);
         assert_eq!(
-            p.ua.as_deref(),
+            p.get.ua.as_deref(),
             Some(r"docker/1.13.1 UpstreamClient(Docker-Client/1.13.1 \(linux\))")
         );
-        assert_eq!(p.client.as_deref(), Some("10.34.129.188"));
+        assert_eq!(p.get.client.as_deref(), Some("10.34.129.188"));
     }
 
     #[test]

@@ -155,7 +155,9 @@ mod tests {
         assert_eq!(testing::plain(events.clone()), want);
         // Unescaped strings borrow from the line.
         let Event::Pull(p) = &events[1] else { panic!() };
-        assert!(matches!(p.repo, Some(Cow::Borrowed(_))) && matches!(p.ua, Some(Cow::Borrowed(_))));
+        assert!(
+            matches!(p.repo, Some(Cow::Borrowed(_))) && matches!(p.get.ua, Some(Cow::Borrowed(_)))
+        );
     }
 
     #[test]

@@ -177,7 +177,7 @@ pub fn time_of(line: &[u8]) -> Option<TimestampUs> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::event::{BlobPull, ManifestRequest};
+    use crate::ingest::event::{BlobGet, BlobPull, ManifestRequest};
     use crate::ingest::parse::testing::{self, check_fixture, d, Parsed};
     use proptest::prelude::*;
 
@@ -209,11 +209,13 @@ mod tests {
         );
         fn pull(ts: &str, hex: &str, client: &str, ua: &str, bytes: i64) -> Event<'static> {
             Event::Pull(BlobPull {
-                ts: parse_rfc3339(ts.as_bytes()).unwrap(),
-                digest: d(&hex.repeat(32)),
-                client: Some(client.to_owned().into()),
+                get: BlobGet {
+                    ts: parse_rfc3339(ts.as_bytes()).unwrap(),
+                    digest: d(&hex.repeat(32)),
+                    client: Some(client.to_owned().into()),
+                    ua: Some(ua.to_owned().into()),
+                },
                 repo: Some("team/api".into()),
-                ua: Some(ua.to_owned().into()),
                 bytes: Some(bytes),
             })
         }

@@ -19,7 +19,7 @@
 //! looked at. It does not allocate unless the user agent is not UTF-8.
 
 use crate::ingest::event::{
-    BlobPull, Event, FailedPull, LineOutcome, ParseOptions, Reject, TimestampUs,
+    BlobGet, BlobPull, Event, FailedPull, LineOutcome, ParseOptions, Reject, TimestampUs,
 };
 use crate::ingest::parse::common::{
     opt_text, opt_utf8, parse_bytes_field, parse_clf_time, parse_status, prepare, Field, Fields,
@@ -97,26 +97,23 @@ pub fn parse<'a>(
     if internal((n > F_AUTH_TYPE).then_some(f[F_AUTH_TYPE].raw), opts) {
         return Ok(LineOutcome::Ignored("internal"));
     }
-    let client = opt_utf8(f[F_REMOTE_IP].raw)?;
-    let ua = opt_text(f[F_USER_AGENT].raw);
+    let get = BlobGet {
+        ts,
+        digest,
+        client: opt_utf8(f[F_REMOTE_IP].raw)?,
+        ua: opt_text(f[F_USER_AGENT].raw),
+    };
     if let (true, Some(status)) = (failed, status) {
-        let error_code = opt_utf8(f[F_ERROR_CODE].raw)?;
         out.push(Event::FailedPull(FailedPull {
-            ts,
-            digest,
-            client,
-            ua,
+            get,
             status,
-            error_code,
+            error_code: opt_utf8(f[F_ERROR_CODE].raw)?,
         }));
         return Ok(LineOutcome::Used);
     }
     let pull = BlobPull {
-        ts,
-        digest,
-        client,
+        get,
         repo: None,
-        ua,
         bytes: Some(bytes),
     };
     out.push(pull.into_event(status == Some(206)));
@@ -284,7 +281,7 @@ mod tests {
         );
         let sdk = Some("aws-sdk-go/1.44.327 (go1.20.10; linux; amd64)");
         let Event::Pull(p) = &events[1] else { panic!() };
-        assert_eq!(p.ua.as_deref(), sdk);
+        assert_eq!(p.get.ua.as_deref(), sdk);
     }
 
     #[test]
@@ -464,7 +461,7 @@ mod tests {
         let (outcome, events) = one(parse, &line);
         assert_eq!(outcome, Ok(LineOutcome::Used));
         let Event::Pull(p) = &events[0] else { panic!() };
-        assert_eq!(p.ua.as_deref(), Some("ua\u{fffd}"));
+        assert_eq!(p.get.ua.as_deref(), Some("ua\u{fffd}"));
     }
 
     proptest! {

@@ -5,7 +5,8 @@
 use std::borrow::Cow;
 
 use crate::ingest::event::{
-    BlobPull, Event, LineOutcome, ManifestRequest, ParseFn, ParseOptions, Reject, TimestampUs,
+    BlobGet, BlobPull, Event, LineOutcome, ManifestRequest, ParseFn, ParseOptions, Reject,
+    TimestampUs,
 };
 use crate::model::Digest;
 
@@ -105,11 +106,13 @@ pub fn pull<'a>(
     bytes: Option<i64>,
 ) -> Event<'a> {
     Event::Pull(BlobPull {
-        ts,
-        digest: d(hex),
-        client: client.map(Cow::Borrowed),
+        get: BlobGet {
+            ts,
+            digest: d(hex),
+            client: client.map(Cow::Borrowed),
+            ua: ua.map(Cow::Borrowed),
+        },
         repo: repo.map(Cow::Borrowed),
-        ua: ua.map(Cow::Borrowed),
         bytes,
     })
 }
@@ -157,10 +160,12 @@ pub fn failed<'a>(
     error_code: Option<&'a str>,
 ) -> Event<'a> {
     Event::FailedPull(crate::ingest::event::FailedPull {
-        ts,
-        digest: d(hex),
-        client: client.map(Cow::Borrowed),
-        ua: ua.map(Cow::Borrowed),
+        get: BlobGet {
+            ts,
+            digest: d(hex),
+            client: client.map(Cow::Borrowed),
+            ua: ua.map(Cow::Borrowed),
+        },
         status,
         error_code: error_code.map(Cow::Borrowed),
     })
