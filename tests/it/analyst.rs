@@ -19,6 +19,7 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
 
 use crate::support::cli::{blobtier, run};
+use crate::support::parquet;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -97,28 +98,19 @@ fn int(v: &serde_json::Value) -> i64 {
 fn unpulled_from_digest_stats(lake: &Path) -> BTreeMap<String, (i64, i64)> {
     let mut out = BTreeMap::new();
     for f in crate::ingest::walk(&lake.join("digest_stats")) {
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-            fs::File::open(&f).unwrap(),
-        )
-        .unwrap()
-        .build()
-        .unwrap();
-        for b in reader {
-            let b = b.unwrap();
-            let col = |n: &str| b.column_by_name(n).unwrap_or_else(|| panic!("no `{n}`"));
-            let inv = col("in_inventory").as_boolean();
-            let pulls = col("pulls_30d").as_primitive::<Int64Type>();
-            let size = col("size").as_primitive::<Int64Type>();
-            let class =
-                arrow::compute::cast(col("storage_class"), &arrow::datatypes::DataType::Utf8)
-                    .unwrap();
-            let class = class.as_string::<i32>();
-            for i in 0..b.num_rows() {
-                if inv.value(i) && (pulls.is_null(i) || pulls.value(i) == 0) {
-                    let e = out.entry(class.value(i).to_owned()).or_insert((0, 0));
-                    e.0 += 1;
-                    e.1 += size.value(i);
-                }
+        let b = parquet::read(&f);
+        let col = |n: &str| b.column_by_name(n).unwrap_or_else(|| panic!("no `{n}`"));
+        let inv = col("in_inventory").as_boolean();
+        let pulls = col("pulls_30d").as_primitive::<Int64Type>();
+        let size = col("size").as_primitive::<Int64Type>();
+        let class =
+            arrow::compute::cast(col("storage_class"), &arrow::datatypes::DataType::Utf8).unwrap();
+        let class = class.as_string::<i32>();
+        for i in 0..b.num_rows() {
+            if inv.value(i) && (pulls.is_null(i) || pulls.value(i) == 0) {
+                let e = out.entry(class.value(i).to_owned()).or_insert((0, 0));
+                e.0 += 1;
+                e.1 += size.value(i);
             }
         }
     }

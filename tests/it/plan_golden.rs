@@ -26,14 +26,14 @@
 //! enough stays (`kept:payback`).
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::Path;
 
-use arrow::array::{Array, AsArray};
+use arrow::array::AsArray;
 use arrow::datatypes::{DataType, Float64Type};
 
 use crate::ingest::walk;
 use crate::support::cli::{blobtier, run};
+use crate::support::parquet;
 
 type Cols = BTreeMap<String, Vec<Option<String>>>;
 
@@ -42,31 +42,25 @@ fn read(
     str_cols: &[&str],
     num_cols: &[&str],
 ) -> (Cols, BTreeMap<String, Vec<Option<f64>>>) {
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        fs::File::open(file).unwrap(),
-    )
-    .unwrap()
-    .build()
-    .unwrap();
-    let (mut s, mut n): (Cols, BTreeMap<String, Vec<Option<f64>>>) = Default::default();
-    for b in reader {
-        let b = b.unwrap();
-        for c in str_cols {
-            let a = arrow::compute::cast(b.column_by_name(c).unwrap(), &DataType::Utf8).unwrap();
-            let a = a.as_string::<i32>();
-            s.entry(c.to_string())
-                .or_default()
-                .extend((0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i).to_string())));
-        }
-        for c in num_cols {
-            let a = arrow::compute::cast(b.column_by_name(c).unwrap(), &DataType::Float64).unwrap();
-            let a = a.as_primitive::<Float64Type>();
-            n.entry(c.to_string())
-                .or_default()
-                .extend((0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i))));
-        }
-    }
-    (s, n)
+    let b = parquet::read(file);
+    let column =
+        |c: &str, t: &DataType| arrow::compute::cast(b.column_by_name(c).unwrap(), t).unwrap();
+    let s = str_cols.iter().map(|c| {
+        let a = column(c, &DataType::Utf8);
+        let a = a.as_string::<i32>();
+        (
+            c.to_string(),
+            a.iter().map(|v| v.map(str::to_owned)).collect(),
+        )
+    });
+    let n = num_cols.iter().map(|c| {
+        let a = column(c, &DataType::Float64);
+        (
+            c.to_string(),
+            a.as_primitive::<Float64Type>().iter().collect(),
+        )
+    });
+    (s.collect(), n.collect())
 }
 
 #[test]

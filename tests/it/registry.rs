@@ -38,41 +38,34 @@ const MIB: usize = 1 << 20;
 
 /// A table read back from Parquet: one JSON object per row (list columns left out).
 pub fn read_rows(path: &Path) -> Vec<BTreeMap<String, Value>> {
-    let f = fs::File::open(path).unwrap_or_else(|e| panic!("open `{}`: {e}", path.display()));
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap();
+    let b = crate::support::parquet::read(path);
+    let schema = b.schema();
     let mut rows = Vec::new();
-    for b in reader {
-        let b = b.unwrap();
-        let schema = b.schema();
-        for i in 0..b.num_rows() {
-            let mut row = BTreeMap::new();
-            for (field, c) in schema.fields().iter().zip(b.columns()) {
-                let v = if c.is_null(i) {
-                    Value::Null
-                } else {
-                    match c.data_type() {
-                        DataType::Utf8 => Value::from(c.as_string::<i32>().value(i)),
-                        DataType::LargeUtf8 => Value::from(c.as_string::<i64>().value(i)),
-                        DataType::Utf8View => Value::from(c.as_string_view().value(i)),
-                        DataType::Int64 => Value::from(c.as_primitive::<Int64Type>().value(i)),
-                        DataType::Boolean => Value::from(c.as_boolean().value(i)),
-                        DataType::Float64 => {
-                            Value::from(c.as_primitive::<arrow::datatypes::Float64Type>().value(i))
-                        }
-                        DataType::Timestamp(TimeUnit::Microsecond, _) => Value::from(
-                            c.as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
-                                .value(i),
-                        ),
-                        _ => continue,
+    for i in 0..b.num_rows() {
+        let mut row = BTreeMap::new();
+        for (field, c) in schema.fields().iter().zip(b.columns()) {
+            let v = if c.is_null(i) {
+                Value::Null
+            } else {
+                match c.data_type() {
+                    DataType::Utf8 => Value::from(c.as_string::<i32>().value(i)),
+                    DataType::LargeUtf8 => Value::from(c.as_string::<i64>().value(i)),
+                    DataType::Utf8View => Value::from(c.as_string_view().value(i)),
+                    DataType::Int64 => Value::from(c.as_primitive::<Int64Type>().value(i)),
+                    DataType::Boolean => Value::from(c.as_boolean().value(i)),
+                    DataType::Float64 => {
+                        Value::from(c.as_primitive::<arrow::datatypes::Float64Type>().value(i))
                     }
-                };
-                row.insert(field.name().clone(), v);
-            }
-            rows.push(row);
+                    DataType::Timestamp(TimeUnit::Microsecond, _) => Value::from(
+                        c.as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+                            .value(i),
+                    ),
+                    _ => continue,
+                }
+            };
+            row.insert(field.name().clone(), v);
         }
+        rows.push(row);
     }
     rows
 }

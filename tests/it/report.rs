@@ -206,16 +206,7 @@ fn batches(path: &Path) -> Vec<RecordBatch> {
     };
     files
         .iter()
-        .flat_map(|f| {
-            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-                fs::File::open(f).unwrap(),
-            )
-            .unwrap()
-            .build()
-            .unwrap()
-            .map(|b| b.unwrap())
-            .collect::<Vec<_>>()
-        })
+        .map(|f| crate::support::parquet::read(f))
         .collect()
 }
 

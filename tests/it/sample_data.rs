@@ -15,6 +15,7 @@ use chrono::NaiveDate;
 
 use crate::ingest::{walk, KEY};
 use crate::support::cli::{blobtier, run};
+use crate::support::parquet;
 
 fn sample() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data")
@@ -29,25 +30,13 @@ fn expected() -> serde_json::Value {
 fn read_i64_by(files: &[PathBuf], key: &str, value: &str) -> BTreeMap<String, i64> {
     let mut out = BTreeMap::new();
     for f in files {
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-            fs::File::open(f).unwrap(),
-        )
-        .unwrap()
-        .build()
-        .unwrap();
-        for b in reader {
-            let b = b.unwrap();
-            let k = arrow::compute::cast(b.column_by_name(key).unwrap(), &DataType::Utf8).unwrap();
-            let k = k.as_string::<i32>();
-            let v = b
-                .column_by_name(value)
-                .unwrap()
-                .as_primitive::<Int64Type>()
-                .clone();
-            for i in 0..b.num_rows() {
-                if !k.is_null(i) {
-                    *out.entry(k.value(i).to_string()).or_default() += v.value(i);
-                }
+        let b = parquet::read(f);
+        let k = arrow::compute::cast(b.column_by_name(key).unwrap(), &DataType::Utf8).unwrap();
+        let k = k.as_string::<i32>();
+        let v = b.column_by_name(value).unwrap().as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            if !k.is_null(i) {
+                *out.entry(k.value(i).to_string()).or_default() += v.value(i);
             }
         }
     }

@@ -381,72 +381,65 @@ fn fold(
 fn read_stats(lake: &Path, as_of: NaiveDate, windows: &[u32]) -> BTreeMap<String, Expect> {
     let files: Vec<_> = walk(&lake.join(format!("digest_stats/as_of={as_of}")));
     assert_eq!(files.len(), 1, "{files:?}");
-    let f = fs::File::open(&files[0]).unwrap();
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap();
+    let b = crate::support::parquet::read(&files[0]);
     let mut out = BTreeMap::new();
-    for b in reader {
-        let b = b.unwrap();
-        let s = |n: &str| {
-            let c = b
-                .column_by_name(n)
-                .unwrap_or_else(|| panic!("missing column {n}"))
-                .clone();
-            // Polars writes strings as Arrow string views; compare as plain strings.
-            match c.data_type() {
-                arrow::datatypes::DataType::Utf8View | arrow::datatypes::DataType::LargeUtf8 => {
-                    arrow::compute::cast(&c, &arrow::datatypes::DataType::Utf8).unwrap()
-                }
-                _ => c,
+    let s = |n: &str| {
+        let c = b
+            .column_by_name(n)
+            .unwrap_or_else(|| panic!("missing column {n}"))
+            .clone();
+        // Polars writes strings as Arrow string views; compare as plain strings.
+        match c.data_type() {
+            arrow::datatypes::DataType::Utf8View | arrow::datatypes::DataType::LargeUtf8 => {
+                arrow::compute::cast(&c, &arrow::datatypes::DataType::Utf8).unwrap()
             }
-        };
-        let get_i = |n: &str, i: usize| {
-            let c = s(n);
-            let c = c.as_primitive::<Int64Type>();
-            (!c.is_null(i)).then(|| c.value(i))
-        };
-        let get_f = |n: &str, i: usize| {
-            let c = s(n);
-            let c = c.as_primitive::<Float64Type>();
-            (!c.is_null(i)).then(|| c.value(i))
-        };
-        let get_t = |n: &str, i: usize| {
-            let c = s(n);
-            let c = c.as_primitive::<TimestampMicrosecondType>();
-            (!c.is_null(i)).then(|| c.value(i))
-        };
-        for i in 0..b.num_rows() {
-            let digest = s("digest").as_string::<i32>().value(i).to_string();
-            let class = s("storage_class");
-            let class = class.as_string::<i32>();
-            let mut x = Expect {
-                in_inventory: s("in_inventory").as_boolean().value(i),
-                size: get_i("size", i),
-                storage_class: (!class.is_null(i)).then(|| class.value(i).to_string()),
-                age_days: get_i("age_days", i),
-                bytes_served_30d: get_i("bytes_served_30d", i).unwrap(),
-                repos_90d: get_i("repos_90d", i).unwrap(),
-                ci_share_30d: get_f("ci_share_30d", i),
-                scanner_pulls_30d: get_i("scanner_pulls_30d", i).unwrap(),
-                last_pull_at: get_t("last_pull_at", i),
-                first_pull_at: get_t("first_pull_at", i),
-                days_since_last_pull: get_i("days_since_last_pull", i),
-                ..Default::default()
-            };
-            for &n in windows {
-                x.pulls.insert(n, get_i(&format!("pulls_{n}d"), i).unwrap());
-                x.unique
-                    .insert(n, get_i(&format!("unique_clients_{n}d"), i).unwrap());
-                x.ratio
-                    .insert(n, get_f(&format!("unique_pull_ratio_{n}d"), i));
-            }
-            assert!(
-                out.insert(digest.clone(), x).is_none(),
-                "duplicate row for {digest}"
-            );
+            _ => c,
         }
+    };
+    let get_i = |n: &str, i: usize| {
+        let c = s(n);
+        let c = c.as_primitive::<Int64Type>();
+        (!c.is_null(i)).then(|| c.value(i))
+    };
+    let get_f = |n: &str, i: usize| {
+        let c = s(n);
+        let c = c.as_primitive::<Float64Type>();
+        (!c.is_null(i)).then(|| c.value(i))
+    };
+    let get_t = |n: &str, i: usize| {
+        let c = s(n);
+        let c = c.as_primitive::<TimestampMicrosecondType>();
+        (!c.is_null(i)).then(|| c.value(i))
+    };
+    for i in 0..b.num_rows() {
+        let digest = s("digest").as_string::<i32>().value(i).to_string();
+        let class = s("storage_class");
+        let class = class.as_string::<i32>();
+        let mut x = Expect {
+            in_inventory: s("in_inventory").as_boolean().value(i),
+            size: get_i("size", i),
+            storage_class: (!class.is_null(i)).then(|| class.value(i).to_string()),
+            age_days: get_i("age_days", i),
+            bytes_served_30d: get_i("bytes_served_30d", i).unwrap(),
+            repos_90d: get_i("repos_90d", i).unwrap(),
+            ci_share_30d: get_f("ci_share_30d", i),
+            scanner_pulls_30d: get_i("scanner_pulls_30d", i).unwrap(),
+            last_pull_at: get_t("last_pull_at", i),
+            first_pull_at: get_t("first_pull_at", i),
+            days_since_last_pull: get_i("days_since_last_pull", i),
+            ..Default::default()
+        };
+        for &n in windows {
+            x.pulls.insert(n, get_i(&format!("pulls_{n}d"), i).unwrap());
+            x.unique
+                .insert(n, get_i(&format!("unique_clients_{n}d"), i).unwrap());
+            x.ratio
+                .insert(n, get_f(&format!("unique_pull_ratio_{n}d"), i));
+        }
+        assert!(
+            out.insert(digest.clone(), x).is_none(),
+            "duplicate row for {digest}"
+        );
     }
     out
 }

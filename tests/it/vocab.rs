@@ -9,12 +9,10 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Float64Type};
-
 use crate::ingest::walk;
 use crate::stats::{write_inventory, InvRow};
 use crate::support::cli::{blobtier, run, Output};
+use crate::support::parquet;
 
 const AS_OF: &str = "2026-11-26";
 const OLD: &str = "2025-06-01T00:00:00.000Z";
@@ -115,45 +113,28 @@ fn decisions(lake: &Path) -> BTreeMap<String, (String, String, String, String, f
     let file = walk(&lake.join("decisions"))
         .pop()
         .expect("a decisions file");
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        fs::File::open(file).unwrap(),
-    )
-    .unwrap()
-    .build()
-    .unwrap();
-    let mut out = BTreeMap::new();
-    for b in reader {
-        let b = b.unwrap();
-        let text = |n: &str| {
-            let a = arrow::compute::cast(b.column_by_name(n).unwrap(), &DataType::Utf8).unwrap();
-            let a = a.as_string::<i32>();
-            (0..a.len())
-                .map(|i| a.value(i).to_string())
-                .collect::<Vec<_>>()
-        };
-        let now = b.column_by_name("monthly_cost_now").unwrap();
-        let now = now.as_primitive::<Float64Type>();
-        let (key, from, to, action, reason) = (
-            text("key"),
-            text("from_class"),
-            text("to_class"),
-            text("action"),
-            text("reason"),
-        );
-        for i in 0..b.num_rows() {
-            out.insert(
-                key[i].clone(),
-                (
-                    from[i].clone(),
-                    to[i].clone(),
-                    action[i].clone(),
-                    reason[i].clone(),
-                    now.value(i),
-                ),
+    let b = parquet::read(&file);
+    let text = |n: &str| parquet::texts(&b, n);
+    let (key, from, to, action, reason) = (
+        text("key"),
+        text("from_class"),
+        text("to_class"),
+        text("action"),
+        text("reason"),
+    );
+    let now = parquet::f64s(&b, "monthly_cost_now");
+    (0..b.num_rows())
+        .map(|i| {
+            let row = (
+                from[i].clone(),
+                to[i].clone(),
+                action[i].clone(),
+                reason[i].clone(),
+                now[i],
             );
-        }
-    }
-    out
+            (key[i].clone(), row)
+        })
+        .collect()
 }
 
 #[test]

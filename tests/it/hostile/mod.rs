@@ -166,27 +166,20 @@ pub fn parquet_rows(dir: &Path) -> Vec<Row> {
     };
     let mut rows = Vec::new();
     for p in paths {
-        let f = fs::File::open(&p).unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-            .unwrap_or_else(|e| panic!("`{}`: {e}", p.display()))
-            .build()
-            .unwrap();
-        for batch in reader {
-            let batch = batch.unwrap();
-            let schema = batch.schema();
-            let cols: Vec<(String, arrow::array::ArrayRef)> = schema
-                .fields()
-                .iter()
-                .zip(batch.columns())
-                .map(|(f, c)| (f.name().clone(), c.clone()))
-                .collect();
-            for r in 0..batch.num_rows() {
-                let mut row = Row::new();
-                for (name, c) in &cols {
-                    row.insert(name.clone(), cell(c, r));
-                }
-                rows.push(row);
+        let batch = crate::support::parquet::read(&p);
+        let schema = batch.schema();
+        let cols: Vec<(&String, &arrow::array::ArrayRef)> = schema
+            .fields()
+            .iter()
+            .map(|f| f.name())
+            .zip(batch.columns())
+            .collect();
+        for r in 0..batch.num_rows() {
+            let mut row = Row::new();
+            for (name, c) in &cols {
+                row.insert((*name).clone(), cell(c, r));
             }
+            rows.push(row);
         }
     }
     rows
