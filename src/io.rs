@@ -549,6 +549,23 @@ mod tests {
         RecordBatch::try_new(schema, vec![Arc::new(key), Arc::new(num)]).unwrap()
     }
 
+    #[test]
+    fn finish_batch_takes_the_builders_in_order_and_checks_the_schema() {
+        use arrow::array::{Int64Builder, StringBuilder};
+        let (mut key, mut num) = (StringBuilder::new(), Int64Builder::new());
+        for i in 0..3 {
+            key.append_value(format!("k{i:08}"));
+            num.append_option((i % 7 != 0).then_some(i as i64));
+        }
+        let want = rows(3);
+        let got = finish_batch(want.schema(), &mut [&mut key, &mut num]).unwrap();
+        assert_eq!(got, want);
+        assert_eq!((key.len(), num.len()), (0, 0), "builders are left empty");
+        // Columns in the wrong order do not match the schema.
+        let (mut key, mut num) = (StringBuilder::new(), Int64Builder::new());
+        assert!(finish_batch(want.schema(), &mut [&mut num, &mut key]).is_err());
+    }
+
     fn read(path: &Path) -> (Vec<RecordBatch>, Vec<i64>) {
         let b = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
         let groups = b
