@@ -211,12 +211,12 @@ impl<'a> Sink<'a> {
             }
             Event::FailedPull(f) => {
                 let day = out.event_day(f.get.ts);
-                let client = f.get.client.as_deref().and_then(normalize_addr);
                 let class = self.class(f.get.ua.as_deref());
+                let client = self.client(f.get.client.as_deref());
                 out.agg.add_failed(
                     day,
                     f.get.digest,
-                    client.as_deref(),
+                    client,
                     class,
                     format,
                     f.status,
