@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::config::ClientIdentity;
 use crate::ingest::client::{normalize_addr, redact_addresses};
-use crate::ingest::event::{Event, LineOutcome, ParseFn, ParseOptions, Reject};
+use crate::ingest::event::{Event, LineOutcome, ParseOptions, Reject};
 use crate::ingest::logs::{Counts, Piece, UaClassifier, PREFIX};
-use crate::ingest::parse::notifications;
+use crate::ingest::parse::{self, notifications};
 use crate::ingest::rejects::RejectRow;
 use crate::ingest::render_client;
 use crate::ingest::tables::{day_of, Aggregates, PullKind};
@@ -62,7 +62,6 @@ pub(crate) fn reject_row(
 /// Settings of one input's parse.
 pub(crate) struct Ctx<'a> {
     pub(crate) format: LogFormat,
-    pub(crate) parse: ParseFn,
     pub(crate) opts: &'a ParseOptions,
     pub(crate) ua: &'a UaClassifier,
     pub(crate) hashing: Option<&'a ClientIdentity>,
@@ -245,25 +244,28 @@ impl<'a> Sink<'a> {
     }
 }
 
-/// The outcome of one line: its size, NUL and time checks, then the format's parser.
+/// The outcome of one line: its size, NUL and time checks, then the format's parser; with the
+/// line's time when it is used or ignored (for the per-day line counts).
 fn parse_line<'l>(
     ctx: &Ctx<'_>,
     line: &'l [u8],
     events: &mut Vec<Event<'l>>,
-) -> Result<LineOutcome, Reject> {
+) -> (Result<LineOutcome, Reject>, Option<i64>) {
     if line.len() > ctx.max_line {
-        return Err(Reject::TooLong);
+        return (Err(Reject::TooLong), None);
     }
     if memchr::memchr(0, line).is_some() {
         // A NUL where a separator belongs shifts every field after it.
-        return Err(Reject::NulByte);
+        return (Err(Reject::NulByte), None);
     }
-    match (ctx.parse)(line, ctx.opts, events) {
-        Ok(LineOutcome::Used) if events.iter().any(|e| !in_range(event_ts(e))) => {
+    match parse::parse_timed(ctx.format, line, ctx.opts, events) {
+        (Ok(LineOutcome::Used), _) if events.iter().any(|e| !in_range(event_ts(e))) => {
             events.clear();
-            Err(Reject::BadTimestamp)
+            (Err(Reject::BadTimestamp), None)
         }
-        res => res,
+        (res @ Ok(LineOutcome::Used), _) => (res, events.first().map(event_ts)),
+        (res @ Ok(LineOutcome::Ignored(_)), ts) => (res, ts.filter(|&ts| in_range(ts))),
+        (res, _) => (res, None),
     }
 }
 
@@ -279,7 +281,6 @@ fn parse_block(
         agg,
         ..BlockOut::default()
     };
-    let time_of = crate::ingest::parse::time_of(format);
     let mut events: Vec<Event<'_>> = Vec::new();
     let mut sink = Sink::new(format, ctx.ua);
     let mut ignored: HashMap<&'static str, u64> = HashMap::new();
@@ -299,12 +300,7 @@ fn parse_block(
         }
         out.counts.lines += 1;
         events.clear();
-        let res = parse_line(ctx, line, &mut events);
-        let line_ts = match res {
-            Ok(LineOutcome::Used) => events.first().map(event_ts),
-            Ok(LineOutcome::Ignored(_)) => time_of(line).filter(|&ts| in_range(ts)),
-            _ => None,
-        };
+        let (res, line_ts) = parse_line(ctx, line, &mut events);
         if let Some(ts) = line_ts {
             *out.day_lines.entry(day_of(ts)).or_default() += 1;
         }

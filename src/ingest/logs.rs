@@ -475,7 +475,6 @@ pub fn read_log_with(
     let ua = UaClassifier::new(&cfg.ua_classes);
     let ctx = Ctx {
         format,
-        parse: crate::ingest::parse::parser(format),
         opts: &opts,
         ua: &ua,
         hashing: cfg

@@ -27,7 +27,7 @@ pub mod s3_access;
 #[cfg(test)]
 pub(crate) mod testing;
 
-use crate::ingest::event::{ParseFn, TimestampUs};
+use crate::ingest::event::{Event, LineOutcome, ParseFn, ParseOptions, Reject, TimestampUs};
 use crate::model::LogFormat;
 
 /// When a line that is no pull happened, for the per-day line counts the coverage guard
@@ -44,6 +44,26 @@ pub fn time_of(format: LogFormat) -> TimeFn {
         LogFormat::Notifications => notifications::time_of,
         LogFormat::Cloudfront => cloudfront::time_of,
     }
+}
+
+/// The outcome of `line` under `format`'s parser ([`parser`]) and, for a line it ignores, the
+/// line's time ([`time_of`]; the per-day line counts count ignored lines too). The registry's
+/// JSON lines give both from one scan ([`fast_json::parse_timed`]).
+pub fn parse_timed<'a>(
+    format: LogFormat,
+    line: &'a [u8],
+    opts: &ParseOptions,
+    out: &mut Vec<Event<'a>>,
+) -> (Result<LineOutcome, Reject>, Option<TimestampUs>) {
+    if format == LogFormat::RegistryJson {
+        return fast_json::parse_timed(line, opts, out);
+    }
+    let res = parser(format)(line, opts, out);
+    let ts = match res {
+        Ok(LineOutcome::Ignored(_)) => time_of(format)(line),
+        _ => None,
+    };
+    (res, ts)
 }
 
 /// The line parser of a format (for `s3-access` and `registry-json`, a fast path for plain
