@@ -1,8 +1,8 @@
 //! Line parsers, one module per input format (`formats.md` §2 and §3).
 //!
 //! Each parser is a pure [`ParseFn`]: one line of bytes in,
-//! zero or more [`Event`](crate::ingest::event::Event)s out, or a
-//! [`Reject`](crate::ingest::event::Reject) code. Parsers never panic on any input, never
+//! zero or more [`Event`]s out, or a
+//! [`Reject`] code. Parsers never panic on any input, never
 //! do I/O, and do not allocate per line in the common case (fields borrow from the line;
 //! only escaped text is copied). They do not normalise clients or classify user agents:
 //! the driver does that once per distinct value.
@@ -10,7 +10,7 @@
 //! What counts as a pull: a GET of a blob by digest answered 200 or 206 (a ranged pull), or
 //! 307 in the registry's own logs (a redirect to storage); a notification's pull carries its
 //! event id. A GET of a blob that failed (`s3-access` 4xx/5xx) is a failed pull. HEAD requests, errors, uploads and other
-//! paths or keys are [`LineOutcome::Ignored`](crate::ingest::event::LineOutcome::Ignored)
+//! paths or keys are [`LineOutcome::Ignored`]
 //! with a short reason.
 
 pub mod cloudfront;
