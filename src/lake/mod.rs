@@ -6,7 +6,7 @@
 //! 1. a run writes every output into `_tmp/<run_id>/`, each as one file named after its final
 //!    relative path with `/` written `%2F` (and `%` as `%25`): no directory tree is made in
 //!    the staging directory, nor removed from it (a directory made and removed per partition
-//!    was a fifth of a small ingest's wall time);
+//!    was up to half a second of an ingest's serial tail, one journaled `rmdir` after another);
 //! 2. it writes `_tmp/<run_id>/PUBLISH` (the list of relative paths, fsynced);
 //! 3. it renames each file into place, the ledger entry `_ledger/<run_id>.json` last: the
 //!    ledger entry is the commit point;

@@ -343,12 +343,11 @@ pub fn parse_timed<'a>(
     }
 }
 
+/// The outcome of a line the fast path took, with the line's raw `time`.
+type Taken<'a> = (Result<LineOutcome, Reject>, Option<Cow<'a, [u8]>>);
+
 /// [`fast`], with the raw `time` of the line.
-#[allow(clippy::type_complexity)]
-fn fast_keyed<'a>(
-    line: &'a [u8],
-    out: &mut Vec<Event<'a>>,
-) -> Option<(Result<LineOutcome, Reject>, Option<Cow<'a, [u8]>>)> {
+fn fast_keyed<'a>(line: &'a [u8], out: &mut Vec<Event<'a>>) -> Option<Taken<'a>> {
     let mut keys = scan(object(line)?, false)?;
     let time = keys.time.take();
     let msg = keys.msg.as_deref();
